@@ -1,0 +1,94 @@
+//! Pharos REST API: push ingest for NSFs, message and event queries, health, Prometheus metrics and
+//! the OpenAPI document.
+//!
+//! Contract: `POST /api/v1/push` answers 2xx only after every message of the request is durable in
+//! the store; a request with any invalid message is refused whole (400, each failure named) and
+//! stores nothing. Read routes never change state.
+
+mod error;
+mod messages;
+pub mod nsfs;
+pub mod openapi;
+mod push;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use pharos_store::MessageStore;
+use pharos_store::writer::StoreWriter;
+
+pub use error::ApiError;
+pub use messages::render_stored;
+
+/// Settings of the API server (`[api]` in pharos.toml).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most messages accepted in one push request.
+    pub max_push_messages: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_push_messages: 10_000,
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Read access to stored messages, and event state changes.
+    pub store: Arc<dyn MessageStore>,
+    /// The store stage's writer (group commit, durable acknowledgements).
+    pub writer: StoreWriter,
+    /// Renders `/metrics`; `None` serves an empty page.
+    pub metrics: Option<PrometheusHandle>,
+    /// The API settings.
+    pub config: Arc<ApiConfig>,
+    /// The NSF inventory (`GET /api/v1/nsfs`), shared with the syslog normalise stage.
+    pub nsfs: Arc<pharos_store::inventory::Inventory>,
+}
+
+/// The API's routes over `state`.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_page))
+        .route("/api/v1/openapi.json", get(openapi::handler))
+        .route("/api/v1/push", post(push::push))
+        .route("/api/v1/messages", get(messages::list))
+        .route("/api/v1/messages/{id}", get(messages::get_one))
+        .route("/api/v1/events/{id}/ack", post(messages::ack))
+        .route("/api/v1/nsfs", get(nsfs::list))
+        .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics_page(axum::extract::State(state): axum::extract::State<AppState>) -> String {
+    state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

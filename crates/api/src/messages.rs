@@ -1,0 +1,319 @@
+//! Message queries and event life cycle: `GET /api/v1/messages`, `GET /api/v1/messages/{id}`,
+//! `POST /api/v1/events/{id}/ack`.
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use ipnet::IpNet;
+use pharos_model::{EventState, KIND_NAMES, Severity, Timestamp};
+use pharos_store::{MessageQuery, StoreError, StoredMessage};
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState};
+
+/// Query string of `GET /api/v1/messages`; every parameter optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Event time at or after: RFC 3339, `now`, or relative like `-1h`, `-30m`, `-7d`.
+    pub from: Option<String>,
+    /// Event time before (same forms as `from`).
+    pub to: Option<String>,
+    /// Comma-separated kind names (see `KIND_NAMES`).
+    pub kind: Option<String>,
+    /// Minimum severity: info, low, middle, high, critical.
+    pub severity: Option<String>,
+    /// Exact NSF name.
+    pub nsf: Option<String>,
+    /// Source or destination address or prefix (v4 or v6).
+    pub addr: Option<String>,
+    /// Source address or prefix.
+    pub src: Option<String>,
+    /// Destination address or prefix.
+    pub dst: Option<String>,
+    /// Exact rule name.
+    pub rule: Option<String>,
+    /// Case-insensitive substring of the message text.
+    pub text: Option<String>,
+    /// Event state: open, acknowledged, closed.
+    pub state: Option<String>,
+    /// Page size (default 100, at most 10000).
+    pub limit: Option<usize>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Only messages stored after the message with this id (for following new arrivals).
+    pub after_id: Option<String>,
+}
+
+/// Parses a time argument: RFC 3339, `now`, a relative offset (`-90s`, `-15m`, `-1h`, `-7d`), or
+/// Unix seconds.
+pub fn parse_time(name: &str, s: &str, now: Timestamp) -> Result<Timestamp, ApiError> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(secs) = s.parse::<i64>()
+        && let Some(t) = chrono::DateTime::from_timestamp(secs, 0)
+    {
+        return Ok(t);
+    }
+    if let Some(rel) = s.strip_prefix('-') {
+        let (num, unit) =
+            rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len()));
+        let mult = match unit {
+            "s" => Some(1),
+            "m" => Some(60),
+            "h" => Some(3600),
+            "d" => Some(86_400),
+            "w" => Some(7 * 86_400),
+            _ => None,
+        };
+        if let (Ok(n), Some(mult)) = (num.parse::<i64>(), mult)
+            && let Some(t) = n.checked_mul(mult).and_then(|secs| {
+                chrono::TimeDelta::try_seconds(secs).and_then(|d| now.checked_sub_signed(d))
+            })
+        {
+            return Ok(t);
+        }
+    }
+    Err(ApiError::bad_request(format!(
+        "{name}={s:?}: expected RFC 3339 (2026-11-24T14:00:00Z), `now`, a relative time like -1h, -30m, -7d, or Unix seconds"
+    )))
+}
+
+fn parse_net(name: &str, s: &str) -> Result<IpNet, ApiError> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Ok(n.trunc());
+    }
+    if let Ok(a) = s.parse::<IpAddr>() {
+        return Ok(IpNet::from(a));
+    }
+    Err(ApiError::bad_request(format!(
+        "{name}={s:?}: expected an IPv4 or IPv6 address or prefix, like 192.0.2.7, 198.51.100.0/24 or 2001:db8::/32"
+    )))
+}
+
+impl ListParams {
+    /// Turns the parameters into a store query, naming the first bad parameter.
+    pub fn to_query(&self, now: Timestamp) -> Result<MessageQuery, ApiError> {
+        let mut q = MessageQuery::default();
+        if let Some(s) = &self.from {
+            q.from = Some(parse_time("from", s, now)?);
+        }
+        if let Some(s) = &self.to {
+            q.to = Some(parse_time("to", s, now)?);
+        }
+        if let Some(s) = &self.kind {
+            for k in s.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                if !KIND_NAMES.contains(&k) {
+                    return Err(ApiError::bad_request(format!(
+                        "kind={k:?} is not a kind; expected one of {}",
+                        KIND_NAMES.join(", ")
+                    )));
+                }
+                q.kinds.push(k.to_string());
+            }
+        }
+        if let Some(s) = &self.severity {
+            q.min_severity = Some(Severity::parse(s.trim()).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "severity={s:?}: expected info, low, middle, high or critical"
+                ))
+            })?);
+        }
+        if let Some(s) = &self.state {
+            q.state = Some(EventState::parse(s.trim()).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "state={s:?}: expected open, acknowledged or closed"
+                ))
+            })?);
+        }
+        q.nsf = self.nsf.clone();
+        q.rule = self.rule.clone();
+        q.text = self.text.clone().filter(|t| !t.is_empty());
+        q.addr = self
+            .addr
+            .as_deref()
+            .map(|s| parse_net("addr", s))
+            .transpose()?;
+        q.src = self
+            .src
+            .as_deref()
+            .map(|s| parse_net("src", s))
+            .transpose()?;
+        q.dst = self
+            .dst
+            .as_deref()
+            .map(|s| parse_net("dst", s))
+            .transpose()?;
+        if let Some(l) = self.limit {
+            if l == 0 || l > 10_000 {
+                return Err(ApiError::bad_request(format!(
+                    "limit={l}: expected 1 to 10000"
+                )));
+            }
+            q.limit = l;
+        }
+        q.cursor = self.cursor.clone();
+        if let Some(a) = &self.after_id {
+            q.after_id = Some(a.trim().parse().map_err(|_| {
+                ApiError::bad_request(format!("after_id={a:?}: expected a message id (a number)"))
+            })?);
+        }
+        Ok(q)
+    }
+}
+
+/// The API's JSON for one stored message: envelope summary plus the YANG-JSON notification.
+pub fn render_stored(s: &StoredMessage) -> Value {
+    let c = &s.message.common;
+    let mut v = json!({
+        "id": c.id.map(|i| i.to_string()),
+        "kind": s.message.kind.name(),
+        "severity": c.severity.as_str(),
+        "event-time": c.event_time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        "receive-time": c.receive_time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        "nsf-name": c.nsf_name,
+        "notification": pharos_model::json::encode(&s.message),
+    });
+    if let Some(state) = s.state {
+        v["state"] = json!(state.as_str());
+    }
+    if let Some(t) = s.state_changed_at {
+        v["state-changed-at"] = json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    }
+    v
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::BadCursor(c) => ApiError::bad_request(format!(
+            "cursor={c:?} is not a cursor this server issued; start again without it"
+        )),
+        StoreError::NotFound(id) => ApiError::not_found(format!("no message with id {id}")),
+        StoreError::NotAnEvent(id) => ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            format!(
+                "message {id} is a log or counters record, not an event: it has no state to acknowledge"
+            ),
+        ),
+        other => ApiError::internal("message store failed", other),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("store task failed", e))?
+        .map_err(store_error)
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(params) = params.map_err(|e| {
+        ApiError::bad_request(format!("{}; see /api/v1/openapi.json", e.body_text()))
+    })?;
+    let q = params.to_query(chrono::Utc::now())?;
+    let store = state.store.clone();
+    let page = blocking(move || store.query(&q)).await?;
+    let items: Vec<Value> = page.items.iter().map(render_stored).collect();
+    Ok(Json(
+        json!({ "items": items, "next_cursor": page.next_cursor }),
+    ))
+}
+
+fn parse_id(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>()
+        .map_err(|_| ApiError::bad_request(format!("message id {s:?} is not a number")))
+}
+
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    match blocking(move || store.get(id)).await? {
+        Some(s) => Ok(Json(render_stored(&s))),
+        None => Err(ApiError::not_found(format!("no message with id {id}"))),
+    }
+}
+
+pub(crate) async fn ack(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let s = blocking(move || store.set_state(id, EventState::Acknowledged)).await?;
+    metrics::counter!("pharos_api_events_acknowledged_total").increment(1);
+    Ok(Json(render_stored(&s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_in_every_documented_form() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_time("from", "now", now).unwrap(), now);
+        assert_eq!(
+            parse_time("from", "-1h", now).unwrap().to_rfc3339(),
+            "2026-11-24T11:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("from", "-7d", now).unwrap().to_rfc3339(),
+            "2026-11-17T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("from", "2026-11-24T10:00:00+01:00", now)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-24T09:00:00+00:00"
+        );
+        assert_eq!(parse_time("from", "0", now).unwrap().timestamp(), 0);
+        let e = parse_time("from", "-1x", now).unwrap_err();
+        assert!(e.message.contains("from=\"-1x\""), "{}", e.message);
+        assert!(parse_time("to", "-99999999999999d", now).is_err());
+    }
+
+    #[test]
+    fn params_name_the_bad_parameter() {
+        let now = chrono::Utc::now();
+        let p = ListParams {
+            kind: Some("ddos,smurf".into()),
+            ..Default::default()
+        };
+        assert!(p.to_query(now).unwrap_err().message.contains("smurf"));
+        let p = ListParams {
+            addr: Some("10.0.0.300".into()),
+            ..Default::default()
+        };
+        assert!(p.to_query(now).unwrap_err().message.starts_with("addr="));
+        let p = ListParams {
+            addr: Some("10.1.2.3/8".into()),
+            severity: Some("high".into()),
+            ..Default::default()
+        };
+        let q = p.to_query(now).unwrap();
+        assert_eq!(q.addr.unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(q.min_severity, Some(Severity::High));
+        let p = ListParams {
+            limit: Some(0),
+            ..Default::default()
+        };
+        assert!(p.to_query(now).is_err());
+    }
+}

@@ -1,0 +1,277 @@
+//! The OpenAPI 3.1 document of the API, generated from one table of operations so that every
+//! route is described (a test checks each documented operation against the router).
+
+use axum::Json;
+use serde_json::{Value, json};
+
+/// One documented operation.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    params: &'static [(&'static str, &'static str, &'static str)],
+    body: Option<&'static str>,
+    ok: (&'static str, &'static str),
+    errors: &'static [&'static str],
+}
+
+const LIST_PARAMS: &[(&str, &str, &str)] = &[
+    (
+        "from",
+        "query",
+        "Event time at or after: RFC 3339, `now`, relative (`-1h`, `-30m`, `-7d`) or Unix seconds",
+    ),
+    ("to", "query", "Event time before (same forms as `from`)"),
+    (
+        "kind",
+        "query",
+        "Comma-separated kinds: system-alarm, system-event, traffic-flows, session-table, system-access-log, resource-utilization-log, user-activity-log, dpi-log, ddos, virus, intrusion, web-attack, voip-vocn, counters, botnet, vulnerability-scan-log, firewall-traffic-log, generic-log",
+    ),
+    (
+        "severity",
+        "query",
+        "Minimum severity: info, low, middle, high, critical",
+    ),
+    ("nsf", "query", "Exact NSF name"),
+    (
+        "addr",
+        "query",
+        "Source or destination address or prefix (IPv4 or IPv6)",
+    ),
+    ("src", "query", "Source address or prefix"),
+    ("dst", "query", "Destination address or prefix"),
+    ("rule", "query", "Exact policy rule name"),
+    (
+        "text",
+        "query",
+        "Case-insensitive substring of the message text",
+    ),
+    ("state", "query", "Event state: open, acknowledged, closed"),
+    ("limit", "query", "Page size, 1 to 10000 (default 100)"),
+    (
+        "cursor",
+        "query",
+        "Opaque cursor from the previous page's next_cursor",
+    ),
+];
+
+const OPS: &[Op] = &[
+    Op {
+        method: "post",
+        path: "/api/v1/push",
+        summary: "Push I2NSF YANG-JSON notifications (one document, a JSON array, or NDJSON). Answered only once every message is durable; one invalid document refuses the whole request.",
+        params: &[],
+        body: Some("PushBody"),
+        ok: ("Stored", "PushResult"),
+        errors: &["400", "413", "503"],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/messages",
+        summary: "Stored messages, newest event time first, filtered and paged",
+        params: LIST_PARAMS,
+        body: None,
+        ok: ("A page of messages", "MessagePage"),
+        errors: &["400"],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/messages/{id}",
+        summary: "One stored message",
+        params: &[("id", "path", "Message id")],
+        body: None,
+        ok: ("The message", "StoredMessage"),
+        errors: &["400", "404"],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/events/{id}/ack",
+        summary: "Acknowledge an event (alarms and events only; logs have no state)",
+        params: &[("id", "path", "Message id")],
+        body: None,
+        ok: ("The acknowledged event", "StoredMessage"),
+        errors: &["400", "404", "409"],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/nsfs",
+        summary: "The NSF inventory: configured and automatically registered syslog senders, with received/parsed/unparsed counts and last-seen time",
+        params: &[],
+        body: None,
+        ok: ("The NSFs", "NsfList"),
+        errors: &[],
+    },
+    Op {
+        method: "get",
+        path: "/healthz",
+        summary: "Liveness: `ok` while the server runs",
+        params: &[],
+        body: None,
+        ok: ("Alive", "Text"),
+        errors: &[],
+    },
+    Op {
+        method: "get",
+        path: "/metrics",
+        summary: "Prometheus metrics in text exposition format",
+        params: &[],
+        body: None,
+        ok: ("Metrics", "Text"),
+        errors: &[],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/openapi.json",
+        summary: "This document",
+        params: &[],
+        body: None,
+        ok: ("OpenAPI document", "Object"),
+        errors: &[],
+    },
+];
+
+fn schemas() -> Value {
+    json!({
+        "Text": { "type": "string" },
+        "Object": { "type": "object" },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": { "type": "string", "description": "What is wrong and how to fix it" },
+                "details": { "type": "array", "items": { "type": "object" }, "description": "Per-item failures, e.g. {index, path, error} per rejected notification" }
+            }
+        },
+        "Notification": {
+            "type": "object",
+            "description": "An I2NSF notification in YANG-JSON (RFC 7951) as defined by ietf-i2nsf-monitoring-interface@2022-06-01 and pharos-i2nsf-extensions: one member `ietf-i2nsf-monitoring-interface:i2nsf-event`, `:i2nsf-log`, `:i2nsf-nsf-event` or `:i2nsf-counters`; optionally wrapped as {\"ietf-restconf:notification\": {\"eventTime\": ..., <notification>}}"
+        },
+        "PushBody": {
+            "oneOf": [
+                { "$ref": "#/components/schemas/Notification" },
+                { "type": "array", "items": { "$ref": "#/components/schemas/Notification" } }
+            ],
+            "description": "Also accepted: NDJSON, one notification per line"
+        },
+        "PushResult": {
+            "type": "object",
+            "required": ["stored", "ids"],
+            "properties": {
+                "stored": { "type": "integer" },
+                "ids": { "type": "array", "items": { "type": "string" } }
+            }
+        },
+        "StoredMessage": {
+            "type": "object",
+            "required": ["id", "kind", "severity", "event-time", "receive-time", "nsf-name", "notification"],
+            "properties": {
+                "id": { "type": "string" },
+                "kind": { "type": "string" },
+                "severity": { "type": "string", "enum": ["info", "low", "middle", "high", "critical"] },
+                "event-time": { "type": "string", "format": "date-time" },
+                "receive-time": { "type": "string", "format": "date-time" },
+                "nsf-name": { "type": "string" },
+                "state": { "type": "string", "enum": ["open", "acknowledged", "closed"] },
+                "state-changed-at": { "type": "string", "format": "date-time" },
+                "notification": { "$ref": "#/components/schemas/Notification" }
+            }
+        },
+        "NsfList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "items": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["name", "configured", "parser", "received", "parsed", "unparsed"],
+                    "properties": {
+                        "name": { "type": "string" },
+                        "configured": { "type": "boolean", "description": "false for senders registered automatically" },
+                        "addresses": { "type": "array", "items": { "type": "string" } },
+                        "hostnames": { "type": "array", "items": { "type": "string" } },
+                        "vendor": { "type": ["string", "null"] },
+                        "model": { "type": ["string", "null"] },
+                        "type": { "type": ["string", "null"] },
+                        "parser": { "type": "string" },
+                        "detected-format": { "type": ["string", "null"] },
+                        "last-address": { "type": ["string", "null"] },
+                        "first-seen": { "type": ["string", "null"], "format": "date-time" },
+                        "last-seen": { "type": ["string", "null"], "format": "date-time" },
+                        "received": { "type": "integer" },
+                        "parsed": { "type": "integer" },
+                        "unparsed": { "type": "integer" }
+                    }
+                } }
+            }
+        },
+        "MessagePage": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "items": { "type": "array", "items": { "$ref": "#/components/schemas/StoredMessage" } },
+                "next_cursor": { "type": ["string", "null"] }
+            }
+        }
+    })
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for op in OPS {
+        let params: Vec<Value> = op
+            .params
+            .iter()
+            .map(|(name, at, desc)| {
+                json!({ "name": name, "in": at, "required": *at == "path", "description": desc, "schema": { "type": "string" } })
+            })
+            .collect();
+        let content = |schema: &str| {
+            if schema == "Text" {
+                json!({ "text/plain": { "schema": { "$ref": "#/components/schemas/Text" } } })
+            } else {
+                json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } })
+            }
+        };
+        let mut responses = serde_json::Map::new();
+        responses.insert(
+            "200".into(),
+            json!({ "description": op.ok.0, "content": content(op.ok.1) }),
+        );
+        for code in op.errors {
+            responses.insert(
+                (*code).into(),
+                json!({ "description": "Error", "content": content("Error") }),
+            );
+        }
+        let mut operation =
+            json!({ "summary": op.summary, "parameters": params, "responses": responses });
+        if let Some(body) = op.body {
+            let mut c = content(body);
+            c["application/x-ndjson"] = json!({ "schema": { "type": "string" } });
+            operation["requestBody"] = json!({ "required": true, "content": c });
+        }
+        let entry = paths
+            .entry(op.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Pharos API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Network security monitoring: I2NSF NSF-monitoring messages in, alarms, events and logs out."
+        },
+        "paths": paths,
+        "components": { "schemas": schemas() }
+    })
+}
+
+/// Every documented (method, path), for tests that check the router serves them.
+pub fn operations() -> Vec<(&'static str, &'static str)> {
+    OPS.iter().map(|o| (o.method, o.path)).collect()
+}
+
+pub(crate) async fn handler() -> Json<Value> {
+    Json(document())
+}

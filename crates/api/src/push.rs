@@ -1,0 +1,192 @@
+//! `POST /api/v1/push`: NSFs push I2NSF YANG-JSON notifications: one document, a JSON array of
+//! documents, or NDJSON (one per line). All-or-nothing: one invalid document refuses the request.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use pharos_model::Message;
+use pharos_store::writer::SubmitError;
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState};
+
+pub(crate) async fn push(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body.map_err(|e| {
+        let status = e.status();
+        let reason = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "body" };
+        metrics::counter!("pharos_push_rejected_total", "reason" => reason).increment(1);
+        let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "request body exceeds the limit of {} bytes ([api] max_body_bytes); split the push into smaller requests",
+                state.config.max_body_bytes
+            )
+        } else {
+            format!("could not read the request body: {e}")
+        };
+        ApiError::new(status, msg)
+    })?;
+    let docs = split_documents(&body).inspect_err(|_| {
+        metrics::counter!("pharos_push_rejected_total", "reason" => "malformed_json").increment(1);
+    })?;
+    if docs.is_empty() {
+        metrics::counter!("pharos_push_rejected_total", "reason" => "empty").increment(1);
+        return Err(ApiError::bad_request(
+            "the request holds no notification; send a YANG-JSON document, an array of them, or NDJSON",
+        ));
+    }
+    if docs.len() > state.config.max_push_messages {
+        metrics::counter!("pharos_push_rejected_total", "reason" => "too_many").increment(1);
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} notifications in one request exceed the limit of {} ([api] max_push_messages); split the push",
+                docs.len(),
+                state.config.max_push_messages
+            ),
+        ));
+    }
+    let now = chrono::Utc::now();
+    let source = Some(format!("push:{}", peer.ip()));
+    let mut msgs = Vec::with_capacity(docs.len());
+    let mut failures = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        match pharos_model::json::decode(doc) {
+            Ok(mut m) => {
+                m.common.id = None;
+                m.common.receive_time = now;
+                if m.common.source.is_none() {
+                    m.common.source = source.clone();
+                }
+                msgs.push(m);
+            }
+            Err(e) => failures.push(json!({ "index": i, "path": e.path, "error": e.reason })),
+        }
+    }
+    if !failures.is_empty() {
+        metrics::counter!("pharos_push_rejected_total", "reason" => "invalid")
+            .increment(docs.len() as u64);
+        let first = failures[0].clone();
+        let mut err = ApiError::bad_request(format!(
+            "{} of {} notifications are invalid, nothing was stored; first: notification {} at {}: {}",
+            failures.len(),
+            docs.len(),
+            first["index"],
+            first["path"].as_str().unwrap_or(""),
+            first["error"].as_str().unwrap_or("")
+        ));
+        err.details = failures;
+        return Err(err);
+    }
+    for m in &msgs {
+        metrics::counter!("pharos_push_received_total", "kind" => m.kind.name()).increment(1);
+    }
+    let n = msgs.len();
+    let stored: Vec<Message> = state.writer.submit(msgs).await.map_err(|e| {
+        metrics::counter!("pharos_push_dropped_total", "reason" => submit_reason(&e))
+            .increment(n as u64);
+        match e {
+            SubmitError::Full(_) | SubmitError::Closed => {
+                let mut err = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{e}; nothing was stored"),
+                );
+                err.retry_after = Some(1);
+                err
+            }
+            SubmitError::Store(e) => {
+                ApiError::internal("storing pushed notifications failed; nothing was stored", e)
+            }
+        }
+    })?;
+    let ids: Vec<String> = stored
+        .iter()
+        .filter_map(|m| m.common.id)
+        .map(|id| id.to_string())
+        .collect();
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "stored": ids.len(), "ids": ids })),
+    ))
+}
+
+fn submit_reason(e: &SubmitError) -> &'static str {
+    match e {
+        SubmitError::Full(_) => "queue_full",
+        SubmitError::Closed => "shutting_down",
+        SubmitError::Store(_) => "store_error",
+    }
+}
+
+/// Splits a body into JSON documents: one value, the elements of one top-level array, or a
+/// sequence of values (NDJSON).
+pub(crate) fn split_documents(body: &[u8]) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
+    let mut count = 0usize;
+    loop {
+        match stream.next() {
+            None => break,
+            Some(Ok(v)) => {
+                count += 1;
+                out.push(v);
+            }
+            Some(Err(e)) => {
+                let which = if count == 0 {
+                    "the body".to_string()
+                } else {
+                    format!("document {}", count + 1)
+                };
+                return Err(ApiError::bad_request(format!(
+                    "malformed JSON in {which} at line {}, column {}: {e}; nothing was stored",
+                    e.line(),
+                    e.column()
+                )));
+            }
+        }
+    }
+    if out.len() == 1
+        && out[0].is_array()
+        && let Some(Value::Array(items)) = out.pop()
+    {
+        return Ok(items);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_accepts_single_array_and_ndjson() {
+        assert_eq!(split_documents(br#"{"a":1}"#).unwrap().len(), 1);
+        assert_eq!(split_documents(br#"[{"a":1},{"b":2}]"#).unwrap().len(), 2);
+        assert_eq!(
+            split_documents(b"{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}\n")
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(split_documents(b"  \n").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn split_names_the_malformed_document() {
+        let e = split_documents(b"{\"a\":1}\n{\"b\":").unwrap_err();
+        assert!(e.message.contains("document 2"), "{}", e.message);
+        let e = split_documents(b"{nope}").unwrap_err();
+        assert!(
+            e.message.contains("the body") && e.message.contains("line 1"),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -1,0 +1,53 @@
+//! Lines per second for auto-detection + vendor parsing + building the I2NSF message, on a
+//! realistic mix of vendors (the syslog header is already split off, as the syslog source does).
+//!
+//! The mix, per 20 lines: 6 FortiGate traffic, 1 FortiGate IPS, 1 FortiGate virus, 2 PAN-OS
+//! TRAFFIC, 1 PAN-OS THREAT, 3 Cisco ASA (built, teardown, deny), 1 Check Point, 1 netfilter, 1
+//! pfSense filterlog, 1 Suricata EVE alert, 1 sshd, 1 ModSecurity.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pharos_normalize::{Format, LogInput, normalize};
+
+include!("common/mix.rs");
+
+fn bench(c: &mut Criterion) {
+    let lines = mix();
+    // every line of the mix must parse, or the figure would measure the fallback path
+    for (text, app) in &lines {
+        let mut input = LogInput::line(text);
+        input.app_name = *app;
+        assert!(normalize(&input, Format::Auto, "fw1").parsed, "{text}");
+    }
+    let mut g = c.benchmark_group("normalize");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("vendor_mix_auto", |b| {
+        b.iter(|| {
+            for (text, app) in &lines {
+                let mut input = LogInput::line(text);
+                input.app_name = *app;
+                let n = normalize(std::hint::black_box(&input), Format::Auto, "fw1");
+                std::hint::black_box(n);
+            }
+        })
+    });
+    for (name, text, app) in [
+        ("fortigate_traffic", FGT_TRAFFIC, None),
+        ("panos_traffic", PAN_TRAFFIC, None),
+        ("cisco_asa_teardown", ASA_TEARDOWN, None),
+        ("suricata_eve_alert", EVE, Some("suricata")),
+        ("sshd_failed", SSHD, Some("sshd")),
+    ] {
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut input = LogInput::line(text);
+                input.app_name = app;
+                std::hint::black_box(normalize(std::hint::black_box(&input), Format::Auto, "fw1"))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,533 @@
+//! Shared building blocks: the draft a vendor module returns, value parsers (addresses, ports,
+//! protocols, actions) and the keyword tables used by several vendors.
+//!
+//! Contract: every function here is total (returns `None` or a placeholder, never panics) and
+//! bounds what it copies ([`clip`]).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use pharos_model::ident::{
+    ApplicationProtocol, IngressAction, Protocol, ReqMethod, TransportProtocol, UserActivityType,
+    VirusType, WebAttackType,
+};
+use pharos_model::{Kind, Message, Severity, SystemAccessLog, Timestamp, UserActivityLog};
+
+use crate::{FormatName, LogInput, UNKNOWN_GROUP, UNKNOWN_USER};
+
+/// Longest string copied from a record into one leaf (bytes, cut at a char boundary).
+pub const MAX_LEAF: usize = 1024;
+/// Longest summary written into `common.message`.
+pub const MAX_SUMMARY: usize = 256;
+
+/// Copies at most [`MAX_LEAF`] bytes of `s`.
+pub fn clip(s: &str) -> String {
+    clip_to(s, MAX_LEAF)
+}
+
+/// Copies at most `max` bytes of `s`, cut at a char boundary.
+pub fn clip_to(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("").to_string()
+}
+
+/// Start time a vendor leaves for the envelope to fill: a DDoS event without its own start time
+/// starts at the record's event time.
+pub const UNSET_START: Timestamp = chrono::DateTime::UNIX_EPOCH;
+
+/// What a vendor module hands back: the case plus the envelope facts it found.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: Kind,
+    pub severity: Severity,
+    pub time: Option<Timestamp>,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub version: Option<String>,
+    pub summary: Option<String>,
+}
+
+impl Draft {
+    pub fn new(kind: Kind, severity: Severity) -> Self {
+        Self {
+            kind,
+            severity,
+            time: None,
+            vendor: None,
+            model: None,
+            version: None,
+            summary: None,
+        }
+    }
+    pub fn time(mut self, t: Option<Timestamp>) -> Self {
+        if t.is_some() {
+            self.time = t;
+        }
+        self
+    }
+    pub fn vendor(mut self, v: &str) -> Self {
+        if !v.is_empty() {
+            self.vendor = Some(clip(v));
+        }
+        self
+    }
+    pub fn model(mut self, m: Option<&str>) -> Self {
+        self.model = m.filter(|m| !m.is_empty()).map(clip);
+        self
+    }
+    pub fn version(mut self, v: Option<&str>) -> Self {
+        self.version = v.filter(|v| !v.is_empty()).map(clip);
+        self
+    }
+    pub fn summary(mut self, s: impl AsRef<str>) -> Self {
+        let s = s.as_ref().trim();
+        if !s.is_empty() {
+            self.summary = Some(clip_to(s, MAX_SUMMARY));
+        }
+        self
+    }
+
+    /// The message with the envelope filled from the input.
+    pub fn into_message(self, input: &LogInput<'_>, nsf_name: &str, format: FormatName) -> Message {
+        let mut kind = self.kind;
+        if let Kind::GenericLog(g) = &mut kind {
+            if g.format.is_none() && format != crate::GENERIC {
+                g.format = Some(format.to_string());
+            }
+            if g.app_name.is_none() {
+                g.app_name = input.app_name.map(clip);
+            }
+        }
+        let mut m = Message::new(nsf_name, kind);
+        if let Some(t) = self.time.or(input.time) {
+            m.common.event_time = t;
+        }
+        if let Kind::Ddos(d) = &mut m.kind
+            && d.start_time == UNSET_START
+        {
+            d.start_time = m.common.event_time;
+        }
+        let c = &mut m.common;
+        c.severity = self.severity;
+        c.vendor_name = self.vendor;
+        c.device_model = self.model;
+        c.software_version = self.version;
+        c.message = self.summary.or_else(|| {
+            let t = input.text.trim();
+            (!t.is_empty()).then(|| clip_to(t, MAX_SUMMARY))
+        });
+        c.raw = Some(input.raw.to_string());
+        m
+    }
+}
+
+/// A recognised record whose event the vendor module does not map: a generic log that keeps the
+/// vendor facts.
+pub fn unmapped(reason: &str) -> Kind {
+    Kind::GenericLog(pharos_model::GenericLog {
+        format: None,
+        reason: Some(reason.to_string()),
+        app_name: None,
+    })
+}
+
+/// Syslog severity (0 emergency .. 7 debug) on Pharos' scale.
+pub fn syslog_severity(s: Option<u8>) -> Severity {
+    match s {
+        Some(0 | 1) => Severity::Critical,
+        Some(2 | 3) => Severity::High,
+        Some(4) => Severity::Middle,
+        Some(5) => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+/// An IP address, tolerating brackets, a zone suffix and surrounding spaces; `None` when absent.
+pub fn ip(s: &str) -> Option<IpAddr> {
+    let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+    let s = s.split('%').next().unwrap_or(s);
+    // IPv4-mapped IPv6 (`::ffff:192.0.2.1`) is the IPv4 address
+    s.parse::<IpAddr>().ok().map(|a| a.to_canonical())
+}
+
+/// A port number; `None` when absent or out of range.
+pub fn port(s: &str) -> Option<u16> {
+    s.trim().parse().ok()
+}
+
+/// `ip` or the unspecified address.
+pub fn ip_or_unspecified(a: Option<IpAddr>) -> IpAddr {
+    a.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Protocol by name or IANA number (`tcp`, `TCP`, `6`, `icmp`, `ipv6-icmp`, `58`, ...).
+pub fn protocol(s: &str) -> Option<Protocol> {
+    let s = s.trim();
+    Some(match s.to_ascii_lowercase().as_str() {
+        "tcp" | "6" => Protocol::Tcp,
+        "udp" | "17" => Protocol::Udp,
+        "sctp" | "132" => Protocol::Sctp,
+        "dccp" | "33" => Protocol::Dccp,
+        "icmp" | "1" => Protocol::Icmpv4,
+        "icmpv6" | "ipv6-icmp" | "icmp6" | "58" => Protocol::Icmpv6,
+        "ip" | "0" => Protocol::Ip,
+        _ => return None,
+    })
+}
+
+/// Transport protocol by name or number.
+pub fn transport(s: &str) -> Option<TransportProtocol> {
+    match protocol(s)? {
+        Protocol::Tcp => Some(TransportProtocol::Tcp),
+        Protocol::Udp => Some(TransportProtocol::Udp),
+        Protocol::Sctp => Some(TransportProtocol::Sctp),
+        Protocol::Dccp => Some(TransportProtocol::Dccp),
+        _ => None,
+    }
+}
+
+/// Application protocol by name (`http`, `HTTPS`, `ssh`, `web-browsing`, ...).
+pub fn app_protocol(s: &str) -> Option<ApplicationProtocol> {
+    let l = s.trim().to_ascii_lowercase();
+    Some(match l.as_str() {
+        "http" | "web-browsing" | "http-proxy" => ApplicationProtocol::Http,
+        "https" | "ssl" | "tls" => ApplicationProtocol::Https,
+        "http2" => ApplicationProtocol::Http2,
+        "ftp" | "ftp-data" => ApplicationProtocol::Ftp,
+        "ssh" => ApplicationProtocol::Ssh,
+        "telnet" => ApplicationProtocol::Telnet,
+        "smtp" => ApplicationProtocol::Smtp,
+        "pop3" => ApplicationProtocol::Pop3,
+        "pop3s" => ApplicationProtocol::Pop3s,
+        "imap" => ApplicationProtocol::Imap,
+        "imaps" => ApplicationProtocol::Imaps,
+        _ => return None,
+    })
+}
+
+/// Application protocol by well-known destination port (used when the vendor names none).
+pub fn app_by_port(p: Option<u16>) -> Option<ApplicationProtocol> {
+    Some(match p? {
+        80 | 8080 => ApplicationProtocol::Http,
+        443 | 8443 => ApplicationProtocol::Https,
+        21 => ApplicationProtocol::Ftp,
+        22 => ApplicationProtocol::Ssh,
+        23 => ApplicationProtocol::Telnet,
+        25 | 587 => ApplicationProtocol::Smtp,
+        110 => ApplicationProtocol::Pop3,
+        995 => ApplicationProtocol::Pop3s,
+        143 => ApplicationProtocol::Imap,
+        993 => ApplicationProtocol::Imaps,
+        _ => return None,
+    })
+}
+
+/// A vendor action word on the NSF-facing action scale.
+pub fn action(s: &str) -> Option<IngressAction> {
+    let l = s.trim().to_ascii_lowercase();
+    Some(match l.as_str() {
+        "accept" | "accepted" | "allow" | "allowed" | "pass" | "permit" | "permitted" | "built"
+        | "close" | "teardown" | "start" | "end" | "encrypt" | "decrypt" | "ip-conn"
+        | "client-rst" | "server-rst" | "timeout" | "alert" | "monitored" | "detect"
+        | "detected" | "log" => IngressAction::Pass,
+        "deny" | "denied" | "drop" | "dropped" | "block" | "blocked" | "discard" | "drop-icmp"
+        | "drop-all" | "dropped-by-policy" => IngressAction::Drop,
+        "reject" | "rejected" | "reset" | "reset-both" | "reset-client" | "reset-server"
+        | "reset-dest" => IngressAction::Reject,
+        "mirror" => IngressAction::Mirror,
+        "rate-limit" | "rate_limit" => IngressAction::RateLimit,
+        _ => return None,
+    })
+}
+
+/// HTTP request method.
+pub fn req_method(s: &str) -> Option<ReqMethod> {
+    Some(match s.trim().to_ascii_uppercase().as_str() {
+        "GET" => ReqMethod::Get,
+        "POST" => ReqMethod::Post,
+        "PUT" => ReqMethod::Put,
+        "HEAD" => ReqMethod::Head,
+        "DELETE" => ReqMethod::Delete,
+        "CONNECT" => ReqMethod::Connect,
+        "OPTIONS" => ReqMethod::Options,
+        "TRACE" => ReqMethod::Trace,
+        _ => return None,
+    })
+}
+
+/// Case-insensitive substring test without allocating.
+pub fn contains_ci(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else { return true };
+    if n.len() > h.len() {
+        return false;
+    }
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lo, up, h.get(..=h.len() - n.len()).unwrap_or(&[])).any(|i| {
+        h.get(i..i + n.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(n))
+    })
+}
+
+/// True when `needle` occurs in `hay` as whole words, ignoring case; a space in `needle` also
+/// matches `.`, `_`, `-` or `/` (signature names like `WordPress.Plugin.SQL.Injection`).
+pub fn has_words(hay: &str, needle: &str) -> bool {
+    let h = hay.as_bytes();
+    let n = needle.as_bytes();
+    if n.is_empty() || n.len() > h.len() {
+        return n.is_empty();
+    }
+    let eq = |a: u8, b: u8| {
+        a.eq_ignore_ascii_case(&b) || (b == b' ' && matches!(a, b' ' | b'.' | b'_' | b'-' | b'/'))
+    };
+    let n0 = n[0].to_ascii_lowercase();
+    (0..=h.len() - n.len()).any(|i| {
+        if h[i].to_ascii_lowercase() != n0 {
+            return false;
+        }
+        let end = i + n.len();
+        let before_ok =
+            i == 0 || !h[i - 1].is_ascii_alphanumeric() || !n[0].is_ascii_alphanumeric();
+        let after_ok = end == h.len()
+            || !h[end].is_ascii_alphanumeric()
+            || !n[n.len() - 1].is_ascii_alphanumeric();
+        before_ok && after_ok && h[i..end].iter().zip(n).all(|(a, b)| eq(*a, *b))
+    })
+}
+
+/// Keywords that make a signature or message a web attack, with its type (first match wins).
+const WEB_ATTACK_WORDS: &[(&str, WebAttackType)] = &[
+    ("sql injection", WebAttackType::SqlInjection),
+    ("sqli", WebAttackType::SqlInjection),
+    ("cross site scripting", WebAttackType::Xss),
+    ("xss", WebAttackType::Xss),
+    ("command injection", WebAttackType::CommandInjection),
+    ("command execution", WebAttackType::CommandInjection),
+    ("code injection", WebAttackType::CommandInjection),
+    ("code execution", WebAttackType::CommandInjection),
+    ("remote code execution", WebAttackType::CommandInjection),
+    ("rce", WebAttackType::CommandInjection),
+    ("shell injection", WebAttackType::CommandInjection),
+    ("expression injection", WebAttackType::CommandInjection),
+    ("path traversal", WebAttackType::PathTraversal),
+    ("directory traversal", WebAttackType::PathTraversal),
+    ("dir traversal", WebAttackType::PathTraversal),
+    ("traversal", WebAttackType::PathTraversal),
+    ("/../", WebAttackType::PathTraversal),
+    ("lfi", WebAttackType::PathTraversal),
+    ("local file inclusion", WebAttackType::PathTraversal),
+    ("csrf", WebAttackType::Csrf),
+    ("cross site request forgery", WebAttackType::Csrf),
+    ("remote file inclusion", WebAttackType::OtherWebAttack),
+    ("rfi", WebAttackType::OtherWebAttack),
+    ("web attack", WebAttackType::OtherWebAttack),
+    ("web application attack", WebAttackType::OtherWebAttack),
+    ("web specific apps", WebAttackType::OtherWebAttack),
+    ("web server", WebAttackType::OtherWebAttack),
+];
+
+/// The web-attack type a signature name or category names, if it is an HTTP attack.
+pub fn web_attack_type(text: &str) -> Option<WebAttackType> {
+    WEB_ATTACK_WORDS
+        .iter()
+        .find(|(w, _)| has_words(text, w))
+        .map(|(_, t)| *t)
+}
+
+/// Virus type words in a virus name (first match wins).
+const VIRUS_WORDS: &[(&str, VirusType)] = &[
+    ("trojan", VirusType::Trojan),
+    ("worm", VirusType::Worm),
+    ("macro", VirusType::Macro),
+    ("boot", VirusType::BootSector),
+    ("polymorph", VirusType::Polymorphic),
+    ("overwrit", VirusType::Overwrite),
+    ("multipartite", VirusType::Multipartite),
+    ("resident", VirusType::Resident),
+];
+
+/// The virus type a virus name suggests (`Win.Trojan.Agent` -> trojan).
+pub fn virus_type(name: &str) -> Option<VirusType> {
+    VIRUS_WORDS
+        .iter()
+        .find(|(w, _)| contains_ci(name, w))
+        .map(|(_, t)| *t)
+}
+
+/// Brute-force words in an IDS signature.
+pub fn intrusion_attack_type(sig: &str) -> Option<pharos_model::ident::IntrusionAttackType> {
+    use pharos_model::ident::IntrusionAttackType as T;
+    if contains_ci(sig, "brute") || contains_ci(sig, "password guess") {
+        Some(T::BruteForce)
+    } else if contains_ci(sig, "overflow") {
+        Some(T::BufferOverflow)
+    } else if contains_ci(sig, "port scan")
+        || contains_ci(sig, "portscan")
+        || contains_ci(sig, "scan")
+    {
+        Some(T::PortScan)
+    } else if contains_ci(sig, "sweep") {
+        Some(T::HostSweep)
+    } else {
+        None
+    }
+}
+
+/// Name a string leaf, treating empty, `N/A`, `-` and `none` as absent.
+pub fn present(s: Option<&str>) -> Option<&str> {
+    let s = s?.trim();
+    if s.is_empty() || s == "-" || s.eq_ignore_ascii_case("n/a") || s.eq_ignore_ascii_case("none") {
+        None
+    } else {
+        Some(s)
+    }
+}
+
+/// A user activity log with placeholders for missing mandatory leaves.
+pub fn user_activity(
+    user: Option<&str>,
+    group: Option<&str>,
+    ip_addr: Option<IpAddr>,
+    port_no: Option<u16>,
+    ty: UserActivityType,
+    cause: Option<&str>,
+) -> Kind {
+    Kind::UserActivityLog(UserActivityLog {
+        user: clip(present(user).unwrap_or(UNKNOWN_USER)),
+        group: vec![clip(present(group).unwrap_or(UNKNOWN_GROUP))],
+        ip_address: ip_or_unspecified(ip_addr),
+        l4_port_number: port_no.unwrap_or(0),
+        authentication: None,
+        online_duration: None,
+        logout_duration: None,
+        additional_info: pharos_model::AdditionalInfo {
+            activity_type: Some(ty),
+            cause: present(cause).map(clip),
+        },
+    })
+}
+
+/// A system access log (admin login, command) with placeholders for missing mandatory leaves.
+pub fn access_log(
+    user: Option<&str>,
+    ip_addr: Option<IpAddr>,
+    port_no: Option<u16>,
+    op: pharos_model::ident::OperationType,
+    input: Option<&str>,
+    output: Option<&str>,
+) -> Kind {
+    Kind::SystemAccessLog(SystemAccessLog {
+        user: clip(present(user).unwrap_or(UNKNOWN_USER)),
+        group: vec![UNKNOWN_GROUP.to_string()],
+        ip_address: ip_or_unspecified(ip_addr),
+        l4_port_number: port_no.unwrap_or(0),
+        authentication: None,
+        operation_type: Some(op),
+        input: present(input).map(clip),
+        output: present(output).map(clip),
+    })
+}
+
+/// A configuration-change system event.
+pub fn config_change(
+    user: Option<&str>,
+    ip_addr: Option<IpAddr>,
+    port_no: Option<u16>,
+    policy: Option<&str>,
+) -> Kind {
+    Kind::SystemEvent(pharos_model::SystemEvent {
+        event_category: Some(pharos_model::ident::SystemEventCategory::ConfigurationChange),
+        user: clip(present(user).unwrap_or(UNKNOWN_USER)),
+        group: vec![UNKNOWN_GROUP.to_string()],
+        ip_address: ip_or_unspecified(ip_addr),
+        l4_port_number: port_no.unwrap_or(0),
+        authentication: None,
+        changes: present(policy).map(clip).into_iter().collect(),
+    })
+}
+
+/// The rule name, or the documented placeholder `"<format>-unknown-rule"`.
+pub fn rule_or(rule: Option<&str>, placeholder: &'static str) -> String {
+    present(rule)
+        .map(clip)
+        .unwrap_or_else(|| placeholder.to_string())
+}
+
+/// `user(1.2.3.4)` / `https(1.2.3.4)` / `GUI(1.2.3.4)` -> the address inside the parentheses.
+pub fn ip_in_parens(s: &str) -> Option<IpAddr> {
+    let open = s.find('(')?;
+    let rest = s.get(open + 1..)?;
+    let close = rest.find(')')?;
+    ip(rest.get(..close)?)
+}
+
+/// Splits `addr/port` (Cisco) or `addr:port` (IPv4 only) into its parts.
+pub fn addr_slash_port(s: &str) -> (Option<IpAddr>, Option<u16>) {
+    match s.rsplit_once('/') {
+        Some((a, p)) => (ip(a), port(p)),
+        None => (ip(s), None),
+    }
+}
+
+/// Splits `a.b.c.d:port` or `[v6]:port` or `v6:port` (last colon) into address and port.
+pub fn addr_colon_port(s: &str) -> (Option<IpAddr>, Option<u16>) {
+    if let Some(a) = ip(s) {
+        return (Some(a), None);
+    }
+    match s.rsplit_once(':') {
+        Some((a, p)) => (ip(a), port(p)),
+        None => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_at_char_boundaries() {
+        assert_eq!(clip_to("héllo", 2), "h");
+        assert_eq!(clip_to("abc", 10), "abc");
+    }
+
+    #[test]
+    fn web_attack_keywords_classify() {
+        assert_eq!(
+            web_attack_type("ET WEB_SERVER Possible SQL Injection Attempt"),
+            Some(WebAttackType::SqlInjection)
+        );
+        assert_eq!(
+            web_attack_type("Path Traversal Attack (/../)"),
+            Some(WebAttackType::PathTraversal)
+        );
+        assert_eq!(web_attack_type("ET SCAN Sipvicious Scan"), None);
+        assert_eq!(
+            web_attack_type("WordPress.Plugin.SQL.Injection"),
+            Some(WebAttackType::SqlInjection)
+        );
+        assert_eq!(web_attack_type("brute force source"), None);
+    }
+
+    #[test]
+    fn addresses_and_ports_split() {
+        assert_eq!(addr_colon_port("1.2.3.4:80"), (ip("1.2.3.4"), Some(80)));
+        assert_eq!(
+            addr_colon_port("2001:db8::1:443"),
+            (ip("2001:db8::1:443"), None)
+        );
+        assert_eq!(
+            addr_colon_port("[2001:db8::1]:443"),
+            (ip("2001:db8::1"), Some(443))
+        );
+        assert_eq!(
+            addr_slash_port("10.0.0.1/1433"),
+            (ip("10.0.0.1"), Some(1433))
+        );
+        assert_eq!(ip_in_parens("ssh(222.186.130.227)"), ip("222.186.130.227"));
+    }
+}

@@ -1,0 +1,236 @@
+//! ModSecurity WAF: Apache and nginx error-log lines (`ModSecurity: Access denied with code 403
+//! (phase 2). ... [id "942100"] [msg "..."] [uri "..."] [hostname "..."]`) and JSON audit-log
+//! records (`{"transaction":{...,"messages":[...]}}`, one per line).
+//!
+//! Mapping: a rule match -> web attack (attack type from the message and tags, request method
+//! from nginx's `request:` or the audit record, target from `uri`, host from `hostname`, response
+//! code from `code NNN`, filtering type deny-list: CRS is a deny-list rule set). Lines without a
+//! rule id (audit log errors, engine notices) are recognised but stored as generic logs. Rule
+//! names: the rule id; placeholder `modsecurity-unknown-rule`.
+
+use pharos_model::ident::FilterType;
+use pharos_model::{Kind, Severity, WebAttackEvent};
+
+use crate::LogInput;
+use crate::build::{self, Draft};
+use crate::vendors::has;
+
+const RULE: &str = "modsecurity-unknown-rule";
+
+/// `ModSecurity:` in an error-log line, or a JSON audit record.
+pub fn detect(input: &LogInput<'_>) -> bool {
+    has!(input.text, "ModSecurity") || has!(input.text, "{\"transaction\":")
+}
+
+/// ModSecurity `severity` (word or 0-7 number) on Pharos' scale.
+fn severity(s: Option<&str>) -> Severity {
+    match s.unwrap_or("").to_ascii_uppercase().as_str() {
+        "EMERGENCY" | "ALERT" | "CRITICAL" | "0" | "1" | "2" => Severity::Critical,
+        "ERROR" | "3" => Severity::High,
+        "WARNING" | "4" => Severity::Middle,
+        "NOTICE" | "5" => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+/// The value of the first `[name "value"]` element.
+fn bracket<'a>(t: &'a str, name: &str) -> Option<&'a str> {
+    let pat = format!("[{name} \"");
+    let at = t.find(&pat)? + pat.len();
+    let rest = t.get(at..)?;
+    let end = rest.find("\"]")?;
+    rest.get(..end)
+}
+
+/// Normalises one ModSecurity record.
+pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
+    let t = input.text;
+    if let Some(at) = t.find("{\"transaction\":") {
+        return audit_json(t.get(at..)?);
+    }
+    let at = t.find("ModSecurity:")?;
+    let msg_part = t.get(at + "ModSecurity:".len()..)?.trim_start();
+    // client: Apache `[client 1.2.3.4:5678]`, nginx `, client: 1.2.3.4,`
+    let client = bracket_word(t, "[client ").or_else(|| {
+        t.split(", client: ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+    });
+    let (src_ip, src_port) = client.map(build::addr_colon_port).unwrap_or((None, None));
+    let id = bracket(t, "id");
+    let rule_msg = bracket(t, "msg");
+    let tags: Vec<&str> = t
+        .match_indices("[tag \"")
+        .take(16)
+        .filter_map(|(i, _)| {
+            let rest = t.get(i + 6..)?;
+            rest.get(..rest.find('"')?)
+        })
+        .collect();
+    let sev = severity(bracket(t, "severity"));
+    let Some(id) = id else {
+        return Some(
+            Draft::new(
+                build::unmapped("modsecurity line without a rule id"),
+                Severity::Low,
+            )
+            .vendor("ModSecurity")
+            .summary(msg_part),
+        );
+    };
+    let attack_type = rule_msg
+        .and_then(build::web_attack_type)
+        .or_else(|| tags.iter().find_map(|tag| build::web_attack_type(tag)))
+        .or(Some(pharos_model::ident::WebAttackType::OtherWebAttack));
+    let code = msg_part
+        .split("with code ")
+        .nth(1)
+        .and_then(|r| r.split([' ', '(', '.']).next())
+        .filter(|c| !c.is_empty());
+    let method = t
+        .split("request: \"")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(build::req_method);
+    let kind = Kind::WebAttack(WebAttackEvent {
+        src_ip,
+        src_port,
+        dst_ip: None,
+        dst_port: None,
+        rule_name: build::rule_or(Some(id), RULE),
+        attack_type,
+        req_method: method,
+        req_target: bracket(t, "uri").map(build::clip),
+        filtering_type: vec![FilterType::DenyList],
+        cookies: None,
+        req_host: bracket(t, "hostname").map(build::clip),
+        response_code: code.map(build::clip),
+    });
+    let summary = format!("ModSecurity [{id}] {}", rule_msg.unwrap_or(msg_part));
+    Some(Draft::new(kind, sev).vendor("ModSecurity").summary(summary))
+}
+
+/// The word after `open` up to `]`.
+fn bracket_word<'a>(t: &'a str, open: &str) -> Option<&'a str> {
+    let at = t.find(open)? + open.len();
+    let rest = t.get(at..)?;
+    rest.get(..rest.find(']')?)
+}
+
+fn audit_json(json: &str) -> Option<Draft> {
+    let v: serde_json::Value = serde_json::from_str(json.trim_end()).ok()?;
+    let tr = v.get("transaction")?;
+    let s = |p: &str| tr.pointer(p).and_then(|x| x.as_str());
+    let src_ip = s("/client_ip").and_then(build::ip);
+    let src_port = tr
+        .pointer("/client_port")
+        .and_then(|x| x.as_u64())
+        .and_then(|p| u16::try_from(p).ok());
+    let dst_ip = s("/host_ip").and_then(build::ip);
+    let dst_port = tr
+        .pointer("/host_port")
+        .and_then(|x| x.as_u64())
+        .and_then(|p| u16::try_from(p).ok());
+    let first = tr.pointer("/messages/0");
+    let id = first
+        .and_then(|m| m.pointer("/details/ruleId"))
+        .and_then(|x| x.as_str());
+    let message = first
+        .and_then(|m| m.get("message"))
+        .and_then(|x| x.as_str())
+        .unwrap_or("");
+    let sev = severity(
+        first
+            .and_then(|m| m.pointer("/details/severity"))
+            .and_then(|x| x.as_str()),
+    );
+    let headers = tr.pointer("/request/headers");
+    let host = headers
+        .and_then(|h| h.get("Host").or_else(|| h.get("host")))
+        .and_then(|x| x.as_str());
+    let code = tr.pointer("/response/http_code").map(|c| c.to_string());
+    let kind = match id {
+        Some(id) => Kind::WebAttack(WebAttackEvent {
+            src_ip,
+            src_port,
+            dst_ip,
+            dst_port,
+            rule_name: build::rule_or(Some(id), RULE),
+            attack_type: build::web_attack_type(message)
+                .or(Some(pharos_model::ident::WebAttackType::OtherWebAttack)),
+            req_method: s("/request/method").and_then(build::req_method),
+            req_target: s("/request/uri").map(build::clip),
+            filtering_type: vec![FilterType::DenyList],
+            cookies: None,
+            req_host: host.map(build::clip),
+            response_code: code,
+        }),
+        None => build::unmapped("modsecurity audit record without a rule match"),
+    };
+    let time = s("/time_stamp").and_then(crate::time::iso);
+    Some(
+        Draft::new(kind, sev)
+            .time(time)
+            .vendor("ModSecurity")
+            .summary(format!("ModSecurity {message}")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendors::testutil::{auto, ip};
+
+    #[test]
+    fn apache_access_denied() {
+        let n = auto(
+            r#"[Thu Mar 02 10:00:00.000001 2023] [security2:error] [pid 4242] [client 192.0.2.91:51234] ModSecurity: Access denied with code 403 (phase 2). Pattern match "(?i)union.*select" at ARGS:id. [file "/etc/modsecurity/REQUEST-942-APPLICATION-ATTACK-SQLI.conf"] [line "45"] [id "942100"] [msg "SQL Injection Attack Detected via libinjection"] [severity "CRITICAL"] [tag "attack-sqli"] [hostname "shop.example"] [uri "/item.php"] [unique_id "ZAAAAAAAAAAAAAAAAAAAAAAA"]"#,
+            "modsecurity",
+        );
+        let Kind::WebAttack(w) = &n.message.kind else {
+            panic!()
+        };
+        assert_eq!(w.src_ip, ip("192.0.2.91"));
+        assert_eq!(w.src_port, Some(51234));
+        assert_eq!(w.rule_name, "942100");
+        assert_eq!(w.response_code.as_deref(), Some("403"));
+        assert_eq!(w.req_target.as_deref(), Some("/item.php"));
+        assert_eq!(w.req_host.as_deref(), Some("shop.example"));
+        assert_eq!(
+            w.attack_type,
+            Some(pharos_model::ident::WebAttackType::SqlInjection)
+        );
+        assert_eq!(n.message.common.severity, Severity::Critical);
+    }
+
+    #[test]
+    fn nginx_warning_with_request() {
+        let n = auto(
+            r#"2021/11/18 08:34:27 [info] 1234#1234: *77 ModSecurity: Warning. Matched "Operator `Rx' with parameter `x' against variable `REQUEST_URI_RAW' [file "/usr/share/modsecurity-crs/rules/REQUEST-930-APPLICATION-ATTACK-LFI.conf"] [line "29"] [id "930100"] [rev ""] [msg "Path Traversal Attack (/../)"] [severity "2"] [hostname "10.0.0.1"] [uri "/"] [unique_id "163722446795.1"], client: 192.0.2.44, server: _, request: "GET /?foo=../../etc/passwd HTTP/1.1", host: "10.0.0.1""#,
+            "modsecurity",
+        );
+        let Kind::WebAttack(w) = &n.message.kind else {
+            panic!()
+        };
+        assert_eq!(w.src_ip, ip("192.0.2.44"));
+        assert_eq!(w.req_method, Some(pharos_model::ident::ReqMethod::Get));
+        assert_eq!(
+            w.attack_type,
+            Some(pharos_model::ident::WebAttackType::PathTraversal)
+        );
+    }
+
+    #[test]
+    fn json_audit_record() {
+        let n = auto(
+            r#"{"transaction":{"client_ip":"198.51.100.23","time_stamp":"2023-03-01T10:00:00Z","client_port":40000,"host_ip":"10.0.0.2","host_port":443,"request":{"method":"POST","uri":"/login","headers":{"Host":"app.example"}},"response":{"http_code":403},"messages":[{"message":"XSS Attack Detected via libinjection","details":{"ruleId":"941100","severity":"2"}}]}}"#,
+            "modsecurity",
+        );
+        let Kind::WebAttack(w) = &n.message.kind else {
+            panic!()
+        };
+        assert_eq!(w.rule_name, "941100");
+        assert_eq!(w.attack_type, Some(pharos_model::ident::WebAttackType::Xss));
+        assert_eq!(w.response_code.as_deref(), Some("403"));
+    }
+}

@@ -1,0 +1,321 @@
+//! Suricata EVE JSON (one object per line).
+//!
+//! Mapping by `event_type`: alert -> intrusion (web attack when the signature or category is an
+//! HTTP attack, with the `http` object's method, URL, host and status); anomaly -> intrusion;
+//! drop -> firewall traffic log (drop); flow/netflow -> firewall traffic log (pass, byte and packet
+//! counts); fileinfo -> DPI log (file-blocking class, action pass); stats -> resource utilisation
+//! (active flows as sessions). Other event types are recognised but stored as generic logs. Rule
+//! names: the signature text (alerts), the anomaly event name; placeholder
+//! `suricata-unknown-rule`.
+
+use std::borrow::Cow;
+
+use pharos_model::ident::{DpiType, IngressAction, SystemStatus};
+use pharos_model::{
+    DpiLog, FirewallTrafficLog, IntrusionEvent, Kind, ResourceUtilizationLog, Severity,
+    WebAttackEvent,
+};
+use serde::Deserialize;
+
+use crate::LogInput;
+use crate::build::{self, Draft};
+use crate::vendors::has;
+
+const RULE: &str = "suricata-unknown-rule";
+
+/// A JSON object with an `"event_type"` member.
+pub fn detect(input: &LogInput<'_>) -> bool {
+    has!(input.text, "\"event_type\"") && has!(input.text, "{")
+}
+
+#[derive(Deserialize)]
+struct Eve<'a> {
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_type: Cow<'a, str>,
+    #[serde(borrow)]
+    src_ip: Option<Cow<'a, str>>,
+    src_port: Option<u16>,
+    #[serde(borrow)]
+    dest_ip: Option<Cow<'a, str>>,
+    dest_port: Option<u16>,
+    #[serde(borrow)]
+    proto: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    app_proto: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    in_iface: Option<Cow<'a, str>>,
+    flow_id: Option<u64>,
+    #[serde(borrow)]
+    alert: Option<Alert<'a>>,
+    #[serde(borrow)]
+    http: Option<Http<'a>>,
+    #[serde(borrow)]
+    anomaly: Option<Anomaly<'a>>,
+    flow: Option<Flow>,
+    #[serde(borrow)]
+    fileinfo: Option<FileInfo<'a>>,
+    stats: Option<serde_json::Value>,
+    #[serde(borrow)]
+    host: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Alert<'a> {
+    gid: Option<u64>,
+    signature_id: Option<u64>,
+    rev: Option<u64>,
+    #[serde(borrow)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    category: Option<Cow<'a, str>>,
+    severity: Option<u8>,
+}
+
+#[derive(Deserialize)]
+struct Http<'a> {
+    #[serde(borrow)]
+    hostname: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    http_method: Option<Cow<'a, str>>,
+    status: Option<u16>,
+}
+
+#[derive(Deserialize)]
+struct Anomaly<'a> {
+    #[serde(borrow, rename = "type")]
+    ty: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Flow {
+    pkts_toserver: Option<u64>,
+    pkts_toclient: Option<u64>,
+    bytes_toserver: Option<u64>,
+    bytes_toclient: Option<u64>,
+    age: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct FileInfo<'a> {
+    #[serde(borrow)]
+    filename: Option<Cow<'a, str>>,
+}
+
+/// Suricata alert severity (1 highest .. 4) on Pharos' scale.
+fn severity(s: Option<u8>) -> Severity {
+    match s {
+        Some(1) => Severity::High,
+        Some(2) => Severity::Middle,
+        Some(3) => Severity::Low,
+        _ => Severity::Info,
+    }
+}
+
+/// Normalises one EVE record.
+pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
+    let start = memchr::memchr(b'{', input.text.as_bytes())?;
+    let json = input.text.get(start..)?.trim_end();
+    let eve: Eve<'_> = serde_json::from_str(json).ok()?;
+    let src_ip = eve.src_ip.as_deref().and_then(build::ip);
+    let dst_ip = eve.dest_ip.as_deref().and_then(build::ip);
+    let (src_port, dst_port) = (eve.src_port, eve.dest_port);
+    let proto = eve.proto.as_deref();
+    let mut sev = Severity::Info;
+    let mut summary = eve.event_type.to_string();
+    let kind = match eve.event_type.as_ref() {
+        "alert" => {
+            let a = eve.alert.as_ref()?;
+            sev = severity(a.severity);
+            let sig = a.signature.as_deref().unwrap_or("");
+            let cat = a.category.as_deref().unwrap_or("");
+            summary = format!(
+                "[{}:{}:{}] {sig} [{cat}]",
+                a.gid.unwrap_or(1),
+                a.signature_id.unwrap_or(0),
+                a.rev.unwrap_or(0)
+            );
+            let rule_name = build::rule_or(Some(sig), RULE);
+            match build::web_attack_type(sig).or_else(|| build::web_attack_type(cat)) {
+                Some(t) => {
+                    let http = eve.http.as_ref();
+                    Kind::WebAttack(WebAttackEvent {
+                        src_ip,
+                        src_port,
+                        dst_ip,
+                        dst_port,
+                        rule_name,
+                        attack_type: Some(t),
+                        req_method: http
+                            .and_then(|h| h.http_method.as_deref())
+                            .and_then(build::req_method),
+                        req_target: http.and_then(|h| h.url.as_deref()).map(build::clip),
+                        filtering_type: Vec::new(),
+                        cookies: None,
+                        req_host: http.and_then(|h| h.hostname.as_deref()).map(build::clip),
+                        response_code: http.and_then(|h| h.status).map(|s| s.to_string()),
+                    })
+                }
+                None => Kind::Intrusion(IntrusionEvent {
+                    src_ip,
+                    src_port,
+                    dst_ip,
+                    dst_port,
+                    rule_name,
+                    protocol: proto.and_then(build::transport),
+                    app: eve
+                        .app_proto
+                        .as_deref()
+                        .and_then(build::app_protocol)
+                        .or_else(|| build::app_by_port(dst_port)),
+                    attack_type: build::intrusion_attack_type(sig),
+                }),
+            }
+        }
+        "anomaly" => {
+            let a = eve.anomaly.as_ref();
+            let ev = a.and_then(|a| a.event.as_deref().or(a.ty.as_deref()));
+            sev = Severity::Low;
+            summary = format!("anomaly {}", ev.unwrap_or(""));
+            Kind::Intrusion(IntrusionEvent {
+                src_ip,
+                src_port,
+                dst_ip,
+                dst_port,
+                rule_name: build::rule_or(ev, RULE),
+                protocol: proto.and_then(build::transport),
+                app: eve.app_proto.as_deref().and_then(build::app_protocol),
+                attack_type: None,
+            })
+        }
+        "flow" | "netflow" | "drop" => {
+            let f = eve.flow.as_ref();
+            let action = if eve.event_type == "drop" {
+                IngressAction::Drop
+            } else {
+                IngressAction::Pass
+            };
+            Kind::FirewallTrafficLog(FirewallTrafficLog {
+                src_ip,
+                dst_ip,
+                src_port,
+                dst_port,
+                protocol: proto.and_then(build::protocol),
+                action: Some(action),
+                sent_bytes: f.and_then(|f| f.bytes_toserver),
+                received_bytes: f.and_then(|f| f.bytes_toclient),
+                sent_packets: f.and_then(|f| f.pkts_toserver),
+                received_packets: f.and_then(|f| f.pkts_toclient),
+                in_interface: eve.in_iface.as_deref().map(build::clip),
+                application: eve.app_proto.as_deref().map(build::clip),
+                session_id: eve.flow_id,
+                duration: f.and_then(|f| f.age).and_then(|a| u32::try_from(a).ok()),
+                ..Default::default()
+            })
+        }
+        "fileinfo" => {
+            summary = format!(
+                "fileinfo {}",
+                eve.fileinfo
+                    .as_ref()
+                    .and_then(|f| f.filename.as_deref())
+                    .unwrap_or("")
+            );
+            Kind::DpiLog(DpiLog {
+                attack_type: Some(DpiType::FileBlocking),
+                src_ip,
+                src_port,
+                dst_ip,
+                dst_port,
+                rule_name: RULE.to_string(),
+                action: vec![IngressAction::Pass],
+            })
+        }
+        "stats" => {
+            let active = eve
+                .stats
+                .as_ref()
+                .and_then(|s| {
+                    s.pointer("/flow/active")
+                        .or_else(|| s.pointer("/flow/memuse"))
+                })
+                .and_then(|v| v.as_u64())
+                .and_then(|v| u32::try_from(v).ok());
+            Kind::ResourceUtilizationLog(ResourceUtilizationLog {
+                system_status: Some(SystemStatus::Running),
+                session_num: active,
+                ..Default::default()
+            })
+        }
+        _ => build::unmapped("suricata event type without a mapping"),
+    };
+    let time = eve.timestamp.as_deref().and_then(crate::time::iso);
+    let _ = eve.host;
+    Some(
+        Draft::new(kind, sev)
+            .time(time)
+            .vendor("OISF")
+            .model(Some("Suricata"))
+            .summary(summary),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendors::testutil::{auto, ip};
+
+    #[test]
+    fn alert_web_attack_with_http() {
+        let n = auto(
+            r#"{"timestamp":"2022-07-10T23:50:05.533101+0000","flow_id":4242424242,"in_iface":"eth1","event_type":"alert","src_ip":"198.51.100.4","src_port":52812,"dest_ip":"192.0.2.80","dest_port":80,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":2024468,"rev":3,"signature":"ET WEB_SPECIFIC_APPS OGNL Expression Injection (CVE-2017-9791)","category":"Attempted User Privilege Gain","severity":1},"http":{"hostname":"example.com","url":"/struts2","http_method":"POST","status":200}}"#,
+            "suricata-eve",
+        );
+        let Kind::WebAttack(w) = &n.message.kind else {
+            panic!("{:?}", n.message.kind)
+        };
+        assert_eq!(w.src_ip, ip("198.51.100.4"));
+        assert_eq!(w.req_host.as_deref(), Some("example.com"));
+        assert_eq!(w.response_code.as_deref(), Some("200"));
+        assert_eq!(n.message.common.severity, Severity::High);
+    }
+
+    #[test]
+    fn alert_scan_is_intrusion_and_flow_is_traffic() {
+        let n = auto(
+            r#"{"timestamp":"2017-02-14T12:35:20.918367+0100","event_type":"alert","src_ip":"203.0.113.216","src_port":5116,"dest_ip":"192.0.2.55","dest_port":5060,"proto":"UDP","alert":{"action":"allowed","gid":1,"signature_id":2008578,"rev":4,"signature":"ET SCAN Sipvicious Scan","category":"Attempted Information Leak","severity":2}}"#,
+            "suricata-eve",
+        );
+        let Kind::Intrusion(i) = &n.message.kind else {
+            panic!()
+        };
+        assert_eq!(i.dst_port, Some(5060));
+        let n = auto(
+            r#"{"timestamp":"2017-02-14T12:35:20.918367+0100","event_type":"flow","src_ip":"10.0.0.1","src_port":5000,"dest_ip":"10.0.0.2","dest_port":53,"proto":"UDP","app_proto":"dns","flow":{"pkts_toserver":1,"pkts_toclient":1,"bytes_toserver":70,"bytes_toclient":120,"age":0,"state":"established"}}"#,
+            "suricata-eve",
+        );
+        let Kind::FirewallTrafficLog(f) = &n.message.kind else {
+            panic!()
+        };
+        assert_eq!(f.received_bytes, Some(120));
+    }
+
+    #[test]
+    fn stats_are_resource_utilisation_and_broken_json_is_generic() {
+        auto(
+            r#"{"timestamp":"2017-02-14T12:35:20+0000","event_type":"stats","stats":{"uptime":30,"flow":{"active":12}}}"#,
+            "suricata-eve",
+        );
+        let n = crate::normalize(
+            &LogInput::line(r#"{"event_type":"alert", "#),
+            crate::Format::Auto,
+            "x",
+        );
+        assert!(!n.parsed);
+    }
+}

@@ -1,0 +1,345 @@
+//! `pharos decode FILE.pcap|pcapng [--json] [--stats]`: decodes every NetFlow v5/v9, IPFIX and
+//! sFlow v5 datagram of a capture, in capture order, with template state carried across
+//! datagrams (the capture timestamps are the receive times).
+//!
+//! Output: one flow per line on stdout, a table by default or JSON objects with `--json`. UDP
+//! datagrams that are not flow exports are counted and skipped. `--stats` prints per-protocol
+//! counts, drops per reason and sequence losses per exporter on **stderr** after the flows, so
+//! stdout stays a clean stream of flows. Exit status 0 when the capture was read to its end.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use pharos_model::flow::{FlowBatch, FlowRecord};
+use pharos_wire::{DecoderConfig, FlowDecoder};
+
+/// Arguments of `pharos decode`.
+#[derive(clap::Args, Debug)]
+pub struct DecodeArgs {
+    /// Capture file: pcap or pcapng.
+    pub file: PathBuf,
+    /// One JSON object per flow and line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// After the flows, print counts per protocol, drops per reason and sequence losses on stderr.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// What reading a capture found besides the UDP datagrams.
+#[derive(Debug, Default)]
+pub struct CaptureSummary {
+    /// Packet and skip counters of the capture reader.
+    pub pcap: pharos_wire::pcap::PcapStats,
+    /// Set when the capture ends in a damaged record (e.g. cut short): what the reader said.
+    pub damaged: Option<String>,
+}
+
+/// Calls `f(timestamp_ms, source, destination, payload)` for every UDP datagram of a pcap or
+/// pcapng file, in capture order. An unreadable file is an error; a capture damaged part-way is
+/// read up to the damage, which the summary reports.
+pub fn read_udp_datagrams(
+    path: &Path,
+    mut f: impl FnMut(u64, SocketAddr, SocketAddr, &[u8]),
+) -> anyhow::Result<CaptureSummary> {
+    let data = std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read capture {}; check the path and permissions",
+            path.display()
+        )
+    })?;
+    let mut capture = pharos_wire::pcap::Capture::new(&data).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a readable pcap or pcapng capture ({e}); give a file written by tcpdump, tshark or dumpcap",
+            path.display()
+        )
+    })?;
+    let mut damaged = None;
+    for d in &mut capture {
+        match d {
+            Ok(d) => f(d.timestamp_ms, d.src, d.dst, d.payload),
+            Err(e) => {
+                damaged = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    Ok(CaptureSummary {
+        pcap: *capture.stats(),
+        damaged,
+    })
+}
+
+/// Counts for `--stats`.
+#[derive(Debug, Default)]
+struct Stats {
+    udp: u64,
+    per_protocol: BTreeMap<&'static str, (u64, u64)>,
+    dropped: BTreeMap<&'static str, u64>,
+    lost: BTreeMap<IpAddr, u64>,
+}
+
+/// Runs `pharos decode`.
+pub fn decode(args: DecodeArgs) -> anyhow::Result<()> {
+    let mut decoder = FlowDecoder::new(DecoderConfig::default());
+    let mut batch = FlowBatch::with_capacity(1024);
+    let mut stats = Stats::default();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write_err: Option<std::io::Error> = None;
+    if !args.json {
+        write_header(&mut out)?;
+    }
+    let summary = read_udp_datagrams(&args.file, |ts_ms, src, _dst, payload| {
+        stats.udp += 1;
+        if write_err.is_some() {
+            return;
+        }
+        match decoder.decode(src, ts_ms, payload, &mut batch) {
+            Ok(o) => {
+                let e = stats
+                    .per_protocol
+                    .entry(pharos_sources::flow::protocol_label(o.protocol))
+                    .or_default();
+                e.0 += 1;
+                e.1 += o.flows as u64;
+                if o.lost > 0 {
+                    *stats.lost.entry(src.ip()).or_default() += o.lost;
+                }
+            }
+            Err(e) => {
+                *stats
+                    .dropped
+                    .entry(pharos_sources::flow::drop_reason(&e))
+                    .or_default() += 1;
+            }
+        }
+        if let Err(e) = write_batch(&mut out, &batch, args.json) {
+            write_err = Some(e);
+        }
+        batch.clear();
+    })?;
+    if let Some(e) = write_err {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(());
+        }
+        return Err(e).context("writing flows to stdout");
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        r => r.context("writing flows to stdout")?,
+    }
+    if args.stats {
+        print_stats(&args.file, &stats, &summary, &decoder);
+    }
+    if let Some(e) = summary.damaged {
+        anyhow::bail!(
+            "{}: capture damaged after {} UDP datagrams: {e}; the flows before it were printed",
+            args.file.display(),
+            stats.udp
+        );
+    }
+    Ok(())
+}
+
+fn write_header(out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<23} {:>8} {:<5} {:>39} {:>5}    {:>39} {:>5} {:>6} {:>10} {:>12} {:<15}",
+        "start (UTC)",
+        "dur ms",
+        "proto",
+        "src addr",
+        "port",
+        "dst addr",
+        "port",
+        "flags",
+        "packets",
+        "bytes",
+        "exporter"
+    )
+}
+
+fn write_batch(out: &mut impl Write, batch: &FlowBatch, json: bool) -> std::io::Result<()> {
+    for r in batch.iter() {
+        if json {
+            serde_json::to_writer(&mut *out, &flow_json(&r))?;
+            out.write_all(b"\n")?;
+        } else {
+            write_row(out, &r)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `--json` object of one flow: the documented field names, absent optional fields omitted.
+pub fn flow_json(r: &FlowRecord) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("exporter".into(), r.exporter.to_string().into());
+    m.insert("domain".into(), r.domain.into());
+    m.insert("src_addr".into(), r.src_addr.to_string().into());
+    m.insert("dst_addr".into(), r.dst_addr.to_string().into());
+    m.insert("src_port".into(), r.src_port.into());
+    m.insert("dst_port".into(), r.dst_port.into());
+    m.insert("proto".into(), r.proto.into());
+    m.insert("tcp_flags".into(), r.tcp_flags.into());
+    m.insert("packets".into(), r.packets.into());
+    m.insert("bytes".into(), r.bytes.into());
+    m.insert("start_ms".into(), r.start_ms.into());
+    m.insert("end_ms".into(), r.end_ms.into());
+    m.insert("in_if".into(), r.in_if.into());
+    m.insert("out_if".into(), r.out_if.into());
+    m.insert("src_as".into(), r.src_as.into());
+    m.insert("dst_as".into(), r.dst_as.into());
+    if let Some(nh) = r.next_hop {
+        m.insert("next_hop".into(), nh.to_string().into());
+    }
+    m.insert("sampling_rate".into(), r.sampling_rate.into());
+    if let Some(v) = r.vlan {
+        m.insert("vlan".into(), v.into());
+    }
+    serde_json::Value::Object(m)
+}
+
+fn proto_name(p: u8) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        47 => "gre".into(),
+        50 => "esp".into(),
+        58 => "icmp6".into(),
+        132 => "sctp".into(),
+        n => n.to_string(),
+    }
+}
+
+fn tcp_flags(f: u8) -> String {
+    // nfdump's order and letters: C E U A P R S F.
+    const LETTERS: [(u8, char); 8] = [
+        (0x80, 'C'),
+        (0x40, 'E'),
+        (0x20, 'U'),
+        (0x10, 'A'),
+        (0x08, 'P'),
+        (0x04, 'R'),
+        (0x02, 'S'),
+        (0x01, 'F'),
+    ];
+    LETTERS
+        .iter()
+        .map(|&(bit, c)| if f & bit != 0 { c } else { '.' })
+        .collect()
+}
+
+fn write_row(out: &mut impl Write, r: &FlowRecord) -> std::io::Result<()> {
+    let start = chrono::DateTime::from_timestamp_millis(r.start_ms as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| r.start_ms.to_string());
+    writeln!(
+        out,
+        "{:<23} {:>8} {:<5} {:>39} {:>5} -> {:>39} {:>5} {:>6} {:>10} {:>12} {:<15}",
+        start,
+        r.end_ms.saturating_sub(r.start_ms),
+        proto_name(r.proto),
+        r.src_addr.to_string(),
+        r.src_port,
+        r.dst_addr.to_string(),
+        r.dst_port,
+        if r.proto == 6 {
+            tcp_flags(r.tcp_flags)
+        } else {
+            String::new()
+        },
+        r.packets,
+        r.bytes,
+        r.exporter.to_string()
+    )
+}
+
+fn print_stats(file: &Path, s: &Stats, c: &CaptureSummary, decoder: &FlowDecoder) {
+    let mut e = std::io::stderr().lock();
+    let flows: u64 = s.per_protocol.values().map(|v| v.1).sum();
+    let datagrams: u64 = s.per_protocol.values().map(|v| v.0).sum();
+    let _ = writeln!(
+        e,
+        "# {}: {} packets, {} UDP datagrams, {datagrams} flow datagrams, {flows} flows",
+        file.display(),
+        c.pcap.packets,
+        s.udp
+    );
+    let skipped = c.pcap.non_udp + c.pcap.fragments + c.pcap.unsupported_link;
+    if skipped > 0 || c.pcap.truncated > 0 {
+        let _ = writeln!(
+            e,
+            "capture: skipped {} non-UDP, {} fragments, {} on unsupported links; {} UDP payloads cut by the snap length",
+            c.pcap.non_udp, c.pcap.fragments, c.pcap.unsupported_link, c.pcap.truncated
+        );
+    }
+    for (r, n) in &s.dropped {
+        let _ = writeln!(e, "datagrams refused: {n} {r}");
+    }
+    for (x, n) in &s.lost {
+        let _ = writeln!(e, "sequence loss: exporter {x}: {n}");
+    }
+    let _ = write!(e, "{}", decoder.stats());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_names_every_documented_field_and_omits_absent_ones() {
+        let r = FlowRecord {
+            exporter: "192.0.2.1".parse().unwrap(),
+            src_addr: "10.0.0.1".parse().unwrap(),
+            dst_addr: "2001:db8::1".parse().unwrap(),
+            proto: 6,
+            packets: 3,
+            bytes: 180,
+            ..FlowRecord::default()
+        };
+        let v = flow_json(&r);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "exporter",
+            "domain",
+            "src_addr",
+            "dst_addr",
+            "src_port",
+            "dst_port",
+            "proto",
+            "tcp_flags",
+            "packets",
+            "bytes",
+            "start_ms",
+            "end_ms",
+            "in_if",
+            "out_if",
+            "src_as",
+            "dst_as",
+            "sampling_rate",
+        ] {
+            assert!(keys.contains(&k), "{k} missing in {v}");
+        }
+        assert!(v.get("next_hop").is_none() && v.get("vlan").is_none());
+        assert_eq!(v["dst_addr"], "2001:db8::1");
+        let v = flow_json(&FlowRecord {
+            next_hop: Some("10.0.0.254".parse().unwrap()),
+            vlan: Some(7),
+            ..r
+        });
+        assert_eq!(v["next_hop"], "10.0.0.254");
+        assert_eq!(v["vlan"], 7);
+    }
+
+    #[test]
+    fn tcp_flags_print_like_nfdump() {
+        assert_eq!(tcp_flags(0x12), "...A..S.");
+        assert_eq!(tcp_flags(0x1b), "...AP.SF");
+    }
+}

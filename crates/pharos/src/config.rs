@@ -1,0 +1,351 @@
+//! `pharos.toml`: every key optional with a documented default (docs/config.md). Unknown keys and
+//! bad values stop start-up with a message that names the key, the line and the fix.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use pharos_api::ApiConfig;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[api]`: the REST API server.
+    pub api: ApiConfig,
+    /// `[store]`: where and how long messages are kept.
+    pub store: StoreConfig,
+    /// `[log]`: Pharos' own log.
+    pub log: LogConfig,
+    /// `[flow]`: the UDP flow collectors (NetFlow, IPFIX, sFlow).
+    pub flow: FlowConfig,
+    /// `[syslog]`: the syslog listeners (UDP, TCP, TLS) and their normalise stage.
+    pub syslog: pharos_sources::syslog::SyslogConfig,
+    /// `[[nsf]]`: the security functions that report over syslog.
+    pub nsf: Vec<pharos_sources::syslog::NsfConfig>,
+}
+
+/// `[store]` settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory for all stored data (created if missing).
+    pub data_dir: PathBuf,
+    /// Messages older than this (by event time) are deleted; "0s" keeps them forever.
+    pub retention: HumanDuration,
+    /// Submissions that may wait for the store writer before pushes get 503.
+    pub queue: usize,
+    /// Most messages written in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./pharos-data"),
+            retention: HumanDuration(Duration::from_secs(30 * 86_400)),
+            queue: 1024,
+            max_batch: 5000,
+        }
+    }
+}
+
+/// `[log]` settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Filter in `RUST_LOG` syntax, e.g. "info" or "info,pharos_api=debug" (RUST_LOG overrides).
+    pub level: String,
+    /// "text" for people, "json" for log shippers.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[flow]` settings: UDP collectors for NetFlow v5/v9, IPFIX and sFlow v5 (docs/config.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowConfig {
+    /// Whether `pharos run` starts the flow collectors.
+    pub enabled: bool,
+    /// UDP addresses to listen on; every protocol is accepted on every address (version sniffing).
+    pub listen: Vec<std::net::SocketAddr>,
+    /// Receive buffer asked for each socket, bytes (capped by net.core.rmem_max unless root).
+    pub receive_buffer_bytes: usize,
+    /// NetFlow v9 / IPFIX templates not refreshed for this long are forgotten.
+    pub template_timeout: HumanDuration,
+    /// Decoded batches that may wait for the next stage before batches are dropped and counted.
+    pub queue: usize,
+    /// Per-exporter sampling rate ("192.0.2.1" = 1000) replacing what the exporter says.
+    pub sampling: std::collections::BTreeMap<std::net::IpAddr, u32>,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        let d = pharos_sources::flow::FlowUdpConfig::default();
+        Self {
+            enabled: true,
+            listen: d.listen,
+            receive_buffer_bytes: d.receive_buffer_bytes,
+            template_timeout: HumanDuration(d.template_timeout),
+            queue: d.queue,
+            sampling: Default::default(),
+        }
+    }
+}
+
+impl FlowConfig {
+    /// The collector settings these keys stand for.
+    pub fn to_udp_config(&self) -> pharos_sources::flow::FlowUdpConfig {
+        pharos_sources::flow::FlowUdpConfig {
+            listen: self.listen.clone(),
+            receive_buffer_bytes: self.receive_buffer_bytes,
+            template_timeout: self.template_timeout.0,
+            queue: self.queue,
+            sampling: self.sampling.iter().map(|(a, r)| (*a, *r)).collect(),
+            // The built-in listeners are best effort (another collector may hold 2055); the
+            // addresses a user chose must bind or start-up fails.
+            skip_unbindable: self.listen == pharos_sources::flow::FlowUdpConfig::default().listen,
+            ..Default::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.enabled && self.listen.is_empty() {
+            return Err("[flow] listen is empty: give at least one address like \"0.0.0.0:2055\", or set enabled = false".into());
+        }
+        if self.queue == 0 {
+            return Err("[flow] queue = 0: must be at least 1".into());
+        }
+        if self.receive_buffer_bytes < 65_536 {
+            return Err(format!(
+                "[flow] receive_buffer_bytes = {}: must be at least 65536",
+                self.receive_buffer_bytes
+            ));
+        }
+        if self.template_timeout.0.is_zero() {
+            return Err("[flow] template_timeout = \"0s\": must be positive, e.g. \"30m\"".into());
+        }
+        if let Some((a, _)) = self.sampling.iter().find(|(_, r)| **r == 0) {
+            return Err(format!(
+                "[flow.sampling] \"{a}\" = 0: a sampling rate is 1 in N packets, N at least 1"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Format of Pharos' own log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A duration written like "30d", "12h", "15m", "90s" (or "0s" for never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    /// Parses "30d", "12h", "15m", "90s", "2w".
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit())?;
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num.parse().ok()?;
+        let mult = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => return None,
+        };
+        n.checked_mul(mult)
+            .map(|secs| Self(Duration::from_secs(secs)))
+    }
+}
+
+impl std::fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0.as_secs();
+        for (unit, len) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+            if s != 0 && s.is_multiple_of(len) {
+                return write!(f, "{}{unit}", s / len);
+            }
+        }
+        write!(f, "{s}s")
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{s:?}: expected a duration like \"7d\", \"12h\", \"15m\" or \"90s\""
+            ))
+        })
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl Config {
+    /// Parses configuration text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("config error in {origin}: {e}"))?;
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("config error in {origin}: {e}"))?;
+        Ok(cfg)
+    }
+
+    /// Loads `path`, or `./pharos.toml` when it exists, or the defaults; returns where it came from.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<(Self, String)> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from("pharos.toml");
+                if !p.exists() {
+                    return Ok((Self::default(), "built-in defaults".into()));
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "config error: cannot read {}; pass an existing file with --config",
+                path.display()
+            )
+        })?;
+        let origin = path.display().to_string();
+        Ok((Self::parse(&text, &origin)?, origin))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.syslog.settings(&self.nsf).map_err(|e| e.to_string())?;
+        if self.api.max_body_bytes < 1024 {
+            return Err(format!(
+                "[api] max_body_bytes = {}: must be at least 1024",
+                self.api.max_body_bytes
+            ));
+        }
+        if self.api.max_push_messages == 0 {
+            return Err("[api] max_push_messages = 0: must be at least 1".into());
+        }
+        if self.store.queue == 0 {
+            return Err("[store] queue = 0: must be at least 1".into());
+        }
+        if self.store.max_batch == 0 {
+            return Err("[store] max_batch = 0: must be at least 1".into());
+        }
+        if self.store.data_dir.as_os_str().is_empty() {
+            return Err(
+                "[store] data_dir is empty: give a directory, e.g. \"./pharos-data\"".into(),
+            );
+        }
+        self.flow.validate()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = Config::parse("", "t.toml").unwrap();
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.store.data_dir, PathBuf::from("./pharos-data"));
+        assert_eq!(c.store.retention.to_string(), "30d");
+        assert_eq!(c.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn bad_duration_names_key_line_and_form() {
+        let e = Config::parse("[store]\nretention = \"7x\"\n", "pharos.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pharos.toml") && e.contains("line 2") && e.contains("retention"),
+            "{e}"
+        );
+        assert!(e.contains("expected a duration like"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_name() {
+        let e = Config::parse("[api]\nlisen = \"127.0.0.1:1\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lisen") && e.contains("listen"), "{e}");
+        let e = Config::parse("[apii]\n", "p.toml").unwrap_err().to_string();
+        assert!(e.contains("apii"), "{e}");
+    }
+
+    #[test]
+    fn bad_listen_address_is_refused() {
+        let e = Config::parse("[api]\nlisten = \"localhost\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn flow_section_parses_listeners_sampling_and_timeout() {
+        let c = Config::parse(
+            "[flow]\nlisten = [\"127.0.0.1:0\"]\ntemplate_timeout = \"10m\"\n[flow.sampling]\n\"192.0.2.1\" = 1000\n",
+            "p.toml",
+        )
+        .unwrap();
+        let u = c.flow.to_udp_config();
+        assert_eq!(u.listen, vec!["127.0.0.1:0".parse().unwrap()]);
+        assert_eq!(u.template_timeout, Duration::from_secs(600));
+        assert_eq!(u.sampling.get(&"192.0.2.1".parse().unwrap()), Some(&1000));
+        assert!(!u.skip_unbindable, "listeners the user chose must bind");
+        let d = Config::parse("", "p.toml").unwrap();
+        assert!(d.flow.enabled && d.flow.to_udp_config().skip_unbindable);
+        assert_eq!(d.flow.template_timeout.to_string(), "30m");
+        let e = Config::parse("[flow.sampling]\n\"192.0.2.1\" = 0\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[flow.sampling]"), "{e}");
+        let e = Config::parse("[flow]\nlisten = [\"localhost:2055\"]\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen") && e.contains("line 2"), "{e}");
+        // The effective configuration prints and reads back.
+        let text = toml::to_string_pretty(&c).unwrap();
+        assert_eq!(
+            Config::parse(&text, "back.toml").unwrap().flow.sampling,
+            c.flow.sampling
+        );
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for s in ["0s", "90s", "15m", "12h", "7d", "14d"] {
+            assert_eq!(HumanDuration::parse(s).unwrap().to_string(), s);
+        }
+        assert!(HumanDuration::parse("7").is_none());
+        assert!(HumanDuration::parse("d").is_none());
+        assert!(HumanDuration::parse("99999999999999999999d").is_none());
+    }
+}

@@ -1,0 +1,74 @@
+//! `pharos`: network security monitoring. One binary, subcommands for the daemon and its tools.
+
+mod client;
+mod cmd_decode;
+mod cmd_parse;
+mod cmd_replay;
+mod config;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Pharos: collects what routers and security functions report, homogenises it into I2NSF
+/// messages, stores it and serves it.
+#[derive(Parser)]
+#[command(name = "pharos", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the daemon (API on 127.0.0.1:8080, data in ./pharos-data unless configured).
+    Run {
+        /// Configuration file (default: ./pharos.toml if present, else built-in defaults).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Checks a configuration file and prints the effective configuration.
+    CheckConfig {
+        /// Configuration file (default: ./pharos.toml if present, else built-in defaults).
+        file: Option<PathBuf>,
+    },
+    /// Lists, follows and acknowledges events of a running instance.
+    Events {
+        #[command(subcommand)]
+        command: client::EventsCommand,
+    },
+    /// Decodes the NetFlow/IPFIX/sFlow datagrams of a pcap or pcapng capture into flows.
+    Decode(cmd_decode::DecodeArgs),
+    /// Sends the UDP datagrams of a capture to a collector, paced or as fast as possible.
+    Replay(cmd_replay::ReplayArgs),
+    /// Normalises log lines offline (syslog header + vendor normaliser), one output line per line.
+    Parse(cmd_parse::ParseArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => run::run(config.as_deref()),
+        Command::CheckConfig { file } => check_config(file.as_deref()),
+        Command::Events { command } => client::events(command),
+        Command::Decode(args) => cmd_decode::decode(args),
+        Command::Replay(args) => cmd_replay::replay(args),
+        Command::Parse(args) => cmd_parse::parse_cmd(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pharos: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (cfg, origin) = config::Config::load(file)?;
+    println!("# {origin}: ok. Effective configuration:");
+    print!("{}", toml::to_string_pretty(&cfg)?);
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! `pharos run`: wires the stages (push source -> store writer; store -> API) and runs until
+//! SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish, flushes and exits 0.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pharos_api::AppState;
+use pharos_store::writer::{StoreWriter, WriterConfig};
+use pharos_store::{MessageStore, SqliteStore};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+
+/// Runs the daemon with the configuration at `path` (or the defaults).
+pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
+    let (cfg, origin) = Config::load(path)?;
+    init_log(&cfg);
+    tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "pharos starting");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("pharos")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(cfg))
+}
+
+fn init_log(cfg: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let data_dir = &cfg.store.data_dir;
+    let data_dir_owned = data_dir.clone();
+    std::fs::create_dir_all(data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} ([store] data_dir); check permissions",
+            data_dir.display()
+        )
+    })?;
+    let db = data_dir.join("messages.db");
+    let store: Arc<dyn MessageStore> = Arc::new(
+        SqliteStore::open(&db)
+            .with_context(|| format!("cannot open the message store {}", db.display()))?,
+    );
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    describe_metrics();
+    pharos_sources::flow::describe_metrics();
+    // Before the API: scripts that wait for api.addr then find flow.addr in place.
+    let flows = start_flows(&cfg.flow, data_dir)?;
+    if let Ok(counts) = store.count_by_kind() {
+        for (kind, n) in counts {
+            metrics::gauge!("pharos_store_messages", "kind" => kind).set(n as f64);
+        }
+    }
+
+    let (writer, writer_thread) = StoreWriter::spawn(
+        store.clone(),
+        WriterConfig {
+            queue: cfg.store.queue,
+            max_batch: cfg.store.max_batch,
+        },
+    );
+    // Syslog: listeners -> normalise stage -> store writer; the NSF inventory in nsfs.db.
+    let nsfs = Arc::new(
+        pharos_store::inventory::Inventory::open(&data_dir.join("nsfs.db"), &cfg.nsf)
+            .context("cannot open the NSF inventory nsfs.db in the data directory")?,
+    );
+    let syslog = start_syslog(&cfg, data_dir, nsfs.clone(), writer.clone()).await?;
+    let retention = cfg.store.retention.0;
+    let retention_task =
+        (!retention.is_zero()).then(|| tokio::spawn(retention_loop(store.clone(), retention)));
+
+    let listener = tokio::net::TcpListener::bind(cfg.api.listen).await.with_context(|| {
+        format!("cannot listen on {} ([api] listen); is another Pharos running? choose another port", cfg.api.listen)
+    })?;
+    let addr = listener.local_addr()?;
+    // Tests and scripts find the bound port here when the configuration asks for port 0.
+    std::fs::write(data_dir.join("api.addr"), format!("{addr}\n"))
+        .context("writing api.addr in the data directory")?;
+    tracing::info!(%addr, data_dir = %data_dir.display(), "API listening on http://{addr}");
+
+    let state = AppState {
+        store: store.clone(),
+        writer: writer.clone(),
+        metrics: Some(metrics),
+        config: Arc::new(cfg.api.clone()),
+        nsfs,
+    };
+    let app = pharos_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("API server failed")?;
+
+    if let Some(f) = flows {
+        tracing::info!("stopping: flow collectors");
+        tokio::task::spawn_blocking(move || f.stop(data_dir_owned))
+            .await
+            .ok();
+    }
+    if let Some(s) = syslog {
+        tracing::info!("stopping: syslog sources (draining into the store)");
+        s.shutdown().await;
+        let _ = std::fs::remove_file(data_dir.join("syslog.addr"));
+    }
+    tracing::info!("stopping: flushing the store");
+    if let Some(t) = retention_task {
+        t.abort();
+    }
+    drop(writer);
+    tokio::task::spawn_blocking(move || writer_thread.join())
+        .await
+        .ok();
+    drop(store);
+    let _ = std::fs::remove_file(data_dir.join("api.addr"));
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts the syslog listeners (unless `[syslog] enabled = false`) and writes `syslog.addr`
+/// (one `transport address` line per listener) for tests and scripts.
+async fn start_syslog(
+    cfg: &Config,
+    data_dir: &Path,
+    nsfs: Arc<pharos_store::inventory::Inventory>,
+    writer: StoreWriter,
+) -> anyhow::Result<Option<pharos_sources::syslog::SyslogHandle>> {
+    if !cfg.syslog.enabled {
+        return Ok(None);
+    }
+    let settings = cfg
+        .syslog
+        .settings(&cfg.nsf)
+        .map_err(|e| anyhow::anyhow!("config error: {e}"))?;
+    let h = pharos_sources::syslog::start(settings, nsfs, writer).await?;
+    std::fs::write(data_dir.join("syslog.addr"), h.addr_lines())
+        .context("writing syslog.addr in the data directory")?;
+    Ok(Some(h))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+async fn retention_loop(store: Arc<dyn MessageStore>, retention: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600).min(retention));
+    loop {
+        tick.tick().await;
+        let Ok(age) = chrono::TimeDelta::from_std(retention) else {
+            return;
+        };
+        let cutoff = chrono::Utc::now() - age;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.delete_before(cutoff)).await {
+            Ok(Ok(n)) if n > 0 => {
+                metrics::counter!("pharos_store_expired_total").increment(n);
+                tracing::info!(deleted = n, %cutoff, "retention: deleted old messages");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention pass failed; will retry"),
+            Err(e) => tracing::warn!(error = %e, "retention task failed; will retry"),
+        }
+    }
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        "pharos_push_received_total",
+        "Notifications accepted by POST /api/v1/push, by kind"
+    );
+    describe_counter!(
+        "pharos_push_rejected_total",
+        "Notifications or requests refused by POST /api/v1/push, by reason"
+    );
+    describe_counter!(
+        "pharos_push_dropped_total",
+        "Valid pushed notifications not stored (overload, shutdown, store error), by reason"
+    );
+    describe_counter!(
+        "pharos_store_stored_total",
+        "Messages written durably to the message store, by kind"
+    );
+    describe_counter!(
+        "pharos_store_write_errors_total",
+        "Store transactions that failed (nothing of them was stored)"
+    );
+    describe_counter!(
+        "pharos_store_expired_total",
+        "Messages deleted by retention"
+    );
+    describe_gauge!(
+        "pharos_store_messages",
+        "Messages in the store at start-up, by kind"
+    );
+    describe_counter!(
+        "pharos_api_events_acknowledged_total",
+        "Events acknowledged through the API"
+    );
+    describe_counter!(
+        "pharos_flow_batches_consumed_total",
+        "Flow batches taken by the flow stage (placeholder: counted, not stored yet)"
+    );
+    describe_counter!(
+        "pharos_flow_records_consumed_total",
+        "Flow records taken by the flow stage (placeholder: counted, not stored yet)"
+    );
+}
+
+/// The running flow collectors and the stage that takes their batches.
+struct FlowStage {
+    collector: pharos_sources::flow::FlowCollector,
+    consumer: std::thread::JoinHandle<()>,
+}
+
+/// Starts the `[flow]` UDP collectors and writes their bound addresses to `<data_dir>/flow.addr`
+/// (one per line, in `[flow] listen` order).
+fn start_flows(
+    cfg: &crate::config::FlowConfig,
+    data_dir: &Path,
+) -> anyhow::Result<Option<FlowStage>> {
+    let addr_file = data_dir.join("flow.addr");
+    let _ = std::fs::remove_file(&addr_file);
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    let mut collector = pharos_sources::flow::build(&cfg.to_udp_config())?;
+    let addrs: String = collector
+        .local_addrs()
+        .iter()
+        .map(|a| format!("{a}\n"))
+        .collect();
+    std::fs::write(&addr_file, addrs).context("writing flow.addr in the data directory")?;
+    let rx = collector
+        .take_receiver()
+        .context("flow collector without a channel")?;
+    // PLACEHOLDER until the flow store exists: counts and drops the batches. The flow-store issue
+    // replaces this consumer with its writer.
+    let consumer = std::thread::Builder::new()
+        .name("flow-consumer".into())
+        .spawn(move || {
+            let batches = metrics::counter!("pharos_flow_batches_consumed_total");
+            let records = metrics::counter!("pharos_flow_records_consumed_total");
+            for b in rx {
+                batches.increment(1);
+                records.increment(b.len() as u64);
+            }
+        })
+        .context("starting the flow consumer thread")?;
+    Ok(Some(FlowStage {
+        collector,
+        consumer,
+    }))
+}
+
+impl FlowStage {
+    /// Stops the socket threads (each within ~100 ms), then the consumer once the channel is empty.
+    fn stop(self, data_dir: std::path::PathBuf) {
+        self.collector.stop();
+        let _ = self.consumer.join();
+        let _ = std::fs::remove_file(data_dir.join("flow.addr"));
+    }
+}

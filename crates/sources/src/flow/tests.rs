@@ -1,0 +1,260 @@
+//! Collector tests over real UDP sockets on 127.0.0.1.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+use super::*;
+
+/// The process-wide test recorder (installed once; tests tell their metrics apart by listener).
+fn snapshotter() -> &'static Snapshotter {
+    static S: OnceLock<Snapshotter> = OnceLock::new();
+    S.get_or_init(|| {
+        let r = DebuggingRecorder::new();
+        let s = r.snapshotter();
+        r.install().expect("no other recorder in this test binary");
+        s
+    })
+}
+
+/// Sum of a counter over the series whose labels include every `(key, value)` of `labels`.
+/// A snapshot resets the debugging recorder's counters, so every test's snapshot is folded into
+/// one process-wide running total.
+fn counter(name: &str, labels: &[(&str, &str)]) -> u64 {
+    static TOTALS: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
+    let mut totals = TOTALS.get_or_init(Default::default).lock().unwrap();
+    for (k, _, _, v) in snapshotter().snapshot().into_vec() {
+        if let DebugValue::Counter(c) = v {
+            let key = k.key();
+            let mut id = key.name().to_string();
+            for l in key.labels() {
+                id.push_str(&format!("\u{1f}{}={}", l.key(), l.value()));
+            }
+            *totals.entry(id).or_default() += c;
+        }
+    }
+    totals
+        .iter()
+        .filter(|(id, _)| {
+            let mut parts = id.split('\u{1f}');
+            parts.next() == Some(name) && {
+                let ls: Vec<&str> = parts.collect();
+                labels
+                    .iter()
+                    .all(|(k, v)| ls.contains(&format!("{k}={v}").as_str()))
+            }
+        })
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+/// A NetFlow v5 datagram with `n` flows numbered from `seq` (10.0.0.x -> 192.0.2.y, 1 packet each).
+pub(crate) fn v5_datagram(seq: u32, n: u16) -> Vec<u8> {
+    let mut d = Vec::with_capacity(24 + 48 * n as usize);
+    d.extend_from_slice(&5u16.to_be_bytes());
+    d.extend_from_slice(&n.to_be_bytes());
+    d.extend_from_slice(&100_000u32.to_be_bytes()); // sys_uptime
+    d.extend_from_slice(&1_764_000_000u32.to_be_bytes()); // unix_secs
+    d.extend_from_slice(&0u32.to_be_bytes()); // unix_nsecs
+    d.extend_from_slice(&seq.to_be_bytes());
+    d.extend_from_slice(&[0, 0, 0, 0]); // engine type, id, sampling
+    for i in 0..n {
+        let k = seq.wrapping_add(u32::from(i));
+        d.extend_from_slice(&[10, 0, (k >> 8) as u8, k as u8]);
+        d.extend_from_slice(&[192, 0, 2, (i % 250) as u8 + 1]);
+        d.extend_from_slice(&[0, 0, 0, 0]); // next hop
+        d.extend_from_slice(&1u16.to_be_bytes());
+        d.extend_from_slice(&2u16.to_be_bytes());
+        d.extend_from_slice(&1u32.to_be_bytes()); // packets
+        d.extend_from_slice(&100u32.to_be_bytes()); // bytes
+        d.extend_from_slice(&90_000u32.to_be_bytes()); // first
+        d.extend_from_slice(&95_000u32.to_be_bytes()); // last
+        d.extend_from_slice(&(1024 + i).to_be_bytes());
+        d.extend_from_slice(&443u16.to_be_bytes());
+        d.extend_from_slice(&[0, 0x12, 6, 0]); // pad, flags, proto, tos
+        d.extend_from_slice(&[0, 0, 0, 0, 24, 24, 0, 0]); // src/dst as, masks, pad
+    }
+    d
+}
+
+fn local_config() -> FlowUdpConfig {
+    FlowUdpConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        receive_buffer_bytes: 4 << 20,
+        ..FlowUdpConfig::default()
+    }
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn datagrams_sent_to_a_listener_arrive_as_batches_and_are_counted() {
+    snapshotter();
+    let mut c = build(&local_config()).unwrap();
+    let to = c.local_addrs()[0];
+    let rx = c.take_receiver().unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for k in 0..3 {
+        tx.send_to(&v5_datagram(k * 30, 30), to).unwrap();
+    }
+    tx.send_to(b"definitely not a flow export", to).unwrap();
+
+    let mut flows = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while flows.len() < 90 && Instant::now() < deadline {
+        if let Ok(b) = rx.recv_timeout(Duration::from_millis(50)) {
+            flows.extend(b.iter());
+        }
+    }
+    assert_eq!(flows.len(), 90);
+    assert!(
+        flows
+            .iter()
+            .all(|f| f.exporter == tx.local_addr().unwrap().ip()
+                && f.proto == 6
+                && f.dst_port == 443)
+    );
+    assert_eq!(flows[31].src_addr.to_string(), "10.0.0.31");
+    wait_for("the garbage datagram to be counted", || {
+        c.stats().dropped_datagrams == 1
+    });
+    let s = c.stats();
+    assert_eq!(
+        (s.datagrams, s.records, s.queue_full_records, s.lost),
+        (3, 90, 0, 0)
+    );
+
+    let l = to.to_string();
+    assert_eq!(
+        counter(
+            "pharos_flow_datagrams_total",
+            &[("listener", &l), ("protocol", "netflow_v5")]
+        ),
+        3
+    );
+    assert!(counter("pharos_flow_records_total", &[("protocol", "netflow_v5")]) >= 90);
+    assert!(counter("pharos_flow_dropped_total", &[("reason", "not_flow")]) >= 1);
+    assert_eq!(
+        counter("pharos_flow_batches_total", &[("listener", &l)]),
+        s.batches
+    );
+    c.stop();
+}
+
+#[test]
+fn a_sequence_gap_is_counted_as_lost_for_the_exporter() {
+    snapshotter();
+    let mut c = build(&local_config()).unwrap();
+    let to = c.local_addrs()[0];
+    let _rx = c.take_receiver().unwrap();
+    let tx =
+        UdpSocket::bind("127.0.0.2:0").unwrap_or_else(|_| UdpSocket::bind("127.0.0.1:0").unwrap());
+    tx.send_to(&v5_datagram(0, 10), to).unwrap();
+    wait_for("the first datagram", || c.stats().datagrams == 1);
+    // Flows 10..39 never arrive.
+    tx.send_to(&v5_datagram(40, 10), to).unwrap();
+    wait_for("the second datagram", || c.stats().datagrams == 2);
+    assert_eq!(c.stats().lost, 30);
+    let exporter = tx.local_addr().unwrap().ip().to_string();
+    assert!(counter("pharos_flow_lost_total", &[("exporter", &exporter)]) >= 30);
+}
+
+#[test]
+fn a_full_queue_drops_batches_without_blocking_and_counts_them() {
+    snapshotter();
+    let cfg = FlowUdpConfig {
+        queue: 1,
+        batch_flows: 30,
+        ..local_config()
+    };
+    let mut c = build(&cfg).unwrap();
+    let to = c.local_addrs()[0];
+    let rx = c.take_receiver().unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for k in 0..20 {
+        tx.send_to(&v5_datagram(k * 30, 30), to).unwrap();
+        // One datagram per read, so that each makes its own batch.
+        wait_for("the datagram to be read", || {
+            c.stats().datagrams == u64::from(k) + 1
+        });
+    }
+    // Nobody consumed: one batch sits in the channel, every other one was dropped and counted.
+    let s = c.stats();
+    assert_eq!(s.records, 600);
+    assert_eq!(s.batches, 1, "{s:?}");
+    assert_eq!(s.queue_full_records, 570);
+    assert_eq!(s.dropped_datagrams, 19);
+    assert!(
+        counter(
+            "pharos_flow_records_dropped_total",
+            &[("reason", "queue_full")]
+        ) >= 570
+    );
+    assert_eq!(rx.try_iter().map(|b| b.len()).sum::<usize>(), 30);
+    c.stop();
+}
+
+#[test]
+fn stop_ends_the_socket_threads_quickly_and_closes_the_channel() {
+    let cfg = FlowUdpConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()],
+        ..local_config()
+    };
+    // IPv6 may be absent in a container: fall back to IPv4 twice.
+    let mut c = build(&cfg)
+        .or_else(|_| {
+            build(&FlowUdpConfig {
+                listen: vec!["127.0.0.1:0".parse().unwrap(); 2],
+                ..cfg.clone()
+            })
+        })
+        .unwrap();
+    assert_eq!(c.listeners().len(), 2);
+    let rx = c.take_receiver().unwrap();
+    let t = Instant::now();
+    c.stop();
+    assert!(
+        t.elapsed() < Duration::from_millis(600),
+        "stop took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)),
+        Err(RecvTimeoutError::Disconnected)
+    );
+}
+
+#[test]
+fn binding_a_used_port_fails_naming_the_address_and_the_key() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = taken.local_addr().unwrap();
+    let cfg = FlowUdpConfig {
+        listen: vec!["127.0.0.1:0".parse().unwrap(), addr],
+        ..local_config()
+    };
+    let e = build(&cfg).unwrap_err().to_string();
+    assert!(
+        e.contains(&addr.to_string()) && e.contains("[flow] listen") && e.contains("in use"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_listen_list_is_refused() {
+    let e = build(&FlowUdpConfig {
+        listen: vec![],
+        ..local_config()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("[flow] listen is empty"), "{e}");
+}

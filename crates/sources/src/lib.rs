@@ -1,0 +1,4 @@
+//! Pharos sources: UDP flow collectors and syslog listeners.
+
+pub mod flow;
+pub mod syslog;

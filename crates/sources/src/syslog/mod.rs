@@ -1,0 +1,530 @@
+//! Syslog sources: UDP (RFC 5426), TCP (RFC 6587, both framings) and TLS (RFC 5425) listeners,
+//! and the normalise stage that turns their records into stored I2NSF messages.
+//!
+//! ```text
+//! udp.rs / tcp.rs / tls.rs --RawRecord--> bounded channel --> pipeline.rs (header parse, NSF
+//! inventory, pharos_normalize::normalize) --Vec<Message>--> StoreWriter (durable, group commit)
+//! ```
+//!
+//! Contract:
+//! - A listener never blocks on a full channel for UDP: the datagram is counted as dropped
+//!   (`pharos_syslog_dropped_total{reason="queue_full"}`); TCP and TLS connections wait, which is
+//!   natural backpressure on the sender.
+//! - Every received line is stored: lines no normaliser understands become generic logs and are
+//!   counted per NSF as unparsed (metrics and `GET /api/v1/nsfs`).
+//! - Limits (message size, connections in total and per peer, idle time) are enforced and
+//!   counted; a frame over the size limit is truncated or skipped and the connection goes on.
+//! - [`SyslogHandle::shutdown`] stops accepting, lets the normalise stage drain what was
+//!   received, waits until it is stored, and writes the inventory.
+
+mod pipeline;
+mod tcp;
+mod tls;
+mod udp;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pharos_model::Timestamp;
+use pharos_normalize::{Format, LogInput};
+pub use pharos_store::inventory::{Inventory, NsfConfig};
+use pharos_store::writer::StoreWriter;
+use pharos_wire::syslog::{OversizePolicy, SyslogMessage, TimeZone};
+use tokio::sync::{mpsc, watch};
+
+/// Default port of the plain UDP and TCP listeners (unprivileged; 514 when configured).
+pub const DEFAULT_PORT: u16 = 5514;
+/// Default port of the TLS listener (RFC 5425).
+pub const DEFAULT_TLS_PORT: u16 = 6514;
+
+/// `[syslog]` settings; every key optional.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogConfig {
+    /// Runs the syslog listeners at all.
+    pub enabled: bool,
+    /// UDP listen address; "" turns UDP off.
+    pub udp: String,
+    /// TCP listen address (octet counting or LF/NUL/CRLF trailers, detected per connection); "" turns TCP off.
+    pub tcp: String,
+    /// TLS listener (RFC 5425); off unless `[syslog.tls]` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Largest message in bytes; longer ones are handled as `oversize` says.
+    pub max_message_bytes: usize,
+    /// "truncate" (keep the first max_message_bytes) or "skip" (drop, counted).
+    pub oversize: String,
+    /// Most open TCP and TLS connections in total; more are refused (counted).
+    pub max_connections: usize,
+    /// Most open TCP and TLS connections from one address.
+    pub max_connections_per_peer: usize,
+    /// A connection silent this long (seconds) is closed.
+    pub idle_timeout_secs: u64,
+    /// Zone of RFC 3164 timestamps: "UTC", "local" or an offset like "+01:00".
+    pub timezone: String,
+    /// Received records that may wait for the normalise stage (UDP drops beyond it).
+    pub queue: usize,
+    /// Most messages per store submission.
+    pub batch: usize,
+    /// Parser for senders that match no `[[nsf]]` entry: "auto" or a format name.
+    pub default_parser: String,
+    /// Socket receive buffer of the UDP listener, in bytes (0 keeps the system default).
+    pub udp_receive_buffer_bytes: usize,
+    /// Most senders registered automatically; later unknown senders share one inventory entry.
+    pub max_auto_nsfs: usize,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            udp: format!("0.0.0.0:{DEFAULT_PORT}"),
+            tcp: format!("0.0.0.0:{DEFAULT_PORT}"),
+            tls: None,
+            max_message_bytes: 64 * 1024,
+            oversize: "truncate".into(),
+            max_connections: 1024,
+            max_connections_per_peer: 64,
+            idle_timeout_secs: 600,
+            timezone: "UTC".into(),
+            queue: 16_384,
+            batch: 1000,
+            default_parser: "auto".into(),
+            udp_receive_buffer_bytes: 4 * 1024 * 1024,
+            max_auto_nsfs: 4096,
+        }
+    }
+}
+
+/// `[syslog.tls]`: the RFC 5425 listener.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Listen address.
+    #[serde(default = "default_tls_listen")]
+    pub listen: String,
+    /// Server certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Server private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates (PEM) that client certificates must chain to; unset: no client certificates asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: refuse clients without a certificate (true) or accept them too (false).
+    #[serde(default = "yes")]
+    pub require_client_cert: bool,
+    /// Seconds a client has to complete the TLS handshake.
+    #[serde(default = "default_handshake")]
+    pub handshake_timeout_secs: u64,
+}
+
+fn default_tls_listen() -> String {
+    format!("0.0.0.0:{DEFAULT_TLS_PORT}")
+}
+fn yes() -> bool {
+    true
+}
+fn default_handshake() -> u64 {
+    10
+}
+
+/// A configuration error, naming the key and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn listen_addr(key: &str, s: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    s.trim().parse().map(Some).map_err(|_| {
+        ConfigError(format!("[syslog] {key} = {s:?}: expected an address and port like \"0.0.0.0:5514\", or \"\" to turn it off"))
+    })
+}
+
+/// The checked form of [`SyslogConfig`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// UDP listen address.
+    pub udp: Option<SocketAddr>,
+    /// TCP listen address.
+    pub tcp: Option<SocketAddr>,
+    /// TLS listener.
+    pub tls: Option<(SocketAddr, TlsConfig)>,
+    /// Largest message.
+    pub max_message_bytes: usize,
+    /// What to do with longer ones.
+    pub oversize: OversizePolicy,
+    /// Connection limits.
+    pub max_connections: usize,
+    /// Per-peer connection limit.
+    pub max_connections_per_peer: usize,
+    /// Idle timeout.
+    pub idle_timeout: Duration,
+    /// Zone of 3164 timestamps.
+    pub tz: TimeZone,
+    /// Channel capacity.
+    pub queue: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Parser of unknown senders.
+    pub default_parser: Format,
+    /// UDP receive buffer.
+    pub udp_receive_buffer_bytes: usize,
+    /// Automatic registration limit.
+    pub max_auto_nsfs: usize,
+    /// True when the UDP/TCP addresses are the built-in defaults (a failed bind is then a warning).
+    pub default_addresses: bool,
+}
+
+impl SyslogConfig {
+    /// Checks every key and the `[[nsf]]` entries; the error names the key and the fix.
+    pub fn settings(&self, nsfs: &[NsfConfig]) -> Result<Settings, ConfigError> {
+        let udp = listen_addr("udp", &self.udp)?;
+        let tcp = listen_addr("tcp", &self.tcp)?;
+        let tls = match &self.tls {
+            Some(t) => {
+                let a = listen_addr("tls.listen", &t.listen)?.ok_or_else(|| {
+                    ConfigError("[syslog.tls] listen is empty: give an address like \"0.0.0.0:6514\" or remove [syslog.tls]".into())
+                })?;
+                Some((a, t.clone()))
+            }
+            None => None,
+        };
+        if self.max_message_bytes < 480 {
+            return Err(ConfigError(format!(
+                "[syslog] max_message_bytes = {}: must be at least 480 (RFC 5424 minimum); 65536 is a good value",
+                self.max_message_bytes
+            )));
+        }
+        let oversize = match self.oversize.as_str() {
+            "truncate" => OversizePolicy::Truncate,
+            "skip" => OversizePolicy::Skip,
+            o => {
+                return Err(ConfigError(format!(
+                    "[syslog] oversize = {o:?}: expected \"truncate\" or \"skip\""
+                )));
+            }
+        };
+        let tz = TimeZone::parse(&self.timezone).ok_or_else(|| {
+            ConfigError(format!(
+                "[syslog] timezone = {:?}: expected \"UTC\", \"local\" or an offset like \"+01:00\" (zone names are not supported)",
+                self.timezone
+            ))
+        })?;
+        for (k, v) in [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_peer", self.max_connections_per_peer),
+            ("queue", self.queue),
+            ("batch", self.batch),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!("[syslog] {k} = 0: must be at least 1")));
+            }
+        }
+        if self.idle_timeout_secs == 0 {
+            return Err(ConfigError(
+                "[syslog] idle_timeout_secs = 0: must be at least 1 (seconds)".into(),
+            ));
+        }
+        let default_parser: Format = self
+            .default_parser
+            .parse()
+            .map_err(|e| ConfigError(format!("[syslog] default_parser: {e}")))?;
+        for (i, n) in nsfs.iter().enumerate() {
+            n.validate(i).map_err(ConfigError)?;
+            n.parser.parse::<Format>().map_err(|e| {
+                ConfigError(format!("[[nsf]] #{} ({:?}): parser: {e}", i + 1, n.name))
+            })?;
+            if nsfs[..i].iter().any(|o| o.name == n.name) {
+                return Err(ConfigError(format!(
+                    "[[nsf]] #{}: name {:?} is used twice; NSF names must be unique",
+                    i + 1,
+                    n.name
+                )));
+            }
+        }
+        let d = SyslogConfig::default();
+        Ok(Settings {
+            udp,
+            tcp,
+            tls,
+            max_message_bytes: self.max_message_bytes,
+            oversize,
+            max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            tz,
+            queue: self.queue,
+            batch: self.batch,
+            default_parser,
+            udp_receive_buffer_bytes: self.udp_receive_buffer_bytes,
+            max_auto_nsfs: self.max_auto_nsfs,
+            default_addresses: self.udp == d.udp && self.tcp == d.tcp,
+        })
+    }
+}
+
+/// Which listener a record came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// RFC 5426.
+    Udp,
+    /// RFC 6587.
+    Tcp,
+    /// RFC 5425.
+    Tls,
+}
+
+impl Transport {
+    /// `udp`, `tcp` or `tls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+/// One received syslog message, before parsing.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    /// Listener it came through.
+    pub transport: Transport,
+    /// Sender address.
+    pub peer: SocketAddr,
+    /// When it was received.
+    pub received: Timestamp,
+    /// The message bytes (framing removed).
+    pub bytes: Bytes,
+}
+
+/// Errors starting the syslog sources.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not bind.
+    #[error("cannot listen for syslog over {transport} on {addr}: {source}; {hint}")]
+    Bind {
+        /// udp, tcp or tls.
+        transport: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+        /// What to do.
+        hint: String,
+    },
+    /// The TLS certificate, key or CA could not be loaded.
+    #[error("[syslog.tls]: {0}")]
+    Tls(String),
+}
+
+/// Running syslog sources.
+pub struct SyslogHandle {
+    addrs: Vec<(Transport, SocketAddr)>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pipeline: Option<pipeline::Pipeline>,
+}
+
+impl SyslogHandle {
+    /// The bound addresses, one per listener.
+    pub fn addrs(&self) -> &[(Transport, SocketAddr)] {
+        &self.addrs
+    }
+
+    /// The `syslog.addr` file content: one `transport address` line per listener.
+    pub fn addr_lines(&self) -> String {
+        self.addrs
+            .iter()
+            .map(|(t, a)| format!("{} {a}\n", t.as_str()))
+            .collect()
+    }
+
+    /// Stops the listeners, drains and stores what was received, writes the inventory.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Some(p) = self.pipeline.take() {
+            p.finish().await;
+        }
+    }
+}
+
+/// Shared by the listeners: limits and the way to the normalise stage.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub tx: mpsc::Sender<RawRecord>,
+    pub stop: watch::Receiver<bool>,
+    pub settings: Arc<Settings>,
+    pub conns: Arc<tcp::ConnLimits>,
+}
+
+/// Starts the listeners and the normalise stage; records go to `writer`, NSFs to `inventory`.
+pub async fn start(
+    settings: Settings,
+    inventory: Arc<Inventory>,
+    writer: StoreWriter,
+) -> Result<SyslogHandle, StartError> {
+    describe_metrics();
+    let settings = Arc::new(settings);
+    let (tx, rx) = mpsc::channel(settings.queue);
+    let (stop, stop_rx) = watch::channel(false);
+    let ctx = Ctx {
+        tx,
+        stop: stop_rx,
+        settings: settings.clone(),
+        conns: Arc::new(tcp::ConnLimits::new(
+            settings.max_connections,
+            settings.max_connections_per_peer,
+        )),
+    };
+    let mut addrs = Vec::new();
+    let mut tasks = Vec::new();
+    let tolerate = |transport: &'static str, addr: SocketAddr, e: &std::io::Error| {
+        if settings.default_addresses {
+            tracing::warn!(%addr, error = %e, "cannot listen for syslog over {transport} on the default address; going on without it (set [syslog] {transport} to another address, or \"\" to turn it off)");
+            true
+        } else {
+            false
+        }
+    };
+    if let Some(addr) = settings.udp {
+        match udp::bind(addr, settings.udp_receive_buffer_bytes) {
+            Ok(sock) => {
+                addrs.push((Transport::Udp, sock.local_addr().unwrap_or(addr)));
+                tasks.push(tokio::spawn(udp::run(sock, ctx.clone())));
+            }
+            Err(e) if tolerate("udp", addr, &e) => {}
+            Err(e) => return Err(bind_error("udp", addr, e)),
+        }
+    }
+    if let Some(addr) = settings.tcp {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                addrs.push((Transport::Tcp, l.local_addr().unwrap_or(addr)));
+                tasks.push(tokio::spawn(tcp::run(l, None, ctx.clone())));
+            }
+            Err(e) if tolerate("tcp", addr, &e) => {}
+            Err(e) => return Err(bind_error("tcp", addr, e)),
+        }
+    }
+    if let Some((addr, tls_cfg)) = &settings.tls {
+        let acceptor = tls::acceptor(tls_cfg).map_err(StartError::Tls)?;
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| bind_error("tls", *addr, e))?;
+        addrs.push((Transport::Tls, l.local_addr().unwrap_or(*addr)));
+        tasks.push(tokio::spawn(tcp::run(l, Some(acceptor), ctx.clone())));
+    }
+    drop(ctx);
+    let pipeline = pipeline::Pipeline::start(rx, settings.clone(), inventory, writer);
+    for (t, a) in &addrs {
+        tracing::info!(transport = t.as_str(), addr = %a, "syslog listening");
+    }
+    Ok(SyslogHandle {
+        addrs,
+        stop,
+        tasks,
+        pipeline: Some(pipeline),
+    })
+}
+
+/// The normaliser's view of a parsed syslog message: `raw` is the whole record, `fallback_host`
+/// (the sender's address) stands in when the header named no host.
+pub fn log_input<'a>(
+    m: &SyslogMessage<'a>,
+    raw: &'a str,
+    fallback_host: Option<&'a str>,
+) -> LogInput<'a> {
+    // Cisco ASA with a hostname sends `host : %ASA-...`: the colon is not part of the text.
+    let text = m.text.strip_prefix(": ").unwrap_or(m.text);
+    LogInput {
+        text,
+        raw,
+        host: m.header_hostname().or(fallback_host),
+        app_name: m.app_name,
+        time: m.timestamp_utc(),
+        facility: m.pri.map(|_| m.facility()),
+        severity: m.pri.map(|_| m.severity()),
+    }
+}
+
+fn bind_error(transport: &'static str, addr: SocketAddr, source: std::io::Error) -> StartError {
+    let hint = match source.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
+            "ports below 1024 need root or CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep on the binary); or listen on {DEFAULT_PORT} and redirect 514 to it"
+        ),
+        std::io::ErrorKind::AddrInUse => {
+            "another program (a syslog daemon or another Pharos) holds it: stop it or choose another [syslog] address".into()
+        }
+        _ => "check the [syslog] listen addresses".into(),
+    };
+    StartError::Bind {
+        transport,
+        addr,
+        source,
+        hint,
+    }
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        "pharos_syslog_received_total",
+        "Syslog messages received, by transport"
+    );
+    describe_counter!(
+        "pharos_syslog_dropped_total",
+        "Syslog messages not stored, by reason (queue_full, oversize, incomplete, store_full, store_error, shutdown)"
+    );
+    describe_counter!(
+        "pharos_syslog_truncated_total",
+        "Syslog messages longer than max_message_bytes that were truncated, by transport"
+    );
+    describe_gauge!(
+        "pharos_syslog_connections",
+        "Open syslog TCP and TLS connections, by transport"
+    );
+    describe_counter!(
+        "pharos_syslog_connections_total",
+        "Syslog TCP and TLS connections accepted, by transport"
+    );
+    describe_counter!(
+        "pharos_syslog_connections_refused_total",
+        "Syslog connections refused or closed early, by reason (max_connections, max_connections_per_peer, tls_handshake, idle_timeout, read_error)"
+    );
+    describe_counter!(
+        "pharos_syslog_parsed_total",
+        "Syslog lines a normaliser understood, by NSF"
+    );
+    describe_counter!(
+        "pharos_syslog_unparsed_total",
+        "Syslog lines stored as generic logs, by NSF"
+    );
+    describe_counter!(
+        "pharos_syslog_stored_total",
+        "Syslog messages stored durably"
+    );
+    describe_counter!(
+        "pharos_syslog_header_anomalies_total",
+        "Syslog headers deviating from RFC 5424/3164, by anomaly"
+    );
+    describe_counter!(
+        "pharos_syslog_nsf_registered_total",
+        "Unknown senders registered automatically in the NSF inventory"
+    );
+    describe_counter!(
+        "pharos_syslog_nsf_overflow_total",
+        "Lines from unknown senders beyond max_auto_nsfs, counted under the shared entry unregistered-senders"
+    );
+}

@@ -1,0 +1,251 @@
+//! The normalise stage: a thread that parses headers, resolves NSFs, normalises and batches, and a
+//! task that submits the batches to the store writer and waits until they are durable.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pharos_model::{Message, Timestamp};
+use pharos_normalize::{Format, normalize};
+use pharos_store::inventory::{Inventory, NsfCounts, OVERFLOW_NSF};
+use pharos_store::writer::{StoreWriter, SubmitError};
+use pharos_wire::syslog::{ParseOptions, parse};
+use tokio::sync::mpsc;
+
+use super::{RawRecord, Settings, log_input};
+
+/// How often the inventory is written while records flow.
+const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+pub(super) struct Pipeline {
+    thread: std::thread::JoinHandle<()>,
+    submit: tokio::task::JoinHandle<()>,
+}
+
+impl Pipeline {
+    pub(super) fn start(
+        rx: mpsc::Receiver<RawRecord>,
+        settings: Arc<Settings>,
+        inventory: Arc<Inventory>,
+        writer: StoreWriter,
+    ) -> Self {
+        let (btx, brx) = mpsc::channel::<Vec<Message>>(4);
+        let submit = tokio::spawn(submit_loop(brx, writer));
+        let thread = std::thread::Builder::new()
+            .name("pharos-syslog-normalize".into())
+            .spawn(move || normalize_loop(rx, btx, settings, inventory))
+            .expect("spawning the syslog normalise thread");
+        Self { thread, submit }
+    }
+
+    /// Waits until everything received is normalised and stored.
+    pub(super) async fn finish(self) {
+        let t = self.thread;
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        let _ = self.submit.await;
+    }
+}
+
+fn normalize_loop(
+    mut rx: mpsc::Receiver<RawRecord>,
+    btx: mpsc::Sender<Vec<Message>>,
+    settings: Arc<Settings>,
+    inventory: Arc<Inventory>,
+) {
+    let mut stage = Normalizer::new(settings.clone(), inventory.clone());
+    let mut last_flush = Instant::now();
+    let mut recs = Vec::with_capacity(settings.batch);
+    while let Some(first) = rx.blocking_recv() {
+        recs.push(first);
+        while recs.len() < settings.batch {
+            match rx.try_recv() {
+                Ok(r) => recs.push(r),
+                Err(_) => break,
+            }
+        }
+        let msgs = stage.process(&recs);
+        recs.clear();
+        if let Err(e) = btx.blocking_send(msgs) {
+            metrics::counter!("pharos_syslog_dropped_total", "reason" => "shutdown")
+                .increment(e.0.len() as u64);
+            break;
+        }
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            flush(&inventory);
+            last_flush = Instant::now();
+        }
+    }
+    flush(&inventory);
+}
+
+fn flush(inventory: &Inventory) {
+    if let Err(e) = inventory.flush() {
+        tracing::warn!(error = %e, "writing the NSF inventory failed; counts stay in memory and are retried");
+    }
+}
+
+/// Batches submitted at once: the store writer folds concurrent submissions into one transaction,
+/// so a few in flight make bigger, cheaper commits while backpressure still reaches the listeners.
+const IN_FLIGHT: usize = 4;
+
+async fn submit_loop(mut brx: mpsc::Receiver<Vec<Message>>, writer: StoreWriter) {
+    let mut inflight = tokio::task::JoinSet::new();
+    loop {
+        // Account finished submissions as they finish, take a new batch while there is room.
+        let batch = tokio::select! {
+            Some(r) = inflight.join_next(), if !inflight.is_empty() => {
+                account(r);
+                continue;
+            }
+            b = brx.recv(), if inflight.len() < IN_FLIGHT => match b {
+                Some(b) => b,
+                None => break,
+            },
+        };
+        let w = writer.clone();
+        inflight.spawn(async move {
+            let n = batch.len() as u64;
+            (n, w.submit(batch).await.map(|_| ()))
+        });
+    }
+    while let Some(r) = inflight.join_next().await {
+        account(r);
+    }
+}
+
+fn account(r: Result<(u64, Result<(), SubmitError>), tokio::task::JoinError>) {
+    let Ok((n, r)) = r else { return };
+    match r {
+        Ok(()) => metrics::counter!("pharos_syslog_stored_total").increment(n),
+        Err(SubmitError::Full(q)) => {
+            metrics::counter!("pharos_syslog_dropped_total", "reason" => "store_full").increment(n);
+            tracing::warn!(
+                messages = n,
+                queue = q,
+                "store queue full: syslog batch dropped"
+            );
+        }
+        Err(SubmitError::Closed) => {
+            metrics::counter!("pharos_syslog_dropped_total", "reason" => "shutdown").increment(n);
+        }
+        Err(SubmitError::Store(e)) => {
+            metrics::counter!("pharos_syslog_dropped_total", "reason" => "store_error")
+                .increment(n);
+            tracing::error!(messages = n, error = %e, "store write failed: syslog batch dropped");
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    counts: NsfCounts,
+    last: Option<(Timestamp, IpAddr)>,
+    format: Option<&'static str>,
+}
+
+/// Turns raw records into messages; keeps per-NSF tallies between inventory updates.
+pub(crate) struct Normalizer {
+    settings: Arc<Settings>,
+    inventory: Arc<Inventory>,
+    formats: HashMap<String, Format>,
+}
+
+impl Normalizer {
+    pub(crate) fn new(settings: Arc<Settings>, inventory: Arc<Inventory>) -> Self {
+        Self {
+            settings,
+            inventory,
+            formats: HashMap::new(),
+        }
+    }
+
+    fn format(&mut self, parser: &str) -> Format {
+        if let Some(f) = self.formats.get(parser) {
+            return *f;
+        }
+        // Parsers were validated with the configuration; an unknown one falls back to detection.
+        let f = parser.parse().unwrap_or(Format::Auto);
+        self.formats.insert(parser.to_string(), f);
+        f
+    }
+
+    /// Normalises a batch of records and updates the inventory and metrics once per NSF.
+    pub(crate) fn process(&mut self, recs: &[RawRecord]) -> Vec<Message> {
+        let mut out = Vec::with_capacity(recs.len());
+        let mut tallies: HashMap<usize, (String, Tally)> = HashMap::new();
+        for rec in recs {
+            let text = String::from_utf8_lossy(&rec.bytes);
+            let opts = ParseOptions {
+                tz: self.settings.tz,
+                received: rec.received,
+            };
+            let h = parse(&text, &opts);
+            for a in h.anomalies.names() {
+                metrics::counter!("pharos_syslog_header_anomalies_total", "anomaly" => a)
+                    .increment(1);
+            }
+            let peer = rec.peer.ip().to_canonical();
+            let peer_str = peer.to_string();
+            let input = log_input(&h, &text, Some(&peer_str));
+            let (nsf, format) = match self.inventory.resolve(peer, h.header_hostname()) {
+                Some(r) => {
+                    let f = self.format(&r.parser);
+                    (r, f)
+                }
+                None => {
+                    let detected = pharos_normalize::detect(&input);
+                    let r = self
+                        .inventory
+                        .register(peer, detected, self.settings.max_auto_nsfs);
+                    if r.name == OVERFLOW_NSF {
+                        metrics::counter!("pharos_syslog_nsf_overflow_total").increment(1);
+                    } else {
+                        metrics::counter!("pharos_syslog_nsf_registered_total").increment(1);
+                        tracing::info!(%peer, format = detected.unwrap_or("unknown"), "new syslog sender registered in the NSF inventory as {}", r.name);
+                    }
+                    (r, self.settings.default_parser)
+                }
+            };
+            let n = normalize(&input, format, &nsf.name);
+            let mut msg = n.message;
+            msg.common.receive_time = rec.received;
+            msg.common.source = Some(format!("syslog-{}:{peer}", rec.transport.as_str()));
+            // What the operator configured wins over what the normaliser guessed.
+            if nsf.vendor.is_some() {
+                msg.common.vendor_name = nsf.vendor.clone();
+            }
+            if nsf.model.is_some() {
+                msg.common.device_model = nsf.model.clone();
+            }
+            let (_, t) = tallies
+                .entry(nsf.index)
+                .or_insert_with(|| (nsf.name.clone(), Tally::default()));
+            t.counts.received += 1;
+            if n.parsed {
+                t.counts.parsed += 1;
+                t.format = Some(n.format);
+            } else {
+                t.counts.unparsed += 1;
+            }
+            if t.last.is_none_or(|(when, _)| when <= rec.received) {
+                t.last = Some((rec.received, peer));
+            }
+            out.push(msg);
+        }
+        for (index, (name, t)) in tallies {
+            if t.counts.parsed > 0 {
+                metrics::counter!("pharos_syslog_parsed_total", "nsf" => name.clone())
+                    .increment(t.counts.parsed);
+            }
+            if t.counts.unparsed > 0 {
+                metrics::counter!("pharos_syslog_unparsed_total", "nsf" => name)
+                    .increment(t.counts.unparsed);
+            }
+            if let Some((when, peer)) = t.last {
+                self.inventory.record(index, t.counts, when, peer, t.format);
+            }
+        }
+        out
+    }
+}

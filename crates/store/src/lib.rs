@@ -1,0 +1,156 @@
+//! Pharos message store: alarms, events, logs and counters snapshots, with their life-cycle state.
+//!
+//! Contract (every [`MessageStore`] implementation):
+//! - [`MessageStore::insert_batch`] stores a batch atomically (all or nothing), assigns fresh ids
+//!   that are never reused (also after retention deleted messages), writes them into
+//!   `common.id`, and the batch is durable (fsynced) when it returns `Ok`.
+//! - Events ([`pharos_model::Kind::is_event`]) start [`EventState::Open`]; logs and counters have
+//!   no state and [`MessageStore::set_state`] refuses them with [`StoreError::NotAnEvent`].
+//! - [`MessageStore::query`] returns pages newest `event_time` first, ties by id descending. Paging
+//!   is by key (event time, id), so following `next_cursor` returns every message that existed when
+//!   the first page was read exactly once, in order, also while messages are inserted or deleted
+//!   between pages.
+//! - Address filters match by family: an IPv4 prefix matches only IPv4 addresses and an IPv6 prefix
+//!   only IPv6 addresses (an IPv4-mapped IPv6 address in a message is an IPv6 address), as
+//!   [`ipnet::IpNet::contains`] decides.
+//! - Reading a stored row that cannot be decoded returns [`StoreError::Corrupt`] naming its id; no
+//!   method panics on stored data.
+
+mod cursor;
+pub mod inventory;
+pub mod sqlite;
+pub mod writer;
+
+use pharos_model::{EventState, Message, Severity, Timestamp};
+
+pub use sqlite::SqliteStore;
+
+/// Default page size when [`MessageQuery::limit`] is 0.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size; larger limits are capped to it.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// Errors of the stores.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No stored message has this id.
+    #[error("message {0} not found")]
+    NotFound(u64),
+    /// The message is a log or counters snapshot, which has no life-cycle state.
+    #[error("message {0} is not an event (logs and counters have no state)")]
+    NotAnEvent(u64),
+    /// A paging cursor that this store did not produce.
+    #[error("bad cursor {0:?}: expected a next_cursor value returned by a previous page")]
+    BadCursor(String),
+    /// A query the store cannot run (e.g. an unknown kind name); says what was expected.
+    #[error("bad query: {0}")]
+    BadQuery(String),
+    /// [`MessageStore::update`] was given a message without `common.id`.
+    #[error("cannot update a message without common.id (only stored messages can be updated)")]
+    MissingId,
+    /// The database was written by a newer Pharos with a schema this one does not know.
+    #[error(
+        "message store schema version {found} is newer than the supported {supported}; upgrade Pharos"
+    )]
+    UnsupportedSchema {
+        /// Version found in the database.
+        found: i64,
+        /// Newest version this build supports.
+        supported: i64,
+    },
+    /// The SQLite engine failed (I/O, disk full, locked beyond the busy timeout, ...).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored row could not be decoded.
+    #[error("stored message {id} is corrupt: {reason}")]
+    Corrupt {
+        /// Id of the row.
+        id: u64,
+        /// What could not be decoded.
+        reason: String,
+    },
+}
+
+/// Query over stored messages; every filter optional, all ANDed.
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    /// Earliest event time, inclusive.
+    pub from: Option<Timestamp>,
+    /// Latest event time, exclusive.
+    pub to: Option<Timestamp>,
+    /// Any of these [`pharos_model::Kind::name`]s; empty means every kind.
+    pub kinds: Vec<String>,
+    /// Lowest severity.
+    pub min_severity: Option<Severity>,
+    /// Exact nsf-name.
+    pub nsf: Option<String>,
+    /// Source or destination address within this prefix (a host is /32 or /128).
+    pub addr: Option<ipnet::IpNet>,
+    /// Source address within this prefix.
+    pub src: Option<ipnet::IpNet>,
+    /// Destination address within this prefix.
+    pub dst: Option<ipnet::IpNet>,
+    /// Exact policy rule name.
+    pub rule: Option<String>,
+    /// Case-insensitive substring of the message text (`common.message`).
+    pub text: Option<String>,
+    /// Life-cycle state (matches events only).
+    pub state: Option<EventState>,
+    /// Only messages stored after the one with this id (ids grow with every insert), for
+    /// following new messages whatever their event time.
+    pub after_id: Option<u64>,
+    /// Page size: 0 means [`DEFAULT_LIMIT`]; capped at [`MAX_LIMIT`].
+    pub limit: usize,
+    /// Opaque cursor from [`Page::next_cursor`]: continue after that page.
+    pub cursor: Option<String>,
+}
+
+impl MessageQuery {
+    /// The page size this query asks for, after defaulting and capping.
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => DEFAULT_LIMIT,
+            n => n.min(MAX_LIMIT),
+        }
+    }
+}
+
+/// One stored message with its life-cycle state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    /// The message; `common.id` is `Some`.
+    pub message: Message,
+    /// State of an event; `None` for logs and counters.
+    pub state: Option<EventState>,
+    /// When the state was last set with [`MessageStore::set_state`]; `None` if never.
+    pub state_changed_at: Option<Timestamp>,
+}
+
+/// A page of results, newest event_time first (ties by id descending).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The messages of this page.
+    pub items: Vec<StoredMessage>,
+    /// Cursor for the next page; `None` when this page is the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What a store of messages does; SQLite now, PostgreSQL later behind the same trait.
+pub trait MessageStore: Send + Sync {
+    /// Stores messages atomically, assigns their ids (written into common.id too), durable (fsynced) when it returns.
+    fn insert_batch(&self, msgs: &mut [Message]) -> Result<Vec<u64>, StoreError>;
+    /// Replaces the content of a stored message (an event updated in place, e.g. a DDoS attack that goes on); keeps id and state.
+    fn update(&self, msg: &Message) -> Result<(), StoreError>;
+    /// The stored message with this id, if any.
+    fn get(&self, id: u64) -> Result<Option<StoredMessage>, StoreError>;
+    /// One page of the messages matching `q`, newest first.
+    fn query(&self, q: &MessageQuery) -> Result<Page, StoreError>;
+    /// Sets the state of an event; NotFound / NotAnEvent otherwise. Returns the updated message.
+    fn set_state(&self, id: u64, state: EventState) -> Result<StoredMessage, StoreError>;
+    /// Deletes messages whose event_time is before `t`; returns how many.
+    fn delete_before(&self, t: Timestamp) -> Result<u64, StoreError>;
+    /// Number of stored messages.
+    fn count(&self) -> Result<u64, StoreError>;
+    /// Counts per kind name, for metrics at start-up.
+    fn count_by_kind(&self) -> Result<Vec<(String, u64)>, StoreError>;
+}

@@ -1,0 +1,112 @@
+//! The SQLite schema, its versions (`PRAGMA user_version`) and the migration between them.
+//!
+//! Layout (version 1):
+//! - `messages`: one row per message. `json` (YANG-JSON from `pharos_model::json`) is the source of
+//!   truth; the other columns are copies made for filtering and ordering. Times are ns since the
+//!   Unix epoch (clamped to the i64 range, years 1677..2262); `kind` is a code from `kinds`;
+//!   `severity` is 0 (info) ..= 4 (critical); `state` is 0 open, 1 acknowledged, 2 closed, NULL for
+//!   logs and counters; `text_lc` is the message text lower-cased (Rust `str::to_lowercase`).
+//!   `AUTOINCREMENT` keeps ids from ever being reused after retention.
+//! - `message_addrs`: every (address, role) a message names, address as a family byte (4 or 6)
+//!   followed by the address bytes big-endian, so a prefix is a BLOB range and families never mix.
+//! - `kinds`: kind name to code, filled from `pharos_model::KIND_NAMES` at open (new names are
+//!   appended; codes never change).
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::StoreError;
+
+/// Newest schema version this build writes and reads.
+pub(super) const VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE kinds (
+    code INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_time INTEGER NOT NULL,
+    receive_time INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    severity INTEGER NOT NULL,
+    nsf TEXT NOT NULL,
+    rule TEXT,
+    text_lc TEXT,
+    state INTEGER,
+    state_changed_at INTEGER,
+    end_time INTEGER,
+    json TEXT NOT NULL
+);
+CREATE INDEX messages_time ON messages(event_time);
+CREATE INDEX messages_kind_severity_time ON messages(kind, severity, event_time);
+CREATE INDEX messages_nsf_time ON messages(nsf, event_time);
+CREATE INDEX messages_rule_time ON messages(rule, event_time) WHERE rule IS NOT NULL;
+CREATE INDEX messages_state_time ON messages(state, event_time) WHERE state IS NOT NULL;
+CREATE TABLE message_addrs (
+    message_id INTEGER NOT NULL,
+    role INTEGER NOT NULL,
+    addr BLOB NOT NULL,
+    event_time INTEGER NOT NULL,
+    PRIMARY KEY (message_id, role, addr)
+) WITHOUT ROWID;
+CREATE INDEX message_addrs_addr_time ON message_addrs(addr, event_time);
+";
+
+/// Brings the database to [`VERSION`]; refuses a newer one.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > VERSION {
+        return Err(StoreError::UnsupportedSchema {
+            found,
+            supported: VERSION,
+        });
+    }
+    if found < 1 {
+        tx.execute_batch(V1)?;
+    }
+    // Later versions: `if found < 2 { tx.execute_batch(V2)?; }` and so on, in order.
+    if found != VERSION {
+        tx.pragma_update(None, "user_version", VERSION)?;
+    }
+    for name in pharos_model::KIND_NAMES {
+        tx.execute("INSERT OR IGNORE INTO kinds(name) VALUES (?1)", [name])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Kind names and their codes in this database.
+#[derive(Debug, Clone, Default)]
+pub(super) struct KindCodes {
+    by_name: HashMap<String, i64>,
+    by_code: HashMap<i64, String>,
+}
+
+impl KindCodes {
+    /// Reads the `kinds` table.
+    pub fn load(conn: &Connection) -> Result<Self, StoreError> {
+        let mut k = Self::default();
+        let mut stmt = conn.prepare("SELECT code, name FROM kinds")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (code, name) = row?;
+            k.by_name.insert(name.clone(), code);
+            k.by_code.insert(code, name);
+        }
+        Ok(k)
+    }
+
+    /// Code of a kind name, if the database knows it.
+    pub fn code(&self, name: &str) -> Option<i64> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Name of a code, if the database knows it.
+    pub fn name(&self, code: i64) -> Option<&str> {
+        self.by_code.get(&code).map(String::as_str)
+    }
+}

@@ -1,0 +1,1056 @@
+//! The stateful flow decoder: version sniffing, template cache, held data, sampling tables,
+//! sequence accounting and statistics. One [`FlowDecoder`] per collector thread.
+//!
+//! Contract:
+//! - [`FlowDecoder::decode`] appends the flows of one datagram to the caller's batch. An `Err`
+//!   means the datagram header itself was unusable and nothing was appended; problems inside a
+//!   datagram (a bad set, a refused template, a truncated sample) are counted in
+//!   [`DecoderStats::drops`] by reason and the rest of the datagram is still decoded.
+//! - Templates are keyed by (exporter address, observation domain / source id, template id,
+//!   NetFlow v9 vs IPFIX), expire after [`DecoderConfig::template_timeout`] without refresh, and
+//!   are replaced by a redefinition or removed by an IPFIX withdrawal.
+//! - Data sets whose template is unknown are held (bounded per exporter in bytes and in time) and
+//!   decoded, in arrival order, as soon as the template arrives; held data that expires is
+//!   counted as dropped with the reason `"held data expired (no template)"`.
+//! - Packets and bytes are multiplied by the sampling rate, resolved in this order: the
+//!   per-exporter override, a rate stated in the data record itself, the rate of the record's
+//!   sampler / selector id (from options data), the latest rate the domain's options data gave,
+//!   the v5 header or sFlow sample rate, else 1.
+//! - Sequence numbers are tracked per (exporter, domain, protocol) modulo 2^32: v5 counts flows,
+//!   v9 counts export packets, IPFIX counts data records, sFlow counts datagrams. A forward gap up
+//!   to [`DecoderConfig::max_sequence_gap`] is loss; a small step back is reordering (its count is
+//!   taken back from the loss); anything else is an exporter restart.
+//! - Memory is bounded by the limits in [`DecoderConfig`]; exceeding one is a counted refusal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use pharos_model::flow::{FlowBatch, FlowRecord};
+
+/// Records decoded per column-wise append.
+const CHUNK: usize = 32;
+
+use crate::bytes::u16_at;
+use crate::error::WireError;
+use crate::ipfix::IpfixPacket;
+use crate::netflow_v5::V5Packet;
+use crate::netflow_v9::V9Packet;
+use crate::sflow::{CounterSample, SflowDatagram};
+use crate::template::{Acc, FieldSpec, Plan, TemplateEvent, ipfix_templates, v9_templates};
+
+/// Decoder settings and bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecoderConfig {
+    /// A template not refreshed for this long is forgotten (RFC 6728 collector default 1800 s).
+    pub template_timeout: Duration,
+    /// Sampling rate per exporter address (UDP source; for sFlow also the agent address) that
+    /// replaces whatever the exporter says.
+    pub sampling_override: HashMap<IpAddr, u32>,
+    /// How long data waits for its template before it is dropped (default 2 s).
+    pub hold_timeout: Duration,
+    /// Bytes of data waiting for templates, per exporter (default 1 MiB).
+    pub max_held_bytes_per_exporter: usize,
+    /// Fields per template (default 256); bigger templates are refused.
+    pub max_fields_per_template: usize,
+    /// Templates per exporter address, all domains together (default 1024).
+    pub max_templates_per_exporter: usize,
+    /// Exporters with templates, held data or sequence state (default 10,000).
+    pub max_exporters: usize,
+    /// Samplers / selectors remembered per domain (default 256).
+    pub max_samplers_per_domain: usize,
+    /// Largest forward sequence gap counted as loss; bigger jumps are restarts (default 2^20).
+    pub max_sequence_gap: u32,
+    /// Largest backward sequence step counted as reordering; bigger ones are restarts (default
+    /// 1024).
+    pub reorder_window: u32,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        Self {
+            template_timeout: Duration::from_secs(1800),
+            sampling_override: HashMap::new(),
+            hold_timeout: Duration::from_secs(2),
+            max_held_bytes_per_exporter: 1 << 20,
+            max_fields_per_template: 256,
+            max_templates_per_exporter: 1024,
+            max_exporters: 10_000,
+            max_samplers_per_domain: 256,
+            max_sequence_gap: 1 << 20,
+            reorder_window: 1024,
+        }
+    }
+}
+
+/// The flow export protocol of a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// NetFlow v5.
+    NetflowV5,
+    /// NetFlow v9 (RFC 3954).
+    NetflowV9,
+    /// IPFIX (RFC 7011).
+    Ipfix,
+    /// sFlow version 5.
+    Sflow5,
+}
+
+impl Protocol {
+    /// Short lowercase name (`netflow_v5`, `netflow_v9`, `ipfix`, `sflow5`), as used in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::NetflowV5 => "netflow_v5",
+            Protocol::NetflowV9 => "netflow_v9",
+            Protocol::Ipfix => "ipfix",
+            Protocol::Sflow5 => "sflow5",
+        }
+    }
+
+    /// What one unit of sequence loss means for this protocol.
+    pub fn loss_unit(self) -> &'static str {
+        match self {
+            Protocol::NetflowV5 => "flows",
+            Protocol::NetflowV9 => "datagrams",
+            Protocol::Ipfix => "records",
+            Protocol::Sflow5 => "datagrams",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one datagram gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeOutcome {
+    /// Protocol of the datagram.
+    pub protocol: Protocol,
+    /// Flows appended to the batch (including flows of earlier held data released by a template
+    /// in this datagram).
+    pub flows: usize,
+    /// Data sets of this datagram held waiting for their template.
+    pub held: usize,
+    /// sFlow counter samples of this datagram.
+    pub counters: Vec<CounterSample>,
+    /// Sequence loss detected at this datagram (unit: [`Protocol::loss_unit`]).
+    pub lost: u64,
+}
+
+/// Per-protocol counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProtocolStats {
+    /// Datagrams seen (decoded or not).
+    pub datagrams: u64,
+    /// Datagrams refused (an `Err` from `decode`).
+    pub errors: u64,
+    /// Flows produced.
+    pub flows: u64,
+    /// sFlow counter samples produced.
+    pub counter_samples: u64,
+    /// Options data records processed (sampling, system init time).
+    pub options_records: u64,
+}
+
+/// Key of a sequence-number stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeqKey {
+    /// Exporter address (sFlow: agent address).
+    pub exporter: IpAddr,
+    /// Observation domain / source id / v5 engine / sFlow sub-agent.
+    pub domain: u32,
+    /// Protocol.
+    pub protocol: Protocol,
+}
+
+/// Sequence accounting of one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SequenceStats {
+    /// Datagrams of this stream.
+    pub datagrams: u64,
+    /// Units lost (see [`Protocol::loss_unit`]).
+    pub lost: u64,
+    /// Datagrams that arrived late or twice.
+    pub reordered: u64,
+    /// Exporter restarts (big jumps) detected.
+    pub restarts: u64,
+    expected: Option<u32>,
+}
+
+/// Everything a decoder counted since it was created.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecoderStats {
+    /// NetFlow v5 counters.
+    pub netflow_v5: ProtocolStats,
+    /// NetFlow v9 counters.
+    pub netflow_v9: ProtocolStats,
+    /// IPFIX counters.
+    pub ipfix: ProtocolStats,
+    /// sFlow v5 counters.
+    pub sflow5: ProtocolStats,
+    /// Datagrams whose version is none of the above.
+    pub unknown_version: u64,
+    /// Things dropped or refused, by reason.
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Sequence accounting per (exporter, domain, protocol).
+    pub sequences: BTreeMap<SeqKey, SequenceStats>,
+    /// Templates currently cached.
+    pub templates_active: usize,
+    /// Template definitions accepted (new or changed).
+    pub templates_learned: u64,
+    /// Templates removed by withdrawal.
+    pub templates_withdrawn: u64,
+    /// Templates removed because they were not refreshed in time.
+    pub templates_expired: u64,
+    /// Data sets held waiting for a template.
+    pub held_sets: u64,
+    /// Held data sets decoded when their template arrived.
+    pub held_released: u64,
+    /// Enterprise-specific fields walked over in data records (kept out of `FlowRecord`).
+    pub enterprise_fields: u64,
+    /// IETF fields walked over in data records that `FlowRecord` has no column for.
+    pub unmapped_fields: u64,
+}
+
+impl DecoderStats {
+    /// Counters of one protocol.
+    pub fn protocol(&self, p: Protocol) -> &ProtocolStats {
+        match p {
+            Protocol::NetflowV5 => &self.netflow_v5,
+            Protocol::NetflowV9 => &self.netflow_v9,
+            Protocol::Ipfix => &self.ipfix,
+            Protocol::Sflow5 => &self.sflow5,
+        }
+    }
+
+    fn protocol_mut(&mut self, p: Protocol) -> &mut ProtocolStats {
+        match p {
+            Protocol::NetflowV5 => &mut self.netflow_v5,
+            Protocol::NetflowV9 => &mut self.netflow_v9,
+            Protocol::Ipfix => &mut self.ipfix,
+            Protocol::Sflow5 => &mut self.sflow5,
+        }
+    }
+
+    /// Total drops over all reasons.
+    pub fn dropped(&self) -> u64 {
+        self.drops.values().sum()
+    }
+
+    /// Total sequence loss over all streams (mixed units; see [`Protocol::loss_unit`]).
+    pub fn lost(&self) -> u64 {
+        self.sequences.values().map(|s| s.lost).sum()
+    }
+
+    fn drop(&mut self, reason: &'static str, n: u64) {
+        *self.drops.entry(reason).or_insert(0) += n;
+    }
+}
+
+impl fmt::Display for DecoderStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "protocol     datagrams   errors      flows  counters  options"
+        )?;
+        for p in [
+            Protocol::NetflowV5,
+            Protocol::NetflowV9,
+            Protocol::Ipfix,
+            Protocol::Sflow5,
+        ] {
+            let s = self.protocol(p);
+            writeln!(
+                f,
+                "{:<10} {:>11} {:>8} {:>10} {:>9} {:>8}",
+                p.name(),
+                s.datagrams,
+                s.errors,
+                s.flows,
+                s.counter_samples,
+                s.options_records
+            )?;
+        }
+        writeln!(f, "unknown version datagrams: {}", self.unknown_version)?;
+        writeln!(
+            f,
+            "templates: {} active, {} learned, {} withdrawn, {} expired",
+            self.templates_active,
+            self.templates_learned,
+            self.templates_withdrawn,
+            self.templates_expired
+        )?;
+        writeln!(
+            f,
+            "held data sets: {} held, {} decoded after their template",
+            self.held_sets, self.held_released
+        )?;
+        writeln!(
+            f,
+            "fields not mapped to flow columns: {} enterprise-specific, {} IETF",
+            self.enterprise_fields, self.unmapped_fields
+        )?;
+        if self.drops.is_empty() {
+            writeln!(f, "drops: none")?;
+        } else {
+            writeln!(f, "drops:")?;
+            for (reason, n) in &self.drops {
+                writeln!(f, "  {n:>10}  {reason}")?;
+            }
+        }
+        if self.sequences.is_empty() {
+            writeln!(f, "sequence: no stream")?;
+        } else {
+            writeln!(
+                f,
+                "sequence (exporter domain protocol: datagrams lost reordered restarts):"
+            )?;
+            for (k, s) in &self.sequences {
+                writeln!(
+                    f,
+                    "  {} {} {}: {} datagrams, {} {} lost, {} reordered, {} restarts",
+                    k.exporter,
+                    k.domain,
+                    k.protocol,
+                    s.datagrams,
+                    s.lost,
+                    k.protocol.loss_unit(),
+                    s.reordered,
+                    s.restarts
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct TKey {
+    exporter: IpAddr,
+    domain: u32,
+    id: u16,
+    ipfix: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Template {
+    fields: Vec<FieldSpec>,
+    scope: u16,
+    options: bool,
+    plan: Plan,
+    refreshed_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct DKey {
+    exporter: IpAddr,
+    domain: u32,
+    ipfix: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct DomainState {
+    rate: Option<u32>,
+    samplers: HashMap<u64, u32>,
+    sys_init_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ExporterState {
+    templates: usize,
+    held_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SetCtx {
+    exporter: IpAddr,
+    domain: u32,
+    export_ms: u64,
+    uptime: Option<u32>,
+    ipfix: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    key: TKey,
+    ctx: SetCtx,
+    received_ms: u64,
+    data: Vec<u8>,
+}
+
+/// Decodes NetFlow v5/v9, IPFIX and sFlow v5 datagrams, keeping template, sampling and sequence
+/// state across datagrams. One per collector thread.
+#[derive(Debug)]
+pub struct FlowDecoder {
+    config: DecoderConfig,
+    templates: HashMap<TKey, Template>,
+    exporters: HashMap<IpAddr, ExporterState>,
+    domains: HashMap<DKey, DomainState>,
+    held: Vec<Held>,
+    scratch: Vec<FieldSpec>,
+    stats: DecoderStats,
+}
+
+impl FlowDecoder {
+    /// A decoder with no state.
+    pub fn new(config: DecoderConfig) -> Self {
+        Self {
+            config,
+            templates: HashMap::new(),
+            exporters: HashMap::new(),
+            domains: HashMap::new(),
+            held: Vec::new(),
+            scratch: Vec::new(),
+            stats: DecoderStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Everything counted so far.
+    pub fn stats(&self) -> &DecoderStats {
+        &self.stats
+    }
+
+    /// Sniffs the version (NetFlow 5, 9, IPFIX 10, sFlow 5) and decodes one datagram into `out`
+    /// (appends). `exporter` is the UDP source; `received_ms` the receive time (Unix ms), which
+    /// also drives template and held-data expiry.
+    pub fn decode(
+        &mut self,
+        exporter: SocketAddr,
+        received_ms: u64,
+        datagram: &[u8],
+        out: &mut FlowBatch,
+    ) -> Result<DecodeOutcome, WireError> {
+        if let Some(h) = self.held.first()
+            && received_ms.saturating_sub(h.received_ms)
+                > self.config.hold_timeout.as_millis() as u64
+        {
+            self.expire_held(received_ms);
+        }
+        if datagram.len() < 4 {
+            self.stats.drop("datagram shorter than a version field", 1);
+            return Err(WireError::Truncated {
+                what: "datagram",
+                need: 4,
+                have: datagram.len(),
+            });
+        }
+        let v = u16_at(datagram, 0);
+        let (protocol, r) = match v {
+            5 => (Protocol::NetflowV5, self.decode_v5(exporter, datagram, out)),
+            9 => (
+                Protocol::NetflowV9,
+                self.decode_v9(exporter, received_ms, datagram, out),
+            ),
+            10 => (
+                Protocol::Ipfix,
+                self.decode_ipfix(exporter, received_ms, datagram, out),
+            ),
+            0 if u16_at(datagram, 2) == 5 => (
+                Protocol::Sflow5,
+                self.decode_sflow(exporter, received_ms, datagram, out),
+            ),
+            _ => {
+                self.stats.unknown_version += 1;
+                self.stats.drop("unknown version", 1);
+                let v = if v == 0 { u16_at(datagram, 2) } else { v };
+                return Err(WireError::UnknownVersion(v));
+            }
+        };
+        let ps = self.stats.protocol_mut(protocol);
+        ps.datagrams += 1;
+        match &r {
+            Ok(o) => {
+                ps.flows += o.flows as u64;
+                ps.counter_samples += o.counters.len() as u64;
+            }
+            Err(e) => {
+                ps.errors += 1;
+                self.stats.drop(e.reason(), 1);
+            }
+        }
+        r
+    }
+
+    /// Forgets templates not refreshed within the template timeout and drops held data older
+    /// than the hold timeout, counting both.
+    pub fn expire(&mut self, now_ms: u64) {
+        self.expire_held(now_ms);
+        let timeout = self.config.template_timeout.as_millis() as u64;
+        let mut expired = 0u64;
+        let exporters = &mut self.exporters;
+        self.templates.retain(|k, t| {
+            let keep = now_ms.saturating_sub(t.refreshed_ms) <= timeout;
+            if !keep {
+                expired += 1;
+                if let Some(e) = exporters.get_mut(&k.exporter) {
+                    e.templates = e.templates.saturating_sub(1);
+                }
+            }
+            keep
+        });
+        self.stats.templates_expired += expired;
+        self.stats.templates_active = self.templates.len();
+        self.exporters
+            .retain(|_, e| e.templates > 0 || e.held_bytes > 0);
+    }
+
+    fn expire_held(&mut self, now_ms: u64) {
+        let timeout = self.config.hold_timeout.as_millis() as u64;
+        let mut dropped = 0u64;
+        let exporters = &mut self.exporters;
+        self.held.retain(|h| {
+            let keep = now_ms.saturating_sub(h.received_ms) <= timeout;
+            if !keep {
+                dropped += 1;
+                if let Some(e) = exporters.get_mut(&h.key.exporter) {
+                    e.held_bytes = e.held_bytes.saturating_sub(h.data.len());
+                }
+            }
+            keep
+        });
+        if dropped > 0 {
+            self.stats.drop("held data expired (no template)", dropped);
+        }
+    }
+
+    fn rate_override(&self, ip: IpAddr) -> Option<u32> {
+        if self.config.sampling_override.is_empty() {
+            None
+        } else {
+            self.config.sampling_override.get(&ip).copied()
+        }
+    }
+
+    /// Sequence accounting; `advance` is how far this datagram moves the sequence (`None`:
+    /// unknown, resynchronise on the next datagram). Returns the loss detected.
+    fn track(&mut self, key: SeqKey, seq: u32, advance: Option<u32>) -> u64 {
+        let limit = self.config.max_exporters.saturating_mul(4);
+        if !self.stats.sequences.contains_key(&key) && self.stats.sequences.len() >= limit {
+            self.stats.drop("sequence table full (not tracked)", 1);
+            return 0;
+        }
+        let max_gap = self.config.max_sequence_gap;
+        let window = self.config.reorder_window;
+        let st = self.stats.sequences.entry(key).or_default();
+        st.datagrams += 1;
+        let mut lost = 0u64;
+        if let Some(exp) = st.expected {
+            let d = seq.wrapping_sub(exp);
+            if d == 0 {
+            } else if d < 0x8000_0000 {
+                if d <= max_gap {
+                    lost = d as u64;
+                    st.lost += lost;
+                } else {
+                    st.restarts += 1;
+                }
+            } else if exp.wrapping_sub(seq) <= window {
+                // Late or duplicate: it was counted as lost when the gap appeared.
+                st.reordered += 1;
+                st.lost = st.lost.saturating_sub(advance.unwrap_or(0) as u64);
+                return 0;
+            } else {
+                st.restarts += 1;
+            }
+        }
+        st.expected = advance.map(|a| seq.wrapping_add(a));
+        lost
+    }
+
+    fn decode_v5(
+        &mut self,
+        exporter: SocketAddr,
+        b: &[u8],
+        out: &mut FlowBatch,
+    ) -> Result<DecodeOutcome, WireError> {
+        let p = V5Packet::new_checked(b)?;
+        let h = p.header();
+        let ip = exporter.ip();
+        let rate = self
+            .rate_override(ip)
+            .unwrap_or(h.sampling_interval.max(1) as u32);
+        let domain = (h.engine_type as u32) << 8 | h.engine_id as u32;
+        let lost = self.track(
+            SeqKey {
+                exporter: ip,
+                domain,
+                protocol: Protocol::NetflowV5,
+            },
+            h.flow_sequence,
+            Some(h.count as u32),
+        );
+        let flows = p.decode_into(ip, rate, out);
+        Ok(DecodeOutcome {
+            protocol: Protocol::NetflowV5,
+            flows,
+            held: 0,
+            counters: Vec::new(),
+            lost,
+        })
+    }
+
+    fn decode_v9(
+        &mut self,
+        exporter: SocketAddr,
+        received_ms: u64,
+        b: &[u8],
+        out: &mut FlowBatch,
+    ) -> Result<DecodeOutcome, WireError> {
+        let p = V9Packet::new_checked(b)?;
+        let h = p.header();
+        let ip = exporter.ip();
+        let lost = self.track(
+            SeqKey {
+                exporter: ip,
+                domain: h.source_id,
+                protocol: Protocol::NetflowV9,
+            },
+            h.sequence,
+            Some(1),
+        );
+        let ctx = SetCtx {
+            exporter: ip,
+            domain: h.source_id,
+            export_ms: h.unix_secs as u64 * 1000,
+            uptime: Some(h.sys_uptime),
+            ipfix: false,
+        };
+        let mut o = DecodeOutcome {
+            protocol: Protocol::NetflowV9,
+            flows: 0,
+            held: 0,
+            counters: Vec::new(),
+            lost,
+        };
+        for set in p.flowsets() {
+            let set = match set {
+                Ok(s) => s,
+                Err(e) => {
+                    self.stats.drop(e.reason(), 1);
+                    break;
+                }
+            };
+            match set.id {
+                0 | 1 => self.template_set(&ctx, set.id == 1, set.body, received_ms, out, &mut o),
+                2..=255 => self.stats.drop("v9 flowset with reserved id", 1),
+                id => {
+                    self.data_set(&ctx, id, set.body, received_ms, out, &mut o);
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    fn decode_ipfix(
+        &mut self,
+        exporter: SocketAddr,
+        received_ms: u64,
+        b: &[u8],
+        out: &mut FlowBatch,
+    ) -> Result<DecodeOutcome, WireError> {
+        let p = IpfixPacket::new_checked(b)?;
+        let h = p.header();
+        let ip = exporter.ip();
+        let ctx = SetCtx {
+            exporter: ip,
+            domain: h.domain,
+            export_ms: h.export_time as u64 * 1000,
+            uptime: None,
+            ipfix: true,
+        };
+        let mut o = DecodeOutcome {
+            protocol: Protocol::Ipfix,
+            flows: 0,
+            held: 0,
+            counters: Vec::new(),
+            lost: 0,
+        };
+        let mut records = 0u32;
+        let mut exact = true;
+        for set in p.sets() {
+            let set = match set {
+                Ok(s) => s,
+                Err(e) => {
+                    self.stats.drop(e.reason(), 1);
+                    exact = false;
+                    break;
+                }
+            };
+            match set.id {
+                2 | 3 => self.template_set(&ctx, set.id == 3, set.body, received_ms, out, &mut o),
+                0 | 1 | 4..=255 => self.stats.drop("ipfix set with reserved id", 1),
+                id => match self.data_set(&ctx, id, set.body, received_ms, out, &mut o) {
+                    Some(n) => records = records.wrapping_add(n as u32),
+                    None => exact = false,
+                },
+            }
+        }
+        o.lost = self.track(
+            SeqKey {
+                exporter: ip,
+                domain: h.domain,
+                protocol: Protocol::Ipfix,
+            },
+            h.sequence,
+            exact.then_some(records),
+        );
+        Ok(o)
+    }
+
+    fn decode_sflow(
+        &mut self,
+        exporter: SocketAddr,
+        received_ms: u64,
+        b: &[u8],
+        out: &mut FlowBatch,
+    ) -> Result<DecodeOutcome, WireError> {
+        let d = SflowDatagram::new_checked(b)?;
+        let h = d.header();
+        let lost = self.track(
+            SeqKey {
+                exporter: h.agent,
+                domain: h.sub_agent,
+                protocol: Protocol::Sflow5,
+            },
+            h.sequence,
+            Some(1),
+        );
+        let rate = self
+            .rate_override(exporter.ip())
+            .or_else(|| self.rate_override(h.agent));
+        let mut counters = Vec::new();
+        let stats = &mut self.stats;
+        let flows = d.decode_into(received_ms, rate, out, &mut counters, &mut |r| {
+            stats.drop(r, 1)
+        });
+        Ok(DecodeOutcome {
+            protocol: Protocol::Sflow5,
+            flows,
+            held: 0,
+            counters,
+            lost,
+        })
+    }
+
+    fn template_set(
+        &mut self,
+        ctx: &SetCtx,
+        options: bool,
+        body: &[u8],
+        received_ms: u64,
+        out: &mut FlowBatch,
+        o: &mut DecodeOutcome,
+    ) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let max = self.config.max_fields_per_template;
+        let mut defined = false;
+        let r = if ctx.ipfix {
+            ipfix_templates(body, options, max, &mut scratch, |ev| {
+                defined |= self.template_event(ctx, ev, received_ms)
+            })
+        } else {
+            v9_templates(body, options, max, &mut scratch, |ev| {
+                defined |= self.template_event(ctx, ev, received_ms)
+            })
+        };
+        self.scratch = scratch;
+        if let Err(e) = r {
+            self.stats.drop(e.reason(), 1);
+        }
+        self.stats.templates_active = self.templates.len();
+        if defined && !self.held.is_empty() {
+            self.release_held(out, o);
+        }
+    }
+
+    /// Applies one template event; returns whether a template was defined.
+    fn template_event(&mut self, ctx: &SetCtx, ev: TemplateEvent<'_>, received_ms: u64) -> bool {
+        match ev {
+            TemplateEvent::Define {
+                id,
+                scope,
+                options,
+                fields,
+            } => {
+                let key = TKey {
+                    exporter: ctx.exporter,
+                    domain: ctx.domain,
+                    id,
+                    ipfix: ctx.ipfix,
+                };
+                if let Some(t) = self.templates.get_mut(&key)
+                    && t.options == options
+                    && t.scope == scope
+                    && t.fields == fields
+                {
+                    t.refreshed_ms = received_ms;
+                    return true;
+                }
+                let skip_scope = if ctx.ipfix { 0 } else { scope as usize };
+                let Some(plan) = Plan::compile(fields, skip_scope) else {
+                    self.stats
+                        .drop("template with empty or oversized record", 1);
+                    return false;
+                };
+                let is_new = !self.templates.contains_key(&key);
+                if is_new {
+                    if !self.exporters.contains_key(&ctx.exporter)
+                        && self.exporters.len() >= self.config.max_exporters
+                    {
+                        self.stats.drop("exporter limit (template refused)", 1);
+                        return false;
+                    }
+                    let e = self.exporters.entry(ctx.exporter).or_default();
+                    if e.templates >= self.config.max_templates_per_exporter {
+                        self.stats
+                            .drop("template limit per exporter (template refused)", 1);
+                        return false;
+                    }
+                    e.templates += 1;
+                }
+                self.templates.insert(
+                    key,
+                    Template {
+                        fields: fields.to_vec(),
+                        scope,
+                        options,
+                        plan,
+                        refreshed_ms: received_ms,
+                    },
+                );
+                self.stats.templates_learned += 1;
+                true
+            }
+            TemplateEvent::Withdraw { id } => {
+                let key = TKey {
+                    exporter: ctx.exporter,
+                    domain: ctx.domain,
+                    id,
+                    ipfix: ctx.ipfix,
+                };
+                if self.templates.remove(&key).is_some() {
+                    self.stats.templates_withdrawn += 1;
+                    if let Some(e) = self.exporters.get_mut(&ctx.exporter) {
+                        e.templates = e.templates.saturating_sub(1);
+                    }
+                }
+                false
+            }
+            TemplateEvent::WithdrawAll { options } => {
+                let mut n = 0;
+                self.templates.retain(|k, t| {
+                    let hit = k.exporter == ctx.exporter
+                        && k.domain == ctx.domain
+                        && k.ipfix == ctx.ipfix
+                        && t.options == options;
+                    n += hit as usize;
+                    !hit
+                });
+                self.stats.templates_withdrawn += n as u64;
+                if let Some(e) = self.exporters.get_mut(&ctx.exporter) {
+                    e.templates = e.templates.saturating_sub(n);
+                }
+                false
+            }
+            TemplateEvent::TooManyFields { .. } => {
+                self.stats
+                    .drop("template field limit (template refused)", 1);
+                false
+            }
+        }
+    }
+
+    /// Decodes (or holds) one data set; returns the number of records decoded, or `None` when the
+    /// set was held or dropped.
+    fn data_set(
+        &mut self,
+        ctx: &SetCtx,
+        id: u16,
+        body: &[u8],
+        received_ms: u64,
+        out: &mut FlowBatch,
+        o: &mut DecodeOutcome,
+    ) -> Option<usize> {
+        let key = TKey {
+            exporter: ctx.exporter,
+            domain: ctx.domain,
+            id,
+            ipfix: ctx.ipfix,
+        };
+        let timeout = self.config.template_timeout.as_millis() as u64;
+        if let Some(t) = self.templates.get(&key)
+            && received_ms.saturating_sub(t.refreshed_ms) > timeout
+        {
+            self.templates.remove(&key);
+            self.stats.templates_expired += 1;
+            self.stats.templates_active = self.templates.len();
+            if let Some(e) = self.exporters.get_mut(&ctx.exporter) {
+                e.templates = e.templates.saturating_sub(1);
+            }
+        }
+        if self.templates.contains_key(&key) {
+            return Some(self.decode_records(ctx, &key, body, out, o));
+        }
+        // Hold until the template arrives.
+        if !self.exporters.contains_key(&ctx.exporter)
+            && self.exporters.len() >= self.config.max_exporters
+        {
+            self.stats
+                .drop("exporter limit (data without template dropped)", 1);
+            return None;
+        }
+        let max = self.config.max_held_bytes_per_exporter;
+        let e = self.exporters.entry(ctx.exporter).or_default();
+        if e.held_bytes + body.len() > max {
+            self.stats.drop("held data over budget (no template)", 1);
+            return None;
+        }
+        e.held_bytes += body.len();
+        self.held.push(Held {
+            key,
+            ctx: *ctx,
+            received_ms,
+            data: body.to_vec(),
+        });
+        self.stats.held_sets += 1;
+        o.held += 1;
+        None
+    }
+
+    fn release_held(&mut self, out: &mut FlowBatch, o: &mut DecodeOutcome) {
+        let mut i = 0;
+        while i < self.held.len() {
+            if self.templates.contains_key(&self.held[i].key) {
+                let h = self.held.remove(i);
+                if let Some(e) = self.exporters.get_mut(&h.key.exporter) {
+                    e.held_bytes = e.held_bytes.saturating_sub(h.data.len());
+                }
+                self.decode_records(&h.ctx, &h.key, &h.data, out, o);
+                self.stats.held_released += 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Decodes every record of a data set whose template is cached.
+    fn decode_records(
+        &mut self,
+        ctx: &SetCtx,
+        key: &TKey,
+        body: &[u8],
+        out: &mut FlowBatch,
+        o: &mut DecodeOutcome,
+    ) -> usize {
+        let Some(t) = self.templates.get(key) else {
+            return 0;
+        };
+        let dkey = DKey {
+            exporter: ctx.exporter,
+            domain: ctx.domain,
+            ipfix: ctx.ipfix,
+        };
+        let plan = &t.plan;
+        let mut n = 0usize;
+        let mut pos = 0usize;
+        if t.options {
+            let limit = self.config.max_exporters.saturating_mul(4);
+            let max_samplers = self.config.max_samplers_per_domain;
+            while let Some(rest) = body.get(pos..) {
+                let mut acc = Acc::default();
+                let Some(used) = plan.read(rest, &mut acc) else {
+                    break;
+                };
+                pos += used;
+                n += 1;
+                if !plan.carries_options_info {
+                    continue;
+                }
+                if !self.domains.contains_key(&dkey) && self.domains.len() >= limit {
+                    *self
+                        .stats
+                        .drops
+                        .entry("domain table full (options ignored)")
+                        .or_insert(0) += 1;
+                    continue;
+                }
+                let d = self.domains.entry(dkey).or_default();
+                if let Some(init) = acc.sys_init_ms {
+                    d.sys_init_ms = Some(init);
+                }
+                if let Some(rate) = acc.stated_rate() {
+                    d.rate = Some(rate);
+                    if let Some(id) = acc.sampler_id
+                        && (d.samplers.len() < max_samplers || d.samplers.contains_key(&id))
+                    {
+                        d.samplers.insert(id, rate);
+                    }
+                }
+            }
+            self.stats
+                .protocol_mut(if ctx.ipfix {
+                    Protocol::Ipfix
+                } else {
+                    Protocol::NetflowV9
+                })
+                .options_records += n as u64;
+        } else {
+            let over = if self.config.sampling_override.is_empty() {
+                None
+            } else {
+                self.config.sampling_override.get(&ctx.exporter).copied()
+            };
+            let dom = self.domains.get(&dkey);
+            let sys_init = dom.and_then(|d| d.sys_init_ms);
+            // Records are built in a small stack buffer and appended column by column.
+            let mut buf = [FlowRecord::default(); CHUNK];
+            let mut k = 0;
+            while let Some(rest) = body.get(pos..) {
+                let mut acc = Acc::default();
+                let Some(used) = plan.read(rest, &mut acc) else {
+                    break;
+                };
+                pos += used;
+                n += 1;
+                let rate = over
+                    .or_else(|| acc.stated_rate())
+                    .or_else(|| {
+                        dom.and_then(|d| acc.sampler_id.and_then(|id| d.samplers.get(&id).copied()))
+                    })
+                    .or_else(|| dom.and_then(|d| d.rate))
+                    .unwrap_or(1);
+                buf[k] = acc.finish(
+                    ctx.exporter,
+                    ctx.domain,
+                    ctx.export_ms,
+                    ctx.uptime,
+                    sys_init,
+                    rate,
+                );
+                k += 1;
+                if k == CHUNK {
+                    out.extend_records(&buf);
+                    k = 0;
+                }
+            }
+            out.extend_records(&buf[..k]);
+            o.flows += n;
+        }
+        if plan.enterprise_fields > 0 {
+            self.stats.enterprise_fields += plan.enterprise_fields as u64 * n as u64;
+        }
+        if plan.unmapped_fields > 0 {
+            self.stats.unmapped_fields += plan.unmapped_fields as u64 * n as u64;
+        }
+        n
+    }
+}
