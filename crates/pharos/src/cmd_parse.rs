@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use pharos_model::{Kind, Message};
 use pharos_normalize::{Format, normalize};
-use pharos_sources::syslog::log_input;
 use pharos_wire::syslog::{ParseOptions, TimeZone, parse};
+
+use crate::syslog_stage::log_input;
 
 /// Arguments of `pharos parse`.
 #[derive(clap::Args)]

@@ -23,7 +23,7 @@ pub struct Config {
     /// `[syslog]`: the syslog listeners (UDP, TCP, TLS) and their normalise stage.
     pub syslog: pharos_sources::syslog::SyslogConfig,
     /// `[[nsf]]`: the security functions that report over syslog.
-    pub nsf: Vec<pharos_sources::syslog::NsfConfig>,
+    pub nsf: Vec<pharos_store::inventory::NsfConfig>,
 }
 
 /// `[store]` settings.
@@ -239,7 +239,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.syslog.settings(&self.nsf).map_err(|e| e.to_string())?;
+        self.syslog.settings().map_err(|e| e.to_string())?;
+        crate::syslog_stage::StageSettings::new(&self.syslog, &self.nsf)?;
         if self.api.max_body_bytes < 1024 {
             return Err(format!(
                 "[api] max_body_bytes = {}: must be at least 1024",
@@ -337,6 +338,28 @@ mod tests {
             Config::parse(&text, "back.toml").unwrap().flow.sampling,
             c.flow.sampling
         );
+    }
+
+    #[test]
+    fn syslog_keys_of_the_listeners_and_of_the_stage_are_both_checked() {
+        let e = Config::parse("[syslog]\noversize = \"cut\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.toml") && e.contains("[syslog] oversize"),
+            "{e}"
+        );
+        let e = Config::parse("[syslog]\ndefault_parser = \"nope\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("p.toml") && e.contains("default_parser"), "{e}");
+        let e = Config::parse(
+            "[[nsf]]\nname = \"fw\"\naddresses = [\"192.0.2.7\"]\nparser = \"bogus\"\n",
+            "p.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("[[nsf]] #1") && e.contains("bogus"), "{e}");
     }
 
     #[test]

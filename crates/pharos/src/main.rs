@@ -6,6 +6,7 @@ mod cmd_parse;
 mod cmd_replay;
 mod config;
 mod run;
+mod syslog_stage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

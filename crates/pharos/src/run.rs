@@ -1,4 +1,5 @@
-//! `pharos run`: wires the stages (push source -> store writer; store -> API) and runs until
+//! `pharos run`: wires the stages (push source -> store writer; syslog listeners -> syslog
+//! normalise stage -> store writer; flow collectors -> flow stage; store -> API) and runs until
 //! SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish, flushes and exits 0.
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use pharos_store::{MessageStore, SqliteStore};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
+use crate::syslog_stage::{StageSettings, SyslogStage};
 
 /// Runs the daemon with the configuration at `path` (or the defaults).
 pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
@@ -113,7 +115,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     if let Some(s) = syslog {
         tracing::info!("stopping: syslog sources (draining into the store)");
-        s.shutdown().await;
+        s.stop().await;
         let _ = std::fs::remove_file(data_dir.join("syslog.addr"));
     }
     tracing::info!("stopping: flushing the store");
@@ -130,25 +132,45 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the syslog listeners (unless `[syslog] enabled = false`) and writes `syslog.addr`
-/// (one `transport address` line per listener) for tests and scripts.
+/// The running syslog listeners and the normalise stage that takes their records.
+struct Syslog {
+    listeners: pharos_sources::syslog::SyslogHandle,
+    stage: SyslogStage,
+}
+
+impl Syslog {
+    /// Stops accepting (the listeners end and the channel closes), lets the stage drain what was
+    /// received, waits until it is stored and the NSF inventory is written.
+    async fn stop(self) {
+        self.listeners.shutdown().await;
+        self.stage.finish().await;
+    }
+}
+
+/// Starts the syslog listeners and their normalise stage (unless `[syslog] enabled = false`)
+/// and writes `syslog.addr` (one `transport address` line per listener) for tests and scripts.
 async fn start_syslog(
     cfg: &Config,
     data_dir: &Path,
     nsfs: Arc<pharos_store::inventory::Inventory>,
     writer: StoreWriter,
-) -> anyhow::Result<Option<pharos_sources::syslog::SyslogHandle>> {
+) -> anyhow::Result<Option<Syslog>> {
     if !cfg.syslog.enabled {
         return Ok(None);
     }
     let settings = cfg
         .syslog
-        .settings(&cfg.nsf)
+        .settings()
         .map_err(|e| anyhow::anyhow!("config error: {e}"))?;
-    let h = pharos_sources::syslog::start(settings, nsfs, writer).await?;
-    std::fs::write(data_dir.join("syslog.addr"), h.addr_lines())
+    let stage_settings = StageSettings::new(&cfg.syslog, &cfg.nsf)
+        .map_err(|e| anyhow::anyhow!("config error: {e}"))?;
+    let (listeners, rx) = pharos_sources::syslog::start(settings).await?;
+    // On an error below, dropping the handle stops the listeners.
+    let stage = SyslogStage::start(rx, stage_settings, nsfs, writer)
+        .context("starting the syslog normalise thread")?;
+    std::fs::write(data_dir.join("syslog.addr"), listeners.addr_lines())
         .context("writing syslog.addr in the data directory")?;
-    Ok(Some(h))
+    Ok(Some(Syslog { listeners, stage }))
 }
 
 async fn shutdown_signal() {

@@ -2,3 +2,6 @@
 
 pub mod flow;
 pub mod syslog;
+
+#[cfg(test)]
+mod test_metrics;

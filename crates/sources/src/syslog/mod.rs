@@ -1,23 +1,24 @@
-//! Syslog sources: UDP (RFC 5426), TCP (RFC 6587, both framings) and TLS (RFC 5425) listeners,
-//! and the normalise stage that turns their records into stored I2NSF messages.
+//! Syslog sources: UDP (RFC 5426), TCP (RFC 6587, both framings) and TLS (RFC 5425) listeners
+//! that hand every received message, framing removed, as a [`RawRecord`] to the next stage.
 //!
 //! ```text
-//! udp.rs / tcp.rs / tls.rs --RawRecord--> bounded channel --> pipeline.rs (header parse, NSF
-//! inventory, pharos_normalize::normalize) --Vec<Message>--> StoreWriter (durable, group commit)
+//! udp.rs / tcp.rs / tls.rs --RawRecord--> bounded mpsc channel (`queue`) --> the next stage
 //! ```
+//!
+//! The next stage is the syslog normalise stage (header parse, NSF inventory, vendor normaliser,
+//! store). It needs the store and the normalisers, which come after this crate in the data flow
+//! (a crate depends only on crates before it), so the binary owns it:
+//! `crates/pharos/src/syslog_stage`. [`start`] returns the receiving end of the channel for it.
 //!
 //! Contract:
 //! - A listener never blocks on a full channel for UDP: the datagram is counted as dropped
 //!   (`pharos_syslog_dropped_total{reason="queue_full"}`); TCP and TLS connections wait, which is
 //!   natural backpressure on the sender.
-//! - Every received line is stored: lines no normaliser understands become generic logs and are
-//!   counted per NSF as unparsed (metrics and `GET /api/v1/nsfs`).
 //! - Limits (message size, connections in total and per peer, idle time) are enforced and
 //!   counted; a frame over the size limit is truncated or skipped and the connection goes on.
-//! - [`SyslogHandle::shutdown`] stops accepting, lets the normalise stage drain what was
-//!   received, waits until it is stored, and writes the inventory.
+//! - [`SyslogHandle::shutdown`] stops accepting and ends the listeners and their connections;
+//!   then the channel closes, so the next stage drains what was received and sees the end.
 
-mod pipeline;
 mod tcp;
 mod tls;
 mod udp;
@@ -32,10 +33,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pharos_model::Timestamp;
-use pharos_normalize::{Format, LogInput};
-pub use pharos_store::inventory::{Inventory, NsfConfig};
-use pharos_store::writer::StoreWriter;
-use pharos_wire::syslog::{OversizePolicy, SyslogMessage, TimeZone};
+use pharos_wire::syslog::OversizePolicy;
 use tokio::sync::{mpsc, watch};
 
 /// Default port of the plain UDP and TCP listeners (unprivileged; 514 when configured).
@@ -44,6 +42,9 @@ pub const DEFAULT_PORT: u16 = 5514;
 pub const DEFAULT_TLS_PORT: u16 = 6514;
 
 /// `[syslog]` settings; every key optional.
+///
+/// [`SyslogConfig::settings`] checks the listeners' keys. `timezone`, `batch`, `default_parser`
+/// and `max_auto_nsfs` belong to the normalise stage, which the binary checks and runs.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyslogConfig {
@@ -66,17 +67,18 @@ pub struct SyslogConfig {
     pub max_connections_per_peer: usize,
     /// A connection silent this long (seconds) is closed.
     pub idle_timeout_secs: u64,
-    /// Zone of RFC 3164 timestamps: "UTC", "local" or an offset like "+01:00".
+    /// Zone of RFC 3164 timestamps: "UTC", "local" or an offset like "+01:00" (normalise stage).
     pub timezone: String,
     /// Received records that may wait for the normalise stage (UDP drops beyond it).
     pub queue: usize,
-    /// Most messages per store submission.
+    /// Most messages per store submission (normalise stage).
     pub batch: usize,
-    /// Parser for senders that match no `[[nsf]]` entry: "auto" or a format name.
+    /// Parser for senders that match no `[[nsf]]` entry: "auto" or a format name (normalise stage).
     pub default_parser: String,
     /// Socket receive buffer of the UDP listener, in bytes (0 keeps the system default).
     pub udp_receive_buffer_bytes: usize,
-    /// Most senders registered automatically; later unknown senders share one inventory entry.
+    /// Most senders registered automatically; later unknown senders share one inventory entry
+    /// (normalise stage).
     pub max_auto_nsfs: usize,
 }
 
@@ -148,7 +150,7 @@ fn listen_addr(key: &str, s: &str) -> Result<Option<SocketAddr>, ConfigError> {
     })
 }
 
-/// The checked form of [`SyslogConfig`].
+/// The checked form of the listeners' keys of [`SyslogConfig`].
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// UDP listen address.
@@ -167,25 +169,17 @@ pub struct Settings {
     pub max_connections_per_peer: usize,
     /// Idle timeout.
     pub idle_timeout: Duration,
-    /// Zone of 3164 timestamps.
-    pub tz: TimeZone,
-    /// Channel capacity.
+    /// Capacity of the channel to the next stage.
     pub queue: usize,
-    /// Batch size.
-    pub batch: usize,
-    /// Parser of unknown senders.
-    pub default_parser: Format,
     /// UDP receive buffer.
     pub udp_receive_buffer_bytes: usize,
-    /// Automatic registration limit.
-    pub max_auto_nsfs: usize,
     /// True when the UDP/TCP addresses are the built-in defaults (a failed bind is then a warning).
     pub default_addresses: bool,
 }
 
 impl SyslogConfig {
-    /// Checks every key and the `[[nsf]]` entries; the error names the key and the fix.
-    pub fn settings(&self, nsfs: &[NsfConfig]) -> Result<Settings, ConfigError> {
+    /// Checks the listeners' keys; the error names the key and the fix.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
         let udp = listen_addr("udp", &self.udp)?;
         let tcp = listen_addr("tcp", &self.tcp)?;
         let tls = match &self.tls {
@@ -212,17 +206,10 @@ impl SyslogConfig {
                 )));
             }
         };
-        let tz = TimeZone::parse(&self.timezone).ok_or_else(|| {
-            ConfigError(format!(
-                "[syslog] timezone = {:?}: expected \"UTC\", \"local\" or an offset like \"+01:00\" (zone names are not supported)",
-                self.timezone
-            ))
-        })?;
         for (k, v) in [
             ("max_connections", self.max_connections),
             ("max_connections_per_peer", self.max_connections_per_peer),
             ("queue", self.queue),
-            ("batch", self.batch),
         ] {
             if v == 0 {
                 return Err(ConfigError(format!("[syslog] {k} = 0: must be at least 1")));
@@ -232,23 +219,6 @@ impl SyslogConfig {
             return Err(ConfigError(
                 "[syslog] idle_timeout_secs = 0: must be at least 1 (seconds)".into(),
             ));
-        }
-        let default_parser: Format = self
-            .default_parser
-            .parse()
-            .map_err(|e| ConfigError(format!("[syslog] default_parser: {e}")))?;
-        for (i, n) in nsfs.iter().enumerate() {
-            n.validate(i).map_err(ConfigError)?;
-            n.parser.parse::<Format>().map_err(|e| {
-                ConfigError(format!("[[nsf]] #{} ({:?}): parser: {e}", i + 1, n.name))
-            })?;
-            if nsfs[..i].iter().any(|o| o.name == n.name) {
-                return Err(ConfigError(format!(
-                    "[[nsf]] #{}: name {:?} is used twice; NSF names must be unique",
-                    i + 1,
-                    n.name
-                )));
-            }
         }
         let d = SyslogConfig::default();
         Ok(Settings {
@@ -260,12 +230,8 @@ impl SyslogConfig {
             max_connections: self.max_connections,
             max_connections_per_peer: self.max_connections_per_peer,
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
-            tz,
             queue: self.queue,
-            batch: self.batch,
-            default_parser,
             udp_receive_buffer_bytes: self.udp_receive_buffer_bytes,
-            max_auto_nsfs: self.max_auto_nsfs,
             default_addresses: self.udp == d.udp && self.tcp == d.tcp,
         })
     }
@@ -326,12 +292,11 @@ pub enum StartError {
     Tls(String),
 }
 
-/// Running syslog sources.
+/// Running syslog listeners.
 pub struct SyslogHandle {
     addrs: Vec<(Transport, SocketAddr)>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    pipeline: Option<pipeline::Pipeline>,
 }
 
 impl SyslogHandle {
@@ -348,19 +313,17 @@ impl SyslogHandle {
             .collect()
     }
 
-    /// Stops the listeners, drains and stores what was received, writes the inventory.
-    pub async fn shutdown(mut self) {
+    /// Stops accepting and waits until the listeners and their connections have ended; their
+    /// senders are gone then, so the channel closes once the receiver has drained it.
+    pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for t in self.tasks.drain(..) {
+        for t in self.tasks {
             let _ = t.await;
-        }
-        if let Some(p) = self.pipeline.take() {
-            p.finish().await;
         }
     }
 }
 
-/// Shared by the listeners: limits and the way to the normalise stage.
+/// Shared by the listeners: limits and the way to the next stage.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub tx: mpsc::Sender<RawRecord>,
@@ -369,12 +332,11 @@ pub(crate) struct Ctx {
     pub conns: Arc<tcp::ConnLimits>,
 }
 
-/// Starts the listeners and the normalise stage; records go to `writer`, NSFs to `inventory`.
+/// Starts the listeners; every received message comes out of the returned channel (capacity
+/// `settings.queue`), which closes after [`SyslogHandle::shutdown`].
 pub async fn start(
     settings: Settings,
-    inventory: Arc<Inventory>,
-    writer: StoreWriter,
-) -> Result<SyslogHandle, StartError> {
+) -> Result<(SyslogHandle, mpsc::Receiver<RawRecord>), StartError> {
     describe_metrics();
     let settings = Arc::new(settings);
     let (tx, rx) = mpsc::channel(settings.queue);
@@ -426,37 +388,12 @@ pub async fn start(
         addrs.push((Transport::Tls, l.local_addr().unwrap_or(*addr)));
         tasks.push(tokio::spawn(tcp::run(l, Some(acceptor), ctx.clone())));
     }
+    // From here on only the listeners hold senders: the channel closes when they end.
     drop(ctx);
-    let pipeline = pipeline::Pipeline::start(rx, settings.clone(), inventory, writer);
     for (t, a) in &addrs {
         tracing::info!(transport = t.as_str(), addr = %a, "syslog listening");
     }
-    Ok(SyslogHandle {
-        addrs,
-        stop,
-        tasks,
-        pipeline: Some(pipeline),
-    })
-}
-
-/// The normaliser's view of a parsed syslog message: `raw` is the whole record, `fallback_host`
-/// (the sender's address) stands in when the header named no host.
-pub fn log_input<'a>(
-    m: &SyslogMessage<'a>,
-    raw: &'a str,
-    fallback_host: Option<&'a str>,
-) -> LogInput<'a> {
-    // Cisco ASA with a hostname sends `host : %ASA-...`: the colon is not part of the text.
-    let text = m.text.strip_prefix(": ").unwrap_or(m.text);
-    LogInput {
-        text,
-        raw,
-        host: m.header_hostname().or(fallback_host),
-        app_name: m.app_name,
-        time: m.timestamp_utc(),
-        facility: m.pri.map(|_| m.facility()),
-        severity: m.pri.map(|_| m.severity()),
-    }
+    Ok((SyslogHandle { addrs, stop, tasks }, rx))
 }
 
 fn bind_error(transport: &'static str, addr: SocketAddr, source: std::io::Error) -> StartError {
@@ -477,6 +414,7 @@ fn bind_error(transport: &'static str, addr: SocketAddr, source: std::io::Error)
     }
 }
 
+/// Describes the listeners' metrics (the normalise stage describes its own).
 fn describe_metrics() {
     use metrics::{describe_counter, describe_gauge};
     describe_counter!(
@@ -485,6 +423,8 @@ fn describe_metrics() {
     );
     describe_counter!(
         "pharos_syslog_dropped_total",
+        // One counter for every cause of loss: the listeners count queue_full, oversize and
+        // incomplete, the normalise stage store_full, store_error and shutdown.
         "Syslog messages not stored, by reason (queue_full, oversize, incomplete, store_full, store_error, shutdown)"
     );
     describe_counter!(
@@ -502,29 +442,5 @@ fn describe_metrics() {
     describe_counter!(
         "pharos_syslog_connections_refused_total",
         "Syslog connections refused or closed early, by reason (max_connections, max_connections_per_peer, tls_handshake, idle_timeout, read_error)"
-    );
-    describe_counter!(
-        "pharos_syslog_parsed_total",
-        "Syslog lines a normaliser understood, by NSF"
-    );
-    describe_counter!(
-        "pharos_syslog_unparsed_total",
-        "Syslog lines stored as generic logs, by NSF"
-    );
-    describe_counter!(
-        "pharos_syslog_stored_total",
-        "Syslog messages stored durably"
-    );
-    describe_counter!(
-        "pharos_syslog_header_anomalies_total",
-        "Syslog headers deviating from RFC 5424/3164, by anomaly"
-    );
-    describe_counter!(
-        "pharos_syslog_nsf_registered_total",
-        "Unknown senders registered automatically in the NSF inventory"
-    );
-    describe_counter!(
-        "pharos_syslog_nsf_overflow_total",
-        "Lines from unknown senders beyond max_auto_nsfs, counted under the shared entry unregistered-senders"
     );
 }

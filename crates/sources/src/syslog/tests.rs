@@ -1,14 +1,12 @@
-//! Listener tests over real sockets into a real (temporary) message store.
+//! Listener tests over real sockets on 127.0.0.1: what comes out of the channel, what is refused
+//! and counted, and that shutdown closes the channel. The normalise stage has its own tests in
+//! the binary (`crates/pharos/src/syslog_stage/tests.rs`).
 
-use std::io::Write;
-use std::sync::Arc;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use pharos_store::inventory::{Inventory, NsfConfig};
-use pharos_store::writer::{StoreWriter, WriterConfig};
-use pharos_store::{MessageQuery, MessageStore, SqliteStore};
-
 use super::*;
+use crate::test_metrics::{counter, snapshotter};
 
 fn settings(extra: impl FnOnce(&mut SyslogConfig)) -> Settings {
     let mut c = SyslogConfig {
@@ -17,136 +15,172 @@ fn settings(extra: impl FnOnce(&mut SyslogConfig)) -> Settings {
         ..SyslogConfig::default()
     };
     extra(&mut c);
-    c.settings(&[]).unwrap()
+    c.settings().unwrap()
 }
 
-async fn wait_for(store: &Arc<dyn MessageStore>, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while store.count().unwrap() < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} messages stored",
-            store.count().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+fn addr(h: &SyslogHandle, t: Transport) -> SocketAddr {
+    h.addrs().iter().find(|(x, _)| *x == t).unwrap().1
+}
+
+/// The next record, failing the test after 10 s.
+async fn next(rx: &mut mpsc::Receiver<RawRecord>) -> RawRecord {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("no record within 10 s")
+        .expect("channel closed early")
+}
+
+/// Stops the listeners and returns what was still queued; fails unless the channel then closes.
+async fn shutdown_and_drain(h: SyslogHandle, mut rx: mpsc::Receiver<RawRecord>) -> Vec<RawRecord> {
+    h.shutdown().await;
+    let mut rest = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(r)) => rest.push(r),
+            Ok(None) => return rest,
+            Err(_) => panic!("the channel must close after shutdown"),
+        }
     }
 }
 
+fn text(r: &RawRecord) -> &str {
+    std::str::from_utf8(&r.bytes).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn udp_and_tcp_lines_are_stored_and_senders_registered() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn MessageStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("m.db")).unwrap());
-    let (writer, thread) = StoreWriter::spawn(store.clone(), WriterConfig::default());
-    let nsf = NsfConfig {
-        name: "bastion".into(),
-        addresses: vec![],
-        hostnames: vec!["bastion".into()],
-        vendor: Some("OpenBSD".into()),
-        model: None,
-        nsf_type: Some("server".into()),
-        parser: "auto".into(),
-    };
-    let inv = Arc::new(Inventory::open(&dir.path().join("nsfs.db"), &[nsf]).unwrap());
-    let h = start(settings(|c| c.max_message_bytes = 512), inv.clone(), writer)
+async fn udp_and_tcp_in_both_framings_deliver_one_record_per_message() {
+    let (h, mut rx) = start(settings(|c| c.max_message_bytes = 512))
         .await
         .unwrap();
-    let udp = h
-        .addrs()
-        .iter()
-        .find(|(t, _)| *t == Transport::Udp)
-        .unwrap()
-        .1;
-    let tcp = h
-        .addrs()
-        .iter()
-        .find(|(t, _)| *t == Transport::Tcp)
-        .unwrap()
-        .1;
+    assert_eq!(rx.max_capacity(), SyslogConfig::default().queue);
+    let (udp, tcp) = (addr(&h, Transport::Udp), addr(&h, Transport::Tcp));
+    assert_eq!(h.addr_lines(), format!("udp {udp}\ntcp {tcp}\n"));
 
+    // UDP: one message per datagram, trailing LF/CR/NUL removed.
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.send_to(b"<38>Nov 24 14:00:03 bastion sshd[1]: Accepted publickey for deploy from 192.0.2.33 port 40112 ssh2\n", udp).unwrap();
+    let line = "<38>Nov 24 14:00:03 bastion sshd[1]: Accepted publickey for deploy from 192.0.2.33 port 40112 ssh2";
+    let before = chrono::Utc::now();
+    s.send_to(format!("{line}\r\n\0").as_bytes(), udp).unwrap();
+    let r = next(&mut rx).await;
+    assert_eq!(r.transport, Transport::Udp);
+    assert_eq!(r.peer, s.local_addr().unwrap());
+    assert_eq!(text(&r), line);
+    assert!(r.received >= before && r.received <= chrono::Utc::now());
+
+    // TCP, octet counting: a message, then one over max_message_bytes, truncated.
     let mut c = std::net::TcpStream::connect(tcp).unwrap();
     let line = "<13>1 2026-11-24T14:00:00Z other app - - - nothing to see here";
     write!(c, "{} {line}", line.len()).unwrap();
     write!(c, "{} {}", 600, "x".repeat(600)).unwrap();
     c.flush().unwrap();
+    let r = next(&mut rx).await;
+    assert_eq!(
+        (r.transport, r.peer),
+        (Transport::Tcp, c.local_addr().unwrap())
+    );
+    assert_eq!(text(&r), line);
+    let r = next(&mut rx).await;
+    assert_eq!(r.bytes.len(), 512);
+    assert!(r.bytes.iter().all(|b| *b == b'x'));
     drop(c);
-    wait_for(&store, 3).await;
-    h.shutdown().await;
-    thread.join();
 
-    let page = store.query(&MessageQuery::default()).unwrap();
-    let names: Vec<&str> = page
-        .items
-        .iter()
-        .map(|m| m.message.common.nsf_name.as_str())
-        .collect();
-    assert!(
-        names.contains(&"bastion") && names.contains(&"127.0.0.1"),
-        "{names:?}"
-    );
-    let truncated = page
-        .items
-        .iter()
-        .find(|m| {
-            m.message
-                .common
-                .raw
-                .as_deref()
-                .is_some_and(|r| r.starts_with("xxx"))
-        })
+    // TCP, trailers: LF, CRLF and NUL end messages; another connection, its own framing.
+    let mut c = std::net::TcpStream::connect(tcp).unwrap();
+    c.write_all(b"<13>one\n<13>two\r\n<13>three\0").unwrap();
+    c.flush().unwrap();
+    for want in ["<13>one", "<13>two", "<13>three"] {
+        let r = next(&mut rx).await;
+        assert_eq!(
+            (r.transport, r.peer),
+            (Transport::Tcp, c.local_addr().unwrap())
+        );
+        assert_eq!(text(&r), want);
+    }
+    drop(c);
+
+    assert!(shutdown_and_drain(h, rx).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_skip_drops_the_message_and_the_connection_goes_on() {
+    snapshotter();
+    let skipped = counter("pharos_syslog_dropped_total", &[("reason", "oversize")]);
+    let (h, mut rx) = start(settings(|c| {
+        c.max_message_bytes = 480;
+        c.oversize = "skip".into();
+    }))
+    .await
+    .unwrap();
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to("y".repeat(481).as_bytes(), addr(&h, Transport::Udp))
         .unwrap();
-    assert_eq!(truncated.message.common.raw.as_ref().unwrap().len(), 512);
-    let src = page
-        .items
-        .iter()
-        .find(|m| m.message.common.nsf_name == "bastion")
+    s.send_to(b"<13>udp after", addr(&h, Transport::Udp))
         .unwrap();
+    assert_eq!(text(&next(&mut rx).await), "<13>udp after");
+    let mut c = std::net::TcpStream::connect(addr(&h, Transport::Tcp)).unwrap();
+    write!(c, "500 {}", "z".repeat(500)).unwrap();
+    write!(c, "13 <13>tcp after").unwrap();
+    c.flush().unwrap();
+    assert_eq!(text(&next(&mut rx).await), "<13>tcp after");
+    drop(c);
+    let rest = shutdown_and_drain(h, rx).await;
+    assert!(rest.is_empty(), "{} more records", rest.len());
     assert_eq!(
-        src.message.common.source.as_deref(),
-        Some("syslog-udp:127.0.0.1")
-    );
-    assert_eq!(src.message.common.vendor_name.as_deref(), Some("OpenBSD"));
-    let list = inv.list();
-    let b = list.iter().find(|e| e.name == "bastion").unwrap();
-    assert_eq!(b.received, 1);
-    let auto = list.iter().find(|e| e.name == "127.0.0.1").unwrap();
-    assert!(!auto.configured);
-    assert_eq!(auto.received, 2);
-    assert_eq!(auto.unparsed, 2);
-    // Written at shutdown: a new inventory on the same file sees the counts.
-    let again = Inventory::open(&dir.path().join("nsfs.db"), &[]).unwrap();
-    assert_eq!(
-        again
-            .list()
-            .iter()
-            .find(|e| e.name == "127.0.0.1")
-            .unwrap()
-            .received,
+        counter("pharos_syslog_dropped_total", &[("reason", "oversize")]) - skipped,
         2
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_udp_counted_and_makes_tcp_wait() {
+    snapshotter();
+    let full = counter("pharos_syslog_dropped_total", &[("reason", "queue_full")]);
+    let (h, mut rx) = start(settings(|c| c.queue = 1)).await.unwrap();
+    // Nobody reads: the first datagram fills the queue, the other 19 are dropped and counted.
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..20 {
+        s.send_to(format!("<13>udp {i}").as_bytes(), addr(&h, Transport::Udp))
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counter("pharos_syslog_dropped_total", &[("reason", "queue_full")]) - full < 19 {
+        assert!(Instant::now() < deadline, "UDP drops not counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(text(&next(&mut rx).await), "<13>udp 0");
+    assert!(rx.try_recv().is_err(), "only one record fits the queue");
+
+    // TCP waits instead: every line arrives, in order, however slowly we read.
+    let mut c = std::net::TcpStream::connect(addr(&h, Transport::Tcp)).unwrap();
+    let lines: String = (0..50).map(|i| format!("<13>tcp {i}\n")).collect();
+    c.write_all(lines.as_bytes()).unwrap();
+    c.flush().unwrap();
+    for i in 0..50 {
+        if i % 10 == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(text(&next(&mut rx).await), format!("<13>tcp {i}"));
+    }
+    drop(c);
+    assert!(shutdown_and_drain(h, rx).await.is_empty());
+    assert_eq!(
+        counter("pharos_syslog_dropped_total", &[("reason", "queue_full")]) - full,
+        19,
+        "TCP lines are never dropped for a full queue"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_peer_limit_are_refused_and_idle_ones_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn MessageStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("m.db")).unwrap());
-    let (writer, thread) = StoreWriter::spawn(store.clone(), WriterConfig::default());
-    let inv = Arc::new(Inventory::in_memory(&[]));
-    let h = start(
-        settings(|c| {
-            c.udp = String::new();
-            c.max_connections_per_peer = 1;
-            c.idle_timeout_secs = 1;
-        }),
-        inv,
-        writer,
-    )
+    let (h, rx) = start(settings(|c| {
+        c.udp = String::new();
+        c.max_connections_per_peer = 1;
+        c.idle_timeout_secs = 1;
+    }))
     .await
     .unwrap();
-    let tcp = h.addrs()[0].1;
+    assert_eq!(h.addrs().len(), 1, "udp = \"\" turns UDP off");
+    let tcp = addr(&h, Transport::Tcp);
     let mut first = std::net::TcpStream::connect(tcp).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let mut second = std::net::TcpStream::connect(tcp).unwrap();
@@ -154,12 +188,12 @@ async fn connections_over_the_per_peer_limit_are_refused_and_idle_ones_closed() 
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let mut buf = [0u8; 1];
-    use std::io::Read;
     assert_eq!(
         second.read(&mut buf).unwrap_or(0),
         0,
         "second connection must be closed by the server"
     );
+    let _ = second.write_all(b"<13>refused\n");
     first
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -169,57 +203,90 @@ async fn connections_over_the_per_peer_limit_are_refused_and_idle_ones_closed() 
         "idle connection must be closed after idle_timeout_secs"
     );
     let _ = first.write_all(b"<13>late\n");
-    h.shutdown().await;
-    thread.join();
+    let rest = shutdown_and_drain(h, rx).await;
+    assert!(
+        rest.is_empty(),
+        "closed connections deliver nothing: {:?}",
+        rest.iter().map(text).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_connections_and_closes_the_channel() {
+    let (h, mut rx) = start(settings(|c| c.udp = String::new())).await.unwrap();
+    let mut c = std::net::TcpStream::connect(addr(&h, Transport::Tcp)).unwrap();
+    c.write_all(b"<13>before\n").unwrap();
+    assert_eq!(text(&next(&mut rx).await), "<13>before");
+    // The connection stays open; shutdown must not wait for the sender to hang up.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        assert!(shutdown_and_drain(h, rx).await.is_empty());
+    })
+    .await
+    .expect("shutdown with an open connection");
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(c.read(&mut buf).unwrap_or(0), 0, "closed by the server");
 }
 
 #[test]
 fn settings_errors_name_the_key() {
-    let e = SyslogConfig {
-        timezone: "Europe/Paris".into(),
-        ..SyslogConfig::default()
-    }
-    .settings(&[])
-    .unwrap_err();
-    assert!(
-        e.to_string().contains("timezone") && e.to_string().contains("+01:00"),
-        "{e}"
-    );
-    let e = SyslogConfig {
-        udp: "nope".into(),
-        ..SyslogConfig::default()
-    }
-    .settings(&[])
-    .unwrap_err();
-    assert!(e.to_string().contains("[syslog] udp"), "{e}");
-    let e = SyslogConfig {
-        default_parser: "nope".into(),
-        ..SyslogConfig::default()
-    }
-    .settings(&[])
-    .unwrap_err();
-    assert!(
-        e.to_string().contains("default_parser") && e.to_string().contains("fortigate"),
-        "{e}"
-    );
-    let n = NsfConfig {
-        name: "a".into(),
-        addresses: vec!["10.0.0.1".into()],
-        hostnames: vec![],
-        vendor: None,
-        model: None,
-        nsf_type: None,
-        parser: "bogus".into(),
+    let err = |f: fn(&mut SyslogConfig)| {
+        let mut c = SyslogConfig::default();
+        f(&mut c);
+        c.settings().unwrap_err().to_string()
     };
-    let e = SyslogConfig::default().settings(&[n]).unwrap_err();
+    let e = err(|c| c.udp = "nope".into());
     assert!(
-        e.to_string().contains("[[nsf]] #1") && e.to_string().contains("bogus"),
+        e.contains("[syslog] udp") && e.contains("0.0.0.0:5514"),
         "{e}"
     );
+    let e = err(|c| c.tcp = "localhost:514".into());
+    assert!(e.contains("[syslog] tcp"), "{e}");
+    let e = err(|c| {
+        c.tls = Some(TlsConfig {
+            listen: " ".into(),
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            client_ca: None,
+            require_client_cert: true,
+            handshake_timeout_secs: 10,
+        })
+    });
+    assert!(e.contains("[syslog.tls] listen is empty"), "{e}");
+    let e = err(|c| c.max_message_bytes = 479);
+    assert!(e.contains("max_message_bytes") && e.contains("480"), "{e}");
+    let e = err(|c| c.oversize = "cut".into());
+    assert!(e.contains("oversize") && e.contains("\"skip\""), "{e}");
+    for (k, f) in [
+        (
+            "max_connections",
+            (|c| c.max_connections = 0) as fn(&mut SyslogConfig),
+        ),
+        ("max_connections_per_peer", |c| {
+            c.max_connections_per_peer = 0
+        }),
+        ("queue", |c| c.queue = 0),
+        ("idle_timeout_secs", |c| c.idle_timeout_secs = 0),
+    ] {
+        let e = err(f);
+        assert!(e.contains(&format!("[syslog] {k} = 0")), "{e}");
+    }
+    // The stage's keys are the binary's to check.
+    let ok = SyslogConfig {
+        timezone: "Europe/Paris".into(),
+        default_parser: "nope".into(),
+        batch: 0,
+        ..SyslogConfig::default()
+    };
+    let s = ok.settings().unwrap();
+    assert!(s.default_addresses && s.udp.is_some() && s.tls.is_none());
+    assert_eq!(s.idle_timeout, Duration::from_secs(600));
+    let s = settings(|_| {});
+    assert!(!s.default_addresses);
 }
 
-#[test]
-fn tls_files_that_cannot_be_used_are_named() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_files_that_cannot_be_used_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = TlsConfig {
         listen: "127.0.0.1:0".into(),
@@ -240,4 +307,12 @@ fn tls_files_that_cannot_be_used_are_named() {
         panic!("a file without certificates must be refused")
     };
     assert!(e.contains("no CERTIFICATE block"), "{e}");
+    // start() reports it as a [syslog.tls] error and listens on nothing.
+    let Err(e) = start(settings(|c| c.tls = Some(cfg.clone()))).await else {
+        panic!("start must refuse unusable TLS files")
+    };
+    assert!(
+        matches!(e, StartError::Tls(_)) && e.to_string().starts_with("[syslog.tls]: cert = "),
+        "{e}"
+    );
 }

@@ -1,5 +1,28 @@
-//! The normalise stage: a thread that parses headers, resolves NSFs, normalises and batches, and a
-//! task that submits the batches to the store writer and waits until they are durable.
+//! The syslog normalise stage: takes the [`RawRecord`]s the syslog listeners
+//! (`pharos_sources::syslog`) receive, parses their headers, resolves or registers the sending NSF
+//! in the inventory, normalises them into I2NSF messages (`pharos_normalize`) and submits them in
+//! batches to the store writer.
+//!
+//! ```text
+//! pharos_sources::syslog listeners --RawRecord--> bounded channel --> this stage: a thread that
+//! parses headers, resolves NSFs, normalises and batches --Vec<Message>--> a task that submits
+//! the batches to the StoreWriter (durable, group commit) and counts every loss per cause
+//! ```
+//!
+//! Contract:
+//! - No line is dropped for not being understood: lines no normaliser understands are stored as
+//!   generic logs and counted per NSF as unparsed (metrics and `GET /api/v1/nsfs`).
+//! - Every loss is counted by cause in `pharos_syslog_dropped_total` (store_full, store_error,
+//!   shutdown); stored messages in `pharos_syslog_stored_total`.
+//!
+//! It lives in the binary because it joins crates that the dependency order keeps apart (a crate
+//! depends only on crates before it in the data flow, README "Layout": sources come before
+//! normalise and store, so they cannot call them). `run.rs` wires it;
+//! shutdown is: stop the listeners (the channel closes), [`SyslogStage::finish`] (drain what was
+//! received, wait until it is stored, write the inventory).
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -7,40 +30,115 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pharos_model::{Message, Timestamp};
-use pharos_normalize::{Format, normalize};
-use pharos_store::inventory::{Inventory, NsfCounts, OVERFLOW_NSF};
+use pharos_normalize::{Format, LogInput, normalize};
+use pharos_sources::syslog::{RawRecord, SyslogConfig};
+use pharos_store::inventory::{Inventory, NsfConfig, NsfCounts, OVERFLOW_NSF};
 use pharos_store::writer::{StoreWriter, SubmitError};
-use pharos_wire::syslog::{ParseOptions, parse};
+use pharos_wire::syslog::{ParseOptions, SyslogMessage, TimeZone, parse};
 use tokio::sync::mpsc;
 
-use super::{RawRecord, Settings, log_input};
+/// The checked `[syslog]` keys the stage reads.
+#[derive(Debug, Clone)]
+pub struct StageSettings {
+    /// Zone of RFC 3164 header timestamps.
+    pub tz: TimeZone,
+    /// Most messages per store submission.
+    pub batch: usize,
+    /// Parser of senders that match no `[[nsf]]` entry.
+    pub default_parser: Format,
+    /// Most senders registered automatically.
+    pub max_auto_nsfs: usize,
+}
+
+impl StageSettings {
+    /// Checks `timezone`, `batch` and `default_parser` of `[syslog]` and the `[[nsf]]` entries;
+    /// the error names the key and the fix.
+    pub fn new(cfg: &SyslogConfig, nsfs: &[NsfConfig]) -> Result<Self, String> {
+        let tz = TimeZone::parse(&cfg.timezone).ok_or_else(|| {
+            format!(
+                "[syslog] timezone = {:?}: expected \"UTC\", \"local\" or an offset like \"+01:00\" (zone names are not supported)",
+                cfg.timezone
+            )
+        })?;
+        if cfg.batch == 0 {
+            return Err("[syslog] batch = 0: must be at least 1".into());
+        }
+        let default_parser: Format = cfg
+            .default_parser
+            .parse()
+            .map_err(|e| format!("[syslog] default_parser: {e}"))?;
+        for (i, n) in nsfs.iter().enumerate() {
+            n.validate(i)?;
+            n.parser
+                .parse::<Format>()
+                .map_err(|e| format!("[[nsf]] #{} ({:?}): parser: {e}", i + 1, n.name))?;
+            if nsfs[..i].iter().any(|o| o.name == n.name) {
+                return Err(format!(
+                    "[[nsf]] #{}: name {:?} is used twice; NSF names must be unique",
+                    i + 1,
+                    n.name
+                ));
+            }
+        }
+        Ok(Self {
+            tz,
+            batch: cfg.batch,
+            default_parser,
+            max_auto_nsfs: cfg.max_auto_nsfs,
+        })
+    }
+}
+
+/// The normaliser's view of a parsed syslog message: `raw` is the whole record, `fallback_host`
+/// (the sender's address) stands in when the header named no host.
+pub fn log_input<'a>(
+    m: &SyslogMessage<'a>,
+    raw: &'a str,
+    fallback_host: Option<&'a str>,
+) -> LogInput<'a> {
+    // Cisco ASA with a hostname sends `host : %ASA-...`: the colon is not part of the text.
+    let text = m.text.strip_prefix(": ").unwrap_or(m.text);
+    LogInput {
+        text,
+        raw,
+        host: m.header_hostname().or(fallback_host),
+        app_name: m.app_name,
+        time: m.timestamp_utc(),
+        facility: m.pri.map(|_| m.facility()),
+        severity: m.pri.map(|_| m.severity()),
+    }
+}
 
 /// How often the inventory is written while records flow.
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
-pub(super) struct Pipeline {
+/// The running stage: the normalise thread and the submit task.
+pub struct SyslogStage {
     thread: std::thread::JoinHandle<()>,
     submit: tokio::task::JoinHandle<()>,
 }
 
-impl Pipeline {
-    pub(super) fn start(
+impl SyslogStage {
+    /// Starts the stage on the listeners' channel `rx`; messages go to `writer`, senders and
+    /// their counts to `inventory`. Must be called inside the tokio runtime.
+    pub fn start(
         rx: mpsc::Receiver<RawRecord>,
-        settings: Arc<Settings>,
+        settings: StageSettings,
         inventory: Arc<Inventory>,
         writer: StoreWriter,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
+        describe_metrics();
         let (btx, brx) = mpsc::channel::<Vec<Message>>(4);
         let submit = tokio::spawn(submit_loop(brx, writer));
         let thread = std::thread::Builder::new()
             .name("pharos-syslog-normalize".into())
-            .spawn(move || normalize_loop(rx, btx, settings, inventory))
-            .expect("spawning the syslog normalise thread");
-        Self { thread, submit }
+            .spawn(move || normalize_loop(rx, btx, settings, inventory))?;
+        Ok(Self { thread, submit })
     }
 
-    /// Waits until everything received is normalised and stored.
-    pub(super) async fn finish(self) {
+    /// Once the channel is closed (the listeners stopped): waits until everything received is
+    /// normalised and stored and the inventory is written.
+    pub async fn finish(self) {
         let t = self.thread;
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
         let _ = self.submit.await;
@@ -50,15 +148,16 @@ impl Pipeline {
 fn normalize_loop(
     mut rx: mpsc::Receiver<RawRecord>,
     btx: mpsc::Sender<Vec<Message>>,
-    settings: Arc<Settings>,
+    settings: StageSettings,
     inventory: Arc<Inventory>,
 ) {
-    let mut stage = Normalizer::new(settings.clone(), inventory.clone());
+    let batch = settings.batch;
+    let mut stage = Normalizer::new(settings, inventory.clone());
     let mut last_flush = Instant::now();
-    let mut recs = Vec::with_capacity(settings.batch);
+    let mut recs = Vec::with_capacity(batch);
     while let Some(first) = rx.blocking_recv() {
         recs.push(first);
-        while recs.len() < settings.batch {
+        while recs.len() < batch {
             match rx.try_recv() {
                 Ok(r) => recs.push(r),
                 Err(_) => break,
@@ -145,14 +244,14 @@ struct Tally {
 }
 
 /// Turns raw records into messages; keeps per-NSF tallies between inventory updates.
-pub(crate) struct Normalizer {
-    settings: Arc<Settings>,
+struct Normalizer {
+    settings: StageSettings,
     inventory: Arc<Inventory>,
     formats: HashMap<String, Format>,
 }
 
 impl Normalizer {
-    pub(crate) fn new(settings: Arc<Settings>, inventory: Arc<Inventory>) -> Self {
+    fn new(settings: StageSettings, inventory: Arc<Inventory>) -> Self {
         Self {
             settings,
             inventory,
@@ -171,7 +270,7 @@ impl Normalizer {
     }
 
     /// Normalises a batch of records and updates the inventory and metrics once per NSF.
-    pub(crate) fn process(&mut self, recs: &[RawRecord]) -> Vec<Message> {
+    fn process(&mut self, recs: &[RawRecord]) -> Vec<Message> {
         let mut out = Vec::with_capacity(recs.len());
         let mut tallies: HashMap<usize, (String, Tally)> = HashMap::new();
         for rec in recs {
@@ -248,4 +347,34 @@ impl Normalizer {
         }
         out
     }
+}
+
+/// Describes the stage's metrics (the listeners describe theirs, `pharos_syslog_dropped_total`
+/// included, whose reasons store_full, store_error and shutdown are counted here).
+fn describe_metrics() {
+    use metrics::describe_counter;
+    describe_counter!(
+        "pharos_syslog_parsed_total",
+        "Syslog lines a normaliser understood, by NSF"
+    );
+    describe_counter!(
+        "pharos_syslog_unparsed_total",
+        "Syslog lines stored as generic logs, by NSF"
+    );
+    describe_counter!(
+        "pharos_syslog_stored_total",
+        "Syslog messages stored durably"
+    );
+    describe_counter!(
+        "pharos_syslog_header_anomalies_total",
+        "Syslog headers deviating from RFC 5424/3164, by anomaly"
+    );
+    describe_counter!(
+        "pharos_syslog_nsf_registered_total",
+        "Unknown senders registered automatically in the NSF inventory"
+    );
+    describe_counter!(
+        "pharos_syslog_nsf_overflow_total",
+        "Lines from unknown senders beyond max_auto_nsfs, counted under the shared entry unregistered-senders"
+    );
 }
