@@ -17,6 +17,7 @@
 //!   method panics on stored data.
 
 mod cursor;
+pub mod flows;
 pub mod inventory;
 pub mod sqlite;
 pub mod writer;

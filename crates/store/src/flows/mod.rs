@@ -1,0 +1,4 @@
+//! The flow store: the query language over stored flows (the Parquet archive and the query engine
+//! come next).
+
+pub mod filter;
