@@ -15,8 +15,8 @@
 //!   measured as the alternative (docs/PERFORMANCE.md): ~37x faster for rare strings, ~900x slower
 //!   for common ones, so it is not used alone.
 //! - Plans: every query walks an index in (event time, id) order and stops after one page, except
-//!   address prefixes (the matching rows of `message_addrs` are collected, then sorted) and the
-//!   cases above. Kind filters run one ordered walk per (kind, severity) of the
+//!   address prefixes (the matching rows of `message_addrs` are collected, one index seek per hour
+//!   bucket of the time range, then sorted) and the cases above. Kind filters run one ordered walk per (kind, severity) of the
 //!   `(kind, severity, event_time)` index and merge them.
 //! - An in-memory store ([`SqliteStore::open_in_memory`]) has no reader pool: reads and writes share
 //!   the one connection.
@@ -195,13 +195,23 @@ fn insert_addrs(tx: &Transaction<'_>, id: i64, msg: &Message) -> Result<(), Stor
         return Ok(());
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO message_addrs (message_id, role, addr, event_time) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR IGNORE INTO message_addrs (message_id, role, addr, event_time, bucket)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     let t = ns(msg.common.event_time);
+    let bucket = addr_bucket(t);
     for (role, addr) in addrs {
-        stmt.execute(params![id, role_code(role), addr_key(addr), t])?;
+        stmt.execute(params![id, role_code(role), addr_key(addr), t, bucket])?;
     }
+    tx.prepare_cached("INSERT OR IGNORE INTO addr_buckets (bucket) VALUES (?1)")?
+        .execute([bucket])?;
     Ok(())
+}
+
+/// The address-index bucket of an event time in ns (SQLite's integer division, toward zero;
+/// monotonic in `t`, so time bounds map to bucket bounds).
+fn addr_bucket(t: i64) -> i64 {
+    t / schema::ADDR_BUCKET_NS
 }
 
 /// Nanoseconds since the epoch, clamped to i64.
@@ -371,9 +381,18 @@ fn build_query(kinds: &KindCodes, q: &MessageQuery) -> Result<(String, Vec<Value
     ] {
         let Some(net) = net else { continue };
         let (lo, hi) = net_range(net);
+        // One index seek per bucket of the time range, then the prefix range inside it.
         cond.push_str(
-            " AND id IN (SELECT message_id FROM message_addrs WHERE addr BETWEEN ? AND ?",
+            " AND id IN (SELECT message_id FROM message_addrs WHERE bucket IN \
+             (SELECT bucket FROM addr_buckets WHERE bucket BETWEEN ? AND ?) AND addr BETWEEN ? AND ?",
         );
+        let upper = [to, cursor.map(|c| c.event_time)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(i64::MAX);
+        args.push(addr_bucket(from.unwrap_or(i64::MIN)).into());
+        args.push(addr_bucket(upper).into());
         args.push(lo.into());
         args.push(hi.into());
         if let Some(r) = role {
@@ -602,6 +621,14 @@ impl MessageStore for SqliteStore {
             let n = tx
                 .prepare_cached(&format!("DELETE FROM messages WHERE id IN ({chunk})"))?
                 .execute(params![t, DELETE_CHUNK as i64])?;
+            if n < DELETE_CHUNK {
+                // Buckets wholly before `t` that no address row uses any more.
+                tx.prepare_cached(
+                    "DELETE FROM addr_buckets WHERE bucket < ?1 AND NOT EXISTS \
+                     (SELECT 1 FROM message_addrs a WHERE a.bucket = addr_buckets.bucket)",
+                )?
+                .execute([addr_bucket(t)])?;
+            }
             tx.commit()?;
             total += n as u64;
             if n < DELETE_CHUNK {

@@ -772,6 +772,77 @@ fn data_survives_reopen() {
 }
 
 #[test]
+fn version_1_database_is_migrated_and_address_queries_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("messages.db");
+    let hour = 3_600_000;
+    let mut msgs = vec![
+        ddos("fw-1", 0, &[ip("198.51.100.7")], &[ip("192.0.2.3")], "r1"),
+        ddos(
+            "fw-1",
+            5 * hour,
+            &[ip("2001:db8::9")],
+            &[ip("192.0.2.3")],
+            "r2",
+        ),
+        log("fw-1", 6 * hour, "no address"),
+    ];
+    SqliteStore::open(&path)
+        .unwrap()
+        .insert_batch(&mut msgs)
+        .unwrap();
+    // Put the file back in the version 1 layout: no bucket, index on (addr, event_time).
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE v1 (message_id INTEGER NOT NULL, role INTEGER NOT NULL, addr BLOB NOT NULL,
+             event_time INTEGER NOT NULL, PRIMARY KEY (message_id, role, addr)) WITHOUT ROWID;
+         INSERT INTO v1 SELECT message_id, role, addr, event_time FROM message_addrs;
+         DROP TABLE message_addrs; DROP TABLE addr_buckets;
+         ALTER TABLE v1 RENAME TO message_addrs;
+         CREATE INDEX message_addrs_addr_time ON message_addrs(addr, event_time);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let s = SqliteStore::open(&path).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, schema::VERSION);
+    let buckets: i64 = conn
+        .query_row("SELECT count(*) FROM addr_buckets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(buckets, 2, "one bucket per hour that has addresses");
+    let victim = MessageQuery {
+        dst: Some(net("192.0.2.3/32")),
+        ..Default::default()
+    };
+    assert_eq!(query_ids(&s, victim.clone()), vec![2, 1]);
+    let early = MessageQuery {
+        to: Some(at(hour)),
+        ..victim
+    };
+    assert_eq!(query_ids(&s, early), vec![1]);
+    assert_eq!(
+        query_ids(
+            &s,
+            MessageQuery {
+                addr: Some(net("2001:db8::/32")),
+                ..Default::default()
+            }
+        ),
+        vec![2]
+    );
+    // Retention drops the buckets it emptied.
+    s.delete_before(at(hour)).unwrap();
+    let buckets: i64 = conn
+        .query_row("SELECT count(*) FROM addr_buckets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(buckets, 1);
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("messages.db");
@@ -937,11 +1008,15 @@ fn net_pool() -> Vec<IpNet> {
 }
 
 /// A message from small pools, so filters hit and miss.
+/// Step between generated event times (~17 minutes, not a divisor of an hour), so random messages
+/// and time bounds spread over several address-index buckets.
+const SPREAD_MS: i64 = 1_000_003;
+
 fn arb_message() -> impl Strategy<Value = Message> {
     (
         0usize..4,
         0usize..3,
-        0i64..20,
+        (0i64..20).prop_map(|t| t * SPREAD_MS),
         0usize..5,
         proptest::option::of(0usize..6),
         0usize..8,
@@ -973,8 +1048,8 @@ fn arb_query() -> impl Strategy<Value = MessageQuery> {
     let opt_net = || proptest::option::weighted(0.2, 0usize..10);
     (
         (
-            proptest::option::weighted(0.3, 0i64..20),
-            proptest::option::weighted(0.3, 0i64..20),
+            proptest::option::weighted(0.3, (0i64..20).prop_map(|t| t * SPREAD_MS)),
+            proptest::option::weighted(0.3, (0i64..20).prop_map(|t| t * SPREAD_MS)),
         ),
         proptest::collection::vec(
             prop::sample::select(vec![
