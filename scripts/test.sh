@@ -20,6 +20,8 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# pyarrow reads a flow segment in the store's tests (they print SKIPPED without it).
+python3 -c 'import pyarrow' >/dev/null 2>&1 || pip install -q --break-system-packages pyarrow || echo "note: pyarrow could not be installed: the pyarrow segment test will say it skipped"
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 

@@ -20,6 +20,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[flow]`: the UDP flow collectors (NetFlow, IPFIX, sFlow).
     pub flow: FlowConfig,
+    /// `[flow_store]`: the Parquet archive of collected flows.
+    pub flow_store: FlowStoreConfig,
     /// `[syslog]`: the syslog listeners (UDP, TCP, TLS) and their normalise stage.
     pub syslog: pharos_sources::syslog::SyslogConfig,
     /// `[[nsf]]`: the security functions that report over syslog.
@@ -138,6 +140,64 @@ impl FlowConfig {
             return Err(format!(
                 "[flow.sampling] \"{a}\" = 0: a sampling rate is 1 in N packets, N at least 1"
             ));
+        }
+        Ok(())
+    }
+}
+
+/// `[flow_store]` settings: the Parquet archive under `<data_dir>/flows` (docs/flows.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowStoreConfig {
+    /// Whether collected flows are stored (`false`: counted and dropped).
+    pub enabled: bool,
+    /// Longest time received flows wait in memory before a segment is written: the most a crash
+    /// loses.
+    pub segment_seconds: u64,
+    /// Segments older than this are deleted; "0s" keeps them forever.
+    pub retention: HumanDuration,
+    /// Most bytes the segments may take (oldest deleted first); 0 means no limit.
+    pub disk_budget_bytes: u64,
+    /// Most flows held in memory while segments cannot be written; more are dropped and counted.
+    pub max_held_flows: usize,
+}
+
+impl Default for FlowStoreConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            segment_seconds: 1,
+            retention: HumanDuration(Duration::from_secs(30 * 86_400)),
+            disk_budget_bytes: 0,
+            max_held_flows: 1_000_000,
+        }
+    }
+}
+
+impl FlowStoreConfig {
+    /// The writer settings these keys stand for, for a store under `data_dir`.
+    pub fn to_segment_config(
+        &self,
+        data_dir: &Path,
+    ) -> pharos_store::flows::segment::SegmentConfig {
+        pharos_store::flows::segment::SegmentConfig {
+            segment: Duration::from_secs(self.segment_seconds),
+            retention: self.retention.0,
+            disk_budget: self.disk_budget_bytes,
+            max_held_flows: self.max_held_flows,
+            ..pharos_store::flows::segment::SegmentConfig::new(data_dir.join("flows"))
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=3600).contains(&self.segment_seconds) {
+            return Err(format!(
+                "[flow_store] segment_seconds = {}: must be between 1 and 3600 (1 keeps a crash's loss to one second)",
+                self.segment_seconds
+            ));
+        }
+        if self.max_held_flows == 0 {
+            return Err("[flow_store] max_held_flows = 0: must be at least 1".into());
         }
         Ok(())
     }
@@ -262,6 +322,7 @@ impl Config {
             );
         }
         self.flow.validate()?;
+        self.flow_store.validate()?;
         Ok(())
     }
 }
@@ -360,6 +421,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("[[nsf]] #1") && e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn flow_store_section_has_defaults_and_names_bad_keys() {
+        let d = Config::parse("", "p.toml").unwrap().flow_store;
+        assert!(d.enabled);
+        assert_eq!((d.segment_seconds, d.disk_budget_bytes), (1, 0));
+        assert_eq!(d.retention.to_string(), "30d");
+        let c = Config::parse(
+            "[flow_store]\nsegment_seconds = 5\nretention = \"7d\"\ndisk_budget_bytes = 1000000\n",
+            "p.toml",
+        )
+        .unwrap();
+        let s = c.flow_store.to_segment_config(Path::new("/d"));
+        assert_eq!(s.root, PathBuf::from("/d/flows"));
+        assert_eq!(s.segment, Duration::from_secs(5));
+        assert_eq!(s.retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.disk_budget, 1_000_000);
+        let e = Config::parse("[flow_store]\nsegment_secs = 5\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("segment_secs") && e.contains("segment_seconds"),
+            "{e}"
+        );
+        let e = Config::parse("[flow_store]\nsegment_seconds = 0\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[flow_store] segment_seconds = 0"), "{e}");
+        let e = Config::parse("[flow_store]\nretention = \"1y\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retention") && e.contains("line 2"), "{e}");
     }
 
     #[test]

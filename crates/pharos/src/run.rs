@@ -1,6 +1,7 @@
 //! `pharos run`: wires the stages (push source -> store writer; syslog listeners -> syslog
-//! normalise stage -> store writer; flow collectors -> flow stage; store -> API) and runs until
-//! SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish, flushes and exits 0.
+//! normalise stage -> store writer; flow collectors -> flow store writer (Parquet segments);
+//! store -> API) and runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
+//! finish, flushes (also the open flow segment) and exits 0.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pharos_api::AppState;
+use pharos_store::flows::segment::{self, SegmentWriter};
 use pharos_store::writer::{StoreWriter, WriterConfig};
 use pharos_store::{MessageStore, SqliteStore};
 use tracing_subscriber::EnvFilter;
@@ -61,7 +63,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     describe_metrics();
     pharos_sources::flow::describe_metrics();
     // Before the API: scripts that wait for api.addr then find flow.addr in place.
-    let flows = start_flows(&cfg.flow, data_dir)?;
+    let flows = start_flows(&cfg.flow, &cfg.flow_store, data_dir)?;
     if let Ok(counts) = store.count_by_kind() {
         for (kind, n) in counts {
             metrics::gauge!("pharos_store_messages", "kind" => kind).set(n as f64);
@@ -239,12 +241,58 @@ fn describe_metrics() {
     );
     describe_counter!(
         "pharos_flow_batches_consumed_total",
-        "Flow batches taken by the flow stage (placeholder: counted, not stored yet)"
+        "Flow batches taken by the flow store stage"
     );
     describe_counter!(
         "pharos_flow_records_consumed_total",
-        "Flow records taken by the flow stage (placeholder: counted, not stored yet)"
+        "Flow records taken by the flow store stage"
     );
+    describe_flow_store_metrics();
+}
+
+fn describe_flow_store_metrics() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        "pharos_flow_store_flows_written_total",
+        "Flows written durably into Parquet segments"
+    );
+    describe_counter!(
+        "pharos_flow_store_segments_written_total",
+        "Parquet flow segments written"
+    );
+    describe_counter!(
+        "pharos_flow_store_bytes_written_total",
+        "Bytes of Parquet flow segments written"
+    );
+    describe_counter!(
+        "pharos_flow_store_write_errors_total",
+        "Failed segment writes (disk full, permissions...); the flows are held and retried"
+    );
+    describe_counter!(
+        "pharos_flow_store_dropped_total",
+        "Flows dropped by the flow store, by reason (write_error: too many held while writes fail)"
+    );
+    describe_counter!(
+        "pharos_flow_store_deleted_segments_total",
+        "Segments deleted by retention, by reason (age, disk_budget)"
+    );
+    describe_counter!(
+        "pharos_flow_store_delete_errors_total",
+        "Segments retention could not delete"
+    );
+    describe_gauge!(
+        "pharos_flow_store_pending_flows",
+        "Flows received and not yet written"
+    );
+    describe_gauge!(
+        "pharos_flow_store_failing",
+        "1 while segment writes fail, 0 otherwise"
+    );
+    describe_gauge!(
+        "pharos_flow_store_disk_bytes",
+        "Bytes taken by the flow segments"
+    );
+    describe_gauge!("pharos_flow_store_segments", "Flow segments on disk");
 }
 
 /// The running flow collectors and the stage that takes their batches.
@@ -254,9 +302,11 @@ struct FlowStage {
 }
 
 /// Starts the `[flow]` UDP collectors and writes their bound addresses to `<data_dir>/flow.addr`
-/// (one per line, in `[flow] listen` order).
+/// (one per line, in `[flow] listen` order); their batches go to the flow store writer
+/// (`[flow_store]`) on its own thread.
 fn start_flows(
     cfg: &crate::config::FlowConfig,
+    store_cfg: &crate::config::FlowStoreConfig,
     data_dir: &Path,
 ) -> anyhow::Result<Option<FlowStage>> {
     let addr_file = data_dir.join("flow.addr");
@@ -264,6 +314,18 @@ fn start_flows(
     if !cfg.enabled {
         return Ok(None);
     }
+    let writer = if store_cfg.enabled {
+        let seg = store_cfg.to_segment_config(data_dir);
+        let root = seg.root.clone();
+        Some(SegmentWriter::open(seg).with_context(|| {
+            format!(
+                "cannot open the flow store {} ([flow_store]); check permissions or set enabled = false",
+                root.display()
+            )
+        })?)
+    } else {
+        None
+    };
     let mut collector = pharos_sources::flow::build(&cfg.to_udp_config())?;
     let addrs: String = collector
         .local_addrs()
@@ -274,27 +336,57 @@ fn start_flows(
     let rx = collector
         .take_receiver()
         .context("flow collector without a channel")?;
-    // PLACEHOLDER until the flow store exists: counts and drops the batches. The flow-store issue
-    // replaces this consumer with its writer.
     let consumer = std::thread::Builder::new()
-        .name("flow-consumer".into())
-        .spawn(move || {
-            let batches = metrics::counter!("pharos_flow_batches_consumed_total");
-            let records = metrics::counter!("pharos_flow_records_consumed_total");
-            for b in rx {
-                batches.increment(1);
-                records.increment(b.len() as u64);
-            }
-        })
-        .context("starting the flow consumer thread")?;
+        .name("flow-store".into())
+        .spawn(move || flow_store_loop(rx, writer))
+        .context("starting the flow store thread")?;
     Ok(Some(FlowStage {
         collector,
         consumer,
     }))
 }
 
+/// Takes the collectors' batches until the channel closes: counts them, writes them into short
+/// segments (one at least every `[flow_store] segment_seconds`), applies retention, and flushes
+/// the open segment at the end. Without a writer (`[flow_store] enabled = false`) it only counts.
+fn flow_store_loop(
+    rx: std::sync::mpsc::Receiver<pharos_model::flow::FlowBatch>,
+    mut writer: Option<SegmentWriter>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let batches = metrics::counter!("pharos_flow_batches_consumed_total");
+    let records = metrics::counter!("pharos_flow_records_consumed_total");
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(b) => {
+                batches.increment(1);
+                records.increment(b.len() as u64);
+                if let Some(w) = writer.as_mut() {
+                    w.push(&b, segment::now_ms());
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(w) = writer.as_mut() {
+            w.tick(segment::now_ms());
+        }
+    }
+    if let Some(mut w) = writer {
+        match w.flush(segment::now_ms()) {
+            Ok(Some(s)) => {
+                tracing::info!(path = %s.path.display(), "flow store: last segment written")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, lost = w.pending(),
+                "flow store: the last segment could not be written at shutdown"),
+        }
+    }
+}
+
 impl FlowStage {
-    /// Stops the socket threads (each within ~100 ms), then the consumer once the channel is empty.
+    /// Stops the socket threads (each within ~100 ms), then the flow store thread once the
+    /// channel is empty and the open segment is written.
     fn stop(self, data_dir: std::path::PathBuf) {
         self.collector.stop();
         let _ = self.consumer.join();

@@ -544,3 +544,80 @@ fn flow_collection_can_be_switched_off() {
     let inst = Instance::start("[flow]\nenabled = false\n");
     assert!(!inst.dir.path().join("data/flow.addr").exists());
 }
+
+/// Flows in every finished segment under `<data>/flows`, and the number of segments; panics on an
+/// unreadable segment.
+fn archived(data: &Path) -> (usize, usize) {
+    let segs = pharos_store::flows::segment::list_segments(&data.join("flows"));
+    let rows = segs
+        .iter()
+        .map(|s| {
+            pharos_store::flows::segment::read_segment(&s.path)
+                .unwrap_or_else(|e| panic!("{}: {e}", s.path.display()))
+                .len()
+        })
+        .sum();
+    (rows, segs.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_flows_appear_in_parquet_segments_within_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("v5.pcap");
+    let flows = generated_v5(&pcap, 20);
+    let inst = Instance::start("[flow]\nlisten = [\"127.0.0.1:0\"]\n");
+    replay(&pcap, flow_addrs(&inst)[0], &["--rate", "20000/s"]);
+    let data = inst.dir.path().join("data");
+    // Default 1 s segments: the flows are on disk while the daemon runs.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while archived(&data).0 < flows.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(archived(&data).0, flows.len(), "{}", inst.log());
+    assert_eq!(
+        metric(&inst, "pharos_flow_store_flows_written_total", &[]).await,
+        flows.len() as u64
+    );
+    assert_eq!(
+        metric(&inst, "pharos_flow_store_write_errors_total", &[]).await,
+        0
+    );
+    let segs = pharos_store::flows::segment::list_segments(&data.join("flows"));
+    let first = pharos_store::flows::segment::read_segment(&segs[0].path)
+        .unwrap()
+        .get(0);
+    assert_eq!(first.src_addr.to_string(), "10.0.0.0");
+    assert_eq!(first.dst_port, flows[0].dport);
+    assert_eq!(first.exporter.to_string(), "127.0.0.1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_writes_the_open_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("v5.pcap");
+    let flows = generated_v5(&pcap, 20);
+    let inst = Instance::start(
+        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\nsegment_seconds = 600\n",
+    );
+    replay(&pcap, flow_addrs(&inst)[0], &["--rate", "20000/s"]);
+    let n = flows.len() as u64;
+    assert_eq!(
+        wait_metric(&inst, "pharos_flow_records_consumed_total", &[], n).await,
+        n
+    );
+    let dir = inst.stop_keep_dir();
+    let data = dir.path().join("data");
+    assert_eq!(archived(&data), (flows.len(), 1));
+    let mut leftovers = Vec::new();
+    let mut stack = vec![data.join("flows")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if !e.file_name().to_str().unwrap().ends_with(".parquet") {
+                leftovers.push(e.path());
+            }
+        }
+    }
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -1,4 +1,6 @@
-//! The flow store: the query language over stored flows (the Parquet archive and the query engine
-//! come next).
+//! The flow store: the Parquet archive of flows ([`schema`], [`segment`]) and the query language
+//! over stored flows ([`filter`]). docs/flows.md describes the archive layout and columns.
 
 pub mod filter;
+pub mod schema;
+pub mod segment;
