@@ -1,5 +1,7 @@
 //! Lines per second for auto-detection + vendor parsing + building the I2NSF message, on a
-//! realistic mix of vendors (the syslog header is already split off, as the syslog source does).
+//! realistic mix of vendors: `vendor_mix_auto` with the syslog header already split off (as the
+//! syslog source hands it over), `vendor_mix_with_header` on the same records as full syslog
+//! lines, header parse (`pharos_wire::syslog::parse`) included.
 //!
 //! The mix, per 20 lines: 6 FortiGate traffic, 1 FortiGate IPS, 1 FortiGate virus, 2 PAN-OS
 //! TRAFFIC, 1 PAN-OS THREAT, 3 Cisco ASA (built, teardown, deny), 1 Check Point, 1 netfilter, 1
@@ -7,6 +9,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pharos_normalize::{Format, LogInput, normalize};
+use pharos_wire::syslog::ParseOptions;
 
 include!("common/mix.rs");
 
@@ -27,6 +30,22 @@ fn bench(c: &mut Criterion) {
                 input.app_name = *app;
                 let n = normalize(std::hint::black_box(&input), Format::Auto, "fw1");
                 std::hint::black_box(n);
+            }
+        })
+    });
+    let full = syslog_mix();
+    let opts = ParseOptions::new(chrono::Utc::now());
+    for line in &full {
+        assert!(
+            normalize(&parse_header(line, &opts), Format::Auto, "fw1").parsed,
+            "{line}"
+        );
+    }
+    g.bench_function("vendor_mix_with_header", |b| {
+        b.iter(|| {
+            for line in &full {
+                let input = parse_header(std::hint::black_box(line), &opts);
+                std::hint::black_box(normalize(&input, Format::Auto, "fw1"));
             }
         })
     });

@@ -84,10 +84,16 @@ impl Draft {
         self.version = v.filter(|v| !v.is_empty()).map(clip);
         self
     }
-    pub fn summary(mut self, s: impl AsRef<str>) -> Self {
-        let s = s.as_ref().trim();
-        if !s.is_empty() {
-            self.summary = Some(clip_to(s, MAX_SUMMARY));
+    pub fn summary<S: AsRef<str> + Into<String>>(mut self, s: S) -> Self {
+        let whole = s.as_ref();
+        let t = whole.trim();
+        if t.len() == whole.len() && t.len() <= MAX_SUMMARY {
+            // nothing to trim or cut: keep the caller's string (no copy when it is owned)
+            if !t.is_empty() {
+                self.summary = Some(s.into());
+            }
+        } else if !t.is_empty() {
+            self.summary = Some(clip_to(t, MAX_SUMMARY));
         }
         self
     }
@@ -149,7 +155,7 @@ pub fn syslog_severity(s: Option<u8>) -> Severity {
 
 /// An IP address, tolerating brackets, a zone suffix and surrounding spaces; `None` when absent.
 pub fn ip(s: &str) -> Option<IpAddr> {
-    let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+    let s = trim(s).trim_start_matches('[').trim_end_matches(']');
     let s = s.split('%').next().unwrap_or(s);
     // IPv4-mapped IPv6 (`::ffff:192.0.2.1`) is the IPv4 address
     s.parse::<IpAddr>().ok().map(|a| a.to_canonical())
@@ -157,7 +163,7 @@ pub fn ip(s: &str) -> Option<IpAddr> {
 
 /// A port number; `None` when absent or out of range.
 pub fn port(s: &str) -> Option<u16> {
-    s.trim().parse().ok()
+    trim(s).parse().ok()
 }
 
 /// `ip` or the unspecified address.
@@ -165,10 +171,32 @@ pub fn ip_or_unspecified(a: Option<IpAddr>) -> IpAddr {
     a.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// `s` with ASCII letters lowered, in `buf`; `None` when longer than `buf` (then it matches no
+/// keyword of the tables here, which are all shorter). Same result as `to_ascii_lowercase`
+/// without allocating.
+fn lower<'b, const N: usize>(s: &str, buf: &'b mut [u8; N]) -> Option<&'b str> {
+    let out = buf.get_mut(..s.len())?;
+    for (o, b) in out.iter_mut().zip(s.bytes()) {
+        *o = b.to_ascii_lowercase();
+    }
+    // lowering ASCII letters keeps the bytes valid UTF-8
+    std::str::from_utf8(out).ok()
+}
+
+/// `s` with ASCII letters raised, like [`lower`].
+fn upper<'b, const N: usize>(s: &str, buf: &'b mut [u8; N]) -> Option<&'b str> {
+    let out = buf.get_mut(..s.len())?;
+    for (o, b) in out.iter_mut().zip(s.bytes()) {
+        *o = b.to_ascii_uppercase();
+    }
+    std::str::from_utf8(out).ok()
+}
+
 /// Protocol by name or IANA number (`tcp`, `TCP`, `6`, `icmp`, `ipv6-icmp`, `58`, ...).
 pub fn protocol(s: &str) -> Option<Protocol> {
-    let s = s.trim();
-    Some(match s.to_ascii_lowercase().as_str() {
+    let s = trim(s);
+    let mut buf = [0u8; 16];
+    Some(match lower(s, &mut buf)? {
         "tcp" | "6" => Protocol::Tcp,
         "udp" | "17" => Protocol::Udp,
         "sctp" | "132" => Protocol::Sctp,
@@ -193,8 +221,8 @@ pub fn transport(s: &str) -> Option<TransportProtocol> {
 
 /// Application protocol by name (`http`, `HTTPS`, `ssh`, `web-browsing`, ...).
 pub fn app_protocol(s: &str) -> Option<ApplicationProtocol> {
-    let l = s.trim().to_ascii_lowercase();
-    Some(match l.as_str() {
+    let mut buf = [0u8; 16];
+    Some(match lower(trim(s), &mut buf)? {
         "http" | "web-browsing" | "http-proxy" => ApplicationProtocol::Http,
         "https" | "ssl" | "tls" => ApplicationProtocol::Https,
         "http2" => ApplicationProtocol::Http2,
@@ -229,8 +257,8 @@ pub fn app_by_port(p: Option<u16>) -> Option<ApplicationProtocol> {
 
 /// A vendor action word on the NSF-facing action scale.
 pub fn action(s: &str) -> Option<IngressAction> {
-    let l = s.trim().to_ascii_lowercase();
-    Some(match l.as_str() {
+    let mut buf = [0u8; 32];
+    Some(match lower(trim(s), &mut buf)? {
         "accept" | "accepted" | "allow" | "allowed" | "pass" | "permit" | "permitted" | "built"
         | "close" | "teardown" | "start" | "end" | "encrypt" | "decrypt" | "ip-conn"
         | "client-rst" | "server-rst" | "timeout" | "alert" | "monitored" | "detect"
@@ -247,7 +275,8 @@ pub fn action(s: &str) -> Option<IngressAction> {
 
 /// HTTP request method.
 pub fn req_method(s: &str) -> Option<ReqMethod> {
-    Some(match s.trim().to_ascii_uppercase().as_str() {
+    let mut buf = [0u8; 16];
+    Some(match upper(trim(s), &mut buf)? {
         "GET" => ReqMethod::Get,
         "POST" => ReqMethod::Post,
         "PUT" => ReqMethod::Put,
@@ -285,11 +314,8 @@ pub fn has_words(hay: &str, needle: &str) -> bool {
     let eq = |a: u8, b: u8| {
         a.eq_ignore_ascii_case(&b) || (b == b' ' && matches!(a, b' ' | b'.' | b'_' | b'-' | b'/'))
     };
-    let n0 = n[0].to_ascii_lowercase();
-    (0..=h.len() - n.len()).any(|i| {
-        if h[i].to_ascii_lowercase() != n0 {
-            return false;
-        }
+    let starts = h.get(..=h.len() - n.len()).unwrap_or(&[]);
+    let matches_at = |i: usize| {
         let end = i + n.len();
         let before_ok =
             i == 0 || !h[i - 1].is_ascii_alphanumeric() || !n[0].is_ascii_alphanumeric();
@@ -297,7 +323,15 @@ pub fn has_words(hay: &str, needle: &str) -> bool {
             || !h[end].is_ascii_alphanumeric()
             || !n[n.len() - 1].is_ascii_alphanumeric();
         before_ok && after_ok && h[i..end].iter().zip(n).all(|(a, b)| eq(*a, *b))
-    })
+    };
+    // candidate starts: the needle's first byte in either case
+    let (lo, up) = (n[0].to_ascii_lowercase(), n[0].to_ascii_uppercase());
+    if starts.len() < 64 {
+        // short names: a plain loop beats restarting memchr at every candidate
+        (0..starts.len()).any(|i| (starts[i] == lo || starts[i] == up) && matches_at(i))
+    } else {
+        memchr::memchr2_iter(lo, up, starts).any(matches_at)
+    }
 }
 
 /// Keywords that make a signature or message a web attack, with its type (first match wins).
@@ -333,10 +367,58 @@ const WEB_ATTACK_WORDS: &[(&str, WebAttackType)] = &[
 
 /// The web-attack type a signature name or category names, if it is an HTTP attack.
 pub fn web_attack_type(text: &str) -> Option<WebAttackType> {
+    let pairs = Bigrams::of(text);
     WEB_ATTACK_WORDS
         .iter()
-        .find(|(w, _)| has_words(text, w))
+        .find(|(w, _)| pairs.may_contain(w) && has_words(text, w))
         .map(|(_, t)| *t)
+}
+
+/// The pairs of adjacent bytes of a text, hashed into 256 bits: a quick "cannot match" for
+/// [`has_words`] and [`contains_ci`] before they scan (a text lacking one of the needle's pairs,
+/// compared as those functions compare bytes, does not contain the needle).
+struct Bigrams([u64; 4]);
+
+/// The bytes a space in a [`has_words`] needle also matches.
+fn word_sep(b: u8) -> bool {
+    matches!(b, b'.' | b'_' | b'-' | b'/')
+}
+
+impl Bigrams {
+    fn slot(a: u8, b: u8) -> (usize, u64) {
+        let h = a.wrapping_mul(31) ^ b.rotate_left(3);
+        (usize::from(h >> 6), 1 << (h & 63))
+    }
+
+    fn insert(&mut self, a: u8, b: u8) {
+        let (w, bit) = Self::slot(a, b);
+        self.0[w] |= bit;
+    }
+
+    /// Every pair of `text`, ASCII letters lowered; a pair holding a separator that a space in
+    /// a [`has_words`] needle matches is also entered with a space in its place.
+    fn of(text: &str) -> Self {
+        let mut set = Bigrams([0; 4]);
+        for w in text.as_bytes().windows(2) {
+            let (a, b) = (w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
+            set.insert(a, b);
+            if word_sep(a) || word_sep(b) {
+                let space = |c: u8| if word_sep(c) { b' ' } else { c };
+                set.insert(space(a), b);
+                set.insert(a, space(b));
+                set.insert(space(a), space(b));
+            }
+        }
+        set
+    }
+
+    /// False when `needle` cannot occur in the text.
+    fn may_contain(&self, needle: &str) -> bool {
+        needle.as_bytes().windows(2).all(|w| {
+            let (i, bit) = Self::slot(w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
+            self.0[i] & bit != 0
+        })
+    }
 }
 
 /// Virus type words in a virus name (first match wins).
@@ -353,34 +435,42 @@ const VIRUS_WORDS: &[(&str, VirusType)] = &[
 
 /// The virus type a virus name suggests (`Win.Trojan.Agent` -> trojan).
 pub fn virus_type(name: &str) -> Option<VirusType> {
+    let pairs = Bigrams::of(name);
     VIRUS_WORDS
         .iter()
-        .find(|(w, _)| contains_ci(name, w))
+        .find(|(w, _)| pairs.may_contain(w) && contains_ci(name, w))
         .map(|(_, t)| *t)
 }
 
 /// Brute-force words in an IDS signature.
 pub fn intrusion_attack_type(sig: &str) -> Option<pharos_model::ident::IntrusionAttackType> {
     use pharos_model::ident::IntrusionAttackType as T;
-    if contains_ci(sig, "brute") || contains_ci(sig, "password guess") {
+    let pairs = Bigrams::of(sig);
+    let has = |w: &str| pairs.may_contain(w) && contains_ci(sig, w);
+    if has("brute") || has("password guess") {
         Some(T::BruteForce)
-    } else if contains_ci(sig, "overflow") {
+    } else if has("overflow") {
         Some(T::BufferOverflow)
-    } else if contains_ci(sig, "port scan")
-        || contains_ci(sig, "portscan")
-        || contains_ci(sig, "scan")
-    {
+    } else if has("port scan") || has("portscan") || has("scan") {
         Some(T::PortScan)
-    } else if contains_ci(sig, "sweep") {
+    } else if has("sweep") {
         Some(T::HostSweep)
     } else {
         None
     }
 }
 
+/// `s.trim()`, without the Unicode scan when both ends are visible ASCII (the usual case).
+pub fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&z)) if (b'!'..=b'~').contains(&a) && (b'!'..=b'~').contains(&z) => s,
+        _ => s.trim(),
+    }
+}
+
 /// Name a string leaf, treating empty, `N/A`, `-` and `none` as absent.
 pub fn present(s: Option<&str>) -> Option<&str> {
-    let s = s?.trim();
+    let s = trim(s?);
     if s.is_empty() || s == "-" || s.eq_ignore_ascii_case("n/a") || s.eq_ignore_ascii_case("none") {
         None
     } else {
@@ -511,6 +601,44 @@ mod tests {
             Some(WebAttackType::SqlInjection)
         );
         assert_eq!(web_attack_type("brute force source"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bigrams_never_rule_out_a_match(
+            pre in "[a-zA-Z ._/-]{0,12}",
+            post in "[a-zA-Z ._/-]{0,12}",
+            pick in 0usize..64,
+            case in proptest::bits::u64::ANY,
+            sep in 0usize..5,
+        ) {
+            let words: Vec<&str> = WEB_ATTACK_WORDS
+                .iter()
+                .map(|(w, _)| *w)
+                .chain(VIRUS_WORDS.iter().map(|(w, _)| *w))
+                .chain(["scan", "port scan", "password guess"])
+                .collect();
+            let w = words[pick % words.len()];
+            // the needle with random case and its spaces as one of the separators it matches
+            let seps = [' ', '.', '_', '-', '/'];
+            let inner: String = w
+                .chars()
+                .enumerate()
+                .map(|(i, c)| match c {
+                    ' ' => seps[sep],
+                    c if case >> (i % 64) & 1 == 1 => c.to_ascii_uppercase(),
+                    c => c,
+                })
+                .collect();
+            for text in [format!("{pre}{inner}{post}"), format!("{pre}{post}")] {
+                let pairs = Bigrams::of(&text);
+                for w in &words {
+                    if has_words(&text, w) || contains_ci(&text, w) {
+                        proptest::prop_assert!(pairs.may_contain(w), "{:?} in {:?}", w, text);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -163,10 +163,13 @@ pub struct Normalized {
 /// Normalises one record; never fails: what no normaliser understands becomes a generic log with the raw text.
 pub fn normalize(input: &LogInput<'_>, format: Format, nsf_name: &str) -> Normalized {
     let found = match format {
-        Format::Auto => vendors::TABLE
-            .iter()
-            .filter(|e| (e.detect)(input))
-            .find_map(|e| (e.normalize)(input).map(|d| (e.name, d))),
+        Format::Auto => {
+            let probe = vendors::Probe::new(input);
+            vendors::TABLE
+                .iter()
+                .filter(|e| (e.detect)(&probe))
+                .find_map(|e| (e.normalize)(input).map(|d| (e.name, d)))
+        }
         Format::Named(name) => vendors::TABLE
             .iter()
             .find(|e| e.name == name)
@@ -204,9 +207,10 @@ pub fn normalize(input: &LogInput<'_>, format: Format, nsf_name: &str) -> Normal
 
 /// The format auto-detection would try first for this record, if any looks like it matches.
 pub fn detect(input: &LogInput<'_>) -> Option<FormatName> {
+    let probe = vendors::Probe::new(input);
     vendors::TABLE
         .iter()
-        .find(|e| (e.detect)(input))
+        .find(|e| (e.detect)(&probe))
         .map(|e| e.name)
 }
 

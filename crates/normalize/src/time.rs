@@ -8,16 +8,37 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZon
 use pharos_model::Timestamp;
 
 fn num(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 9 {
         return None;
     }
-    s.parse().ok()
+    // at most 9 digits: no overflow
+    s.bytes().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
+}
+
+/// `s.split(|c| seps.contains(c))` for ASCII separators, a byte at a time.
+fn split_ascii<'a>(s: &'a str, seps: &'a [u8]) -> impl Iterator<Item = &'a str> + 'a {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(|b| seps.contains(&b)) {
+            Some(at) => {
+                rest = r.get(at + 1..);
+                r.get(..at)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// `2016-06-15` or `2016/06/15`.
 pub fn date(s: &str) -> Option<NaiveDate> {
-    let s = s.trim();
-    let mut it = s.split(['-', '/']);
+    let s = crate::build::trim(s);
+    let mut it = split_ascii(s, b"-/");
     let y = num(it.next()?)?;
     let m = num(it.next()?)?;
     let d = num(it.next()?)?;
@@ -29,15 +50,15 @@ pub fn date(s: &str) -> Option<NaiveDate> {
 
 /// `10:42:31`, `10:42:31.123456` (also tolerates a space after a colon, seen in old FortiOS).
 pub fn time_of_day(s: &str) -> Option<NaiveTime> {
-    let s = s.trim();
+    let s = crate::build::trim(s);
     let (hms, frac) = match s.split_once('.') {
         Some((a, b)) => (a, Some(b)),
         None => (s, None),
     };
-    let mut it = hms.split(':');
-    let h = num(it.next()?.trim())?;
-    let m = num(it.next()?.trim())?;
-    let sec = num(it.next().unwrap_or("0").trim())?;
+    let mut it = split_ascii(hms, b":");
+    let h = num(crate::build::trim(it.next()?))?;
+    let m = num(crate::build::trim(it.next()?))?;
+    let sec = num(crate::build::trim(it.next().unwrap_or("0")))?;
     let nanos = match frac {
         Some(f) if !f.is_empty() && f.len() <= 9 => num(f)? * 10u32.pow(9 - f.len() as u32),
         Some(_) => return None,

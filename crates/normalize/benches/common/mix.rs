@@ -1,4 +1,6 @@
 // The vendor mix shared by the criterion bench and the CPU-time example (included, not a module).
+// `mix()` is the message text after the syslog header; `syslog_mix()` is the same records as full
+// syslog lines, each with the header its vendor sends (RFC 3164 with time and host, or RFC 5424).
 
 const FGT_TRAFFIC: &str = r#"date=2019-05-10 time=11:50:48 logid="0000000013" type="traffic" subtype="forward" level="notice" vd="vdom1" eventtime=1557514248379911176 srcip=10.1.100.11 srcport=58012 srcintf="port12" srcintfrole="undefined" dstip=23.59.154.35 dstport=80 dstintf="port11" dstintfrole="undefined" poluuid="c2d460aa-fe6f-51e8-9505-41b5117dfdd4" sessionid=4414 proto=6 action="close" policyid=1 policytype="policy" service="HTTP" dstcountry="United States" srccountry="Reserved" trandisp="snat" transip=172.16.200.2 transport=58012 appid=34050 app="HTTP.BROWSER_Firefox" appcat="Web.Client" apprisk="elevated" applist="g-default" duration=116 sentbyte=1188 rcvdbyte=1224 sentpkt=17 rcvdpkt=16 utmaction="allow" countapp=1 devid="FG100D3G16800000""#;
 const FGT_IPS: &str = r#"date=2019-05-13 time=11:45:03 logid="0419016384" type="utm" subtype="ips" eventtype="signature" level="alert" vd="vdom1" eventtime=1557773104 severity="critical" srcip=10.1.100.22 srccountry="Reserved" dstip=172.16.200.55 srcintf="port12" dstintf="port11" sessionid=901 action="dropped" proto=6 service="HTTP" policyid=1 attack="Adobe.Flash.newfunction.Handling.Code.Execution" srcport=46810 dstport=80 hostname="172.16.200.55" url="/flash.swf" direction="incoming" attackid=23305 profile="block-critical-ips" ref="http://www.fortinet.com/ids/VID23305" incidentserialno=582633933 msg="applications3: Adobe.Flash.newfunction.Handling.Code.Execution,""#;
@@ -38,3 +40,47 @@ fn mix() -> Vec<(&'static str, Option<&'static str>)> {
     v
 }
 
+
+/// The syslog header in front of each line of [`mix`], in the same order: the header each vendor
+/// sends (RFC 3164 with timestamp and hostname, ASA with a year and ` : `, Suricata in RFC 5424).
+fn syslog_headers() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    v.extend(std::iter::repeat_n("<189>May 10 11:50:48 FG100D3G16800000 ", 8));
+    v.extend(std::iter::repeat_n("<14>Mar  2 10:00:01 PA-3220 ", 3));
+    v.extend(std::iter::repeat_n("<166>Mar 02 2023 10:00:00 asa-edge : ", 3));
+    v.push("<134>Mar  2 10:00:00 cp-mgmt CheckPoint[13752]: ");
+    v.push("<4>Mar  2 10:00:00 gw kernel: ");
+    v.push("<134>Mar  2 10:00:00 pfsense filterlog[44163]: ");
+    v.push("<14>1 2022-07-10T23:50:05.533101+00:00 ids01 suricata 1234 - - ");
+    v.push("<38>Mar  2 10:00:00 bastion sshd[31738]: ");
+    v.push("<131>Mar  2 10:00:00 web1 apache2: ");
+    v
+}
+
+/// The records of [`mix`] as full syslog lines (header + text), in the same order.
+fn syslog_mix() -> Vec<String> {
+    syslog_headers()
+        .into_iter()
+        .zip(mix())
+        .map(|(h, (text, _))| format!("{h}{text}"))
+        .collect()
+}
+
+/// Header parse + the normaliser's view of the record, as the syslog source builds it
+/// (`pharos_sources::syslog::log_input`, with the sender's address as the fallback host).
+fn parse_header<'a>(
+    line: &'a str,
+    opts: &pharos_wire::syslog::ParseOptions,
+) -> pharos_normalize::LogInput<'a> {
+    let m = pharos_wire::syslog::parse(line, opts);
+    let text = m.text.strip_prefix(": ").unwrap_or(m.text);
+    pharos_normalize::LogInput {
+        text,
+        raw: line,
+        host: m.header_hostname().or(Some("192.0.2.1")),
+        app_name: m.app_name,
+        time: m.timestamp_utc(),
+        facility: m.pri.map(|_| m.facility()),
+        severity: m.pri.map(|_| m.severity()),
+    }
+}

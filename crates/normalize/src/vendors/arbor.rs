@@ -12,18 +12,18 @@ use pharos_model::{DdosEvent, Kind, Severity};
 
 use crate::LogInput;
 use crate::build::{self, Draft};
-use crate::vendors::{app_is, has};
+use crate::vendors::{Probe, app_is, has, probe};
 
 const RULE: &str = "arbor-unknown-rule";
 
 /// Arbor app names or alert phrases.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    let t = input.text;
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
     app_is(input, &["arbor-networks-aps", "pfsp", "arbor"])
-        || has!(t, "arbor-networks")
-        || has!(t, "Blocked Host:")
-        || has!(t, "Host Detection alert")
-        || has!(t, "Peakflow")
+        || probe!(p, "arbor-networks")
+        || probe!(p, "Blocked Host:")
+        || probe!(p, "Host Detection alert")
+        || probe!(p, "Peakflow")
 }
 
 fn word_after<'a>(t: &'a str, key: &str) -> Option<&'a str> {

@@ -19,12 +19,12 @@ use pharos_model::{
 use crate::LogInput;
 use crate::build::{self, Draft, has_words, ip, port};
 use crate::fields::{Kv, parse_cef};
-use crate::vendors::has;
+use crate::vendors::{Probe, has, probe};
 
 /// `CEF:` at the start or after a syslog header.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    has!(input.text, "CEF:")
-        || (input.text.starts_with("0|") && input.text.matches('|').count() >= 7)
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
+    probe!(p, "CEF:") || (input.text.starts_with("0|") && input.text.matches('|').count() >= 7)
 }
 
 /// CEF severity (0-10 or a word) on Pharos' scale.

@@ -18,21 +18,21 @@ use pharos_model::{
 use crate::LogInput;
 use crate::build::{self, Draft, ip, port};
 use crate::fields::{Kv, colon_pairs};
-use crate::vendors::{app_is, has};
+use crate::vendors::{Probe, app_is, has, probe};
 
 const RULE: &str = "checkpoint-unknown-rule";
 
 /// Log Exporter / LEA markers, or a `CheckPoint` app name.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    let t = input.text;
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
     app_is(input, &["CheckPoint", "Check Point", "checkpoint"])
-        || has!(t, "loguid:\"")
-        || has!(t, "originsicname")
-        || has!(t, "origin:\"")
-        || has!(t, "product:\"VPN-1")
-        || has!(t, "product=VPN-1")
-        || has!(t, "i/f_dir=")
-        || has!(t, "CheckPoint ") && has!(t, "action:\"")
+        || probe!(p, "loguid:\"")
+        || probe!(p, "originsicname")
+        || probe!(p, "origin:\"")
+        || probe!(p, "product:\"VPN-1")
+        || probe!(p, "product=VPN-1")
+        || probe!(p, "i/f_dir=")
+        || probe!(p, "CheckPoint ") && probe!(p, "action:\"")
 }
 
 /// Check Point `severity` words on Pharos' scale.
@@ -69,7 +69,7 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     let action = kv.get("action");
     let product = kv.get("product").unwrap_or("");
     if action.is_none() && kv.get("product").is_none() && kv.get("operation").is_none() {
-        if !detect(input) {
+        if !detect(&Probe::new(input)) {
             return None;
         }
         // a Check Point record without the fields we map (e.g. VPN routing notices)

@@ -18,14 +18,13 @@ use pharos_model::{
 
 use crate::LogInput;
 use crate::build::{self, Draft};
-use crate::vendors::has;
+use crate::vendors::{Lit, Probe, has, probe, second_piece};
 
 const RULE: &str = "cisco-asa-unknown-rule";
 
 /// `%ASA-`, `%FTD-`, `%PIX-` or `%FWSM-` tags.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    let t = input.text;
-    has!(t, "%ASA-") || has!(t, "%FTD-") || has!(t, "%PIX-") || has!(t, "%FWSM-")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    probe!(p, "%ASA-") || probe!(p, "%FTD-") || probe!(p, "%PIX-") || probe!(p, "%FWSM-")
 }
 
 /// What a message id means.
@@ -175,8 +174,36 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
 }
 
 /// Words of the message (split on spaces and commas).
-fn words(msg: &str) -> impl Iterator<Item = &str> {
-    msg.split([' ', ',']).filter(|w| !w.is_empty())
+fn words(msg: &str) -> Words<'_> {
+    Words { rest: Some(msg) }
+}
+
+/// The non-empty pieces of a string split on `' '` and `','` (like
+/// `split([' ', ',']).filter(|w| !w.is_empty())`, a byte at a time instead of a char at a time).
+struct Words<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let rest = self.rest?;
+            let word = match rest.bytes().position(|c| c == b' ' || c == b',') {
+                Some(end) => {
+                    self.rest = rest.get(end + 1..);
+                    rest.get(..end)
+                }
+                None => {
+                    self.rest = None;
+                    Some(rest)
+                }
+            };
+            if let Some(w) = word.filter(|w| !w.is_empty()) {
+                return Some(w);
+            }
+        }
+    }
 }
 
 /// `iface:addr/port`, `addr/port`, `iface:addr`, `addr` -> address and port.
@@ -196,34 +223,34 @@ fn endpoint(tok: &str) -> (Option<IpAddr>, Option<u16>) {
 
 /// The endpoint after the first keyword of `keys` that is followed by one.
 fn after(msg: &str, keys: &[&str]) -> (Option<IpAddr>, Option<u16>) {
-    let w: Vec<&str> = words(msg).take(64).collect();
-    for (i, word) in w.iter().enumerate() {
-        if keys.iter().any(|k| word.eq_ignore_ascii_case(k))
-            && let Some(next) = w.get(i + 1)
-        {
+    let mut prev: Option<&str> = None;
+    for next in words(msg).take(64) {
+        if prev.is_some_and(|word| keys.iter().any(|k| word.eq_ignore_ascii_case(k))) {
             let e = endpoint(next);
             if e.0.is_some() {
                 return e;
             }
         }
+        prev = Some(next);
     }
     (None, None)
 }
 
 fn proto_word(msg: &str) -> Option<pharos_model::ident::Protocol> {
-    words(msg)
-        .take(12)
-        .find_map(|w| match w.to_ascii_lowercase().as_str() {
-            "tcp" | "udp" | "icmp" | "icmp6" | "sctp" => build::protocol(w),
-            _ => None,
-        })
+    words(msg).take(12).find_map(|w| {
+        ["tcp", "udp", "icmp", "icmp6", "sctp"]
+            .iter()
+            .any(|p| w.eq_ignore_ascii_case(p))
+            .then(|| build::protocol(w))
+            .flatten()
+    })
 }
 
 /// Text between the first pair of `"` or `'` after `key`.
 fn quoted_after<'a>(msg: &'a str, key: &str) -> Option<&'a str> {
-    let at = msg.find(key)? + key.len();
+    let at = Lit::new(key).find(msg.as_bytes())? + key.len();
     let rest = msg.get(at..)?;
-    let open = rest.find(['"', '\''])?;
+    let open = rest.bytes().position(|c| c == b'"' || c == b'\'')?;
     let q = rest.get(open..open + 1)?;
     let inner = rest.get(open + 1..)?;
     let close = inner.find(q)?;
@@ -345,6 +372,8 @@ fn map(class: Class, id: u32, msg: &str) -> Kind {
 }
 
 fn firewall(msg: &str, action: IngressAction, swap: bool) -> Kind {
+    const DURATION: Lit<'static> = Lit::new("duration ");
+    const BYTES: Lit<'static> = Lit::new(" bytes ");
     let (mut src, mut dst) = if has!(msg, "faddr") {
         (after(msg, &["faddr"]), after(msg, &["laddr"]))
     } else {
@@ -357,14 +386,10 @@ fn firewall(msg: &str, action: IngressAction, swap: bool) -> Kind {
         std::mem::swap(&mut src, &mut dst);
     }
     let acl = quoted_after(msg, "access-group");
-    let duration = msg
-        .split("duration ")
-        .nth(1)
+    let duration = second_piece(msg, DURATION)
         .and_then(|d| d.split_whitespace().next())
         .and_then(hms);
-    let bytes = msg
-        .split(" bytes ")
-        .nth(1)
+    let bytes = second_piece(msg, BYTES)
         .and_then(|d| d.split_whitespace().next())
         .and_then(|b| b.parse().ok());
     Kind::FirewallTrafficLog(FirewallTrafficLog {

@@ -9,14 +9,15 @@ use pharos_model::{Kind, Severity, VirusEvent};
 
 use crate::LogInput;
 use crate::build::{self, Draft};
-use crate::vendors::{app_is, has};
+use crate::vendors::{Probe, app_is, has, probe};
 
 const RULE: &str = "clamav-unknown-rule";
 
 /// A `FOUND` line, `infected by`, or a ClamAV app name.
-pub fn detect(input: &LogInput<'_>) -> bool {
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
     input.text.trim_end().ends_with(" FOUND")
-        || has!(input.text, "infected by")
+        || probe!(p, "infected by")
         || app_is(
             input,
             &["clamd", "freshclam", "clamav-milter", "clamscan", "clamav"],

@@ -12,12 +12,13 @@ use pharos_model::{FirewallTrafficLog, Kind, Severity};
 
 use crate::LogInput;
 use crate::build::{self, Draft, ip, port};
-use crate::fields::split_csv;
-use crate::vendors::{app_is, has};
+use crate::fields::{Fields, split_csv};
+use crate::vendors::{Probe, app_is, probe};
 
 /// `filterlog` app name or tag.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    app_is(input, &["filterlog"]) || has!(input.text, "filterlog")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
+    app_is(input, &["filterlog"]) || probe!(p, "filterlog")
 }
 
 /// Normalises one filterlog line.
@@ -30,7 +31,7 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
         }
         None => t,
     };
-    let mut f = Vec::with_capacity(32);
+    let mut f = Fields::with_capacity(32);
     split_csv(csv.trim(), &mut f);
     let col = |i: usize| f.get(i).copied().map(str::trim).filter(|v| !v.is_empty());
     let action = col(6)?;

@@ -10,14 +10,13 @@ use pharos_model::{DdosEvent, Kind, Severity};
 use crate::LogInput;
 use crate::build::{self, Draft, ip, port};
 use crate::fields::Kv;
-use crate::vendors::has;
+use crate::vendors::{Probe, probe};
 
 const RULE: &str = "fortiddos-unknown-rule";
 
 /// FortiDDoS protection-profile (`spp`) fields.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    let t = input.text;
-    has!(t, "spp_name=") || has!(t, "spp=") && has!(t, "evecode=")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    probe!(p, "spp_name=") || probe!(p, "spp=") && probe!(p, "evecode=")
 }
 
 /// FortiDDoS `severity` / `level` words on Pharos' scale.

@@ -16,15 +16,14 @@ use pharos_model::{
 use crate::LogInput;
 use crate::build::{self, Draft, ip, port};
 use crate::fields::Kv;
-use crate::vendors::has;
+use crate::vendors::{Probe, probe};
 
 const RULE: &str = "fortigate-unknown-rule";
 
 /// `devid=`/`device_id=` with `logid=`/`log_id=`, or `date=` with `devname=`/`eventtime=`.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    let t = input.text;
-    (has!(t, "logid=") || has!(t, "log_id=")) && (has!(t, "type=") || has!(t, "devid="))
-        || has!(t, "date=") && (has!(t, "devname=") || has!(t, "eventtime="))
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    (probe!(p, "logid=") || probe!(p, "log_id=")) && (probe!(p, "type=") || probe!(p, "devid="))
+        || probe!(p, "date=") && (probe!(p, "devname=") || probe!(p, "eventtime="))
 }
 
 /// FortiGate `level=` (and IPS `severity=`) on Pharos' scale.

@@ -14,16 +14,16 @@ use pharos_model::{DdosEvent, FirewallTrafficLog, IntrusionEvent, Kind, Severity
 use crate::LogInput;
 use crate::build::{self, Draft, ip, port};
 use crate::fields::Kv;
-use crate::vendors::{has, has_str};
+use crate::vendors::{Probe, has, has_str, probe};
 
 const RULE: &str = "juniper-srx-unknown-rule";
 
 /// `RT_FLOW`, `RT_IDP` or `RT_SCREEN` tags.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    let t = input.text;
-    has!(t, "RT_FLOW")
-        || has!(t, "RT_IDP")
-        || has!(t, "RT_SCREEN")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
+    probe!(p, "RT_FLOW")
+        || probe!(p, "RT_IDP")
+        || probe!(p, "RT_SCREEN")
         || input.app_name.is_some_and(|a| {
             a.starts_with("RT_FLOW") || a.starts_with("RT_IDP") || a.starts_with("RT_SCREEN")
         })

@@ -9,11 +9,11 @@ use pharos_model::Severity;
 use crate::LogInput;
 use crate::build::{Draft, ip, port};
 use crate::fields::parse_leef;
-use crate::vendors::has;
+use crate::vendors::{Probe, probe};
 
 /// `LEEF:` at the start or after a syslog header.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    has!(input.text, "LEEF:")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    probe!(p, "LEEF:")
 }
 
 /// LEEF `sev` (1-10) on Pharos' scale.

@@ -13,13 +13,13 @@ use pharos_model::{Kind, Severity, WebAttackEvent};
 
 use crate::LogInput;
 use crate::build::{self, Draft};
-use crate::vendors::has;
+use crate::vendors::{Lit, Probe, find, probe, second_piece};
 
 const RULE: &str = "modsecurity-unknown-rule";
 
 /// `ModSecurity:` in an error-log line, or a JSON audit record.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    has!(input.text, "ModSecurity") || has!(input.text, "{\"transaction\":")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    probe!(p, "ModSecurity") || probe!(p, "{\"transaction\":")
 }
 
 /// ModSecurity `severity` (word or 0-7 number) on Pharos' scale.
@@ -33,41 +33,86 @@ fn severity(s: Option<&str>) -> Severity {
     }
 }
 
+/// Where the `[` of a line are: found once, then looked up by every `[name "` search.
+struct Opens<'a> {
+    t: &'a str,
+    /// The first `[` positions, in order.
+    pos: [usize; 32],
+    n: usize,
+}
+
+impl<'a> Opens<'a> {
+    fn of(t: &'a str) -> Self {
+        let mut pos = [0; 32];
+        let mut n = 0;
+        for (slot, at) in pos.iter_mut().zip(memchr::memchr_iter(b'[', t.as_bytes())) {
+            *slot = at;
+            n += 1;
+        }
+        Self { t, pos, n }
+    }
+
+    /// Every `[` of the line, in order (the stored ones, then a search past them).
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let stored = self.pos.get(..self.n).unwrap_or(&[]);
+        let more = match self.n {
+            n if n == self.pos.len() => self.pos[n - 1] + 1,
+            _ => self.t.len(),
+        };
+        let rest = self.t.as_bytes().get(more..).unwrap_or(&[]);
+        stored
+            .iter()
+            .copied()
+            .chain(memchr::memchr_iter(b'[', rest).map(move |i| more + i))
+    }
+
+    /// Start of the leftmost `[name "` (like `t.find(&format!("[{name} \""))`).
+    fn find(&self, name: &str) -> Option<usize> {
+        let b = self.t.as_bytes();
+        self.iter().find(|&i| {
+            b.get(i + 1..).is_some_and(|r| {
+                r.starts_with(name.as_bytes()) && r.get(name.len()..name.len() + 2) == Some(b" \"")
+            })
+        })
+    }
+}
+
 /// The value of the first `[name "value"]` element.
-fn bracket<'a>(t: &'a str, name: &str) -> Option<&'a str> {
-    let pat = format!("[{name} \"");
-    let at = t.find(&pat)? + pat.len();
+fn bracket<'a>(opens: &Opens<'a>, name: &str) -> Option<&'a str> {
+    let t = opens.t;
+    let at = opens.find(name)? + name.len() + 3;
     let rest = t.get(at..)?;
-    let end = rest.find("\"]")?;
+    let end = find!(rest, "\"]")?;
     rest.get(..end)
 }
 
 /// Normalises one ModSecurity record.
 pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     let t = input.text;
-    if let Some(at) = t.find("{\"transaction\":") {
+    if let Some(at) = find!(t, "{\"transaction\":") {
         return audit_json(t.get(at..)?);
     }
-    let at = t.find("ModSecurity:")?;
+    let at = find!(t, "ModSecurity:")?;
     let msg_part = t.get(at + "ModSecurity:".len()..)?.trim_start();
     // client: Apache `[client 1.2.3.4:5678]`, nginx `, client: 1.2.3.4,`
-    let client = bracket_word(t, "[client ").or_else(|| {
-        t.split(", client: ")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
+    let client = bracket_word(t).or_else(|| {
+        second_piece(t, const { Lit::new(", client: ") }).and_then(|r| r.split(',').next())
     });
     let (src_ip, src_port) = client.map(build::addr_colon_port).unwrap_or((None, None));
-    let id = bracket(t, "id");
-    let rule_msg = bracket(t, "msg");
-    let tags: Vec<&str> = t
-        .match_indices("[tag \"")
+    let opens = Opens::of(t);
+    let id = bracket(&opens, "id");
+    let rule_msg = bracket(&opens, "msg");
+    // `[tag "` cannot overlap itself: its matches are its non-overlapping matches
+    let tags: Vec<&str> = opens
+        .iter()
+        .filter(|&i| t.as_bytes().get(i..i + 6) == Some(b"[tag \""))
         .take(16)
-        .filter_map(|(i, _)| {
+        .filter_map(|i| {
             let rest = t.get(i + 6..)?;
             rest.get(..rest.find('"')?)
         })
         .collect();
-    let sev = severity(bracket(t, "severity"));
+    let sev = severity(bracket(&opens, "severity"));
     let Some(id) = id else {
         return Some(
             Draft::new(
@@ -82,14 +127,10 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
         .and_then(build::web_attack_type)
         .or_else(|| tags.iter().find_map(|tag| build::web_attack_type(tag)))
         .or(Some(pharos_model::ident::WebAttackType::OtherWebAttack));
-    let code = msg_part
-        .split("with code ")
-        .nth(1)
+    let code = second_piece(msg_part, const { Lit::new("with code ") })
         .and_then(|r| r.split([' ', '(', '.']).next())
         .filter(|c| !c.is_empty());
-    let method = t
-        .split("request: \"")
-        .nth(1)
+    let method = second_piece(t, const { Lit::new("request: \"") })
         .and_then(|r| r.split(' ').next())
         .and_then(build::req_method);
     let kind = Kind::WebAttack(WebAttackEvent {
@@ -100,19 +141,19 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
         rule_name: build::rule_or(Some(id), RULE),
         attack_type,
         req_method: method,
-        req_target: bracket(t, "uri").map(build::clip),
+        req_target: bracket(&opens, "uri").map(build::clip),
         filtering_type: vec![FilterType::DenyList],
         cookies: None,
-        req_host: bracket(t, "hostname").map(build::clip),
+        req_host: bracket(&opens, "hostname").map(build::clip),
         response_code: code.map(build::clip),
     });
     let summary = format!("ModSecurity [{id}] {}", rule_msg.unwrap_or(msg_part));
     Some(Draft::new(kind, sev).vendor("ModSecurity").summary(summary))
 }
 
-/// The word after `open` up to `]`.
-fn bracket_word<'a>(t: &'a str, open: &str) -> Option<&'a str> {
-    let at = t.find(open)? + open.len();
+/// The word after `[client ` up to `]`.
+fn bracket_word(t: &str) -> Option<&str> {
+    let at = find!(t, "[client ")? + "[client ".len();
     let rest = t.get(at..)?;
     rest.get(..rest.find(']')?)
 }
@@ -180,6 +221,18 @@ fn audit_json(json: &str) -> Option<Draft> {
 mod tests {
     use super::*;
     use crate::vendors::testutil::{auto, ip};
+
+    #[test]
+    fn brackets_past_the_stored_positions_are_found() {
+        let many = "[x] ".repeat(40);
+        let t = format!(r#"{many}[tag "a"] [id "5"] [tag "b"]"#);
+        let opens = Opens::of(&t);
+        assert_eq!(bracket(&opens, "id"), Some("5"));
+        assert_eq!(opens.iter().count(), 43);
+        assert_eq!(opens.find("id"), t.find(r#"[id ""#));
+        assert_eq!(bracket(&Opens::of("[id \"1"), "id"), None);
+        assert_eq!(Opens::of("").find("id"), None);
+    }
 
     #[test]
     fn apache_access_denied() {

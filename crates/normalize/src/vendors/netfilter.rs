@@ -12,12 +12,11 @@ use pharos_model::{FirewallTrafficLog, Kind, Severity};
 use crate::LogInput;
 use crate::build::{self, Draft, has_words, ip, port};
 use crate::fields::Kv;
-use crate::vendors::has;
+use crate::vendors::{Probe, probe};
 
 /// `IN=` with `SRC=` and `DST=`.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    let t = input.text;
-    has!(t, "IN=") && has!(t, "SRC=") && has!(t, "DST=")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    probe!(p, "IN=") && probe!(p, "SRC=") && probe!(p, "DST=")
 }
 
 /// Prefix words -> action, first match wins.

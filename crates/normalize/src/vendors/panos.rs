@@ -25,18 +25,18 @@ use pharos_model::{
 
 use crate::LogInput;
 use crate::build::{self, Draft, ip, port};
-use crate::fields::split_csv;
-use crate::vendors::has;
+use crate::fields::{Fields, split_csv};
+use crate::vendors::{Probe, find, has, probe};
 
 const RULE: &str = "panos-unknown-rule";
 
-const TYPES: &[&str] = &[",TRAFFIC,", ",THREAT,", ",SYSTEM,", ",CONFIG,"];
-
 /// The CSV shape: a known log type in the fourth column after a `yyyy/mm/dd` receive time.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    let t = input.text;
-    (has!(t, ",TRAFFIC,") || has!(t, ",THREAT,") || has!(t, ",SYSTEM,") || has!(t, ",CONFIG,"))
-        && has!(t, "/")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    (probe!(p, ",TRAFFIC,")
+        || probe!(p, ",THREAT,")
+        || probe!(p, ",SYSTEM,")
+        || probe!(p, ",CONFIG,"))
+        && probe!(p, "/")
 }
 
 /// PAN-OS threat/system severity words on Pharos' scale.
@@ -54,10 +54,15 @@ fn severity(s: &str) -> Severity {
 pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     let t = input.text;
     // The record starts at the field before the receive time: find `,yyyy/` and back up.
-    let ty_at = TYPES
-        .iter()
-        .filter_map(|ty| memchr::memmem::find(t.as_bytes(), ty.as_bytes()))
-        .min()?;
+    let ty_at = [
+        find!(t, ",TRAFFIC,"),
+        find!(t, ",THREAT,"),
+        find!(t, ",SYSTEM,"),
+        find!(t, ",CONFIG,"),
+    ]
+    .into_iter()
+    .flatten()
+    .min()?;
     let head = t.get(..ty_at)?;
     // head = "<future>,<receive time>,<serial>"; the first field starts after the last space
     // before the receive time's date.
@@ -66,7 +71,8 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     let before = head.get(..time_comma)?;
     let start = before.rfind([' ', '>', ':']).map_or(0, |i| i + 1);
     let csv = t.get(start..)?;
-    let mut f = Vec::with_capacity(64);
+    // PAN-OS 10 and 11 lines have more than 100 columns
+    let mut f = Fields::with_capacity(128);
     split_csv(csv, &mut f);
     let col = |i: usize| f.get(i).copied().and_then(|v| build::present(Some(v)));
     let ty = col(3)?;

@@ -10,19 +10,20 @@ use pharos_model::{IntrusionEvent, Kind, Severity, WebAttackEvent};
 
 use crate::LogInput;
 use crate::build::{self, Draft};
-use crate::vendors::{app_is, has};
+use crate::vendors::{Probe, app_is, probe};
 
 /// fast.log with a `MM/DD/YYYY-` time stamp.
-pub fn detect_suricata_fast(input: &LogInput<'_>) -> bool {
-    has!(input.text, "[**]") && year_stamp(input.text)
+pub fn detect_suricata_fast(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
+    probe!(p, "[**]") && year_stamp(input.text)
 }
 
 /// fast.log without a year, Snort's syslog alert form, or a `snort` app name.
-pub fn detect_snort(input: &LogInput<'_>) -> bool {
-    let t = input.text;
-    has!(t, "[**]")
-        || (has!(t, "[Classification:") || has!(t, "[Priority:")) && has!(t, " -> ")
-        || app_is(input, &["snort"]) && has!(t, " -> ")
+pub fn detect_snort(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
+    probe!(p, "[**]")
+        || (probe!(p, "[Classification:") || probe!(p, "[Priority:")) && probe!(p, " -> ")
+        || app_is(input, &["snort"]) && probe!(p, " -> ")
 }
 
 /// Normalises a Suricata fast.log line.

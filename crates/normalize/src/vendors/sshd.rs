@@ -13,13 +13,12 @@ use pharos_model::{Kind, Severity};
 
 use crate::LogInput;
 use crate::build::{self, Draft};
-use crate::vendors::{app_is, has, has_str};
+use crate::vendors::{Lit, Probe, app_is, find, has, has_str, probe};
 
 /// `sshd` app name, or an `sshd[pid]:` tag left in the text.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    app_is(input, &["sshd", "sshd-session"])
-        || has!(input.text, "sshd[")
-        || has!(input.text, "sshd-session[")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
+    app_is(input, &["sshd", "sshd-session"]) || probe!(p, "sshd[") || probe!(p, "sshd-session[")
 }
 
 /// Needle -> activity type, first match wins.
@@ -91,7 +90,7 @@ const USER_AFTER: &[&str] = &[
 ];
 
 fn next_word<'a>(t: &'a str, key: &str) -> Option<&'a str> {
-    let at = t.find(key)? + key.len();
+    let at = Lit::new(key).find(t.as_bytes())? + key.len();
     t.get(at..)?
         .split_whitespace()
         .next()
@@ -101,9 +100,8 @@ fn next_word<'a>(t: &'a str, key: &str) -> Option<&'a str> {
 /// Normalises one sshd line.
 pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     let t = input.text;
-    let t = t
-        .find("sshd[")
-        .or_else(|| t.find("sshd-session["))
+    let t = find!(t, "sshd[")
+        .or_else(|| find!(t, "sshd-session["))
         .and_then(|i| t.get(i..))
         .and_then(|r| r.split_once("]: ").map(|(_, m)| m))
         .unwrap_or(t);

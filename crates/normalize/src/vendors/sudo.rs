@@ -12,15 +12,16 @@ use pharos_model::ident::{OperationType, SystemEventCategory, UserActivityType};
 use pharos_model::{Kind, Severity, SystemEvent};
 
 use crate::build::{self, Draft};
-use crate::vendors::{app_is, has};
+use crate::vendors::{Probe, app_is, has, probe};
 use crate::{LogInput, UNKNOWN_GROUP};
 
 /// `sudo` / `su` app names, or their tags left in the text.
-pub fn detect(input: &LogInput<'_>) -> bool {
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    let input = p.input;
     app_is(input, &["sudo", "su", "su(pam_unix)"])
-        || has!(input.text, "sudo:")
-        || has!(input.text, " su:")
-        || has!(input.text, " su[")
+        || probe!(p, "sudo:")
+        || probe!(p, " su:")
+        || probe!(p, " su[")
         || input.text.starts_with("su:")
 }
 

@@ -19,13 +19,13 @@ use serde::Deserialize;
 
 use crate::LogInput;
 use crate::build::{self, Draft};
-use crate::vendors::has;
+use crate::vendors::{Probe, probe};
 
 const RULE: &str = "suricata-unknown-rule";
 
 /// A JSON object with an `"event_type"` member.
-pub fn detect(input: &LogInput<'_>) -> bool {
-    has!(input.text, "\"event_type\"") && has!(input.text, "{")
+pub fn detect(p: &Probe<'_, '_>) -> bool {
+    probe!(p, "\"event_type\"") && probe!(p, "{")
 }
 
 #[derive(Deserialize)]
