@@ -22,6 +22,7 @@
 //!   taken back from the loss); anything else is an exporter restart.
 //! - Memory is bounded by the limits in [`DecoderConfig`]; exceeding one is a counted refusal.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -35,7 +36,7 @@ const CHUNK: usize = 32;
 use crate::bytes::u16_at;
 use crate::error::WireError;
 use crate::ipfix::IpfixPacket;
-use crate::netflow_v5::V5Packet;
+use crate::netflow_v5::{V5Packet, V5Scratch};
 use crate::netflow_v9::V9Packet;
 use crate::sflow::{CounterSample, SflowDatagram};
 use crate::template::{Acc, FieldSpec, Plan, TemplateEvent, ipfix_templates, v9_templates};
@@ -392,6 +393,7 @@ pub struct FlowDecoder {
     domains: HashMap<DKey, DomainState>,
     held: Vec<Held>,
     scratch: Vec<FieldSpec>,
+    v5: V5Scratch,
     stats: DecoderStats,
 }
 
@@ -405,6 +407,7 @@ impl FlowDecoder {
             domains: HashMap::new(),
             held: Vec::new(),
             scratch: Vec::new(),
+            v5: V5Scratch::default(),
             stats: DecoderStats::default(),
         }
     }
@@ -534,13 +537,19 @@ impl FlowDecoder {
     /// unknown, resynchronise on the next datagram). Returns the loss detected.
     fn track(&mut self, key: SeqKey, seq: u32, advance: Option<u32>) -> u64 {
         let limit = self.config.max_exporters.saturating_mul(4);
-        if !self.stats.sequences.contains_key(&key) && self.stats.sequences.len() >= limit {
-            self.stats.drop("sequence table full (not tracked)", 1);
-            return 0;
-        }
         let max_gap = self.config.max_sequence_gap;
         let window = self.config.reorder_window;
-        let st = self.stats.sequences.entry(key).or_default();
+        // one map search per datagram (the table is full only for a key not in it yet)
+        let full = self.stats.sequences.len() >= limit;
+        let st = match self.stats.sequences.entry(key) {
+            Entry::Occupied(e) => Some(e.into_mut()),
+            Entry::Vacant(e) if !full => Some(e.insert(SequenceStats::default())),
+            Entry::Vacant(_) => None,
+        };
+        let Some(st) = st else {
+            self.stats.drop("sequence table full (not tracked)", 1);
+            return 0;
+        };
         st.datagrams += 1;
         let mut lost = 0u64;
         if let Some(exp) = st.expected {
@@ -588,7 +597,7 @@ impl FlowDecoder {
             h.flow_sequence,
             Some(h.count as u32),
         );
-        let flows = p.decode_into(ip, rate, out);
+        let flows = p.decode_into_with(ip, rate, out, &mut self.v5);
         Ok(DecodeOutcome {
             protocol: Protocol::NetflowV5,
             flows,

@@ -1,8 +1,8 @@
 //! NetFlow v5: a fixed 24-byte header and up to 30 fixed 48-byte records, big-endian.
 //!
 //! Contract: [`V5Packet::new_checked`] is the only length check; after it succeeds every accessor
-//! and [`V5Packet::decode_into`] run without panicking and without allocating (beyond the growth
-//! of the caller's [`FlowBatch`]). Times are converted from sysUptime-relative milliseconds to Unix
+//! and [`V5Packet::decode_into`] / [`V5Packet::decode_into_with`] run without panicking and
+//! without allocating (beyond the growth of the caller's [`FlowBatch`]). Times are converted from sysUptime-relative milliseconds to Unix
 //! milliseconds with 32-bit wrap handling ([`uptime_to_unix_ms`]).
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -122,11 +122,38 @@ impl<T: AsRef<[u8]>> V5Packet<T> {
     }
 
     /// Appends every record to `out` as flows; returns how many. `rate` is the sampling rate to
-    /// apply (the caller resolves overrides; see [`V5Header::sampling_interval`]). Columns are
-    /// filled directly from the record bytes, one tight loop per column.
+    /// apply (the caller resolves overrides; see [`V5Header::sampling_interval`]).
     pub fn decode_into(&self, exporter: IpAddr, rate: u32, out: &mut FlowBatch) -> usize {
+        self.decode_cols(exporter, rate, out, &mut Cols::default(), &mut None)
+    }
+
+    /// [`Self::decode_into`] with caller-kept scratch columns (a decoder keeps one, which saves
+    /// clearing them per datagram). One pass over the records fills the fixed-size scratch
+    /// columns; each batch column then grows by one copy.
+    pub fn decode_into_with(
+        &self,
+        exporter: IpAddr,
+        rate: u32,
+        out: &mut FlowBatch,
+        scratch: &mut V5Scratch,
+    ) -> usize {
+        let V5Scratch { cols, constants } = scratch;
+        self.decode_cols(exporter, rate, out, cols, constants)
+    }
+
+    /// The decoder behind both entry points: `c` holds the scratch columns, `constants` the
+    /// exporter, domain and rate its constant columns were last filled with.
+    fn decode_cols(
+        &self,
+        exporter: IpAddr,
+        rate: u32,
+        out: &mut FlowBatch,
+        c: &mut Cols,
+        constants: &mut Option<([u8; 16], u32, u32)>,
+    ) -> usize {
         let h = self.header();
         let export_ms = h.export_ms();
+        let up = h.sys_uptime;
         let rate = rate.max(1);
         let r64 = rate as u64;
         let domain = (h.engine_type as u32) << 8 | h.engine_id as u32;
@@ -135,50 +162,181 @@ impl<T: AsRef<[u8]>> V5Packet<T> {
         let recs = b
             .get(HEADER_LEN..HEADER_LEN + RECORD_LEN * n)
             .unwrap_or(&[]);
-        let rows = || recs.chunks_exact(RECORD_LEN);
         let (exp, e4) = pharos_model::flow::addr_to_bytes(&exporter);
-        let v4 = |r: &[u8], off: usize| Ipv4Addr::from(u32_at(r, off)).to_ipv6_mapped().octets();
         let base = if e4 { flags::EXPORTER_V4 } else { 0 } | flags::SRC_V4 | flags::DST_V4;
-        out.flags.extend(rows().map(|r| {
-            if u32_at(r, 8) != 0 {
-                base | flags::NEXT_HOP | flags::NEXT_HOP_V4
-            } else {
-                base
-            }
-        }));
-        out.exporter.extend(rows().map(|_| exp));
-        out.domain.extend(rows().map(|_| domain));
-        out.in_if.extend(rows().map(|r| u16_at(r, 12) as u32));
-        out.out_if.extend(rows().map(|r| u16_at(r, 14) as u32));
-        out.src_addr.extend(rows().map(|r| v4(r, 0)));
-        out.dst_addr.extend(rows().map(|r| v4(r, 4)));
-        out.src_port.extend(rows().map(|r| u16_at(r, 32)));
-        out.dst_port.extend(rows().map(|r| u16_at(r, 34)));
-        out.proto.extend(rows().map(|r| u8_at(r, 38)));
-        out.tcp_flags.extend(rows().map(|r| u8_at(r, 37)));
-        out.tos.extend(rows().map(|r| u8_at(r, 39)));
-        out.packets
-            .extend(rows().map(|r| u32_at(r, 16) as u64 * r64));
-        out.bytes.extend(rows().map(|r| u32_at(r, 20) as u64 * r64));
-        out.start_ms
-            .extend(rows().map(|r| uptime_to_unix_ms(export_ms, h.sys_uptime, u32_at(r, 24))));
-        out.end_ms
-            .extend(rows().map(|r| uptime_to_unix_ms(export_ms, h.sys_uptime, u32_at(r, 28))));
-        out.src_as.extend(rows().map(|r| u16_at(r, 40) as u32));
-        out.dst_as.extend(rows().map(|r| u16_at(r, 42) as u32));
-        out.src_mask.extend(rows().map(|r| u8_at(r, 44)));
-        out.dst_mask.extend(rows().map(|r| u8_at(r, 45)));
-        out.next_hop
-            .extend(rows().map(|r| if u32_at(r, 8) != 0 { v4(r, 8) } else { [0; 16] }));
-        out.vlan.extend(rows().map(|_| 0));
-        out.direction.extend(rows().map(|_| 0));
-        out.sampling_rate.extend(rows().map(|_| rate));
-        out.icmp_type
-            .extend(rows().map(|r| if u8_at(r, 38) == 1 { u8_at(r, 34) } else { 0 }));
-        out.icmp_code
-            .extend(rows().map(|r| if u8_at(r, 38) == 1 { u8_at(r, 35) } else { 0 }));
-        out.end_reason.extend(rows().map(|_| 0));
-        n
+        // below 2^43 (u32 seconds * 1000 + 999): exact as i64
+        let k = fill_rows(recs, c, base, r64, export_ms as i64, up);
+        // The constant columns, refreshed in the scratch when they change.
+        if *constants != Some((exp, domain, rate)) {
+            *constants = Some((exp, domain, rate));
+            c.exporter = [exp; MAX_RECORDS];
+            c.domain = [domain; MAX_RECORDS];
+            c.sampling_rate = [rate; MAX_RECORDS];
+        }
+        // Every column grows by all MAX_RECORDS scratch rows (copies of one constant size: the
+        // small ones compile to a few vector moves instead of a `memcpy` call), then the batch
+        // is cut back to the real row count.
+        let len = out.len() + k;
+        out.flags.extend_from_slice(&c.flags);
+        out.exporter.extend_from_slice(&c.exporter);
+        out.domain.extend_from_slice(&c.domain);
+        out.in_if.extend_from_slice(&c.in_if);
+        out.out_if.extend_from_slice(&c.out_if);
+        out.src_addr.extend_from_slice(&c.src_addr);
+        out.dst_addr.extend_from_slice(&c.dst_addr);
+        out.src_port.extend_from_slice(&c.src_port);
+        out.dst_port.extend_from_slice(&c.dst_port);
+        out.proto.extend_from_slice(&c.proto);
+        out.tcp_flags.extend_from_slice(&c.tcp_flags);
+        out.tos.extend_from_slice(&c.tos);
+        out.packets.extend_from_slice(&c.packets);
+        out.bytes.extend_from_slice(&c.bytes);
+        out.start_ms.extend_from_slice(&c.start_ms);
+        out.end_ms.extend_from_slice(&c.end_ms);
+        out.src_as.extend_from_slice(&c.src_as);
+        out.dst_as.extend_from_slice(&c.dst_as);
+        out.src_mask.extend_from_slice(&c.src_mask);
+        out.dst_mask.extend_from_slice(&c.dst_mask);
+        out.next_hop.extend_from_slice(&c.next_hop);
+        out.vlan.extend_from_slice(&[0; MAX_RECORDS]);
+        out.direction.extend_from_slice(&[0; MAX_RECORDS]);
+        out.sampling_rate.extend_from_slice(&c.sampling_rate);
+        out.icmp_type.extend_from_slice(&c.icmp_type);
+        out.icmp_code.extend_from_slice(&c.icmp_code);
+        out.end_reason.extend_from_slice(&[0; MAX_RECORDS]);
+        if k < MAX_RECORDS {
+            out.truncate(len);
+        }
+        k
+    }
+}
+
+/// Writes row `i` of every scratch column from record `i`; returns the number of records. Every
+/// row up to the count is written in full (the scratch is not cleared between datagrams), except
+/// the first 8 bytes of the address columns, which are zero in every row from the start. `c` is
+/// a parameter of its own so that the compiler knows the writes never alias the records.
+fn fill_rows(recs: &[u8], c: &mut Cols, base: u8, r64: u64, export_ms: i64, up: u32) -> usize {
+    let mut k = 0;
+    // `take` bounds the row index by the column size: no bounds check on the writes below
+    for (i, r) in recs.chunks_exact(RECORD_LEN).take(MAX_RECORDS).enumerate() {
+        let Ok(r) = <&[u8; RECORD_LEN]>::try_from(r) else {
+            break;
+        };
+        let be32 = |o: usize| u32::from_be_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
+        let be16 = |o: usize| u16::from_be_bytes([r[o], r[o + 1]]);
+        // the last 8 bytes of `::ffff:a.b.c.d` (the first 8 are zero in every scratch row)
+        let mapped = |ip: u32| (0xffff_u64 << 32 | ip as u64).to_be_bytes();
+        // `uptime_to_unix_ms` for an export time below 2^62 ms (it is below 2^43 here), where
+        // the signed difference cannot overflow
+        let unix_ms = |t: u32| (export_ms - up.wrapping_sub(t) as i32 as i64).max(0) as u64;
+        let next_hop = be32(8);
+        let has_next_hop = next_hop != 0;
+        let proto = r[38];
+        let icmp = proto == 1;
+        c.flags[i] = if has_next_hop {
+            base | flags::NEXT_HOP | flags::NEXT_HOP_V4
+        } else {
+            base
+        };
+        c.src_addr[i][8..].copy_from_slice(&mapped(be32(0)));
+        c.dst_addr[i][8..].copy_from_slice(&mapped(be32(4)));
+        c.next_hop[i][8..].copy_from_slice(&if has_next_hop {
+            mapped(next_hop)
+        } else {
+            [0; 8]
+        });
+        c.in_if[i] = be16(12) as u32;
+        c.out_if[i] = be16(14) as u32;
+        c.packets[i] = be32(16) as u64 * r64;
+        c.bytes[i] = be32(20) as u64 * r64;
+        c.start_ms[i] = unix_ms(be32(24));
+        c.end_ms[i] = unix_ms(be32(28));
+        c.src_port[i] = be16(32);
+        c.dst_port[i] = be16(34);
+        c.tcp_flags[i] = r[37];
+        c.proto[i] = proto;
+        c.tos[i] = r[39];
+        c.src_as[i] = be16(40) as u32;
+        c.dst_as[i] = be16(42) as u32;
+        c.src_mask[i] = r[44];
+        c.dst_mask[i] = r[45];
+        c.icmp_type[i] = if icmp { r[34] } else { 0 };
+        c.icmp_code[i] = if icmp { r[35] } else { 0 };
+        k = i + 1;
+    }
+    k
+}
+
+/// Scratch columns for [`V5Packet::decode_into_with`], reused across datagrams.
+#[derive(Default)]
+pub struct V5Scratch {
+    cols: Box<Cols>,
+    /// The exporter, domain and rate the constant scratch columns hold.
+    constants: Option<([u8; 16], u32, u32)>,
+}
+
+impl std::fmt::Debug for V5Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("V5Scratch")
+    }
+}
+
+/// The columns of one datagram that vary per record ([`MAX_RECORDS`] rows).
+struct Cols {
+    flags: [u8; MAX_RECORDS],
+    in_if: [u32; MAX_RECORDS],
+    out_if: [u32; MAX_RECORDS],
+    src_addr: [[u8; 16]; MAX_RECORDS],
+    dst_addr: [[u8; 16]; MAX_RECORDS],
+    src_port: [u16; MAX_RECORDS],
+    dst_port: [u16; MAX_RECORDS],
+    proto: [u8; MAX_RECORDS],
+    tcp_flags: [u8; MAX_RECORDS],
+    tos: [u8; MAX_RECORDS],
+    packets: [u64; MAX_RECORDS],
+    bytes: [u64; MAX_RECORDS],
+    start_ms: [u64; MAX_RECORDS],
+    end_ms: [u64; MAX_RECORDS],
+    src_as: [u32; MAX_RECORDS],
+    dst_as: [u32; MAX_RECORDS],
+    src_mask: [u8; MAX_RECORDS],
+    dst_mask: [u8; MAX_RECORDS],
+    next_hop: [[u8; 16]; MAX_RECORDS],
+    icmp_type: [u8; MAX_RECORDS],
+    icmp_code: [u8; MAX_RECORDS],
+    exporter: [[u8; 16]; MAX_RECORDS],
+    domain: [u32; MAX_RECORDS],
+    sampling_rate: [u32; MAX_RECORDS],
+}
+
+impl Default for Cols {
+    fn default() -> Self {
+        Self {
+            flags: [0; MAX_RECORDS],
+            in_if: [0; MAX_RECORDS],
+            out_if: [0; MAX_RECORDS],
+            src_addr: [[0; 16]; MAX_RECORDS],
+            dst_addr: [[0; 16]; MAX_RECORDS],
+            src_port: [0; MAX_RECORDS],
+            dst_port: [0; MAX_RECORDS],
+            proto: [0; MAX_RECORDS],
+            tcp_flags: [0; MAX_RECORDS],
+            tos: [0; MAX_RECORDS],
+            packets: [0; MAX_RECORDS],
+            bytes: [0; MAX_RECORDS],
+            start_ms: [0; MAX_RECORDS],
+            end_ms: [0; MAX_RECORDS],
+            src_as: [0; MAX_RECORDS],
+            dst_as: [0; MAX_RECORDS],
+            src_mask: [0; MAX_RECORDS],
+            dst_mask: [0; MAX_RECORDS],
+            next_hop: [[0; 16]; MAX_RECORDS],
+            icmp_type: [0; MAX_RECORDS],
+            icmp_code: [0; MAX_RECORDS],
+            exporter: [[0; 16]; MAX_RECORDS],
+            domain: [0; MAX_RECORDS],
+            sampling_rate: [0; MAX_RECORDS],
+        }
     }
 }
 
@@ -264,8 +422,131 @@ impl<T: AsRef<[u8]>> V5Record<T> {
 }
 
 #[cfg(test)]
+impl<T: AsRef<[u8]>> V5Packet<T> {
+    /// The column-by-column decoder `decode_into` replaced (the reference it must agree with).
+    /// Appends every record to `out` as flows; returns how many. `rate` is the sampling rate to
+    /// apply (the caller resolves overrides; see [`V5Header::sampling_interval`]). Columns are
+    /// filled directly from the record bytes, one tight loop per column.
+    pub(crate) fn decode_into_reference(
+        &self,
+        exporter: IpAddr,
+        rate: u32,
+        out: &mut FlowBatch,
+    ) -> usize {
+        let h = self.header();
+        let export_ms = h.export_ms();
+        let rate = rate.max(1);
+        let r64 = rate as u64;
+        let domain = (h.engine_type as u32) << 8 | h.engine_id as u32;
+        let n = (h.count as usize).min(MAX_RECORDS);
+        let b = self.buf.as_ref();
+        let recs = b
+            .get(HEADER_LEN..HEADER_LEN + RECORD_LEN * n)
+            .unwrap_or(&[]);
+        let rows = || recs.chunks_exact(RECORD_LEN);
+        let (exp, e4) = pharos_model::flow::addr_to_bytes(&exporter);
+        let v4 = |r: &[u8], off: usize| Ipv4Addr::from(u32_at(r, off)).to_ipv6_mapped().octets();
+        let base = if e4 { flags::EXPORTER_V4 } else { 0 } | flags::SRC_V4 | flags::DST_V4;
+        out.flags.extend(rows().map(|r| {
+            if u32_at(r, 8) != 0 {
+                base | flags::NEXT_HOP | flags::NEXT_HOP_V4
+            } else {
+                base
+            }
+        }));
+        out.exporter.extend(rows().map(|_| exp));
+        out.domain.extend(rows().map(|_| domain));
+        out.in_if.extend(rows().map(|r| u16_at(r, 12) as u32));
+        out.out_if.extend(rows().map(|r| u16_at(r, 14) as u32));
+        out.src_addr.extend(rows().map(|r| v4(r, 0)));
+        out.dst_addr.extend(rows().map(|r| v4(r, 4)));
+        out.src_port.extend(rows().map(|r| u16_at(r, 32)));
+        out.dst_port.extend(rows().map(|r| u16_at(r, 34)));
+        out.proto.extend(rows().map(|r| u8_at(r, 38)));
+        out.tcp_flags.extend(rows().map(|r| u8_at(r, 37)));
+        out.tos.extend(rows().map(|r| u8_at(r, 39)));
+        out.packets
+            .extend(rows().map(|r| u32_at(r, 16) as u64 * r64));
+        out.bytes.extend(rows().map(|r| u32_at(r, 20) as u64 * r64));
+        out.start_ms
+            .extend(rows().map(|r| uptime_to_unix_ms(export_ms, h.sys_uptime, u32_at(r, 24))));
+        out.end_ms
+            .extend(rows().map(|r| uptime_to_unix_ms(export_ms, h.sys_uptime, u32_at(r, 28))));
+        out.src_as.extend(rows().map(|r| u16_at(r, 40) as u32));
+        out.dst_as.extend(rows().map(|r| u16_at(r, 42) as u32));
+        out.src_mask.extend(rows().map(|r| u8_at(r, 44)));
+        out.dst_mask.extend(rows().map(|r| u8_at(r, 45)));
+        out.next_hop
+            .extend(rows().map(|r| if u32_at(r, 8) != 0 { v4(r, 8) } else { [0; 16] }));
+        out.vlan.extend(rows().map(|_| 0));
+        out.direction.extend(rows().map(|_| 0));
+        out.sampling_rate.extend(rows().map(|_| rate));
+        out.icmp_type
+            .extend(rows().map(|r| if u8_at(r, 38) == 1 { u8_at(r, 34) } else { 0 }));
+        out.icmp_code
+            .extend(rows().map(|r| if u8_at(r, 38) == 1 { u8_at(r, 35) } else { 0 }));
+        out.end_reason.extend(rows().map(|_| 0));
+        n
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A v5 datagram of `count` records from random bytes, with some ICMP records and some
+    /// without a next hop.
+    fn datagram(count: u16, mut b: Vec<u8>, icmp: &[bool]) -> Vec<u8> {
+        b[0] = 0;
+        b[1] = 5;
+        b[2..4].copy_from_slice(&count.to_be_bytes());
+        for (i, icmp) in icmp.iter().enumerate().take(MAX_RECORDS) {
+            let r = HEADER_LEN + RECORD_LEN * i;
+            if *icmp {
+                b[r + 38] = 1;
+            }
+            if i % 3 == 0 {
+                b[r + 8..r + 12].fill(0); // no next hop
+            }
+        }
+        b
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_into_agrees_with_the_column_by_column_decoder(
+            count in 0u16..=30,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 24 + 48 * 30),
+            rate in 0u32..5,
+            v6 in proptest::prelude::any::<bool>(),
+            icmp in proptest::collection::vec(proptest::prelude::any::<bool>(), 30),
+            before in 0u16..=30,
+            before_body in proptest::collection::vec(proptest::prelude::any::<u8>(), 24 + 48 * 30),
+            before_rate in 0u32..5,
+        ) {
+            let b = datagram(count, body, &icmp);
+            let p = V5Packet::new_checked(&b[..]).unwrap();
+            let exporter: IpAddr = if v6 { "2001:db8::1".parse().unwrap() } else { "192.0.2.1".parse().unwrap() };
+            // the scratch first decodes another datagram (other count, rate and exporter): no
+            // row of it may leak into the next one
+            let mut scratch = V5Scratch::default();
+            let prev = datagram(before, before_body, &icmp);
+            let prev = V5Packet::new_checked(&prev[..]).unwrap();
+            prev.decode_into_with("198.51.100.1".parse().unwrap(), before_rate, &mut FlowBatch::new(), &mut scratch);
+            let mut new = FlowBatch::new();
+            let mut reused = FlowBatch::new();
+            let mut old = FlowBatch::new();
+            // batches that already hold a row
+            for batch in [&mut new, &mut reused, &mut old] {
+                batch.push(&Default::default());
+            }
+            proptest::prop_assert_eq!(p.decode_into(exporter, rate, &mut new), count as usize);
+            proptest::prop_assert_eq!(p.decode_into_with(exporter, rate, &mut reused, &mut scratch), count as usize);
+            proptest::prop_assert_eq!(p.decode_into_reference(exporter, rate, &mut old), count as usize);
+            proptest::prop_assert_eq!(&new, &old);
+            proptest::prop_assert_eq!(&reused, &old);
+        }
+    }
 
     #[test]
     fn uptime_differences_wrap_at_32_bits() {
