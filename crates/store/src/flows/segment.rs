@@ -139,29 +139,35 @@ fn parse_name(name: &str) -> Option<(u64, u64)> {
 /// Every finished segment under `root`, oldest first (by start, then end).
 pub fn list_segments(root: &Path) -> Vec<SegmentInfo> {
     let mut out = Vec::new();
+    for_each_file(root, |e| {
+        if let Some((s, t)) = e.file_name().to_str().and_then(parse_name) {
+            out.push(SegmentInfo {
+                path: e.path(),
+                start_ms: s,
+                end_ms: t,
+                bytes: e.metadata().map_or(0, |m| m.len()),
+            });
+        }
+    });
+    out.sort_by_key(|s| (s.start_ms, s.end_ms));
+    out
+}
+
+/// Calls `f` on every file below `root` (directories that cannot be read are skipped).
+fn for_each_file(root: &Path, mut f: impl FnMut(&fs::DirEntry)) {
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(rd) = fs::read_dir(&dir) else {
             continue;
         };
         for e in rd.flatten() {
-            let p = e.path();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                stack.push(p);
-            } else if let Some((s, t)) = e.file_name().to_str().and_then(parse_name) {
-                let bytes = e.metadata().map_or(0, |m| m.len());
-                out.push(SegmentInfo {
-                    path: p,
-                    start_ms: s,
-                    end_ms: t,
-                    bytes,
-                });
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) => f(&e),
+                Err(_) => {}
             }
         }
     }
-    out.sort_by_key(|s| (s.start_ms, s.end_ms));
-    out
 }
 
 /// Reads a whole segment back into one batch.
@@ -480,25 +486,16 @@ fn remove_empty_parents(root: &Path, path: &Path) {
 
 /// Deletes `.*.parquet.tmp` files under `root` (segments a crash interrupted).
 fn remove_temp_files(root: &Path) {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
+    for_each_file(root, |e| {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && n.ends_with(".parquet.tmp"))
+        {
             let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(p);
-            } else if e
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with('.') && n.ends_with(".parquet.tmp"))
-            {
-                tracing::info!(path = %p.display(), "flow store: deleting an unfinished segment");
-                let _ = fs::remove_file(&p);
-            }
+            tracing::info!(path = %p.display(), "flow store: deleting an unfinished segment");
+            let _ = fs::remove_file(&p);
         }
-    }
+    });
 }
 
 #[cfg(test)]
