@@ -136,6 +136,52 @@ fn parse_name(name: &str) -> Option<(u64, u64)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
+/// Registers the descriptions of the flow store's metrics (for `/metrics`).
+pub fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        "pharos_flow_store_flows_written_total",
+        "Flows written durably into Parquet segments"
+    );
+    describe_counter!(
+        "pharos_flow_store_segments_written_total",
+        "Parquet flow segments written"
+    );
+    describe_counter!(
+        "pharos_flow_store_bytes_written_total",
+        "Bytes of Parquet flow segments written"
+    );
+    describe_counter!(
+        "pharos_flow_store_write_errors_total",
+        "Failed segment writes (disk full, permissions...); the flows are held and retried"
+    );
+    describe_counter!(
+        "pharos_flow_store_dropped_total",
+        "Flows dropped by the flow store, by reason (write_error: too many held while writes fail)"
+    );
+    describe_counter!(
+        "pharos_flow_store_deleted_segments_total",
+        "Segments deleted by retention, by reason (age, disk_budget)"
+    );
+    describe_counter!(
+        "pharos_flow_store_delete_errors_total",
+        "Segments retention could not delete"
+    );
+    describe_gauge!(
+        "pharos_flow_store_pending_flows",
+        "Flows received and not yet written"
+    );
+    describe_gauge!(
+        "pharos_flow_store_failing",
+        "1 while segment writes fail, 0 otherwise"
+    );
+    describe_gauge!(
+        "pharos_flow_store_disk_bytes",
+        "Bytes taken by the flow segments"
+    );
+    describe_gauge!("pharos_flow_store_segments", "Flow segments on disk");
+}
+
 /// Every finished segment under `root`, oldest first (by start, then end).
 pub fn list_segments(root: &Path) -> Vec<SegmentInfo> {
     let mut out = Vec::new();
