@@ -1,0 +1,1 @@
+//! Pharos analysis stage: turns flows and notifications into the events an operator acts on.
