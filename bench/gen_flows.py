@@ -1,20 +1,32 @@
 #!/usr/bin/env python3
 """Writes a pcap of NetFlow v5 or v9 export datagrams with realistic variety, for the ingest benchmark.
 
-Usage: gen_flows.py OUT.pcap [--flows N] [--version 5|9] [--seed S]
+Usage: gen_flows.py OUT.pcap [--flows N] [--version 5|9] [--seed S] [--span SECONDS] [--jobs N]
 
 Every datagram carries 30 flows (v5's maximum; v9 uses the same count plus a template every
 20 datagrams). Addresses come from several documentation/benchmark ranges and a private /8, ports
 mix well-known services with ephemeral ports, protocols are ~70 % TCP, ~25 % UDP, ~5 % ICMP, packet
 counts are heavy-tailed and bytes follow packet sizes of 40..1500. The exporter is 192.0.2.10:50000
 sending to 192.0.2.1:2055; `pharos replay` ignores the destination. Standard library only.
+
+Datagrams are exported 50 us apart by default (flow times then span about a minute); `--span S`
+spreads the export times evenly over S seconds instead, so that flow times cover S seconds (the
+query benchmark uses an hour, so a 5-minute window is selective). The capture is generated in chunks
+of 20,000 datagrams, each with its own seeded generator (the first one seeded with --seed, so
+captures of up to 600,000 flows are the same as before chunking), which `--jobs N` spreads over N
+processes; the output does not depend on N.
 """
 
 import argparse
+import os
 import random
 import struct
+from concurrent.futures import ProcessPoolExecutor
 
 PER_DATAGRAM = 30
+CHUNK = 20_000  # datagrams per independently seeded chunk
+T0 = 1_764_000_000  # capture time base (2025-11-24)
+UPTIME0 = 86_400_000
 EXPORTER = bytes([192, 0, 2, 10])
 COLLECTOR = bytes([192, 0, 2, 1])
 WELL_KNOWN = [80, 443, 53, 123, 22, 25, 110, 143, 993, 3389, 8080, 8443, 5060, 1194, 161]
@@ -109,31 +121,59 @@ def frame(payload, ident):
     return eth + ip + udp
 
 
+def chunk_seed(seed, k):
+    return seed if k == 0 else (seed << 20) + k
+
+
+def write_chunk(out, version, seed, span, n, k):
+    """Writes the pcap records of datagrams [k*CHUNK, min(n, (k+1)*CHUNK)) to `out`."""
+    rng = random.Random(chunk_seed(seed, k))
+    spacing = span * 1_000_000 / n if span > 0 else 50
+    with open(out, "wb") as f:
+        for i in range(k * CHUNK, min(n, (k + 1) * CHUNK)):
+            usec = int(i * spacing)
+            secs, uptime = T0 + usec // 1_000_000, UPTIME0 + usec // 1000
+            if version == 5:
+                p = v5_datagram(rng, i * PER_DATAGRAM, uptime, secs)
+            else:
+                p = v9_datagram(rng, i, uptime, secs, i % 20 == 0)
+            fr = frame(p, i)
+            f.write(struct.pack("<IIII", secs, usec % 1_000_000, len(fr), len(fr)) + fr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
     ap.add_argument("--flows", type=int, default=510_000)
     ap.add_argument("--version", type=int, choices=[5, 9], default=5)
     ap.add_argument("--seed", type=int, default=20261124)
+    ap.add_argument("--span", type=float, default=0, help="spread export times over this many seconds")
+    ap.add_argument("--jobs", type=int, default=1, help="processes generating chunks in parallel")
     a = ap.parse_args()
-    rng = random.Random(a.seed)
     n = -(-a.flows // PER_DATAGRAM)
-    t0 = 1_764_000_000  # capture time base (2025-11-24)
-    uptime0 = 86_400_000
-    with open(a.out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        seq = 0
-        for i in range(n):
-            usec = i * 50
-            secs, uptime = t0 + usec // 1_000_000, uptime0 + usec // 1000
-            if a.version == 5:
-                p = v5_datagram(rng, seq, uptime, secs)
-                seq += PER_DATAGRAM
-            else:
-                p = v9_datagram(rng, seq, uptime, secs, i % 20 == 0)
-                seq += 1
-            fr = frame(p, i)
-            f.write(struct.pack("<IIII", secs, usec % 1_000_000, len(fr), len(fr)) + fr)
+    chunks = -(-n // CHUNK)
+    parts = [f"{a.out}.part{k}" for k in range(chunks)]
+    try:
+        if a.jobs > 1 and chunks > 1:
+            with ProcessPoolExecutor(min(a.jobs, chunks)) as ex:
+                for fut in [ex.submit(write_chunk, parts[k], a.version, a.seed, a.span, n, k) for k in range(chunks)]:
+                    fut.result()
+        else:
+            for k in range(chunks):
+                write_chunk(parts[k], a.version, a.seed, a.span, n, k)
+        with open(a.out, "wb") as f:
+            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+            for part in parts:
+                with open(part, "rb") as pf:
+                    while True:
+                        buf = pf.read(1 << 24)
+                        if not buf:
+                            break
+                        f.write(buf)
+    finally:
+        for part in parts:
+            if os.path.exists(part):
+                os.remove(part)
     print(f"{a.out}: {n} NetFlow v{a.version} datagrams, {n * PER_DATAGRAM} flows")
 
 
