@@ -61,7 +61,7 @@ use ipnet::IpNet;
 use pharos_model::flow::{FlowBatch, FlowRecord};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// Longest filter accepted, in bytes of its canonical form (comments, extra blanks and redundant
 /// parentheses do not count; `1k` counts as `1000`).

@@ -1,6 +1,8 @@
-//! The flow store: the Parquet archive of flows ([`schema`], [`segment`]) and the query language
-//! over stored flows ([`filter`]). docs/flows.md describes the archive layout and columns.
+//! The flow store: the Parquet archive of flows ([`schema`], [`segment`]), the query language
+//! over stored flows ([`filter`]) and the query engine ([`query`]). docs/flows.md describes the
+//! archive layout and columns.
 
 pub mod filter;
+pub mod query;
 pub mod schema;
 pub mod segment;

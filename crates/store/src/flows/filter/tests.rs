@@ -965,7 +965,7 @@ fn arb_pred() -> impl Strategy<Value = Pred> {
     ]
 }
 
-fn arb_expr() -> impl Strategy<Value = Expr> {
+pub(crate) fn arb_expr() -> impl Strategy<Value = Expr> {
     let leaf = prop_oneof![1 => Just(Expr::Any), 12 => arb_pred().prop_map(Expr::Pred)];
     leaf.prop_recursive(6, 64, 4, |inner| {
         prop_oneof![
@@ -1063,7 +1063,7 @@ fn arb_soup() -> impl Strategy<Value = String> {
     )
 }
 
-fn arb_flow() -> impl Strategy<Value = FlowRecord> {
+pub(crate) fn arb_flow() -> impl Strategy<Value = FlowRecord> {
     let addr = prop_oneof![
         3 => prop::sample::select(vec![
             ip("10.0.0.1"),
