@@ -160,6 +160,10 @@ pub struct FlowStoreConfig {
     pub disk_budget_bytes: u64,
     /// Most flows held in memory while segments cannot be written; more are dropped and counted.
     pub max_held_flows: usize,
+    /// Whether the short segments of each finished minute are merged into one file.
+    pub compact: bool,
+    /// Seconds after a minute ends before its segments are merged.
+    pub compact_after_seconds: u64,
 }
 
 impl Default for FlowStoreConfig {
@@ -170,6 +174,8 @@ impl Default for FlowStoreConfig {
             retention: HumanDuration(Duration::from_secs(30 * 86_400)),
             disk_budget_bytes: 0,
             max_held_flows: 1_000_000,
+            compact: true,
+            compact_after_seconds: 10,
         }
     }
 }
@@ -185,6 +191,8 @@ impl FlowStoreConfig {
             retention: self.retention.0,
             disk_budget: self.disk_budget_bytes,
             max_held_flows: self.max_held_flows,
+            compact: self.compact,
+            compact_after: Duration::from_secs(self.compact_after_seconds),
             ..pharos_store::flows::segment::SegmentConfig::new(data_dir.join("flows"))
         }
     }
@@ -198,6 +206,12 @@ impl FlowStoreConfig {
         }
         if self.max_held_flows == 0 {
             return Err("[flow_store] max_held_flows = 0: must be at least 1".into());
+        }
+        if self.compact_after_seconds > 3600 {
+            return Err(format!(
+                "[flow_store] compact_after_seconds = {}: must be at most 3600 (the default 10 merges a minute 10 s after it ends)",
+                self.compact_after_seconds
+            ));
         }
         Ok(())
     }
@@ -429,8 +443,9 @@ mod tests {
         assert!(d.enabled);
         assert_eq!((d.segment_seconds, d.disk_budget_bytes), (1, 0));
         assert_eq!(d.retention.to_string(), "30d");
+        assert_eq!((d.compact, d.compact_after_seconds), (true, 10));
         let c = Config::parse(
-            "[flow_store]\nsegment_seconds = 5\nretention = \"7d\"\ndisk_budget_bytes = 1000000\n",
+            "[flow_store]\nsegment_seconds = 5\nretention = \"7d\"\ndisk_budget_bytes = 1000000\ncompact = false\ncompact_after_seconds = 30\n",
             "p.toml",
         )
         .unwrap();
@@ -439,6 +454,15 @@ mod tests {
         assert_eq!(s.segment, Duration::from_secs(5));
         assert_eq!(s.retention, Duration::from_secs(7 * 86_400));
         assert_eq!(s.disk_budget, 1_000_000);
+        assert!(!s.compact);
+        assert_eq!(s.compact_after, Duration::from_secs(30));
+        let e = Config::parse("[flow_store]\ncompact_after_seconds = 7200\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[flow_store] compact_after_seconds = 7200"),
+            "{e}"
+        );
         let e = Config::parse("[flow_store]\nsegment_secs = 5\n", "p.toml")
             .unwrap_err()
             .to_string();

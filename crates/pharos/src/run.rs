@@ -302,8 +302,10 @@ fn start_flows(
 }
 
 /// Takes the collectors' batches until the channel closes: counts them, writes them into short
-/// segments (one at least every `[flow_store] segment_seconds`), applies retention, and flushes
-/// the open segment at the end. Without a writer (`[flow_store] enabled = false`) it only counts.
+/// segments (one at least every `[flow_store] segment_seconds`), merges finished minutes (on the
+/// writer's background thread, started from its tick), applies retention, and at the end flushes
+/// the open segment and waits for a merge in progress. Without a writer
+/// (`[flow_store] enabled = false`) it only counts.
 fn flow_store_loop(
     rx: std::sync::mpsc::Receiver<pharos_model::flow::FlowBatch>,
     mut writer: Option<SegmentWriter>,
@@ -336,6 +338,7 @@ fn flow_store_loop(
             Err(e) => tracing::error!(error = %e, lost = w.pending(),
                 "flow store: the last segment could not be written at shutdown"),
         }
+        w.wait_compaction(segment::now_ms());
     }
 }
 

@@ -12,8 +12,18 @@
 //!   left by a crash are deleted by [`SegmentWriter::open`].
 //! - Crash safety by short segments: the open segment is flushed every
 //!   [`SegmentConfig::segment`] (1 s by default) while flows arrive, so a SIGKILL loses at most
-//!   that long of received flows. The cost is one file (and two fsyncs) per second of traffic:
-//!   86 400 files a day; merging them into per-minute segments is the next step (docs/flows.md).
+//!   that long of received flows.
+//! - Compaction (when [`SegmentConfig::compact`]): once a receive-time minute is over (plus
+//!   [`SegmentConfig::compact_after`]) and none of its flows is still pending, its segments are
+//!   merged on a background thread into one segment named `<first start>-<last end>.parquet`,
+//!   written like every segment (same properties, temp file, fsync, rename, directory fsync);
+//!   only then are the inputs deleted. A segment whose receive range lies inside another's is
+//!   *superseded*: [`list_segments`] never returns it (no reader counts a flow twice while the
+//!   inputs still exist) and [`SegmentWriter::open`] deletes it (a crash between the rename and the
+//!   deletion). A reader that finds a listed segment gone (merged or deleted by retention since it
+//!   listed) lists again. A failed merge (disk full) is logged, counted in
+//!   `pharos_flow_store_compaction_errors_total`, leaves the inputs as they are and is retried a
+//!   minute later.
 //! - Every segment is zstd-compressed, one row group per [`SegmentConfig::row_group_rows`] rows,
 //!   with page statistics on every column and dictionary encoding except on the high-cardinality
 //!   counters and times.
@@ -31,6 +41,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arrow_array::{Array, RecordBatch, TimestampMillisecondArray};
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -57,10 +68,15 @@ pub struct SegmentConfig {
     pub max_held_flows: usize,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// Whether the segments of each finished minute are merged into one.
+    pub compact: bool,
+    /// How long after a minute ends its segments are merged (late writes settle first).
+    pub compact_after: Duration,
 }
 
 impl SegmentConfig {
-    /// Defaults for a store under `root`: 1 s segments, 30 days, no budget.
+    /// Defaults for a store under `root`: 1 s segments merged per minute 10 s after the minute,
+    /// 30 days, no budget.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into(),
@@ -69,6 +85,8 @@ impl SegmentConfig {
             disk_budget: 0,
             max_held_flows: 1_000_000,
             row_group_rows: 128 * 1024,
+            compact: true,
+            compact_after: Duration::from_secs(10),
         }
     }
 }
@@ -180,14 +198,30 @@ pub fn describe_metrics() {
         "Bytes taken by the flow segments"
     );
     describe_gauge!("pharos_flow_store_segments", "Flow segments on disk");
+    describe_counter!(
+        "pharos_flow_store_compactions_total",
+        "Finished minutes whose segments were merged into one"
+    );
+    describe_counter!(
+        "pharos_flow_store_compaction_errors_total",
+        "Failed merges (disk full, unreadable input...); the inputs are kept and the merge retried"
+    );
 }
 
-/// Every finished segment under `root`, oldest first (by start, then end).
+/// Every finished segment under `root` that no merged segment supersedes, oldest first (by
+/// start, then end): each stored flow is in exactly one of them.
 pub fn list_segments(root: &Path) -> Vec<SegmentInfo> {
-    let mut out = Vec::new();
+    scan_segments(root).0
+}
+
+/// The finished segments under `root`, oldest first, split into (live, superseded): a segment is
+/// superseded when another one's receive range contains its own (the inputs of a merge whose
+/// deletion a crash interrupted).
+fn scan_segments(root: &Path) -> (Vec<SegmentInfo>, Vec<SegmentInfo>) {
+    let mut all = Vec::new();
     for_each_file(root, |e| {
         if let Some((s, t)) = e.file_name().to_str().and_then(parse_name) {
-            out.push(SegmentInfo {
+            all.push(SegmentInfo {
                 path: e.path(),
                 start_ms: s,
                 end_ms: t,
@@ -195,8 +229,20 @@ pub fn list_segments(root: &Path) -> Vec<SegmentInfo> {
             });
         }
     });
-    out.sort_by_key(|s| (s.start_ms, s.end_ms));
-    out
+    // Widest first among equal starts: a segment is contained in an earlier one iff its end is
+    // at most the largest end seen so far.
+    all.sort_by_key(|s| (s.start_ms, std::cmp::Reverse(s.end_ms)));
+    let (mut live, mut superseded) = (Vec::with_capacity(all.len()), Vec::new());
+    let mut max_end = None;
+    for s in all {
+        if max_end.is_some_and(|m| s.end_ms <= m) {
+            superseded.push(s);
+        } else {
+            max_end = Some(s.end_ms);
+            live.push(s);
+        }
+    }
+    (live, superseded)
 }
 
 /// Calls `f` on every file below `root` (directories that cannot be read are skipped).
@@ -218,22 +264,9 @@ fn for_each_file(root: &Path, mut f: impl FnMut(&fs::DirEntry)) {
 
 /// Reads a whole segment back into one batch.
 pub fn read_segment(path: &Path) -> Result<FlowBatch, FlowStoreError> {
-    let f = File::open(path).map_err(io_err("cannot open", path))?;
-    let pq = |source| FlowStoreError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .map_err(pq)?
-        .build()
-        .map_err(pq)?;
     let mut out = FlowBatch::new();
-    for rb in reader {
-        let rb = rb.map_err(|e| FlowStoreError::Schema {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let b = from_record_batch(&rb).map_err(|e| FlowStoreError::Schema {
+    for rb in segment_batches(path)? {
+        let b = from_record_batch(&rb?).map_err(|e| FlowStoreError::Schema {
             path: path.to_path_buf(),
             source: e,
         })?;
@@ -259,6 +292,192 @@ fn writer_properties(row_group_rows: usize, kv: Vec<KeyValue>) -> WriterProperti
 /// Hook run with the temp file's path after it is fsynced and before it is renamed (tests).
 type BeforeRename = Box<dyn FnMut(&Path) + Send>;
 
+/// The rows of a segment to write: flows from memory, or the rows of finished segments in order.
+enum Rows<'a> {
+    Flows(&'a FlowBatch),
+    Segments(&'a [SegmentInfo]),
+}
+
+/// Writes `rows` as the segment `<start>-<end>.parquet` under `root` (hour directory of `start`):
+/// temp file, fsync, rename, directory fsync. The one code path of every segment, flushed or
+/// merged. On failure nothing is left under either name.
+fn write_segment(
+    root: &Path,
+    start: u64,
+    end: u64,
+    row_group_rows: usize,
+    rows: Rows<'_>,
+    before_rename: Option<&mut BeforeRename>,
+) -> Result<SegmentInfo, FlowStoreError> {
+    let t = Utc
+        .timestamp_millis_opt(start.min(i64::MAX as u64) as i64)
+        .single()
+        .unwrap_or_default();
+    let dir = root.join(format!(
+        "{:04}/{:02}/{:02}/{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour()
+    ));
+    fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
+    let name = format!("{start}-{end}.parquet");
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let result = write_file(&tmp, start, end, row_group_rows, rows).and_then(|bytes| {
+        if let Some(h) = before_rename {
+            h(&tmp);
+        }
+        fs::rename(&tmp, &path).map_err(io_err("cannot rename into", &path))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("cannot fsync", &dir))?;
+        Ok(bytes)
+    });
+    match result {
+        Ok(bytes) => Ok(SegmentInfo {
+            path,
+            start_ms: start,
+            end_ms: end,
+            bytes,
+        }),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes `rows` to `tmp` with the footer keys of the module doc and fsyncs it; returns its size.
+fn write_file(
+    tmp: &Path,
+    start: u64,
+    end: u64,
+    row_group_rows: usize,
+    rows: Rows<'_>,
+) -> Result<u64, FlowStoreError> {
+    let f = File::create(tmp).map_err(io_err("cannot create", tmp))?;
+    let kv = vec![
+        KeyValue::new("pharos.received_from_ms".into(), start.to_string()),
+        KeyValue::new("pharos.received_to_ms".into(), end.to_string()),
+    ];
+    let pq = |source| FlowStoreError::Parquet {
+        path: tmp.to_path_buf(),
+        source,
+    };
+    let props = writer_properties(row_group_rows, kv);
+    let mut w = ArrowWriter::try_new(f, flow_schema(), Some(props)).map_err(pq)?;
+    let (mut min_end, mut max_end) = (u64::MAX, 0);
+    let mut put = |rb: &RecordBatch| -> Result<(), FlowStoreError> {
+        if let Some(ends) = rb
+            .column_by_name(col::END_TIME)
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+        {
+            for &x in ends.values() {
+                min_end = min_end.min(x as u64);
+                max_end = max_end.max(x as u64);
+            }
+        }
+        w.write(rb).map_err(pq)
+    };
+    match rows {
+        Rows::Flows(b) => put(&to_record_batch(b))?,
+        Rows::Segments(inputs) => {
+            for s in inputs {
+                for rb in segment_batches(&s.path)? {
+                    put(&rb?)?;
+                }
+            }
+        }
+    }
+    w.append_key_value_metadata(KeyValue::new(
+        "pharos.min_end_ms".into(),
+        min_end.to_string(),
+    ));
+    w.append_key_value_metadata(KeyValue::new(
+        "pharos.max_end_ms".into(),
+        max_end.to_string(),
+    ));
+    let f = w.into_inner().map_err(pq)?;
+    f.sync_all().map_err(io_err("cannot fsync", tmp))?;
+    let bytes = f.metadata().map_err(io_err("cannot stat", tmp))?.len();
+    Ok(bytes)
+}
+
+/// The record batches of a finished segment, checked against the flow schema.
+fn segment_batches(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<RecordBatch, FlowStoreError>>, FlowStoreError> {
+    let f = File::open(path).map_err(io_err("cannot open", path))?;
+    let pq = |source| FlowStoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(pq)?
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(pq)?;
+    let path = path.to_path_buf();
+    Ok(reader.map(move |rb| {
+        let schema_err = |source| FlowStoreError::Schema {
+            path: path.clone(),
+            source,
+        };
+        let rb = rb.map_err(schema_err)?;
+        RecordBatch::try_new(flow_schema(), rb.columns().to_vec()).map_err(schema_err)
+    }))
+}
+
+/// Merges `inputs` (finished segments of one hour directory, oldest first) into one segment
+/// named for their whole receive range, written by the same code path as every segment; once it
+/// is durable, deletes the inputs (a failed deletion is logged: the merged segment supersedes
+/// the input, and the next [`SegmentWriter::open`] deletes it). On error the inputs are intact.
+pub fn merge_segments(
+    root: &Path,
+    inputs: &[SegmentInfo],
+    row_group_rows: usize,
+) -> Result<SegmentInfo, FlowStoreError> {
+    let start = inputs.iter().map(|s| s.start_ms).min().unwrap_or(0);
+    let end = inputs.iter().map(|s| s.end_ms).max().unwrap_or(start);
+    let merged = write_segment(
+        root,
+        start,
+        end,
+        row_group_rows,
+        Rows::Segments(inputs),
+        None,
+    )?;
+    for s in inputs {
+        delete_segment(
+            &s.path,
+            "flow store compaction: cannot delete a merged input",
+        );
+    }
+    Ok(merged)
+}
+
+/// Deletes a segment file; a missing file is fine, another error is logged and counted.
+fn delete_segment(path: &Path, what: &'static str) {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "{what}");
+            metrics::counter!("pharos_flow_store_delete_errors_total").increment(1);
+        }
+    }
+}
+
+/// A merge running on its own thread.
+struct Compaction {
+    /// The minute (Unix ms / 60 000) whose segments are merged.
+    minute: u64,
+    inputs: Vec<SegmentInfo>,
+    started: std::time::Instant,
+    job: std::thread::JoinHandle<Result<SegmentInfo, FlowStoreError>>,
+}
+
 /// Writes flows into short Parquet segments (see the module doc). Not thread-safe by design: one
 /// writer per store directory, driven by one thread.
 pub struct SegmentWriter {
@@ -278,16 +497,30 @@ pub struct SegmentWriter {
     write_errors: u64,
     /// Flows dropped since open (also in `pharos_flow_store_dropped_total`).
     dropped: u64,
+    /// Failed merges since open (also in `pharos_flow_store_compaction_errors_total`).
+    compaction_errors: u64,
     before_rename: Option<BeforeRename>,
+    /// The merge in progress, if any.
+    compaction: Option<Compaction>,
+    /// Minutes before this one (Unix ms / 60 000) need no merge.
+    compacted_below: u64,
+    /// No merge starts before this time (Unix ms): back-off after a failed merge.
+    compact_retry_at: u64,
 }
 
 impl SegmentWriter {
-    /// Opens the store under `cfg.root` (created if missing): deletes temp files a crash left
-    /// and indexes the finished segments for retention.
+    /// Opens the store under `cfg.root` (created if missing): deletes temp files and superseded
+    /// merge inputs a crash left, and indexes the finished segments for retention.
     pub fn open(cfg: SegmentConfig) -> Result<Self, FlowStoreError> {
         fs::create_dir_all(&cfg.root).map_err(io_err("cannot create", &cfg.root))?;
         remove_temp_files(&cfg.root);
-        let segments: VecDeque<SegmentInfo> = list_segments(&cfg.root).into();
+        let (live, superseded) = scan_segments(&cfg.root);
+        for s in &superseded {
+            tracing::info!(path = %s.path.display(),
+                "flow store: deleting a segment already merged into another");
+            delete_segment(&s.path, "flow store: cannot delete a merged segment");
+        }
+        let segments: VecDeque<SegmentInfo> = live.into();
         let total_bytes = segments.iter().map(|s| s.bytes).sum();
         let last_end = segments.iter().map(|s| s.end_ms).max().unwrap_or(0);
         metrics::gauge!("pharos_flow_store_disk_bytes").set(total_bytes as f64);
@@ -302,7 +535,11 @@ impl SegmentWriter {
             failing: false,
             write_errors: 0,
             dropped: 0,
+            compaction_errors: 0,
             before_rename: None,
+            compaction: None,
+            compacted_below: 0,
+            compact_retry_at: 0,
         })
     }
 
@@ -325,6 +562,11 @@ impl SegmentWriter {
     /// Flows dropped since open because too many were held while writes failed.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Failed merges since open.
+    pub fn compaction_errors(&self) -> u64 {
+        self.compaction_errors
     }
 
     /// Finished segments, oldest first.
@@ -365,14 +607,155 @@ impl SegmentWriter {
     }
 
     /// Flushes when the open segment is [`SegmentConfig::segment`] old (or a failed write is due
-    /// for a retry) and applies retention. Call at least every `segment`.
+    /// for a retry), takes the result of a finished merge, applies retention and starts merging
+    /// the next finished minute on a background thread. Call at least every `segment`.
     pub fn tick(&mut self, now: u64) {
         if let Some(since) = self.pending_since
             && now.saturating_sub(since) >= self.cfg.segment.as_millis() as u64
         {
             let _ = self.flush(now);
         }
+        if self
+            .compaction
+            .as_ref()
+            .is_some_and(|c| c.job.is_finished())
+        {
+            self.finish_compaction(now);
+        }
         self.apply_retention(now);
+        if self.compaction.is_none()
+            && now >= self.compact_retry_at
+            && let Some((minute, inputs)) = self.due_minute(now)
+        {
+            let root = self.cfg.root.clone();
+            let rows = self.cfg.row_group_rows;
+            let job_inputs = inputs.clone();
+            let spawned = std::thread::Builder::new()
+                .name("flow-compact".into())
+                .spawn(move || merge_segments(&root, &job_inputs, rows));
+            match spawned {
+                Ok(job) => {
+                    self.compaction = Some(Compaction {
+                        minute,
+                        inputs,
+                        started: std::time::Instant::now(),
+                        job,
+                    })
+                }
+                Err(e) => tracing::warn!(error = %e, "flow store: cannot start a merge thread"),
+            }
+        }
+    }
+
+    /// Merges every finished minute now, on this thread (after waiting for a merge in
+    /// progress); returns the merged segments. Errors are counted and logged as in [`tick`].
+    ///
+    /// [`tick`]: SegmentWriter::tick
+    pub fn compact(&mut self, now: u64) -> Vec<SegmentInfo> {
+        let mut out = Vec::new();
+        self.wait_compaction(now);
+        while let Some((minute, inputs)) = self.due_minute(now) {
+            let started = std::time::Instant::now();
+            let result = merge_segments(&self.cfg.root, &inputs, self.cfg.row_group_rows);
+            let ok = result.as_ref().ok().cloned();
+            self.record_compaction(minute, &inputs, started, result, now);
+            match ok {
+                Some(m) => out.push(m),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Waits for the merge in progress, if any, and takes its result (at shutdown).
+    pub fn wait_compaction(&mut self, now: u64) {
+        if self.compaction.is_some() {
+            self.finish_compaction(now);
+        }
+    }
+
+    /// The oldest finished minute with two or more segments and its segments: the minute and
+    /// the grace after it are over and no pending flow arrived in it.
+    fn due_minute(&mut self, now: u64) -> Option<(u64, Vec<SegmentInfo>)> {
+        if !self.cfg.compact {
+            return None;
+        }
+        let after = self.cfg.compact_after.as_millis() as u64;
+        let from = self
+            .segments
+            .partition_point(|s| s.start_ms / 60_000 < self.compacted_below);
+        let mut i = from;
+        while i < self.segments.len() {
+            let minute = self.segments[i].start_ms / 60_000;
+            let minute_end = (minute + 1) * 60_000;
+            let open = self.pending_since.is_some_and(|p| p < minute_end);
+            if now < minute_end + after || open {
+                return None;
+            }
+            let n = self
+                .segments
+                .range(i..)
+                .take_while(|s| s.start_ms < minute_end)
+                .count();
+            if n >= 2 {
+                return Some((minute, self.segments.range(i..i + n).cloned().collect()));
+            }
+            self.compacted_below = minute + 1;
+            i += n;
+        }
+        None
+    }
+
+    /// Joins the merge in progress and records its outcome.
+    fn finish_compaction(&mut self, now: u64) {
+        let Some(c) = self.compaction.take() else {
+            return;
+        };
+        let result = c.job.join().unwrap_or_else(|_| {
+            Err(FlowStoreError::Io {
+                what: "merge thread panicked merging into",
+                path: self.cfg.root.clone(),
+                source: io::Error::other("panic"),
+            })
+        });
+        self.record_compaction(c.minute, &c.inputs, c.started, result, now);
+    }
+
+    /// Replaces the inputs of a successful merge by the merged segment in the index; counts and
+    /// logs a failed one and defers the next attempt by a minute.
+    fn record_compaction(
+        &mut self,
+        minute: u64,
+        inputs: &[SegmentInfo],
+        started: std::time::Instant,
+        result: Result<SegmentInfo, FlowStoreError>,
+        now: u64,
+    ) {
+        match result {
+            Ok(merged) => {
+                metrics::counter!("pharos_flow_store_compactions_total").increment(1);
+                tracing::debug!(path = %merged.path.display(), inputs = inputs.len(),
+                    ms = started.elapsed().as_millis() as u64, "flow store: minute merged");
+                self.segments.retain(|s| !inputs.contains(s));
+                self.total_bytes -= inputs.iter().map(|s| s.bytes).sum::<u64>();
+                self.total_bytes += merged.bytes;
+                let at = self
+                    .segments
+                    .partition_point(|s| (s.start_ms, s.end_ms) < (merged.start_ms, merged.end_ms));
+                self.segments.insert(at, merged);
+                if self.compacted_below == minute {
+                    self.compacted_below = minute + 1;
+                }
+                self.update_gauges();
+            }
+            Err(e) => {
+                self.compaction_errors += 1;
+                metrics::counter!("pharos_flow_store_compaction_errors_total").increment(1);
+                tracing::warn!(error = %e, inputs = inputs.len(),
+                    "flow store: cannot merge a minute's segments; keeping them, retrying in a minute");
+                self.compact_retry_at = now + 60_000;
+            }
+        }
     }
 
     /// Writes every pending flow into one segment now. On failure the flows stay pending (the
@@ -398,6 +781,8 @@ impl SegmentWriter {
                 self.pending_since = None;
                 metrics::gauge!("pharos_flow_store_pending_flows").set(0.0);
                 self.last_end = end;
+                // A write held by failures may land in a minute already passed over.
+                self.compacted_below = self.compacted_below.min(start / 60_000);
                 self.total_bytes += info.bytes;
                 self.segments.push_back(info.clone());
                 self.update_gauges();
@@ -423,71 +808,14 @@ impl SegmentWriter {
     }
 
     fn write_segment(&mut self, start: u64, end: u64) -> Result<SegmentInfo, FlowStoreError> {
-        let t = Utc
-            .timestamp_millis_opt(start.min(i64::MAX as u64) as i64)
-            .single()
-            .unwrap_or_default();
-        let dir = self.cfg.root.join(format!(
-            "{:04}/{:02}/{:02}/{:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour()
-        ));
-        fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
-        let name = format!("{start}-{end}.parquet");
-        let path = dir.join(&name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let result = self.write_file(&tmp, start, end).and_then(|bytes| {
-            if let Some(h) = self.before_rename.as_mut() {
-                h(&tmp);
-            }
-            fs::rename(&tmp, &path).map_err(io_err("cannot rename into", &path))?;
-            File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io_err("cannot fsync", &dir))?;
-            Ok(bytes)
-        });
-        match result {
-            Ok(bytes) => Ok(SegmentInfo {
-                path,
-                start_ms: start,
-                end_ms: end,
-                bytes,
-            }),
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
-    }
-
-    /// Writes the pending flows to `tmp` and fsyncs it; returns its size.
-    fn write_file(&self, tmp: &Path, start: u64, end: u64) -> Result<u64, FlowStoreError> {
-        let f = File::create(tmp).map_err(io_err("cannot create", tmp))?;
-        let (min_end, max_end) = self
-            .pending
-            .end_ms
-            .iter()
-            .fold((u64::MAX, 0), |(a, b), &x| (a.min(x), b.max(x)));
-        let kv = vec![
-            KeyValue::new("pharos.received_from_ms".into(), start.to_string()),
-            KeyValue::new("pharos.received_to_ms".into(), end.to_string()),
-            KeyValue::new("pharos.min_end_ms".into(), min_end.to_string()),
-            KeyValue::new("pharos.max_end_ms".into(), max_end.to_string()),
-        ];
-        let pq = |source| FlowStoreError::Parquet {
-            path: tmp.to_path_buf(),
-            source,
-        };
-        let props = writer_properties(self.cfg.row_group_rows, kv);
-        let mut w = ArrowWriter::try_new(f, flow_schema(), Some(props)).map_err(pq)?;
-        let rb = to_record_batch(&self.pending);
-        w.write(&rb).map_err(pq)?;
-        let f = w.into_inner().map_err(pq)?;
-        f.sync_all().map_err(io_err("cannot fsync", tmp))?;
-        let bytes = f.metadata().map_err(io_err("cannot stat", tmp))?.len();
-        Ok(bytes)
+        write_segment(
+            &self.cfg.root,
+            start,
+            end,
+            self.cfg.row_group_rows,
+            Rows::Flows(&self.pending),
+            self.before_rename.as_mut(),
+        )
     }
 
     /// Deletes segments older than the retention, then the oldest beyond the disk budget.
@@ -496,20 +824,17 @@ impl SegmentWriter {
         while let Some(s) = self.segments.front() {
             let too_old = max_age > 0 && s.end_ms < now.saturating_sub(max_age);
             let over = self.cfg.disk_budget > 0 && self.total_bytes > self.cfg.disk_budget;
-            if !too_old && !over {
+            // An input of the merge in progress waits for it (its rows move to the merged one).
+            let merging = self
+                .compaction
+                .as_ref()
+                .is_some_and(|c| c.inputs.contains(s));
+            if (!too_old && !over) || merging {
                 break;
             }
             let s = self.segments.pop_front().expect("front exists");
             self.total_bytes -= s.bytes;
-            match fs::remove_file(&s.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(path = %s.path.display(), error = %e,
-                        "flow store retention: cannot delete a segment");
-                    metrics::counter!("pharos_flow_store_delete_errors_total").increment(1);
-                }
-            }
+            delete_segment(&s.path, "flow store retention: cannot delete a segment");
             let reason = if too_old { "age" } else { "disk_budget" };
             metrics::counter!("pharos_flow_store_deleted_segments_total", "reason" => reason)
                 .increment(1);

@@ -185,15 +185,19 @@ fn a_segment_appears_only_complete_under_its_final_name() {
     assert_eq!(w.segments().count(), 1);
 }
 
+fn writer_keeping_two_hours(root: &Path) -> SegmentWriter {
+    SegmentWriter::open(SegmentConfig {
+        retention: Duration::from_secs(2 * 3600),
+        ..config(root)
+    })
+    .unwrap()
+}
+
 #[test]
 fn retention_by_age_then_by_budget_deletes_oldest_first() {
     let tmp = tempfile::tempdir().unwrap();
     let hour = 3_600_000;
-    let mut w = SegmentWriter::open(SegmentConfig {
-        retention: Duration::from_secs(2 * 3600),
-        ..config(tmp.path())
-    })
-    .unwrap();
+    let mut w = writer_keeping_two_hours(tmp.path());
     for k in 0..5 {
         w.push(&batch(100, k % 2 == 1), T0 + k * hour);
         w.flush(T0 + k * hour + 1000).unwrap().unwrap();
@@ -312,4 +316,225 @@ print(t.column("vlan").null_count)
     assert_eq!(lines[3], "10.0.0.0");
     let vlan_nulls = (0..100).filter(|i| (i % 70) % 3 != 0).count();
     assert_eq!(lines[4], vlan_nulls.to_string());
+}
+
+const MINUTE: u64 = 60_000;
+
+/// Writes one segment per second for `secs` seconds from `at`, of `per` flows each (alternating
+/// IPv4 and IPv6, distinct contents); returns the segments written.
+fn write_seconds(w: &mut SegmentWriter, at: u64, secs: u64, per: u32) -> Vec<SegmentInfo> {
+    (0..secs)
+        .map(|k| {
+            let mut b = batch(per + k as u32, k % 2 == 1);
+            b.truncate(per as usize);
+            w.push(&b, at + k * 1000);
+            w.flush(at + k * 1000 + 999).unwrap().unwrap()
+        })
+        .collect()
+}
+
+fn rows_in(segs: &[SegmentInfo]) -> usize {
+    segs.iter()
+        .map(|s| read_segment(&s.path).unwrap().len())
+        .sum()
+}
+
+fn footer(path: &Path, key: &str) -> Option<String> {
+    let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+    let kv = b.metadata().file_metadata().key_value_metadata()?.clone();
+    kv.into_iter().find(|x| x.key == key).and_then(|x| x.value)
+}
+
+#[test]
+fn merging_a_finished_minute_equals_the_concatenation_of_its_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(SegmentConfig {
+        row_group_rows: 100,
+        ..config(tmp.path())
+    })
+    .unwrap();
+    let inputs = write_seconds(&mut w, T0 + 500, 12, 30);
+    let next = write_seconds(&mut w, T0 + MINUTE + 2000, 2, 7);
+    let mut want = FlowBatch::new();
+    for s in &inputs {
+        want.extend_from(&read_segment(&s.path).unwrap());
+    }
+    // Not before the grace after the minute, nor while flows of the minute are pending.
+    assert!(w.compact(T0 + MINUTE + 9_999).is_empty());
+    w.push(&batch(3, false), T0 + 59_000);
+    assert!(w.compact(T0 + 2 * MINUTE).is_empty());
+    w.pending = FlowBatch::new();
+    w.pending_since = None;
+
+    let merged = w.compact(T0 + MINUTE + 10_000);
+    assert_eq!(
+        merged.len(),
+        1,
+        "only the first minute has two segments left"
+    );
+    let m = &merged[0];
+    let (first, last) = (&inputs[0], &inputs[inputs.len() - 1]);
+    assert_eq!(
+        m.path,
+        first
+            .path
+            .with_file_name(format!("{}-{}.parquet", first.start_ms, last.end_ms))
+    );
+    assert_eq!(read_segment(&m.path).unwrap(), want);
+    assert!(inputs.iter().all(|s| !s.path.exists()), "inputs deleted");
+    let mut live = vec![m.clone()];
+    live.extend(next.iter().cloned());
+    assert_eq!(list_segments(tmp.path()), live);
+    assert_eq!(w.segments().cloned().collect::<Vec<_>>(), live);
+    assert_eq!(
+        w.disk_bytes(),
+        live.iter().map(|s| s.bytes).sum::<u64>(),
+        "disk accounting follows the merge"
+    );
+    // The writer's properties and footer keys, covering every input.
+    let f = File::open(&m.path).unwrap();
+    let md = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .metadata()
+        .clone();
+    let groups: Vec<i64> = md.row_groups().iter().map(|g| g.num_rows()).collect();
+    assert_eq!(groups, vec![100, 100, 100, 60], "row groups of 100 rows");
+    assert!(matches!(
+        md.row_group(0).column(0).compression(),
+        Compression::ZSTD(_)
+    ));
+    let min_end = want.end_ms.iter().min().unwrap().to_string();
+    let max_end = want.end_ms.iter().max().unwrap().to_string();
+    assert_eq!(
+        footer(&m.path, "pharos.received_from_ms"),
+        Some(first.start_ms.to_string())
+    );
+    assert_eq!(
+        footer(&m.path, "pharos.received_to_ms"),
+        Some(last.end_ms.to_string())
+    );
+    assert_eq!(footer(&m.path, "pharos.min_end_ms"), Some(min_end));
+    assert_eq!(footer(&m.path, "pharos.max_end_ms"), Some(max_end));
+}
+
+#[test]
+fn tick_merges_a_finished_minute_on_a_background_thread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(config(tmp.path())).unwrap();
+    let inputs = write_seconds(&mut w, T0, 5, 20);
+    let now = T0 + MINUTE + 10_000;
+    w.tick(now);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while w.segments().count() != 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        w.tick(now);
+    }
+    let segs = list_segments(tmp.path());
+    assert_eq!(segs.len(), 1);
+    assert_eq!(w.segments().cloned().collect::<Vec<_>>(), segs);
+    assert_eq!(rows_in(&segs), 100);
+    assert!(inputs.iter().all(|s| !s.path.exists()));
+}
+
+#[test]
+fn a_crash_between_rename_and_delete_counts_no_flow_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(config(tmp.path())).unwrap();
+    let inputs = write_seconds(&mut w, T0, 6, 25);
+    let later = write_seconds(&mut w, T0 + MINUTE, 1, 10);
+    let saved: Vec<Vec<u8>> = inputs.iter().map(|s| fs::read(&s.path).unwrap()).collect();
+    let merged = w.compact(T0 + 2 * MINUTE).pop().expect("merged");
+    drop(w);
+    // The state a SIGKILL after the rename and before (some of) the deletions leaves.
+    for (s, bytes) in inputs.iter().zip(&saved).skip(1) {
+        fs::write(&s.path, bytes).unwrap();
+    }
+    let listed = list_segments(tmp.path());
+    assert_eq!(listed, vec![merged.clone(), later[0].clone()]);
+    assert_eq!(rows_in(&listed), 6 * 25 + 10, "each flow counted once");
+
+    let w = SegmentWriter::open(config(tmp.path())).unwrap();
+    assert!(
+        inputs.iter().all(|s| !s.path.exists()),
+        "deleted at start-up"
+    );
+    assert!(merged.path.exists() && later[0].path.exists());
+    assert_eq!(w.segments().cloned().collect::<Vec<_>>(), listed);
+    assert_eq!(w.disk_bytes(), merged.bytes + later[0].bytes);
+}
+
+#[test]
+fn a_failed_merge_keeps_its_inputs_and_is_counted_and_retried_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(config(tmp.path())).unwrap();
+    let inputs = write_seconds(&mut w, T0, 3, 10);
+    let good = fs::read(&inputs[1].path).unwrap();
+    fs::write(&inputs[1].path, b"not parquet").unwrap();
+    let now = T0 + 2 * MINUTE;
+    assert!(w.compact(now).is_empty());
+    assert_eq!(w.compaction_errors(), 1);
+    assert!(inputs.iter().all(|s| s.path.exists()), "inputs kept");
+    let dir = inputs[0].path.parent().unwrap();
+    assert_eq!(fs::read_dir(dir).unwrap().count(), 3, "no temp file left");
+    // The background path waits a minute before the retry.
+    fs::write(&inputs[1].path, good).unwrap();
+    w.tick(now + 1000);
+    w.wait_compaction(now + 1000);
+    assert_eq!(w.segments().count(), 3);
+    w.tick(now + MINUTE);
+    w.wait_compaction(now + MINUTE);
+    assert_eq!(w.segments().count(), 1);
+    assert_eq!(rows_in(&list_segments(tmp.path())), 30);
+}
+
+#[test]
+fn retention_by_age_and_budget_works_on_merged_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hour = 3_600_000;
+    let mut w = writer_keeping_two_hours(tmp.path());
+    for k in 0..4 {
+        write_seconds(&mut w, T0 + k * hour, 4, 50);
+    }
+    assert_eq!(w.compact(T0 + 3 * hour + 2 * MINUTE).len(), 4);
+    let all = list_segments(tmp.path());
+    assert_eq!(all.len(), 4);
+    assert_eq!(w.disk_bytes(), all.iter().map(|s| s.bytes).sum::<u64>());
+    // 3 h 2 min after T0, a 2 h retention: the merged segments of hours 0 and 1 ended before.
+    w.apply_retention(T0 + 3 * hour + 2 * MINUTE);
+    assert_eq!(list_segments(tmp.path()), all[2..].to_vec());
+    assert_eq!(w.disk_bytes(), all[2].bytes + all[3].bytes);
+    w.cfg.disk_budget = all[3].bytes;
+    w.apply_retention(T0 + 3 * hour + 2 * MINUTE);
+    assert_eq!(list_segments(tmp.path()), all[3..].to_vec());
+    assert_eq!(w.disk_bytes(), all[3].bytes);
+}
+
+/// The cost of merging one minute at 20,000 flows/s (60 segments of 20,000 flows): run with
+/// `cargo nextest run -p pharos-store merge_cost --run-ignored only --no-capture`.
+#[test]
+#[ignore]
+fn merge_cost_of_a_minute_at_20k_flows_per_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(config(tmp.path())).unwrap();
+    let per = 20_000u32;
+    let one = batch(per, false);
+    let t = std::time::Instant::now();
+    for k in 0..60u64 {
+        w.push(&one, T0 + k * 1000);
+        w.flush(T0 + k * 1000 + 999).unwrap();
+    }
+    let write = t.elapsed();
+    let bytes_in = w.disk_bytes();
+    let t = std::time::Instant::now();
+    let m = w.compact(T0 + 2 * MINUTE).pop().unwrap();
+    let merge = t.elapsed();
+    eprintln!(
+        "60 x {per} flows: writing the 1-s segments {:.0} ms ({:.1} ms each), merging {:.0} ms; {} -> {} bytes",
+        write.as_secs_f64() * 1e3,
+        write.as_secs_f64() * 1e3 / 60.0,
+        merge.as_secs_f64() * 1e3,
+        bytes_in,
+        m.bytes
+    );
+    assert_eq!(read_segment(&m.path).unwrap().len(), 60 * per as usize);
 }
