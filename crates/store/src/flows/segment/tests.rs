@@ -509,32 +509,59 @@ fn retention_by_age_and_budget_works_on_merged_segments() {
     assert_eq!(w.disk_bytes(), all[3].bytes);
 }
 
-/// The cost of merging one minute at 20,000 flows/s (60 segments of 20,000 flows): run with
+/// The cost of merging one minute at 20,000 flows/s (60 segments of 20,000 flows), and what a
+/// merge on the background thread does to the 1-s writes meanwhile: run with
 /// `cargo nextest run -p pharos-store merge_cost --run-ignored only --no-capture`.
 #[test]
 #[ignore]
 fn merge_cost_of_a_minute_at_20k_flows_per_second() {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let tmp = tempfile::tempdir().unwrap();
     let mut w = SegmentWriter::open(config(tmp.path())).unwrap();
     let per = 20_000u32;
     let one = batch(per, false);
-    let t = std::time::Instant::now();
-    for k in 0..60u64 {
-        w.push(&one, T0 + k * 1000);
-        w.flush(T0 + k * 1000 + 999).unwrap();
-    }
-    let write = t.elapsed();
+    // Per 1-s segment: how long its push, flush and tick took, and whether a merge was running.
+    let write_minute = |w: &mut SegmentWriter, minute: u64, merge_at: Option<u64>| {
+        (0..60u64)
+            .map(|k| {
+                let at = T0 + minute * MINUTE + k * 1000;
+                let t = std::time::Instant::now();
+                let merging = w.compaction.is_some();
+                w.push(&one, at);
+                w.flush(at + 999).unwrap();
+                if let Some(now) = merge_at {
+                    w.tick(now);
+                }
+                (t.elapsed(), merging || w.compaction.is_some())
+            })
+            .collect::<Vec<_>>()
+    };
+    let summary = |v: &[(Duration, bool)], merging: bool| {
+        let d: Vec<Duration> = v.iter().filter(|x| x.1 == merging).map(|x| x.0).collect();
+        let mean = d.iter().sum::<Duration>() / d.len().max(1) as u32;
+        let worst = d.iter().max().copied().unwrap_or_default();
+        (d.len(), ms(mean), ms(worst))
+    };
+    let (_, mean, worst) = summary(&write_minute(&mut w, 0, None), false);
     let bytes_in = w.disk_bytes();
     let t = std::time::Instant::now();
     let m = w.compact(T0 + 2 * MINUTE).pop().unwrap();
     let merge = t.elapsed();
     eprintln!(
-        "60 x {per} flows: writing the 1-s segments {:.0} ms ({:.1} ms each), merging {:.0} ms; {} -> {} bytes",
-        write.as_secs_f64() * 1e3,
-        write.as_secs_f64() * 1e3 / 60.0,
-        merge.as_secs_f64() * 1e3,
-        bytes_in,
+        "1-s segment of {per} flows: {mean:.1} ms mean, {worst:.1} ms worst; merging 60 of them \
+         on this thread: {:.0} ms ({bytes_in} -> {} bytes)",
+        ms(merge),
         m.bytes
     );
     assert_eq!(read_segment(&m.path).unwrap().len(), 60 * per as usize);
+    // Minute 2 while minute 1 merges in the background (ticks as flow_store_loop does).
+    write_minute(&mut w, 1, None);
+    let during = write_minute(&mut w, 2, Some(T0 + 2 * MINUTE + 10_000));
+    w.wait_compaction(T0 + 3 * MINUTE);
+    let (n, mean, worst) = summary(&during, true);
+    eprintln!(
+        "{n} 1-s segments written while a background merge ran: {mean:.1} ms mean, {worst:.1} ms \
+         worst"
+    );
+    assert_eq!(w.segments().count(), 1 + 1 + 60);
 }
