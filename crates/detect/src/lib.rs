@@ -1,1 +1,124 @@
 //! Pharos analysis stage: turns flows and notifications into the events an operator acts on.
+//!
+//! Contract: detectors are plain synchronous state machines fed with [`FlowBatch`]es and an
+//! explicit clock (`now_ms`, Unix milliseconds: capture time when replaying a file); they never
+//! read the wall clock, never panic on any input, and bound their memory by configuration.
+//! [`Detector`] runs every flow detector over the same batches; [`DdosDetector`] and
+//! [`ScanDetector`] can be used alone.
+
+pub mod class;
+pub mod config;
+pub mod ddos;
+pub mod prefix;
+pub mod scan;
+pub mod sketch;
+#[doc(hidden)]
+pub mod synth;
+
+pub use class::TrafficClass;
+pub use config::{ConfigError, DdosConfig, ScanConfig};
+pub use ddos::{AttackId, AttackReport, AttackSummary, AttackUpdate, DdosDetector, DdosStats};
+pub use scan::{ScanAlarm, ScanDetector, ScanKind, ScanStats};
+
+use pharos_model::Message;
+use pharos_model::flow::FlowBatch;
+use serde::Deserialize;
+
+/// Configuration of every flow detector (`[detect]` in `pharos.toml`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    /// DDoS detector.
+    pub ddos: DdosConfig,
+    /// Scan detector.
+    pub scan: ScanConfig,
+}
+
+/// One output of [`Detector`] (rare next to flows: not worth boxing).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detection {
+    /// A DDoS attack started, was updated or ended.
+    Attack(AttackUpdate),
+    /// A port scan or host sweep.
+    Scan(ScanAlarm),
+}
+
+impl Detection {
+    /// The I2NSF message to store and emit.
+    pub fn message(&self) -> &Message {
+        match self {
+            Self::Attack(u) => u.message(),
+            Self::Scan(s) => &s.message,
+        }
+    }
+}
+
+/// The DDoS and scan detectors over one flow stream.
+#[derive(Debug)]
+pub struct Detector {
+    /// The DDoS detector.
+    pub ddos: DdosDetector,
+    /// The scan detector.
+    pub scan: ScanDetector,
+    attacks: Vec<AttackUpdate>,
+    scans: Vec<ScanAlarm>,
+}
+
+impl Detector {
+    /// Both detectors for `cfg`, or what is wrong with it.
+    pub fn new(cfg: DetectConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            ddos: DdosDetector::new(cfg.ddos)?,
+            scan: ScanDetector::new(cfg.scan)?,
+            attacks: Vec::new(),
+            scans: Vec::new(),
+        })
+    }
+
+    /// Feeds one batch at `now_ms`; appends what it detected to `out`.
+    pub fn process(&mut self, batch: &FlowBatch, now_ms: u64, out: &mut Vec<Detection>) {
+        self.ddos.process(batch, now_ms, &mut self.attacks);
+        self.scan.process(batch, now_ms, &mut self.scans);
+        self.drain(out);
+    }
+
+    /// Advances the clock without flows (call about once a second); appends what ended.
+    pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Detection>) {
+        self.ddos.tick(now_ms, &mut self.attacks);
+        self.drain(out);
+    }
+
+    /// Ends every attack going on (end of a replay, shutdown).
+    pub fn finish(&mut self, now_ms: u64, out: &mut Vec<Detection>) {
+        self.ddos.finish(now_ms, &mut self.attacks);
+        self.drain(out);
+    }
+
+    fn drain(&mut self, out: &mut Vec<Detection>) {
+        out.extend(self.attacks.drain(..).map(Detection::Attack));
+        out.extend(self.scans.drain(..).map(Detection::Scan));
+    }
+}
+
+/// Rows of `b` the detectors can read: a malformed batch with short columns is read up to its
+/// shortest column (of those the detectors use), so indexing never panics.
+pub(crate) fn readable_rows(b: &FlowBatch) -> usize {
+    [
+        b.flags.len(),
+        b.src_addr.len(),
+        b.dst_addr.len(),
+        b.src_port.len(),
+        b.dst_port.len(),
+        b.proto.len(),
+        b.tcp_flags.len(),
+        b.packets.len(),
+        b.bytes.len(),
+        b.start_ms.len(),
+        b.end_ms.len(),
+        b.sampling_rate.len(),
+    ]
+    .into_iter()
+    .min()
+    .unwrap_or(0)
+}

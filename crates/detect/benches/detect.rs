@@ -1,0 +1,138 @@
+//! Detector throughput on realistic batches: 30,000 monitored hosts (IPv4 and IPv6), mixed
+//! background classes (web, DNS, NTP clients, ICMP, ssh), plus a SYN flood and an NTP reflection
+//! under way, so the attack path (sketches) runs too. 20 s of traffic at 50,000 flows/s, in
+//! batches of 5,000 flows (a tenth of a second each); the clock advances with the data, so the
+//! once-a-second threshold evaluation over every host is included.
+//!
+//! `cargo bench -p pharos-detect`
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use pharos_detect::synth::{AttackGen, AttackSpec, Rng, background};
+use pharos_detect::{DdosConfig, DdosDetector, DetectConfig, Detector, ScanConfig, ScanDetector};
+use pharos_model::flow::FlowBatch;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+const T0: u64 = 1_767_225_600_000;
+const SECS: u64 = 20;
+const PER_SEC: usize = 50_000;
+const SLICES: u64 = 10;
+
+/// Batches with the clock each is processed at.
+fn traffic() -> Vec<(u64, FlowBatch)> {
+    let mut rng = Rng::new(1);
+    let attack = |victim: &str, proto, flags, sp, pps| AttackSpec {
+        victim: victim.parse().unwrap(),
+        proto,
+        tcp_flags: flags,
+        src_port: sp,
+        dst_port: Some(80),
+        pps,
+        pkt_size: 468,
+        sources: 500,
+        flow_ms: (200, 2_000),
+        sampling: 1,
+    };
+    let mut syn = AttackGen::new(attack("10.0.1.1", 6, 0x02, None, 100_000), T0, 2);
+    let mut ntp = AttackGen::new(attack("10.0.2.2", 17, 0, Some(123), 50_000), T0, 3);
+    let mut out = Vec::new();
+    for s in 0..SECS {
+        for k in 0..SLICES {
+            let t = T0 + s * 1000 + k * 100;
+            let mut b = FlowBatch::with_capacity(PER_SEC / SLICES as usize + 1000);
+            syn.emit(T0, t + 100, &mut b);
+            ntp.emit(T0, t + 100, &mut b);
+            let n = (PER_SEC / SLICES as usize).saturating_sub(b.len());
+            background(&mut rng, &mut b, Ipv4Addr::new(10, 0, 0, 0), 30_000, n, t);
+            // background ends within the next second: clamp to this slice's clock
+            for e in b.end_ms.iter_mut() {
+                *e = (*e).min(t + 100);
+            }
+            out.push((t + 100, b));
+        }
+    }
+    out
+}
+
+fn ddos_config() -> DdosConfig {
+    DdosConfig {
+        networks: vec!["10.0.0.0/16".into(), "2001:db8::/64".into()],
+        ..Default::default()
+    }
+}
+
+/// Runs `f` over every batch, `iters` times, timing only `f`; timestamps move on each round.
+fn timed(
+    batches: &mut [(u64, FlowBatch)],
+    round: &mut u64,
+    iters: u64,
+    mut f: impl FnMut(&FlowBatch, u64),
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    let shift = SECS * 1000;
+    for _ in 0..iters {
+        for (now, b) in batches.iter() {
+            let t = Instant::now();
+            f(b, now + *round * shift);
+            spent += t.elapsed();
+        }
+        *round += 1;
+        for (_, b) in batches.iter_mut() {
+            b.start_ms.iter_mut().for_each(|x| *x += shift);
+            b.end_ms.iter_mut().for_each(|x| *x += shift);
+        }
+    }
+    spent
+}
+
+/// Benchmarks `f` over clones of `batches`.
+fn bench_one(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    batches: &[(u64, FlowBatch)],
+    mut f: impl FnMut(&FlowBatch, u64),
+) {
+    let mut batches = batches.to_vec();
+    let mut round = 0;
+    g.bench_function(name, |bch| {
+        bch.iter_custom(|iters| timed(&mut batches, &mut round, iters, &mut f))
+    });
+}
+
+fn bench(c: &mut Criterion) {
+    let batches = traffic();
+    let flows: usize = batches.iter().map(|(_, b)| b.len()).sum();
+    let mut g = c.benchmark_group("detect");
+    g.throughput(Throughput::Elements(flows as u64));
+    g.sample_size(10);
+
+    let mut d = DdosDetector::new(ddos_config()).unwrap();
+    let mut out = Vec::new();
+    bench_one(&mut g, "ddos_30k_hosts_mixed", &batches, |b, now| {
+        d.process(b, now, &mut out);
+        out.clear();
+    });
+
+    let mut d = ScanDetector::new(ScanConfig::default()).unwrap();
+    let mut out = Vec::new();
+    bench_one(&mut g, "scan_mixed", &batches, |b, now| {
+        d.process(b, now, &mut out);
+        out.clear();
+    });
+
+    let cfg = DetectConfig {
+        ddos: ddos_config(),
+        scan: ScanConfig::default(),
+    };
+    let mut d = Detector::new(cfg).unwrap();
+    let mut out = Vec::new();
+    bench_one(&mut g, "ddos_and_scan", &batches, |b, now| {
+        d.process(b, now, &mut out);
+        out.clear();
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,433 @@
+//! One attack's state and the I2NSF DDoS event it is reported as.
+
+use crate::class::{NCLASS, TrafficClass, type_from_mix};
+use crate::config::{DdosConfig, METRIC_NAMES, Metrics};
+use crate::sketch::SpaceSaving;
+use pharos_model::flow::addr_from_bytes;
+use pharos_model::ident::{DdosType, Identity};
+use pharos_model::{Common, DdosEvent, Kind, Message, Severity, Timestamp};
+use std::net::IpAddr;
+
+/// Stable identity of an attack: a store updates the event with the same id in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttackId {
+    /// The attacked host.
+    pub victim: IpAddr,
+    /// The traffic class that crossed its threshold.
+    pub class: TrafficClass,
+    /// When the attack started, Unix ms.
+    pub start_ms: u64,
+}
+
+impl std::fmt::Display for AttackId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ddos/{}/{}/{}", self.victim, self.class, self.start_ms)
+    }
+}
+
+/// What the detector knows about an attack, beyond what the I2NSF event holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttackSummary {
+    /// Reported `ddos-type`; `None` for a flood of a protocol the model has no identity for.
+    pub attack_type: Option<DdosType>,
+    /// Host group of the victim.
+    pub group: String,
+    /// Rule that fired: `<group>/<class>/[baseline-]<pps|bps|fps>`.
+    pub rule: String,
+    /// Start, Unix ms.
+    pub start_ms: u64,
+    /// End, Unix ms (on `Ended` only).
+    pub end_ms: Option<u64>,
+    /// Mean packets/s over the attack's seconds (those whose own rate reached the threshold).
+    pub avg_pps: f64,
+    /// Highest packets/s measured.
+    pub peak_pps: f64,
+    /// Mean bytes/s.
+    pub avg_bytes_ps: f64,
+    /// Highest bytes/s.
+    pub peak_bytes_ps: f64,
+    /// Mean flows/s.
+    pub avg_fps: f64,
+    /// Heavy-hitter sources: flow records counted (Space-Saving estimate) for the sources that
+    /// surely sent at least `1 / sketch_capacity` of the attack's flows; empty for a diffuse flood.
+    pub top_sources: Vec<(IpAddr, u64)>,
+    /// Sample of the sources: the heavy hitters, then a uniform sample of the attack's flows.
+    pub source_sample: Vec<IpAddr>,
+    /// Heaviest source ports by packets.
+    pub top_src_ports: Vec<(u16, u64)>,
+    /// Heaviest destination ports by packets.
+    pub top_dst_ports: Vec<(u16, u64)>,
+    /// Packets per IP protocol number, heaviest first.
+    pub protocols: Vec<(u8, u64)>,
+    /// Lowest and highest sampling rate (1 in N) of the attack's flows; `(0, 0)` when none seen.
+    pub sampling: (u32, u32),
+    /// Attack flows seen since the start.
+    pub flows: u64,
+}
+
+/// One attack report: its id, the I2NSF message and the detector's summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttackReport {
+    /// Stable id.
+    pub id: AttackId,
+    /// The `i2nsf-nsf-detection-ddos` event so far.
+    pub message: Message,
+    /// Figures beyond the event's leaves.
+    pub summary: AttackSummary,
+}
+
+/// A step of an attack's life cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttackUpdate {
+    /// A threshold was crossed.
+    Started(AttackReport),
+    /// Periodic update while it lasts.
+    Updated(AttackReport),
+    /// The rate stayed below the threshold for the hold time (`end-time` set).
+    Ended(AttackReport),
+}
+
+impl AttackUpdate {
+    /// The report, whatever the step.
+    pub fn report(&self) -> &AttackReport {
+        match self {
+            Self::Started(r) | Self::Updated(r) | Self::Ended(r) => r,
+        }
+    }
+    /// The attack id.
+    pub fn id(&self) -> &AttackId {
+        &self.report().id
+    }
+    /// The event message.
+    pub fn message(&self) -> &Message {
+        &self.report().message
+    }
+    /// The step's name: `started`, `updated` or `ended`.
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Self::Started(_) => "started",
+            Self::Updated(_) => "updated",
+            Self::Ended(_) => "ended",
+        }
+    }
+}
+
+/// Time from Unix ms, clamped to what a timestamp can hold.
+pub(crate) fn ts(ms: u64) -> Timestamp {
+    Timestamp::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        .unwrap_or(Timestamp::MAX_UTC)
+}
+
+/// A common part stamped with the detector's clock (never the wall clock).
+pub(crate) fn common(
+    nsf_name: &str,
+    source: &str,
+    now_ms: u64,
+    severity: Severity,
+    text: String,
+) -> Common {
+    Common {
+        nsf_name: nsf_name.to_string(),
+        vendor_name: Some("pharos".into()),
+        device_model: None,
+        software_version: Some(env!("CARGO_PKG_VERSION").into()),
+        message: Some(text),
+        language: None,
+        acquisition_method: None,
+        emission_type: None,
+        dampening_type: None,
+        id: None,
+        event_time: ts(now_ms),
+        receive_time: ts(now_ms),
+        severity,
+        source: Some(source.into()),
+        raw: None,
+    }
+}
+
+/// Size of the uniform source sample.
+const RESERVOIR: usize = 32;
+
+/// An attack going on.
+#[derive(Debug, Clone)]
+pub(crate) struct Attack {
+    pub class: TrafficClass,
+    attack_type: Option<DdosType>,
+    group: String,
+    rule: String,
+    start_ms: u64,
+    pub below_since_ms: Option<u64>,
+    pub last_update_ms: u64,
+    /// Seconds whose own rate reached the threshold, and their sums and maximum.
+    secs: u64,
+    sum: Metrics,
+    peak: Metrics,
+    /// Next second to measure.
+    next_sec: u64,
+    /// Rates of the last window over the threshold.
+    pub last_window: Metrics,
+    threshold: f64,
+    metric: usize,
+    sources: SpaceSaving<([u8; 16], bool)>,
+    /// Uniform reservoir sample of the flows' sources (Algorithm R) and its generator state.
+    reservoir: Vec<([u8; 16], bool)>,
+    rng: u64,
+    src_ports: SpaceSaving<u16>,
+    dst_ports: SpaceSaving<u16>,
+    protos: SpaceSaving<u8>,
+    sampling: (u32, u32),
+    flows: u64,
+}
+
+impl Attack {
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        cfg: &DdosConfig,
+        class: TrafficClass,
+        group: &str,
+        metric: usize,
+        baseline: bool,
+        threshold: f64,
+        start_ms: u64,
+        now_ms: u64,
+        rates: [Metrics; NCLASS],
+    ) -> Attack {
+        let r = rates[class.index()];
+        let attack_type = match class.ddos_type() {
+            Some(DdosType::DnsReplyFlood) if r[1] > 512.0 * r[0] => Some(DdosType::DnsAmpFlood),
+            Some(t) => Some(t),
+            None => {
+                let pps = |c: TrafficClass| rates[c.index()][0];
+                type_from_mix(
+                    r[0],
+                    &[
+                        (6, pps(TrafficClass::Tcp)),
+                        (17, pps(TrafficClass::Udp)),
+                        (1, pps(TrafficClass::Icmpv4)),
+                        (58, pps(TrafficClass::Icmpv6)),
+                    ],
+                )
+            }
+        };
+        let k = cfg.sketch_capacity;
+        Attack {
+            class,
+            attack_type,
+            group: group.to_string(),
+            rule: format!(
+                "{group}/{class}/{}{}",
+                if baseline { "baseline-" } else { "" },
+                METRIC_NAMES[metric]
+            ),
+            start_ms: start_ms.min(now_ms),
+            below_since_ms: None,
+            last_update_ms: now_ms,
+            secs: 0,
+            sum: [0.0; 3],
+            peak: [0.0; 3],
+            next_sec: start_ms / 1000,
+            last_window: r,
+            threshold,
+            metric,
+            sources: SpaceSaving::new(k),
+            reservoir: Vec::new(),
+            rng: start_ms | 1,
+            src_ports: SpaceSaving::new(k),
+            dst_ports: SpaceSaving::new(k),
+            protos: SpaceSaving::new(16),
+            sampling: (0, 0),
+            flows: 0,
+        }
+    }
+
+    /// Measures the settled seconds `[next, settled)` still in the window (from `from` on):
+    /// the attack's rate is the mean of the seconds whose own rate reached the threshold, so the
+    /// ramp of the window average at the start and end does not bias it.
+    pub fn feed(&mut self, second: impl Fn(u64) -> Metrics, from: u64, settled: u64) {
+        for s in self.next_sec.max(from)..settled {
+            let v = second(s);
+            if v[self.metric] >= self.threshold {
+                self.secs += 1;
+                for (m, x) in v.into_iter().enumerate() {
+                    self.sum[m] += x;
+                    self.peak[m] = self.peak[m].max(x);
+                }
+            }
+        }
+        self.next_sec = self.next_sec.max(settled);
+    }
+
+    /// Entries held by the sources, source ports, destination ports and protocol sketches.
+    #[cfg(test)]
+    pub fn sketch_sizes(&self) -> [usize; 4] {
+        [
+            self.sources.len(),
+            self.src_ports.len(),
+            self.dst_ports.len(),
+            self.protos.len(),
+        ]
+    }
+
+    /// Records one flow of the attack's class.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe(
+        &mut self,
+        src: ([u8; 16], bool),
+        sp: u16,
+        dp: u16,
+        proto: u8,
+        pkts: u64,
+        sampling: u32,
+    ) {
+        let w = pkts.max(1);
+        // sources by flow records: a packet weight would let one large background flow outweigh
+        // the many small flows of a diffuse flood
+        self.sources.add(src, 1);
+        let seen = self.sources.total();
+        if self.reservoir.len() < RESERVOIR {
+            self.reservoir.push(src);
+        } else {
+            // xorshift64
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            let j = self.rng % seen.max(1);
+            if (j as usize) < RESERVOIR {
+                self.reservoir[j as usize] = src;
+            }
+        }
+        self.src_ports.add(sp, w);
+        self.dst_ports.add(dp, w);
+        self.protos.add(proto, w);
+        self.flows = self.flows.saturating_add(1);
+        self.sampling = if self.sampling.0 == 0 {
+            (sampling, sampling)
+        } else {
+            (self.sampling.0.min(sampling), self.sampling.1.max(sampling))
+        };
+    }
+
+    fn summary(&self, cfg: &DdosConfig, end_ms: Option<u64>) -> AttackSummary {
+        // before a whole second was measured, the window's rates stand in
+        let (sum, peak, n) = if self.secs == 0 {
+            (self.last_window, self.last_window, 1.0)
+        } else {
+            (self.sum, self.peak, self.secs as f64)
+        };
+        let ports = |s: &SpaceSaving<u16>| -> Vec<(u16, u64)> {
+            // only ports that carry a tenth of the attack: spoofed random ports are noise
+            let total = s.total();
+            s.top(cfg.top_n)
+                .into_iter()
+                .filter(|e| (e.count - e.error).saturating_mul(10) >= total)
+                .map(|e| (e.key, e.count))
+                .collect()
+        };
+        let total = self.sources.total();
+        let cap = cfg.sketch_capacity as u64;
+        let heavy: Vec<(([u8; 16], bool), u64)> = self
+            .sources
+            .top(cfg.top_n)
+            .into_iter()
+            .filter(|e| (e.count - e.error).saturating_mul(cap) >= total)
+            .map(|e| (e.key, e.count))
+            .collect();
+        let mut sample: Vec<IpAddr> = Vec::with_capacity(cfg.top_n);
+        for k in heavy
+            .iter()
+            .map(|h| h.0)
+            .chain(self.reservoir.iter().copied())
+        {
+            let a = addr_from_bytes(k.0, k.1);
+            if sample.len() < cfg.top_n && !sample.contains(&a) {
+                sample.push(a);
+            }
+        }
+        AttackSummary {
+            attack_type: self.attack_type,
+            group: self.group.clone(),
+            rule: self.rule.clone(),
+            start_ms: self.start_ms,
+            end_ms,
+            avg_pps: sum[0] / n,
+            peak_pps: peak[0],
+            avg_bytes_ps: sum[1] / n,
+            peak_bytes_ps: peak[1],
+            avg_fps: sum[2] / n,
+            top_sources: heavy
+                .iter()
+                .map(|(k, c)| (addr_from_bytes(k.0, k.1), *c))
+                .collect(),
+            source_sample: sample,
+            top_src_ports: ports(&self.src_ports),
+            top_dst_ports: ports(&self.dst_ports),
+            protocols: self
+                .protos
+                .top(16)
+                .into_iter()
+                .map(|e| (e.key, e.count))
+                .collect(),
+            sampling: self.sampling,
+            flows: self.flows,
+        }
+    }
+
+    /// The report at `now_ms`; `end_ms` set when the attack is over.
+    pub fn event(
+        &self,
+        cfg: &DdosConfig,
+        addr: [u8; 16],
+        v4: bool,
+        now_ms: u64,
+        end_ms: Option<u64>,
+    ) -> AttackReport {
+        let victim = addr_from_bytes(addr, v4);
+        let s = self.summary(cfg, end_ms.map(|e| e.max(self.start_ms)));
+        let id = AttackId {
+            victim,
+            class: self.class,
+            start_ms: self.start_ms,
+        };
+        // how far over its threshold the attack went decides the severity
+        let ratio = self.peak[self.metric].max(self.last_window[self.metric])
+            / self.threshold.max(f64::MIN_POSITIVE);
+        let severity = if ratio >= 10.0 {
+            Severity::Critical
+        } else {
+            Severity::High
+        };
+        let text = format!(
+            "{} on {victim}: {:.0} pps avg (peak {:.0}), {:.1} Mbit/s avg (peak {:.1}), {:.0} flows/s; rule {}; sampling 1:{}..1:{}",
+            self.attack_type.map_or("flood", |t| t.name()),
+            s.avg_pps,
+            s.peak_pps,
+            s.avg_bytes_ps * 8e-6,
+            s.peak_bytes_ps * 8e-6,
+            s.avg_fps,
+            s.rule,
+            s.sampling.0,
+            s.sampling.1,
+        );
+        let event = DdosEvent {
+            attack_type: self.attack_type,
+            start_time: ts(self.start_ms),
+            end_time: s.end_ms.map(ts),
+            attack_src_ip: s.source_sample.clone(),
+            attack_dst_ip: vec![victim],
+            attack_src_port: s.top_src_ports.iter().map(|(p, _)| *p).collect(),
+            attack_dst_port: s.top_dst_ports.iter().map(|(p, _)| *p).collect(),
+            rule_name: s.rule.clone(),
+            attack_rate: Some(s.avg_pps.round() as u64),
+            attack_throughput: Some(s.avg_bytes_ps.round() as u64),
+        };
+        AttackReport {
+            id,
+            message: Message {
+                common: common(&cfg.nsf_name, "detect:ddos", now_ms, severity, text),
+                kind: Kind::Ddos(event),
+            },
+            summary: s,
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! DDoS detector: per destination host and traffic class, packet, byte and flow rates from flow
+//! batches, thresholds (absolute or learned baseline) and the attack life cycle.
+//!
+//! Contract:
+//! - The clock is the caller's `now_ms` (capture time in an offline replay); the detector never
+//!   reads the wall clock. A `now_ms` earlier than one already seen is taken as the latest seen.
+//! - Rate measurement: a flow's packets and bytes are spread evenly over its duration
+//!   `[start_ms, end_ms]` (clamped to `now_ms`) into one-second buckets; its flow count goes to
+//!   the second of its end. The rate at second `now` is the mean over the `window_s` seconds
+//!   that end `delay_s` seconds before `now`, so flows exported at their end (up to `delay_s`
+//!   long) have arrived: with `delay_s` at least the exporters' active timeout, the measured rate
+//!   of a constant-rate attack is exact up to rounding. Data older than the window is dropped
+//!   (counted as late). A flow claiming to last more than an hour is counted at its end.
+//! - An attack starts when a class's rate reaches a threshold (any of pps, bits/s, flows/s), unless
+//!   a more specific class of the same host ([`TrafficClass::parent`]) is also over or under
+//!   attack: a NTP reflection is reported once, as `ntp-amp-flood`, not also as `udp-flood`.
+//!   It ends once the rate stayed below the threshold for `hold_s`. Every update carries the
+//!   whole event so far (a store replaces the previous one with the same [`AttackId`]).
+//! - Memory: at most `max_hosts` hosts (further hosts are counted in [`DdosStats::dropped_hosts`]);
+//!   per host, `24 * (window_s + delay_s + 1)` bytes per class it has traffic in; per attack, the
+//!   sketches of `sketch_capacity` entries. Per flow: one or two prefix lookups, one host hash
+//!   lookup, no allocation (except the first flow of a new host or class).
+//! - No input panics: arithmetic on counts and times saturates.
+
+mod attack;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use attack::common as ts_common;
+pub use attack::{AttackId, AttackReport, AttackSummary, AttackUpdate};
+
+use crate::class::{ClassSet, NCLASS, TrafficClass, classify, descendants};
+use crate::config::{Compiled, ConfigError, DdosConfig, Metrics, Target};
+use attack::Attack;
+use foldhash::fast::RandomState;
+use pharos_model::flow::{FlowBatch, flags};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+/// Flows claiming a longer duration than this are counted at their end.
+const MAX_FLOW_MS: u64 = 3_600_000;
+/// No slot.
+const NONE: u8 = u8::MAX;
+
+/// Counters of what the detector saw and dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DdosStats {
+    /// Flows received.
+    pub flows: u64,
+    /// Flows towards monitored hosts, counted into rates.
+    pub counted: u64,
+    /// Flows towards allow-listed destinations or from allow-listed sources.
+    pub allowed: u64,
+    /// Flows that ended before the measurement window.
+    pub late: u64,
+    /// Flows dropped because `max_hosts` hosts were tracked.
+    pub dropped_hosts: u64,
+    /// Hosts tracked now.
+    pub hosts: u64,
+    /// Attacks going on now.
+    pub active_attacks: u64,
+    /// Attacks started since creation.
+    pub started: u64,
+    /// Attacks ended since creation.
+    pub ended: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    pkts: f64,
+    bytes: f64,
+    flows: f64,
+}
+
+/// A destination host's state.
+#[derive(Debug)]
+struct Host {
+    group: u16,
+    v4: bool,
+    addr: [u8; 16],
+    first_seen_ms: u64,
+    last_seen_sec: u64,
+    /// Newest second the rings hold.
+    head_sec: u64,
+    /// Second the learned rates were last updated.
+    learned_sec: u64,
+    slot_of: [u8; NCLASS],
+    classes: Vec<TrafficClass>,
+    /// `classes.len()` rings of `ring` buckets, slot after slot.
+    buckets: Vec<Bucket>,
+    /// Learned rate per slot (baseline mode).
+    learned: Vec<Metrics>,
+    /// Classes with an attack going on.
+    active: u32,
+    attacks: Vec<Attack>,
+}
+
+impl Host {
+    fn new(group: u16, addr: [u8; 16], v4: bool, now_ms: u64) -> Self {
+        Self {
+            group,
+            v4,
+            addr,
+            first_seen_ms: now_ms,
+            last_seen_sec: now_ms / 1000,
+            head_sec: now_ms / 1000,
+            learned_sec: now_ms / 1000,
+            slot_of: [NONE; NCLASS],
+            classes: Vec::new(),
+            buckets: Vec::new(),
+            learned: Vec::new(),
+            active: 0,
+            attacks: Vec::new(),
+        }
+    }
+
+    /// Moves the rings' head to `sec`, clearing the seconds that enter.
+    #[inline]
+    fn advance(&mut self, sec: u64, ring: usize) {
+        if sec <= self.head_sec {
+            return;
+        }
+        let gap = sec - self.head_sec;
+        if gap >= ring as u64 {
+            self.buckets.fill(Bucket::default());
+        } else {
+            for s in self.head_sec + 1..=sec {
+                let i = (s % ring as u64) as usize;
+                for slot in 0..self.classes.len() {
+                    self.buckets[slot * ring + i] = Bucket::default();
+                }
+            }
+        }
+        self.head_sec = sec;
+    }
+
+    #[inline]
+    fn slot(&mut self, c: TrafficClass, ring: usize) -> usize {
+        let s = self.slot_of[c.index()];
+        if s != NONE {
+            return s as usize;
+        }
+        let s = self.classes.len();
+        self.slot_of[c.index()] = s as u8;
+        self.classes.push(c);
+        self.buckets
+            .resize(self.buckets.len() + ring, Bucket::default());
+        self.learned.push([0.0; 3]);
+        s
+    }
+
+    /// Mean rates `[pps, bytes/s, flows/s]` of `slot` over seconds `[from, from + len)`.
+    fn rate(&self, slot: usize, from: u64, len: u32, ring: usize) -> Metrics {
+        let mut m = [0.0; 3];
+        for s in from..from + u64::from(len) {
+            let b = &self.buckets[slot * ring + (s % ring as u64) as usize];
+            m[0] += b.pkts;
+            m[1] += b.bytes;
+            m[2] += b.flows;
+        }
+        let l = f64::from(len);
+        [m[0] / l, m[1] / l, m[2] / l]
+    }
+}
+
+/// Detects volumetric attacks on monitored hosts from flow batches.
+pub struct DdosDetector {
+    cfg: DdosConfig,
+    c: Compiled,
+    ring: usize,
+    hosts: HashMap<(u128, bool), Host, RandomState>,
+    now_ms: u64,
+    evaluated_sec: u64,
+    stats: DdosStats,
+    desc: [u32; NCLASS],
+}
+
+impl std::fmt::Debug for DdosDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DdosDetector")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DdosDetector {
+    /// A detector for `cfg`, or what is wrong with it.
+    pub fn new(cfg: DdosConfig) -> Result<Self, ConfigError> {
+        let c = cfg.compile()?;
+        let ring = (cfg.window_s + cfg.delay_s + 1) as usize;
+        Ok(Self {
+            cfg,
+            c,
+            ring,
+            hosts: HashMap::default(),
+            now_ms: 0,
+            evaluated_sec: 0,
+            stats: DdosStats::default(),
+            desc: descendants(),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &DdosConfig {
+        &self.cfg
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> DdosStats {
+        let mut s = self.stats;
+        s.hosts = self.hosts.len() as u64;
+        s.active_attacks = self.hosts.values().map(|h| h.attacks.len() as u64).sum();
+        s
+    }
+
+    /// Counts a batch of flows at time `now_ms`, then evaluates thresholds if a new second began,
+    /// appending life-cycle updates to `out`.
+    pub fn process(&mut self, batch: &FlowBatch, now_ms: u64, out: &mut Vec<AttackUpdate>) {
+        self.ingest(batch, now_ms);
+        self.tick(now_ms, out);
+    }
+
+    /// Evaluates thresholds at `now_ms` if a new second began since the last evaluation (call it
+    /// about once a second when no flows arrive, so that attacks end).
+    pub fn tick(&mut self, now_ms: u64, out: &mut Vec<AttackUpdate>) {
+        let now_ms = self.clock(now_ms);
+        let sec = now_ms / 1000;
+        if sec > self.evaluated_sec {
+            self.evaluated_sec = sec;
+            self.evaluate(now_ms, out);
+        }
+    }
+
+    /// Ends every attack going on at `now_ms` (end of an offline replay, shutdown).
+    pub fn finish(&mut self, now_ms: u64, out: &mut Vec<AttackUpdate>) {
+        let now_ms = self.clock(now_ms);
+        let first = out.len();
+        for h in self.hosts.values_mut() {
+            for a in h.attacks.drain(..) {
+                let end = a.below_since_ms.unwrap_or(now_ms);
+                out.push(AttackUpdate::Ended(a.event(
+                    &self.cfg,
+                    h.addr,
+                    h.v4,
+                    now_ms,
+                    Some(end),
+                )));
+                self.stats.ended += 1;
+            }
+            h.active = 0;
+        }
+        sort_updates(&mut out[first..]);
+    }
+
+    fn clock(&mut self, now_ms: u64) -> u64 {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.now_ms
+    }
+
+    /// Counts a batch into the rates (no evaluation).
+    pub fn ingest(&mut self, b: &FlowBatch, now_ms: u64) {
+        let now_ms = self.clock(now_ms);
+        let now_sec = now_ms / 1000;
+        let ring = self.ring;
+        let r = ring as u64;
+        let oldest_sec = (now_sec + 1).saturating_sub(r);
+        let oldest_ms = oldest_sec.saturating_mul(1000);
+        let n = crate::readable_rows(b);
+        self.stats.flows = self.stats.flows.saturating_add(n as u64);
+        let max_hosts = self.cfg.max_hosts;
+        for i in 0..n {
+            let f = b.flags[i];
+            let dst = &b.dst_addr[i];
+            let dv4 = f & flags::DST_V4 != 0;
+            let group = match self.c.dst.lookup(dst, dv4) {
+                None => continue,
+                Some(Target::Allowed) => {
+                    self.stats.allowed += 1;
+                    continue;
+                }
+                Some(Target::Group(g)) => g,
+            };
+            if !self.c.allow_src.is_empty()
+                && self
+                    .c
+                    .allow_src
+                    .lookup(&b.src_addr[i], f & flags::SRC_V4 != 0)
+                    .is_some()
+            {
+                self.stats.allowed += 1;
+                continue;
+            }
+            let end = b.end_ms[i].min(now_ms);
+            let mut start = b.start_ms[i].min(end);
+            if end - start > MAX_FLOW_MS {
+                start = end;
+            }
+            let end_sec = end / 1000;
+            if end_sec < oldest_sec {
+                self.stats.late += 1;
+                continue;
+            }
+            let hosts_len = self.hosts.len();
+            let host = match self.hosts.entry((u128::from_be_bytes(*dst), dv4)) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => {
+                    if hosts_len >= max_hosts {
+                        self.stats.dropped_hosts += 1;
+                        continue;
+                    }
+                    v.insert(Host::new(group, *dst, dv4, now_ms))
+                }
+            };
+            self.stats.counted += 1;
+            host.advance(now_sec, ring);
+            host.last_seen_sec = now_sec;
+            let (sp, dp, proto, tf) = (b.src_port[i], b.dst_port[i], b.proto[i], b.tcp_flags[i]);
+            let mask = classify(proto, tf, sp, dp);
+            let mut slots = [0usize; NCLASS];
+            let mut ns = 0;
+            for c in mask.iter() {
+                slots[ns] = host.slot(c, ring) * ring;
+                ns += 1;
+            }
+            let slots = &slots[..ns];
+            let pk = b.packets[i] as f64;
+            let by = b.bytes[i] as f64;
+            let ei = (end_sec % r) as usize;
+            if start / 1000 == end_sec {
+                for s in slots {
+                    let bk = &mut host.buckets[s + ei];
+                    bk.pkts += pk;
+                    bk.bytes += by;
+                    bk.flows += 1.0;
+                }
+            } else {
+                let lo = start.max(oldest_ms);
+                let dur = (end - start) as f64;
+                for sec in lo / 1000..=end_sec {
+                    let a = lo.max(sec.saturating_mul(1000));
+                    let z = end.min(sec.saturating_mul(1000).saturating_add(1000));
+                    if z <= a {
+                        continue;
+                    }
+                    let w = (z - a) as f64 / dur;
+                    let idx = (sec % r) as usize;
+                    for s in slots {
+                        let bk = &mut host.buckets[s + idx];
+                        bk.pkts += pk * w;
+                        bk.bytes += by * w;
+                    }
+                }
+                for s in slots {
+                    host.buckets[s + ei].flows += 1.0;
+                }
+            }
+            if host.active & mask.0 != 0 {
+                let sa = (b.src_addr[i], f & flags::SRC_V4 != 0);
+                let sampling = b.sampling_rate[i];
+                for a in host.attacks.iter_mut() {
+                    if mask.contains(a.class) {
+                        a.observe(sa, sp, dp, proto, b.packets[i], sampling);
+                    }
+                }
+            }
+        }
+    }
+
+    fn evaluate(&mut self, now_ms: u64, out: &mut Vec<AttackUpdate>) {
+        let now_sec = now_ms / 1000;
+        let ring = self.ring;
+        let window = self.cfg.window_s;
+        let from = now_sec.saturating_sub(u64::from(self.cfg.delay_s + window));
+        let hold_ms = u64::from(self.cfg.hold_s) * 1000;
+        let update_ms = u64::from(self.cfg.update_interval_s) * 1000;
+        let evict_sec = u64::from(self.cfg.idle_evict_s);
+        // seconds before `settled` have all their flows (up to `delay_s` long)
+        let settled = now_sec.saturating_sub(u64::from(self.cfg.delay_s));
+        let first = out.len();
+        let cfg = &self.cfg;
+        let groups = &self.c.groups;
+        let desc = &self.desc;
+        let stats = &mut self.stats;
+        self.hosts.retain(|_, h| {
+            h.advance(now_sec, ring);
+            let group = &groups[h.group as usize];
+            let learned_ok = group
+                .baseline
+                .is_some_and(|b| now_ms.saturating_sub(h.first_seen_ms) >= b.learning_ms);
+            let dt = now_sec.saturating_sub(h.learned_sec);
+            h.learned_sec = now_sec;
+            let mut rates = [[0.0f64; 3]; NCLASS];
+            let mut fired: [Option<(usize, bool, f64)>; NCLASS] = [None; NCLASS];
+            let mut over = 0u32;
+            for (slot, &c) in h.classes.iter().enumerate() {
+                let ci = c.index();
+                let rate = h.rate(slot, from, window, ring);
+                rates[ci] = rate;
+                let abs = group.limits[ci];
+                let mut thr = abs;
+                if let (Some(b), true) = (group.baseline, learned_ok) {
+                    for m in 0..3 {
+                        let base = (b.multiplier * h.learned[slot][m]).max(b.floor[m]);
+                        // a metric disabled by the absolute thresholds stays disabled
+                        if abs[m].is_finite() {
+                            thr[m] = abs[m].min(base);
+                        }
+                    }
+                }
+                if let Some(m) = (0..3).find(|&m| rate[m] >= thr[m]) {
+                    over |= 1 << ci;
+                    fired[ci] = Some((m, thr[m] < abs[m], thr[m]));
+                } else if let Some(b) = group.baseline
+                    && h.active & (1 << ci) == 0
+                    && dt > 0
+                {
+                    let keep = b.keep_per_s.powf(dt as f64);
+                    let l = &mut h.learned[slot];
+                    let fresh = l.iter().all(|x| *x == 0.0);
+                    for m in 0..3 {
+                        l[m] = if fresh {
+                            rate[m]
+                        } else {
+                            keep * l[m] + (1.0 - keep) * rate[m]
+                        };
+                    }
+                }
+            }
+            // life cycle of ongoing attacks
+            let mut k = 0;
+            while k < h.attacks.len() {
+                let a = &mut h.attacks[k];
+                let ci = a.class.index();
+                let slot = h.slot_of[ci] as usize;
+                a.feed(
+                    |sec| bucket_metrics(&h.buckets, slot, sec, ring),
+                    from,
+                    settled,
+                );
+                if over & (1 << ci) != 0 {
+                    a.below_since_ms = None;
+                    a.last_window = rates[ci];
+                    if update_ms > 0 && now_ms.saturating_sub(a.last_update_ms) >= update_ms {
+                        a.last_update_ms = now_ms;
+                        out.push(AttackUpdate::Updated(
+                            a.event(cfg, h.addr, h.v4, now_ms, None),
+                        ));
+                    }
+                    k += 1;
+                } else {
+                    let since = *a.below_since_ms.get_or_insert(now_ms);
+                    if now_ms.saturating_sub(since) >= hold_ms {
+                        let a = h.attacks.swap_remove(k);
+                        h.active &= !(1 << ci);
+                        stats.ended += 1;
+                        out.push(AttackUpdate::Ended(a.event(
+                            cfg,
+                            h.addr,
+                            h.v4,
+                            now_ms,
+                            Some(since),
+                        )));
+                    } else {
+                        k += 1;
+                    }
+                }
+            }
+            // new attacks: the most specific classes over threshold
+            let candidates = over & !h.active;
+            for c in ClassSet(candidates).iter() {
+                let ci = c.index();
+                if desc[ci] & (over | h.active) != 0 {
+                    continue;
+                }
+                let Some((metric, baseline, thr)) = fired[ci] else {
+                    continue;
+                };
+                let slot = h.slot_of[ci] as usize;
+                let start_ms = h.first_over_ms(slot, from, window, ring, metric, thr);
+                let mut a = Attack::start(
+                    cfg,
+                    c,
+                    &group.name,
+                    metric,
+                    baseline,
+                    thr,
+                    start_ms,
+                    now_ms,
+                    rates,
+                );
+                a.feed(
+                    |sec| bucket_metrics(&h.buckets, slot, sec, ring),
+                    from,
+                    settled,
+                );
+                h.active |= 1 << ci;
+                stats.started += 1;
+                out.push(AttackUpdate::Started(
+                    a.event(cfg, h.addr, h.v4, now_ms, None),
+                ));
+                h.attacks.push(a);
+            }
+            h.active != 0 || now_sec.saturating_sub(h.last_seen_sec) <= evict_sec
+        });
+        sort_updates(&mut out[first..]);
+    }
+}
+
+/// `[packets, bytes, flows]` of one second of one slot.
+#[inline]
+fn bucket_metrics(buckets: &[Bucket], slot: usize, sec: u64, ring: usize) -> Metrics {
+    let b = &buckets[slot * ring + (sec % ring as u64) as usize];
+    [b.pkts, b.bytes, b.flows]
+}
+
+impl Host {
+    /// Start of the first second in the window whose `metric` reached `thr` (the window end when
+    /// none did on its own).
+    fn first_over_ms(
+        &self,
+        slot: usize,
+        from: u64,
+        len: u32,
+        ring: usize,
+        metric: usize,
+        thr: f64,
+    ) -> u64 {
+        for s in from..from + u64::from(len) {
+            let b = &self.buckets[slot * ring + (s % ring as u64) as usize];
+            let v = [b.pkts, b.bytes, b.flows][metric];
+            if v >= thr {
+                return s.saturating_mul(1000);
+            }
+        }
+        (from + u64::from(len)).saturating_mul(1000)
+    }
+}
+
+fn sort_updates(u: &mut [AttackUpdate]) {
+    u.sort_by(|a, b| a.id().cmp(b.id()));
+}

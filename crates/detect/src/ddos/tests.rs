@@ -1,0 +1,787 @@
+use super::*;
+use crate::config::{BaselineConfig, HostGroupConfig, Limit};
+use crate::synth::{AttackGen, AttackSpec, Rng, background, flow};
+use pharos_model::Kind;
+use pharos_model::flow::FlowRecord;
+use pharos_model::ident::DdosType;
+use proptest::prelude::*;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// 2026-01-01T00:00:00Z.
+const T0: u64 = 1_767_225_600_000;
+const VICTIM: &str = "198.51.100.77";
+const VICTIM6: &str = "2001:db8::77";
+
+fn limit(pps: u64, bps: u64, fps: u64) -> Limit {
+    let o = |v| if v == u64::MAX { None } else { Some(v) };
+    Limit {
+        pps: o(pps),
+        bps: o(bps),
+        fps: o(fps),
+    }
+}
+
+/// Built-in thresholds, except lower flows/s ones so the flood tests stay small.
+fn cfg() -> DdosConfig {
+    let mut c = DdosConfig {
+        networks: vec!["198.51.100.0/24".into(), "2001:db8::/64".into()],
+        window_s: 5,
+        delay_s: 3,
+        hold_s: 10,
+        ..Default::default()
+    };
+    c.thresholds
+        .insert(TrafficClass::Tcp, limit(u64::MAX, u64::MAX, 3_000));
+    for cl in [TrafficClass::Http, TrafficClass::Https, TrafficClass::Tls] {
+        c.thresholds.insert(cl, limit(u64::MAX, u64::MAX, 1_000));
+    }
+    c
+}
+
+/// The updates of a run, with the clock at which each was emitted.
+struct Run {
+    updates: Vec<(u64, AttackUpdate)>,
+    d: DdosDetector,
+}
+
+impl Run {
+    fn started(&self) -> Vec<&AttackReport> {
+        self.updates
+            .iter()
+            .filter_map(|(_, u)| match u {
+                AttackUpdate::Started(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+    fn ended(&self) -> Vec<(u64, &AttackReport)> {
+        self.updates
+            .iter()
+            .filter_map(|(t, u)| match u {
+                AttackUpdate::Ended(r) => Some((*t, r)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// `secs` seconds of background traffic (200 hosts, 2000 flows/s) from `T0`, one batch a second,
+/// plus `spec` from second `a0` to `a1`.
+fn run(cfg: DdosConfig, spec: Option<AttackSpec>, a0: u64, a1: u64, secs: u64, seed: u64) -> Run {
+    let mut d = DdosDetector::new(cfg).unwrap();
+    let mut rng = Rng::new(seed);
+    let t0 = T0 + a0 * 1000;
+    let mut attack = spec.map(|s| AttackGen::new(s, t0, seed + 1));
+    let mut b = FlowBatch::new();
+    let mut out = Vec::new();
+    let mut updates = Vec::new();
+    for s in 0..secs {
+        let t = T0 + s * 1000;
+        b.clear();
+        background(
+            &mut rng,
+            &mut b,
+            Ipv4Addr::new(198, 51, 100, 0),
+            200,
+            2_000,
+            t,
+        );
+        if let Some(g) = &mut attack {
+            if s + 1 == a1 {
+                g.finish(t0, t + 1000, &mut b);
+            } else if (a0..a1).contains(&s) {
+                g.emit(t0, t + 1000, &mut b);
+            }
+        }
+        d.process(&b, t + 1000, &mut out);
+        updates.extend(out.drain(..).map(|u| (t + 1000, u)));
+    }
+    Run { updates, d }
+}
+
+fn spec(
+    proto: u8,
+    tcp_flags: u8,
+    src_port: Option<u16>,
+    dst_port: Option<u16>,
+    pps: u64,
+    pkt_size: u64,
+) -> AttackSpec {
+    AttackSpec {
+        victim: VICTIM.parse().unwrap(),
+        proto,
+        tcp_flags,
+        src_port,
+        dst_port,
+        pps,
+        pkt_size,
+        sources: 200,
+        flow_ms: (200, 2_000),
+        sampling: 1,
+    }
+}
+
+fn within(measured: f64, truth: f64, what: &str) {
+    let err = (measured - truth).abs() / truth;
+    assert!(
+        err <= 0.10,
+        "{what}: measured {measured:.0}, truth {truth:.0} ({:.1}% off)",
+        err * 100.0
+    );
+}
+
+/// One attack on the victim from second 10 to 40: detected once, as `want` in `class`, on the
+/// right victim, with its rates within 10%, and ended after it stopped.
+fn detects(spec: AttackSpec, class: TrafficClass, want: DdosType) {
+    let (pps, bps, victim) = (
+        spec.pps as f64,
+        (spec.pps * spec.pkt_size) as f64,
+        spec.victim,
+    );
+    let r = run(cfg(), Some(spec), 10, 40, 60, 42);
+    let started = r.started();
+    assert_eq!(
+        started.len(),
+        1,
+        "{want:?}: {:#?}",
+        started.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
+    let s = started[0];
+    assert_eq!(s.id.victim, victim);
+    assert_eq!(s.id.class, class);
+    let Kind::Ddos(e) = &s.message.kind else {
+        panic!("not a DDoS event")
+    };
+    assert_eq!(e.attack_type, Some(want));
+    assert_eq!(e.attack_dst_ip, vec![victim]);
+    assert!(e.end_time.is_none());
+    assert!(
+        s.id.start_ms >= T0 + 10_000 && s.id.start_ms <= T0 + 13_000,
+        "start {}",
+        s.id.start_ms - T0
+    );
+    let ended = r.ended();
+    assert_eq!(ended.len(), 1, "{want:?} did not end once");
+    let (t_end, end) = ended[0];
+    assert_eq!(end.id, s.id, "the end updates the same attack");
+    assert!(
+        t_end >= T0 + 50_000,
+        "ended {} ms after T0, before the hold time",
+        t_end - T0
+    );
+    let Kind::Ddos(e) = &end.message.kind else {
+        panic!()
+    };
+    assert!(e.end_time.is_some());
+    within(end.summary.avg_pps, pps, "pps");
+    within(end.summary.avg_bytes_ps, bps, "bytes/s");
+    within(e.attack_rate.unwrap() as f64, pps, "attack-rate");
+    within(
+        e.attack_throughput.unwrap() as f64,
+        bps,
+        "attack-throughput",
+    );
+    assert!(!e.attack_src_ip.is_empty() && e.attack_src_ip.len() <= 10);
+    let attackers = e
+        .attack_src_ip
+        .iter()
+        .filter(|a| a.to_string().starts_with("203.0.11"))
+        .count();
+    assert!(
+        attackers * 10 >= e.attack_src_ip.len() * 8,
+        "{:?}",
+        e.attack_src_ip
+    );
+    assert!(
+        e.rule_name.starts_with(&format!("default/{class}/")),
+        "{}",
+        e.rule_name
+    );
+}
+
+#[test]
+fn syn_flood() {
+    detects(
+        spec(6, 0x02, None, Some(80), 50_000, 60),
+        TrafficClass::Syn,
+        DdosType::SynFlood,
+    );
+}
+
+#[test]
+fn ack_flood() {
+    detects(
+        spec(6, 0x10, None, None, 150_000, 60),
+        TrafficClass::Ack,
+        DdosType::AckFlood,
+    );
+}
+
+#[test]
+fn syn_ack_flood() {
+    detects(
+        spec(6, 0x12, Some(443), None, 50_000, 60),
+        TrafficClass::SynAck,
+        DdosType::SynAckFlood,
+    );
+}
+
+#[test]
+fn fin_rst_flood() {
+    detects(
+        spec(6, 0x04, None, Some(80), 50_000, 60),
+        TrafficClass::FinRst,
+        DdosType::FinRstFlood,
+    );
+}
+
+#[test]
+fn tcp_connection_flood() {
+    let s = AttackSpec {
+        sources: 1_000,
+        flow_ms: (100, 300),
+        ..spec(6, 0x1b, None, Some(8080), 30_000, 300)
+    };
+    detects(s, TrafficClass::Tcp, DdosType::TcpConFlood);
+}
+
+#[test]
+fn udp_flood_sampled_1_in_64() {
+    let s = AttackSpec {
+        sampling: 64,
+        ..spec(17, 0, None, None, 150_000, 512)
+    };
+    detects(s, TrafficClass::Udp, DdosType::UdpFlood);
+}
+
+#[test]
+fn icmpv4_flood_from_instant_flow_records() {
+    let s = AttackSpec {
+        flow_ms: (0, 0),
+        ..spec(1, 0, Some(0), Some(0), 30_000, 84)
+    };
+    detects(s, TrafficClass::Icmpv4, DdosType::Icmpv4Flood);
+}
+
+#[test]
+fn icmpv6_flood() {
+    let s = AttackSpec {
+        victim: VICTIM6.parse().unwrap(),
+        ..spec(58, 0, Some(0), Some(0), 30_000, 104)
+    };
+    detects(s, TrafficClass::Icmpv6, DdosType::Icmpv6Flood);
+}
+
+#[test]
+fn fragment_flood() {
+    detects(
+        spec(17, 0, Some(0), Some(0), 30_000, 1480),
+        TrafficClass::Fragment,
+        DdosType::FragmentFlood,
+    );
+}
+
+#[test]
+fn dns_query_flood() {
+    detects(
+        spec(17, 0, None, Some(53), 50_000, 80),
+        TrafficClass::DnsQuery,
+        DdosType::DnsQueryFlood,
+    );
+}
+
+#[test]
+fn dns_reply_flood() {
+    detects(
+        spec(17, 0, Some(53), None, 30_000, 300),
+        TrafficClass::DnsReply,
+        DdosType::DnsReplyFlood,
+    );
+}
+
+#[test]
+fn dns_amplification_is_a_reply_flood_of_large_packets() {
+    detects(
+        spec(17, 0, Some(53), None, 30_000, 1400),
+        TrafficClass::DnsReply,
+        DdosType::DnsAmpFlood,
+    );
+}
+
+#[test]
+fn ntp_amplification() {
+    detects(
+        spec(17, 0, Some(123), None, 20_000, 468),
+        TrafficClass::Ntp,
+        DdosType::NtpAmpFlood,
+    );
+}
+
+#[test]
+fn ssdp_amplification() {
+    detects(
+        spec(17, 0, Some(1900), None, 20_000, 300),
+        TrafficClass::Ssdp,
+        DdosType::SsdpAmpFlood,
+    );
+}
+
+#[test]
+fn memcached_amplification() {
+    detects(
+        spec(17, 0, Some(11211), None, 20_000, 1400),
+        TrafficClass::Memcached,
+        DdosType::MemcachedAmpFlood,
+    );
+}
+
+#[test]
+fn cldap_amplification() {
+    detects(
+        spec(17, 0, Some(389), None, 20_000, 1400),
+        TrafficClass::Cldap,
+        DdosType::CldapAmpFlood,
+    );
+}
+
+#[test]
+fn chargen_amplification() {
+    detects(
+        spec(17, 0, Some(19), None, 20_000, 1000),
+        TrafficClass::Chargen,
+        DdosType::ChargenAmpFlood,
+    );
+}
+
+#[test]
+fn snmp_amplification() {
+    detects(
+        spec(17, 0, Some(161), None, 20_000, 1000),
+        TrafficClass::Snmp,
+        DdosType::SnmpAmpFlood,
+    );
+}
+
+#[test]
+fn sip_flood() {
+    detects(
+        spec(17, 0, None, Some(5060), 30_000, 500),
+        TrafficClass::Sip,
+        DdosType::SipFlood,
+    );
+}
+
+fn web(port: u16) -> AttackSpec {
+    AttackSpec {
+        sources: 1_000,
+        flow_ms: (100, 300),
+        ..spec(6, 0x1b, None, Some(port), 20_000, 500)
+    }
+}
+
+#[test]
+fn http_flood() {
+    detects(web(80), TrafficClass::Http, DdosType::HttpFlood);
+}
+
+#[test]
+fn https_flood() {
+    detects(web(443), TrafficClass::Https, DdosType::HttpsFlood);
+}
+
+#[test]
+fn tls_flood() {
+    detects(web(993), TrafficClass::Tls, DdosType::TlsFlood);
+}
+
+#[test]
+fn generic_flood_over_the_all_threshold_is_typed_by_protocol_mix() {
+    // a GRE flood: no class but `all`
+    let mut c = cfg();
+    c.thresholds.insert(TrafficClass::All, limit(20_000, 0, 0));
+    let r = run(
+        c,
+        Some(spec(47, 0, Some(0), Some(0), 40_000, 500)),
+        10,
+        30,
+        35,
+        5,
+    );
+    let s = r.started();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].id.class, TrafficClass::All);
+    assert_eq!(
+        s[0].summary.attack_type, None,
+        "no identity for a GRE flood"
+    );
+    let last = r.updates.last().unwrap().1.report();
+    assert_eq!(last.summary.protocols.first().map(|p| p.0), Some(47));
+}
+
+#[test]
+fn background_alone_never_alarms() {
+    for seed in [1, 2, 3] {
+        let r = run(cfg(), None, 0, 0, 90, seed);
+        assert!(r.updates.is_empty(), "seed {seed}: {:#?}", r.updates);
+        let st = r.d.stats();
+        assert!(
+            (300..=400).contains(&st.hosts),
+            "200 IPv4 and up to 200 IPv6 hosts"
+        );
+        assert_eq!(st.late, 0);
+    }
+}
+
+#[test]
+fn attack_ends_after_the_hold_time_and_updates_meanwhile() {
+    let mut c = cfg();
+    c.hold_s = 20;
+    c.update_interval_s = 5;
+    let r = run(
+        c,
+        Some(spec(17, 0, Some(123), None, 20_000, 468)),
+        10,
+        40,
+        80,
+        9,
+    );
+    let (t_end, end) = r.ended()[0];
+    let below = end.summary.end_ms.unwrap();
+    assert!(
+        below >= T0 + 40_000,
+        "below the threshold only after the attack stopped"
+    );
+    assert!(
+        t_end - below >= 20_000,
+        "ended {} ms after falling below",
+        t_end - below
+    );
+    assert!(t_end - below < 21_000);
+    let updated = r
+        .updates
+        .iter()
+        .filter(|(_, u)| matches!(u, AttackUpdate::Updated(_)))
+        .count();
+    assert!((5..=12).contains(&updated), "{updated} updates");
+    assert!(r.updates.iter().all(|(_, u)| u.id() == &end.id));
+    assert_eq!(r.d.stats().active_attacks, 0);
+}
+
+#[test]
+fn an_attack_resuming_within_the_hold_time_stays_one_attack() {
+    let mut c = cfg();
+    c.hold_s = 30;
+    let mut d = DdosDetector::new(c).unwrap();
+    let mut out = Vec::new();
+    let mut b = FlowBatch::new();
+    for s in 0..100u64 {
+        b.clear();
+        let t = T0 + s * 1000;
+        // on for 10 s, off for 10 s, on again
+        if !(20..30).contains(&s) && s < 40 {
+            let mut f = flow("203.0.113.5", VICTIM, 17, 123, 5555, t, t + 999);
+            f.packets = 30_000;
+            f.bytes = 30_000 * 468;
+            b.push(&f);
+        }
+        d.process(&b, t + 1000, &mut out);
+    }
+    let starts = out
+        .iter()
+        .filter(|u| matches!(u, AttackUpdate::Started(_)))
+        .count();
+    assert_eq!(starts, 1, "{out:#?}");
+    assert_eq!(
+        out.iter()
+            .filter(|u| matches!(u, AttackUpdate::Ended(_)))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn allow_listed_victims_and_sources_never_alarm() {
+    let ntp = || Some(spec(17, 0, Some(123), None, 20_000, 468));
+    let mut c = cfg();
+    c.allow = vec![VICTIM.into()];
+    let r = run(c, ntp(), 10, 30, 40, 3);
+    assert!(r.updates.is_empty());
+    assert!(r.d.stats().allowed > 0);
+    let mut c = cfg();
+    c.allow_src = vec!["203.0.113.0/24".into()];
+    let r = run(c, ntp(), 10, 30, 40, 3);
+    assert!(r.updates.is_empty());
+}
+
+#[test]
+fn host_group_thresholds_apply_to_the_longest_prefix() {
+    let mut c = cfg();
+    let mut quiet = HostGroupConfig {
+        name: "quiet".into(),
+        prefixes: vec!["198.51.100.64/26".into()],
+        ..Default::default()
+    };
+    quiet
+        .thresholds
+        .insert(TrafficClass::Ntp, limit(100_000, 0, u64::MAX));
+    let mut dns = HostGroupConfig {
+        name: "dns".into(),
+        prefixes: vec![format!("{VICTIM}/32")],
+        ..Default::default()
+    };
+    dns.thresholds
+        .insert(TrafficClass::Ntp, limit(1_000, u64::MAX, u64::MAX));
+    c.groups = vec![quiet.clone(), dns];
+    let r = run(
+        c.clone(),
+        Some(spec(17, 0, Some(123), None, 20_000, 468)),
+        10,
+        30,
+        40,
+        4,
+    );
+    let s = r.started();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].summary.rule, "dns/ntp/pps");
+    assert_eq!(s[0].summary.group, "dns");
+    // the /26 group alone raises the NTP threshold above the attack
+    c.groups = vec![quiet];
+    assert!(
+        run(
+            c,
+            Some(spec(17, 0, Some(123), None, 20_000, 468)),
+            10,
+            30,
+            40,
+            4
+        )
+        .updates
+        .is_empty()
+    );
+}
+
+/// A web server whose https connection rate follows a daily cycle (one "day" = 600 s here),
+/// mean 200 flows/s, peak 360; then an https flood of 2000 flows/s at second 1500.
+fn daily(cfg: DdosConfig, attack: bool) -> Vec<AttackUpdate> {
+    let mut d = DdosDetector::new(cfg).unwrap();
+    let mut rng = Rng::new(77);
+    let mut b = FlowBatch::new();
+    let mut out = Vec::new();
+    for s in 0..1_560u64 {
+        b.clear();
+        let t = T0 + s * 1000;
+        let phase = 2.0 * std::f64::consts::PI * s as f64 / 600.0;
+        let mut n = (200.0 * (1.0 + 0.8 * phase.sin())).round() as u64;
+        if attack && (1_500..1_530).contains(&s) {
+            n += 2_000;
+        }
+        for _ in 0..n {
+            let st = t + rng.below(500);
+            let src = Ipv4Addr::from(0x0a00_0000 | rng.below(1 << 20) as u32).to_string();
+            let mut f = flow(
+                &src,
+                "198.51.100.10",
+                6,
+                rng.range(1024, 65535) as u16,
+                443,
+                st,
+                st + rng.below(500),
+            );
+            f.tcp_flags = 0x1b;
+            f.packets = rng.range(5, 15);
+            f.bytes = f.packets * 700;
+            b.push(&f);
+        }
+        d.process(&b, t + 1000, &mut out);
+    }
+    out
+}
+
+fn web_group(baseline: Option<BaselineConfig>, https_fps: u64) -> DdosConfig {
+    let mut c = cfg();
+    let mut g = HostGroupConfig {
+        name: "web".into(),
+        prefixes: vec!["198.51.100.10/32".into()],
+        baseline,
+        ..Default::default()
+    };
+    g.thresholds
+        .insert(TrafficClass::Https, limit(u64::MAX, u64::MAX, https_fps));
+    c.groups = vec![g];
+    c
+}
+
+#[test]
+fn baseline_tolerates_the_daily_peak_and_catches_an_attack_absolute_thresholds_cannot() {
+    // absolute thresholds tuned for ordinary hosts alarm at the web server's daily peak
+    let out = daily(web_group(None, 300), false);
+    assert!(out.iter().any(|u| matches!(u, AttackUpdate::Started(_))));
+    // baseline: learned during the first day, then 3x the learned rate; the absolute threshold
+    // stays as a cap, high enough to miss the flood
+    let base = BaselineConfig {
+        enabled: true,
+        learning_s: 600,
+        half_life_s: 300,
+        multiplier: 3.0,
+        floor: limit(1_000, 10_000_000, 50),
+    };
+    let out = daily(web_group(Some(base.clone()), 5_000), false);
+    assert!(out.is_empty(), "{out:#?}");
+    let out = daily(web_group(Some(base), 5_000), true);
+    let started: Vec<_> = out
+        .iter()
+        .filter(|u| matches!(u, AttackUpdate::Started(_)))
+        .collect();
+    assert_eq!(started.len(), 1, "{started:#?}");
+    let r = started[0].report();
+    assert_eq!(r.summary.attack_type, Some(DdosType::HttpsFlood));
+    assert_eq!(r.summary.rule, "web/https/baseline-fps");
+    assert_eq!(r.id.victim, "198.51.100.10".parse::<IpAddr>().unwrap());
+    assert!(r.id.start_ms >= T0 + 1_500_000);
+}
+
+#[test]
+fn hosts_are_bounded_and_drops_counted() {
+    let mut c = cfg();
+    c.max_hosts = 50;
+    let r = run(c, None, 0, 0, 5, 1);
+    let st = r.d.stats();
+    assert_eq!(st.hosts, 50);
+    assert!(st.dropped_hosts > 0);
+}
+
+#[test]
+fn idle_hosts_are_forgotten() {
+    let mut c = cfg();
+    c.idle_evict_s = 5;
+    let mut d = DdosDetector::new(c).unwrap();
+    let mut b = FlowBatch::new();
+    b.push(&flow("192.0.2.1", VICTIM, 17, 1, 2, T0, T0));
+    let mut out = Vec::new();
+    d.process(&b, T0 + 1000, &mut out);
+    assert_eq!(d.stats().hosts, 1);
+    d.tick(T0 + 10_000, &mut out);
+    assert_eq!(d.stats().hosts, 0);
+}
+
+#[test]
+fn sketches_stay_bounded_under_a_spoofed_flood() {
+    let mut c = cfg();
+    c.sketch_capacity = 32;
+    c.top_n = 5;
+    let s = AttackSpec {
+        sources: 20_000,
+        flow_ms: (900, 1_000),
+        ..spec(17, 0, None, None, 200_000, 100)
+    };
+    let r = run(c, Some(s), 2, 12, 14, 8);
+    let st = r.started();
+    assert_eq!(st.len(), 1);
+    let h = r.d.hosts.values().find(|h| !h.attacks.is_empty()).unwrap();
+    let a = &h.attacks[0];
+    assert!(a.sketch_sizes().iter().all(|n| *n <= 32));
+    let last = r.updates.last().unwrap().1.report();
+    assert!(last.summary.top_sources.len() <= 5);
+    assert!(
+        last.summary.top_src_ports.is_empty(),
+        "random ports are not listed"
+    );
+}
+
+#[test]
+fn long_flows_are_spread_over_their_duration() {
+    // NetFlow with a 10 s active timeout: flows last 5 to 10 s and are exported at their end
+    let mut c = cfg();
+    c.delay_s = 10;
+    let s = AttackSpec {
+        flow_ms: (5_000, 10_000),
+        ..spec(17, 0, Some(123), None, 20_000, 468)
+    };
+    let r = run(c, Some(s), 10, 60, 90, 11);
+    let (_, end) = r.ended()[0];
+    within(end.summary.avg_pps, 20_000.0, "pps");
+    within(end.summary.peak_pps, 20_000.0, "peak pps");
+}
+
+#[test]
+fn finish_ends_every_attack_at_the_end_of_a_replay() {
+    let r = run(
+        cfg(),
+        Some(spec(17, 0, Some(123), None, 20_000, 468)),
+        10,
+        30,
+        30,
+        12,
+    );
+    let mut d = r.d;
+    let mut out = Vec::new();
+    d.finish(T0 + 30_000, &mut out);
+    assert_eq!(out.len(), 1);
+    assert!(matches!(out[0], AttackUpdate::Ended(_)));
+    assert_eq!(d.stats().active_attacks, 0);
+}
+
+fn arb_flow() -> impl Strategy<Value = FlowRecord> {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u16>(),
+        0u8..4,
+    )
+        .prop_map(
+            |(start, end, packets, bytes, proto, tcp_flags, port, host)| FlowRecord {
+                src_addr: "203.0.113.1".parse().unwrap(),
+                dst_addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, host)),
+                src_port: port,
+                dst_port: port.rotate_left(3),
+                proto,
+                tcp_flags,
+                packets,
+                bytes,
+                start_ms: start,
+                end_ms: end,
+                sampling_rate: 0,
+                ..FlowRecord::default()
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn no_input_panics(flows in proptest::collection::vec(arb_flow(), 0..40), clocks in proptest::collection::vec(any::<u64>(), 1..6)) {
+        let mut c = cfg();
+        c.thresholds.insert(TrafficClass::All, limit(1, 1, 1));
+        let mut d = DdosDetector::new(c).unwrap();
+        let mut b = FlowBatch::new();
+        for f in &flows {
+            b.push(f);
+        }
+        let mut out = Vec::new();
+        for now in clocks {
+            d.process(&b, now, &mut out);
+            d.tick(now.saturating_add(1000), &mut out);
+        }
+        d.finish(u64::MAX, &mut out);
+        prop_assert_eq!(d.stats().active_attacks, 0);
+    }
+
+    #[test]
+    fn spreading_keeps_every_packet_of_a_flow_inside_the_ring(start in 0u64..10_000, len in 0u64..10_000, packets in 1u64..1_000_000) {
+        let mut c = cfg();
+        c.delay_s = 20;
+        let mut d = DdosDetector::new(c).unwrap();
+        let mut b = FlowBatch::new();
+        let s = T0 + start;
+        b.push(&FlowRecord { packets, bytes: packets * 100, ..flow("192.0.2.1", VICTIM, 17, 9, 9, s, s + len) });
+        d.ingest(&b, T0 + 20_000);
+        let h = d.hosts.values().next().unwrap();
+        let total: f64 = h.buckets[..d.ring].iter().map(|b| b.pkts).sum();
+        prop_assert!((total - packets as f64).abs() <= 1e-6 * packets as f64, "{} != {}", total, packets);
+    }
+}
