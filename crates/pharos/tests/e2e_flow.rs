@@ -683,45 +683,24 @@ impl Sender {
     }
 }
 
-/// Issue 4's crash test: SIGKILL while a steady stream arrives loses at most about one second of
-/// received flows, and every segment left is readable.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_a_steady_stream_loses_at_most_the_last_second() {
-    const RATE: u64 = 5_000;
-    let cfg = "[flow]\nlisten = [\"127.0.0.1:0\"]\n";
-    let mut inst = Instance::start(cfg);
-    let sender = Sender::start(flow_addrs(&inst)[0], RATE);
-    let started = Instant::now();
-    // Run at least 4 s and until segments are being written; meanwhile measure how far the
-    // daemon lags behind the sender (flows sent and not yet taken by the flow store).
-    let deadline = started + Duration::from_secs(60);
-    let mut max_lag = 0u64;
-    let (consumed, written) = loop {
-        let consumed = metric(&inst, "pharos_flow_records_consumed_total", &[]).await;
-        let written = metric(&inst, "pharos_flow_store_flows_written_total", &[]).await;
-        max_lag = max_lag.max(sender.sent().saturating_sub(consumed));
-        if started.elapsed() >= Duration::from_secs(4) && written > 0 {
-            break (consumed, written);
-        }
-        assert!(Instant::now() < deadline, "nothing written: {}", inst.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let kernel_drops = metric(&inst, "pharos_flow_kernel_drops_total", &[]).await;
+/// SIGKILLs the daemon; gives back its directory once it is gone, and when it was killed.
+fn sigkill(mut inst: Instance) -> (tempfile::TempDir, Instant) {
     let mut child = inst.child.take().unwrap();
     child.kill().unwrap(); // SIGKILL
     let killed_at = Instant::now();
     child.wait().unwrap();
-    // The daemon is gone: it cannot have received more than this.
-    let sent_at_kill = sender.sent();
-    let elapsed = killed_at.duration_since(started).as_secs_f64();
-    let sent_total = sender.stop();
-    let rate = sent_at_kill as f64 / elapsed;
     let dir = std::mem::replace(&mut inst.dir, tempfile::tempdir().unwrap());
-    drop(inst);
+    (dir, killed_at)
+}
 
-    // Restart on the same data (start-up deletes temp files and merged inputs), then stop.
-    let inst = Instance::start_in(dir, cfg);
-    let dir = inst.stop_keep_dir();
+/// Restarts on `dir` (start-up deletes temp files and merged inputs) and stops; then reads every
+/// file under `data/flows` back. Panics on an unreadable segment, a leftover file, a superseded
+/// segment or a flow stored twice. Gives the segments and the number of flows in them.
+fn restart_and_read(
+    dir: tempfile::TempDir,
+    cfg: &str,
+) -> (Vec<pharos_store::flows::segment::SegmentInfo>, u64) {
+    let dir = Instance::start_in(dir, cfg).stop_keep_dir();
     let flows_dir = dir.path().join("data/flows");
     let files = parquet_files(&flows_dir);
     let mut srcs = std::collections::HashSet::new();
@@ -740,6 +719,40 @@ async fn sigkill_during_a_steady_stream_loses_at_most_the_last_second() {
     let listed = pharos_store::flows::segment::list_segments(&flows_dir);
     assert_eq!(listed.len(), files.len(), "no superseded segment remains");
     assert_eq!(srcs.len() as u64, archived, "no flow stored twice");
+    (listed, archived)
+}
+
+/// Issue 4's crash test: SIGKILL while a steady stream arrives loses at most about one second of
+/// received flows, and every segment left is readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_steady_stream_loses_at_most_the_last_second() {
+    const RATE: u64 = 5_000;
+    let cfg = "[flow]\nlisten = [\"127.0.0.1:0\"]\n";
+    let inst = Instance::start(cfg);
+    let sender = Sender::start(flow_addrs(&inst)[0], RATE);
+    let started = Instant::now();
+    // Run at least 4 s and until segments are being written; meanwhile measure how far the
+    // daemon lags behind the sender (flows sent and not yet taken by the flow store).
+    let deadline = started + Duration::from_secs(60);
+    let mut max_lag = 0u64;
+    let (consumed, written) = loop {
+        let consumed = metric(&inst, "pharos_flow_records_consumed_total", &[]).await;
+        let written = metric(&inst, "pharos_flow_store_flows_written_total", &[]).await;
+        max_lag = max_lag.max(sender.sent().saturating_sub(consumed));
+        if started.elapsed() >= Duration::from_secs(4) && written > 0 {
+            break (consumed, written);
+        }
+        assert!(Instant::now() < deadline, "nothing written: {}", inst.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let kernel_drops = metric(&inst, "pharos_flow_kernel_drops_total", &[]).await;
+    let (dir, killed_at) = sigkill(inst);
+    // The daemon is gone: it cannot have received more than this.
+    let sent_at_kill = sender.sent();
+    let elapsed = killed_at.duration_since(started).as_secs_f64();
+    let sent_total = sender.stop();
+    let rate = sent_at_kill as f64 / elapsed;
+    let (segments, archived) = restart_and_read(dir, cfg);
 
     // The bound. Lost = flows the daemon received and did not archive, with "received" taken
     // at its upper bound, everything sent before the daemon died. What may be lost:
@@ -758,10 +771,44 @@ async fn sigkill_during_a_steady_stream_loses_at_most_the_last_second() {
         "sent {sent_at_kill} in {elapsed:.1} s ({rate:.0}/s); at the last scrape consumed {consumed}, \
          written {written}; archived {archived} in {} segments; lost {lost} ({:.2} s worth); \
          allowed {slack} (backlog {max_lag} max, {backlog_at_kill} at the kill, kernel drops {kernel_drops})",
-        files.len(),
+        segments.len(),
         lost as f64 / rate
     );
     assert!(archived >= written, "every durable write survives");
     assert!(archived <= sent_at_kill && sent_at_kill <= sent_total);
     assert!(lost <= slack, "lost {lost} flows, allowed {slack}");
+}
+
+/// The daemon merges a finished minute's one-second segments (no grace here), and a SIGKILL after
+/// that leaves every merged and unmerged segment readable with each flow once. Waits for the next
+/// minute boundary: up to a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_merges_a_finished_minute_and_a_sigkill_after_loses_no_merged_flow() {
+    let cfg = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\ncompact_after_seconds = 0\n";
+    let inst = Instance::start(cfg);
+    let sender = Sender::start(flow_addrs(&inst)[0], 2_000);
+    let deadline = Instant::now() + Duration::from_secs(100);
+    let (written, live, segments_written) = loop {
+        let merges = metric(&inst, "pharos_flow_store_compactions_total", &[]).await;
+        let written = metric(&inst, "pharos_flow_store_flows_written_total", &[]).await;
+        let live = metric(&inst, "pharos_flow_store_segments", &[]).await;
+        let n = metric(&inst, "pharos_flow_store_segments_written_total", &[]).await;
+        if merges >= 1 {
+            break (written, live, n);
+        }
+        assert!(Instant::now() < deadline, "no merge: {}", inst.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(live < segments_written, "{live} live of {segments_written}");
+    let (dir, _) = sigkill(inst);
+    let sent = sender.stop();
+    let (segments, archived) = restart_and_read(dir, cfg);
+    assert!(archived >= written && archived <= sent, "{archived}");
+    // A merged segment: alone in its minute, its receive range spans several 1-s segments.
+    let minute = |s: &pharos_store::flows::segment::SegmentInfo| s.start_ms / 60_000;
+    let merged = segments.iter().find(|s| {
+        s.end_ms - s.start_ms > 1500
+            && segments.iter().filter(|t| minute(t) == minute(s)).count() == 1
+    });
+    assert!(merged.is_some(), "{segments:#?}");
 }
