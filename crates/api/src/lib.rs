@@ -1,11 +1,12 @@
-//! Pharos REST API: push ingest for NSFs, message and event queries, health, Prometheus metrics and
-//! the OpenAPI document.
+//! Pharos REST API: push ingest for NSFs, message and event queries, flow archive queries, health,
+//! Prometheus metrics and the OpenAPI document.
 //!
 //! Contract: `POST /api/v1/push` answers 2xx only after every message of the request is durable in
 //! the store; a request with any invalid message is refused whole (400, each failure named) and
 //! stores nothing. Read routes never change state.
 
 mod error;
+pub mod flows;
 mod messages;
 pub mod nsfs;
 pub mod openapi;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// The NSF inventory (`GET /api/v1/nsfs`), shared with the syslog normalise stage.
     pub nsfs: Arc<pharos_store::inventory::Inventory>,
+    /// The flow archive (`GET /api/v1/flows/...`); `None` when the flow store is disabled.
+    pub flows: Option<flows::FlowArchive>,
 }
 
 /// The API's routes over `state`.
@@ -73,6 +76,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/messages/{id}", get(messages::get_one))
         .route("/api/v1/events/{id}/ack", post(messages::ack))
         .route("/api/v1/nsfs", get(nsfs::list))
+        .route("/api/v1/flows/query", get(flows::query))
+        .route("/api/v1/flows/top", get(flows::top))
+        .route("/api/v1/flows/series", get(flows::series))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

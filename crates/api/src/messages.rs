@@ -46,43 +46,19 @@ pub struct ListParams {
     pub after_id: Option<String>,
 }
 
-/// Parses a time argument: RFC 3339, `now`, a relative offset (`-90s`, `-15m`, `-1h`, `-7d`), or
-/// Unix seconds.
+/// Parses a time argument: the forms of [`pharos_store::time::parse_time`] (RFC 3339, `now`,
+/// relative such as `-1h`, Unix seconds...).
 pub fn parse_time(name: &str, s: &str, now: Timestamp) -> Result<Timestamp, ApiError> {
-    let s = s.trim();
-    if s == "now" {
-        return Ok(now);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    if let Ok(secs) = s.parse::<i64>()
-        && let Some(t) = chrono::DateTime::from_timestamp(secs, 0)
-    {
-        return Ok(t);
-    }
-    if let Some(rel) = s.strip_prefix('-') {
-        let (num, unit) =
-            rel.split_at(rel.find(|c: char| !c.is_ascii_digit()).unwrap_or(rel.len()));
-        let mult = match unit {
-            "s" => Some(1),
-            "m" => Some(60),
-            "h" => Some(3600),
-            "d" => Some(86_400),
-            "w" => Some(7 * 86_400),
-            _ => None,
-        };
-        if let (Ok(n), Some(mult)) = (num.parse::<i64>(), mult)
-            && let Some(t) = n.checked_mul(mult).and_then(|secs| {
-                chrono::TimeDelta::try_seconds(secs).and_then(|d| now.checked_sub_signed(d))
-            })
-        {
-            return Ok(t);
-        }
-    }
-    Err(ApiError::bad_request(format!(
-        "{name}={s:?}: expected RFC 3339 (2026-11-24T14:00:00Z), `now`, a relative time like -1h, -30m, -7d, or Unix seconds"
-    )))
+    let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+    pharos_store::time::parse_time(s, now_ms)
+        .ok()
+        .and_then(|ms| i64::try_from(ms).ok())
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name}={s:?}: expected RFC 3339 (2026-11-24T14:00:00Z), `now`, a relative time like -1h, -30m, -7d, or Unix seconds"
+            ))
+        })
 }
 
 fn parse_net(name: &str, s: &str) -> Result<IpNet, ApiError> {

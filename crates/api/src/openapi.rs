@@ -55,6 +55,61 @@ const LIST_PARAMS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const FLOW_QUERY_PARAMS: &[(&str, &str, &str)] = &[
+    (
+        "filter",
+        "query",
+        "nfdump-style filter, e.g. `proto udp and dst port 53`, `src net 10.0.0.0/8`, `flags S and not flags A`; empty selects every flow",
+    ),
+    ("from", "query", "Flows that started at or after"),
+    ("to", "query", "Flows that ended at or before"),
+    (
+        "limit",
+        "query",
+        "Most flows returned, 1 to 1000000 (default 100)",
+    ),
+    (
+        "order",
+        "query",
+        "time (default, earliest first), bytes or packets (largest first)",
+    ),
+];
+
+const FLOW_TOP_PARAMS: &[(&str, &str, &str)] = &[
+    ("filter", "query", "nfdump-style filter"),
+    ("from", "query", "Flows that started at or after"),
+    ("to", "query", "Flows that ended at or before"),
+    (
+        "key",
+        "query",
+        "Required: srcip, dstip, ip, srcport, dstport, port, proto, srcas, dstas, as, exporter, inif, outif, tos, or a prefix such as srcip4/24, dstip6/48",
+    ),
+    ("by", "query", "bytes (default), packets or flows"),
+    ("n", "query", "Rows, default 10"),
+];
+
+const FLOW_SERIES_PARAMS: &[(&str, &str, &str)] = &[
+    ("filter", "query", "nfdump-style filter"),
+    ("from", "query", "Flows that started at or after"),
+    ("to", "query", "Flows that ended at or before"),
+    (
+        "interval",
+        "query",
+        "Interval of flow start time, default 1m",
+    ),
+    (
+        "key",
+        "query",
+        "Optional: also one series per top value of this key",
+    ),
+    (
+        "by",
+        "query",
+        "Order of the key values: bytes (default), packets or flows",
+    ),
+    ("n", "query", "Key values, default 5"),
+];
+
 const OPS: &[Op] = &[
     Op {
         method: "post",
@@ -100,6 +155,33 @@ const OPS: &[Op] = &[
         body: None,
         ok: ("The NSFs", "NsfList"),
         errors: &[],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/flows/query",
+        summary: "Stored flows matching a filter and window, earliest first or largest first",
+        params: FLOW_QUERY_PARAMS,
+        body: None,
+        ok: ("The flows and what the scan did", "FlowList"),
+        errors: &["400", "404", "503"],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/flows/top",
+        summary: "Top values of a key (addresses, prefixes, ports, protocols, AS, interfaces) by bytes, packets or flows",
+        params: FLOW_TOP_PARAMS,
+        body: None,
+        ok: ("The top rows and totals", "FlowTop"),
+        errors: &["400", "404", "503"],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/flows/series",
+        summary: "Flows, packets and bytes per interval of flow start time, optionally per top key value",
+        params: FLOW_SERIES_PARAMS,
+        body: None,
+        ok: ("The series", "FlowSeries"),
+        errors: &["400", "404", "503"],
     },
     Op {
         method: "get",
@@ -201,6 +283,69 @@ fn schemas() -> Value {
                         "unparsed": { "type": "integer" }
                     }
                 } }
+            }
+        },
+        "Totals": {
+            "type": "object",
+            "required": ["flows", "packets", "bytes"],
+            "properties": {
+                "flows": { "type": "integer" },
+                "packets": { "type": "integer" },
+                "bytes": { "type": "integer" }
+            }
+        },
+        "ScanStats": {
+            "type": "object",
+            "description": "What the scan read: segments and row groups read or skipped by time, rows read and selected, segments that could not be read",
+            "properties": {
+                "segments": { "type": "integer" },
+                "segments_pruned": { "type": "integer" },
+                "row_groups": { "type": "integer" },
+                "row_groups_pruned": { "type": "integer" },
+                "rows_scanned": { "type": "integer" },
+                "rows_matched": { "type": "integer" },
+                "errors": { "type": "array", "items": { "type": "string" } }
+            }
+        },
+        "FlowList": {
+            "type": "object",
+            "required": ["flows", "stats"],
+            "properties": {
+                "flows": { "type": "array", "items": { "type": "object", "description": "One flow: exporter, domain, src_addr, dst_addr, src_port, dst_port, proto, tcp_flags, packets, bytes, start_ms, end_ms, in_if, out_if, src_as, dst_as, next_hop, sampling_rate, vlan" } },
+                "stats": { "$ref": "#/components/schemas/ScanStats" }
+            }
+        },
+        "FlowTop": {
+            "type": "object",
+            "required": ["key", "by", "rows", "total", "distinct", "stats"],
+            "properties": {
+                "key": { "type": "string" },
+                "by": { "type": "string", "enum": ["flows", "packets", "bytes"] },
+                "rows": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["key", "flows", "packets", "bytes"],
+                    "properties": {
+                        "key": { "type": ["string", "integer"], "description": "address, prefix or number" },
+                        "flows": { "type": "integer" },
+                        "packets": { "type": "integer" },
+                        "bytes": { "type": "integer" }
+                    }
+                } },
+                "total": { "$ref": "#/components/schemas/Totals" },
+                "distinct": { "type": "integer" },
+                "stats": { "$ref": "#/components/schemas/ScanStats" }
+            }
+        },
+        "FlowSeries": {
+            "type": "object",
+            "required": ["interval_ms", "by", "points", "keys", "stats"],
+            "properties": {
+                "interval_ms": { "type": "integer" },
+                "by": { "type": "string" },
+                "key": { "type": ["string", "null"] },
+                "points": { "type": "array", "items": { "type": "object", "description": "t_ms (interval start, Unix ms), flows, packets, bytes" } },
+                "keys": { "type": "array", "items": { "type": "object", "description": "key, totals, points" } },
+                "stats": { "$ref": "#/components/schemas/ScanStats" }
             }
         },
         "MessagePage": {

@@ -15,6 +15,10 @@ use tower::ServiceExt;
 use crate::{ApiConfig, AppState, router};
 
 fn app() -> (axum::Router, Arc<dyn MessageStore>) {
+    app_with_flows(None)
+}
+
+fn app_with_flows(flows: Option<std::path::PathBuf>) -> (axum::Router, Arc<dyn MessageStore>) {
     let store: Arc<dyn MessageStore> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let (writer, _thread) = StoreWriter::spawn(store.clone(), WriterConfig::default());
     let state = AppState {
@@ -26,6 +30,7 @@ fn app() -> (axum::Router, Arc<dyn MessageStore>) {
             ..ApiConfig::default()
         }),
         nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
+        flows: flows.map(crate::flows::FlowArchive::new),
     };
     let app = router(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 4321))));
     (app, store)
@@ -157,4 +162,101 @@ async fn paging_walks_every_message_once() {
         }
     }
     assert_eq!(seen.len(), 25);
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+/// A flow archive of three flows under a temp dir.
+fn flow_archive() -> (tempfile::TempDir, std::path::PathBuf) {
+    use pharos_model::flow::{FlowBatch, FlowRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("flows");
+    let mut w = pharos_store::flows::segment::SegmentWriter::open(
+        pharos_store::flows::segment::SegmentConfig::new(&root),
+    )
+    .unwrap();
+    let mut b = FlowBatch::new();
+    for (dst, proto, bytes, start) in [
+        ("198.51.100.10", 17, 5000, 1_700_000_000_000u64),
+        ("198.51.100.10", 17, 7000, 1_700_000_060_000),
+        ("198.51.100.20", 6, 9000, 1_700_000_120_000),
+    ] {
+        b.push(&FlowRecord {
+            src_addr: "10.0.0.1".parse().unwrap(),
+            dst_addr: dst.parse().unwrap(),
+            proto,
+            packets: 10,
+            bytes,
+            start_ms: start,
+            end_ms: start + 1000,
+            ..FlowRecord::default()
+        });
+    }
+    w.push(&b, 1_700_000_200_000);
+    w.flush(1_700_000_201_000).unwrap();
+    (dir, root)
+}
+
+#[tokio::test]
+async fn flow_routes_answer_top_series_and_listing() {
+    let (_dir, root) = flow_archive();
+    let (app, _) = app_with_flows(Some(root));
+    let (s, v) = call(
+        &app,
+        get("/api/v1/flows/top?key=dstip&filter=proto%20udp&n=5"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["rows"][0]["key"], "198.51.100.10");
+    assert_eq!(v["rows"][0]["bytes"], 12000);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(v["total"]["flows"], 2);
+    assert_eq!(v["stats"]["rows_scanned"], 3);
+
+    let (s, v) = call(
+        &app,
+        get("/api/v1/flows/series?interval=1m&from=2023-11-14T22:13:20Z&to=2023-11-14T22:14:21Z"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "{v}");
+    assert_eq!(points[0]["bytes"], 5000);
+
+    let (s, v) = call(&app, get("/api/v1/flows/query?order=bytes&limit=2")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let flows = v["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 2);
+    assert_eq!(flows[0]["bytes"], 9000);
+    assert_eq!(flows[1]["dst_addr"], "198.51.100.10");
+}
+
+#[tokio::test]
+async fn flow_routes_name_bad_input() {
+    let (_dir, root) = flow_archive();
+    let (app, _) = app_with_flows(Some(root));
+    for (path, needle) in [
+        ("/api/v1/flows/top?key=dstip&filter=port%20http", "column 6"),
+        ("/api/v1/flows/top?filter=any", "key is required"),
+        ("/api/v1/flows/top?key=dstip9", "unknown key"),
+        ("/api/v1/flows/top?key=dstip&by=volume", "unknown order"),
+        (
+            "/api/v1/flows/query?from=yesterday",
+            "from: cannot read the time",
+        ),
+        ("/api/v1/flows/query?limit=0", "limit=0"),
+        ("/api/v1/flows/series?interval=0s", "interval"),
+        ("/api/v1/flows/query?from=now&to=-1h", "swap from and to"),
+        ("/api/v1/flows/query?colour=red", ""),
+    ] {
+        let (s, v) = call(&app, get(path)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        let text = v.to_string();
+        assert!(text.contains(needle), "{path}: {text}");
+    }
+    let (app, _) = app_with_flows(None);
+    let (s, v) = call(&app, get("/api/v1/flows/top?key=dstip")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
 }

@@ -70,6 +70,38 @@ pub struct FlowRecord {
     pub end_reason: Option<u8>,
 }
 
+impl FlowRecord {
+    /// The JSON object of one flow (`--json` output, API): documented names, absent fields omitted.
+    pub fn to_json(&self) -> serde_json::Value {
+        let r = self;
+        let mut m = serde_json::Map::new();
+        m.insert("exporter".into(), r.exporter.to_string().into());
+        m.insert("domain".into(), r.domain.into());
+        m.insert("src_addr".into(), r.src_addr.to_string().into());
+        m.insert("dst_addr".into(), r.dst_addr.to_string().into());
+        m.insert("src_port".into(), r.src_port.into());
+        m.insert("dst_port".into(), r.dst_port.into());
+        m.insert("proto".into(), r.proto.into());
+        m.insert("tcp_flags".into(), r.tcp_flags.into());
+        m.insert("packets".into(), r.packets.into());
+        m.insert("bytes".into(), r.bytes.into());
+        m.insert("start_ms".into(), r.start_ms.into());
+        m.insert("end_ms".into(), r.end_ms.into());
+        m.insert("in_if".into(), r.in_if.into());
+        m.insert("out_if".into(), r.out_if.into());
+        m.insert("src_as".into(), r.src_as.into());
+        m.insert("dst_as".into(), r.dst_as.into());
+        if let Some(nh) = r.next_hop {
+            m.insert("next_hop".into(), nh.to_string().into());
+        }
+        m.insert("sampling_rate".into(), r.sampling_rate.into());
+        if let Some(v) = r.vlan {
+            m.insert("vlan".into(), v.into());
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
 impl Default for FlowRecord {
     fn default() -> Self {
         let zero = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -539,6 +571,52 @@ impl FlowBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_names_every_documented_field_and_omits_absent_ones() {
+        let r = FlowRecord {
+            exporter: "192.0.2.1".parse().unwrap(),
+            src_addr: "10.0.0.1".parse().unwrap(),
+            dst_addr: "2001:db8::1".parse().unwrap(),
+            proto: 6,
+            packets: 3,
+            bytes: 180,
+            ..FlowRecord::default()
+        };
+        let v = r.to_json();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "exporter",
+            "domain",
+            "src_addr",
+            "dst_addr",
+            "src_port",
+            "dst_port",
+            "proto",
+            "tcp_flags",
+            "packets",
+            "bytes",
+            "start_ms",
+            "end_ms",
+            "in_if",
+            "out_if",
+            "src_as",
+            "dst_as",
+            "sampling_rate",
+        ] {
+            assert!(keys.contains(&k), "{k} missing in {v}");
+        }
+        assert!(v.get("next_hop").is_none() && v.get("vlan").is_none());
+        assert_eq!(v["dst_addr"], "2001:db8::1");
+        let v = (FlowRecord {
+            next_hop: Some("10.0.0.254".parse().unwrap()),
+            vlan: Some(7),
+            ..r
+        })
+        .to_json();
+        assert_eq!(v["next_hop"], "10.0.0.254");
+        assert_eq!(v["vlan"], 7);
+    }
 
     fn sample(i: u32) -> FlowRecord {
         FlowRecord {

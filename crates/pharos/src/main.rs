@@ -2,6 +2,7 @@
 
 mod client;
 mod cmd_decode;
+mod cmd_flows;
 mod cmd_parse;
 mod cmd_replay;
 mod config;
@@ -42,6 +43,11 @@ enum Command {
     },
     /// Decodes the NetFlow/IPFIX/sFlow datagrams of a pcap or pcapng capture into flows.
     Decode(cmd_decode::DecodeArgs),
+    /// Queries the flow archive (query, top, series, export) and imports captures into it.
+    Flows {
+        #[command(subcommand)]
+        command: cmd_flows::FlowsCommand,
+    },
     /// Sends the UDP datagrams of a capture to a collector, paced or as fast as possible.
     Replay(cmd_replay::ReplayArgs),
     /// Normalises log lines offline (syslog header + vendor normaliser), one output line per line.
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Events { command } => client::events(command),
         Command::Decode(args) => cmd_decode::decode(args),
         Command::Replay(args) => cmd_replay::replay(args),
+        Command::Flows { command } => cmd_flows::flows(command),
         Command::Parse(args) => cmd_parse::parse_cmd(args),
     };
     match result {

@@ -812,3 +812,223 @@ async fn the_daemon_merges_a_finished_minute_and_a_sigkill_after_loses_no_merged
     });
     assert!(merged.is_some(), "{segments:#?}");
 }
+
+/// Sums of bytes per destination of `flows`, largest first (ties: address order).
+fn bytes_by_dst(flows: &[V5Flow]) -> Vec<(String, u64)> {
+    let mut m: std::collections::BTreeMap<[u8; 4], u64> = Default::default();
+    for f in flows {
+        *m.entry(f.dst).or_default() += u64::from(f.bytes);
+    }
+    let mut v: Vec<([u8; 4], u64)> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter()
+        .map(|(a, b)| (std::net::Ipv4Addr::from(a).to_string(), b))
+        .collect()
+}
+
+fn json_lines(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn flows_import_then_top_query_series_and_export_answer_from_the_archive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("v5.pcap");
+    let flows = generated_v5(&pcap, 40);
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let out = pharos(&["flows", "import", pcap.to_str().unwrap(), "--data-dir", d]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 1,200 flows"));
+    assert_eq!(archived(&data).0, flows.len());
+
+    let out = pharos(&[
+        "flows",
+        "top",
+        "dstip",
+        "-n",
+        "3",
+        "--json",
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = bytes_by_dst(&flows);
+    for (i, (addr, bytes)) in want.iter().take(3).enumerate() {
+        assert_eq!(v["rows"][i]["key"], addr.as_str(), "{v}");
+        assert_eq!(v["rows"][i]["bytes"], *bytes, "{v}");
+    }
+    assert_eq!(v["total"]["flows"], 1200);
+
+    let udp = flows.iter().filter(|f| f.proto == 17).count();
+    let out = pharos(&[
+        "flows",
+        "top",
+        "srcport",
+        "--json",
+        "--data-dir",
+        d,
+        "proto",
+        "udp",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["total"]["flows"], udp as u64, "{v}");
+
+    let out = pharos(&[
+        "flows",
+        "query",
+        "--json",
+        "-l",
+        "4",
+        "--order",
+        "bytes",
+        "--data-dir",
+        d,
+    ]);
+    let rows = json_lines(&out.stdout);
+    assert_eq!(rows.len(), 4);
+    let mut sizes: Vec<u64> = flows.iter().map(|f| u64::from(f.bytes)).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let got: Vec<u64> = rows.iter().map(|r| r["bytes"].as_u64().unwrap()).collect();
+    assert_eq!(got, sizes[..4]);
+
+    let out = pharos(&[
+        "flows",
+        "series",
+        "--interval",
+        "1m",
+        "--json",
+        "--data-dir",
+        d,
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sum: u64 = v["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["flows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, 1200, "{v}");
+
+    let out = pharos(&[
+        "flows",
+        "export",
+        "--format",
+        "csv",
+        "--data-dir",
+        d,
+        "dst",
+        "port",
+        "53",
+    ]);
+    assert!(out.status.success());
+    let csv = String::from_utf8_lossy(&out.stdout);
+    let dns = flows.iter().filter(|f| f.dport == 53).count();
+    assert_eq!(csv.lines().count(), dns + 1, "header and one line per flow");
+    assert!(csv.starts_with("start_ms,end_ms,exporter"));
+
+    let pq = tmp.path().join("export.parquet");
+    let out = pharos(&[
+        "flows",
+        "export",
+        "--format",
+        "parquet",
+        "-o",
+        pq.to_str().unwrap(),
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pharos_store::flows::segment::read_segment(&pq)
+            .unwrap()
+            .len(),
+        1200
+    );
+}
+
+#[test]
+fn a_bad_filter_or_key_is_refused_with_the_place_of_the_mistake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().to_str().unwrap();
+    let out = pharos(&[
+        "flows",
+        "top",
+        "dstip",
+        "--data-dir",
+        d,
+        "proto",
+        "udp",
+        "and",
+        "port",
+        "http",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("column 20"), "{err}");
+    assert!(
+        err.contains("proto udp and port http\n                   ^"),
+        "{err}"
+    );
+    let out = pharos(&["flows", "top", "dstip9", "--data-dir", d]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("srcip4/24"));
+    let out = pharos(&["flows", "query", "--from", "yesterday", "--data-dir", d]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_flow_queries_over_an_imported_capture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("v5.pcap");
+    let flows = generated_v5(&pcap, 10);
+    let inst = Instance::start("[flow]\nlisten = [\"127.0.0.1:0\"]\n");
+    let data = inst.dir.path().join("data");
+    let out = pharos(&[
+        "flows",
+        "import",
+        pcap.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = client();
+    let v: Value = c
+        .get(inst.url("/api/v1/flows/top?key=dstip&n=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let want = bytes_by_dst(&flows);
+    assert_eq!(v["rows"][0]["key"], want[0].0.as_str(), "{v}");
+    assert_eq!(v["rows"][0]["bytes"], want[0].1, "{v}");
+    let r = c
+        .get(inst.url("/api/v1/flows/query?filter=port%20http"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["details"][0]["column"], 6, "{v}");
+}

@@ -20,6 +20,7 @@ mod cursor;
 pub mod flows;
 pub mod inventory;
 pub mod sqlite;
+pub mod time;
 pub mod writer;
 
 use pharos_model::{EventState, Message, Severity, Timestamp};

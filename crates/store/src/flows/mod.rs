@@ -2,6 +2,7 @@
 //! over stored flows ([`filter`]) and the query engine ([`query`]). docs/flows.md describes the
 //! archive layout and columns.
 
+pub mod export;
 pub mod filter;
 pub mod query;
 pub mod schema;

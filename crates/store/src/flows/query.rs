@@ -59,16 +59,11 @@ pub enum QueryError {
     /// The order is not flows, packets or bytes.
     #[error("unknown order {0:?}: use flows, packets or bytes")]
     Metric(String),
-    /// A time could not be read.
-    #[error(
-        "cannot read the time {0:?}: use RFC 3339 (2026-12-02T14:00:00Z), a date (2026-12-02), `now`, or a relative time such as -1h, -30m, -2d"
-    )]
-    Time(String),
     /// An interval could not be read.
     #[error("cannot read the interval {0:?}: use a duration such as 10s, 1m, 5m, 1h, 1d")]
     Interval(String),
     /// The window ends before it starts.
-    #[error("the time window ends ({to}) before it starts ({from}): swap --from and --to")]
+    #[error("the time window ends ({to}) before it starts ({from}): swap from and to")]
     Window {
         /// Start, Unix ms.
         from: u64,
@@ -78,62 +73,6 @@ pub enum QueryError {
     /// The aggregation grew beyond [`MAX_GROUPS`] distinct keys or [`MAX_BUCKETS`] buckets.
     #[error("{0}: narrow the filter or the time window, or use a shorter prefix")]
     TooBig(String),
-}
-
-// ---------------------------------------------------------------------------------------------
-// Times
-
-/// Reads a time: RFC 3339, `YYYY-MM-DD[ T]HH:MM[:SS]` (UTC), `YYYY-MM-DD`, nfdump's
-/// `YYYY/MM/DD.hh:mm:ss`, `now`, or a relative time before `now_ms` (`-1h`, `now-30m`, `-2d`).
-pub fn parse_time(s: &str, now_ms: u64) -> Result<u64, QueryError> {
-    let t = s.trim();
-    let err = || QueryError::Time(s.to_string());
-    if t.eq_ignore_ascii_case("now") {
-        return Ok(now_ms);
-    }
-    let rel = t.strip_prefix("now").unwrap_or(t);
-    if let Some(d) = rel.strip_prefix('-') {
-        let ms = parse_duration_ms(d).ok_or_else(err)?;
-        return Ok(now_ms.saturating_sub(ms));
-    }
-    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
-        return u64::try_from(dt.timestamp_millis()).map_err(|_| err());
-    }
-    let naive = [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-        "%Y/%m/%d.%H:%M:%S",
-        "%Y/%m/%d.%H:%M",
-    ]
-    .iter()
-    .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
-    .or_else(|| {
-        chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-    });
-    let dt = naive.ok_or_else(err)?;
-    u64::try_from(dt.and_utc().timestamp_millis()).map_err(|_| err())
-}
-
-/// Reads a duration such as `90s`, `5m`, `1h`, `2d`, `1w`, `500ms` (a bare number is seconds).
-pub fn parse_duration_ms(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let mult = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1_000,
-        "ms" => 1,
-        "m" | "min" | "mins" => 60_000,
-        "h" | "hour" | "hours" => 3_600_000,
-        "d" | "day" | "days" => 86_400_000,
-        "w" | "week" | "weeks" => 7 * 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -276,7 +276,7 @@ pub fn read_segment(path: &Path) -> Result<FlowBatch, FlowStoreError> {
 }
 
 /// Writer properties of every segment (see the module doc).
-fn writer_properties(row_group_rows: usize, kv: Vec<KeyValue>) -> WriterProperties {
+pub(crate) fn writer_properties(row_group_rows: usize, kv: Vec<KeyValue>) -> WriterProperties {
     let mut p = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("level 3")))
         .set_statistics_enabled(EnabledStatistics::Page)

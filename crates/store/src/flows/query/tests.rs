@@ -421,33 +421,6 @@ fn keys_parse_and_print() {
 }
 
 #[test]
-fn times_parse_in_every_documented_form() {
-    let now = 1_764_684_000_000; // 2025-12-02T14:00:00Z
-    let cases = [
-        ("now", now),
-        ("-1h", now - 3_600_000),
-        ("now-30m", now - 1_800_000),
-        ("-2d", now - 2 * 86_400_000),
-        ("-90s", now - 90_000),
-        ("2025-12-02T14:00:00Z", now),
-        ("2025-12-02T15:00:00+01:00", now),
-        ("2025-12-02 14:00:00", now),
-        ("2025-12-02T14:00", now),
-        ("2025/12/02.14:00:00", now),
-        ("2025-12-02", now - 14 * 3_600_000),
-    ];
-    for (s, want) in cases {
-        assert_eq!(parse_time(s, now).unwrap(), want, "{s}");
-    }
-    for bad in ["yesterday", "-1y", "-h", "2025-13-01", "", "1969-01-01"] {
-        let e = parse_time(bad, now).unwrap_err().to_string();
-        assert!(e.contains("RFC 3339"), "{bad}: {e}");
-    }
-    assert_eq!(parse_duration_ms("5m"), Some(300_000));
-    assert_eq!(parse_duration_ms("99999999999999999d"), None);
-}
-
-#[test]
 fn engine_and_reference_agree_on_v4_mapped_v6_addresses() {
     // A genuine IPv6 address inside ::ffff:0:0/96 is not the IPv4 address it looks like.
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,664 @@
+//! `pharos flows query|top|series|export|import`: questions to the flow archive, answered from the
+//! Parquet segments directly (no daemon needed), and captures loaded into it.
+//!
+//! Output is a table for people and JSON with `--json`; a progress bar runs on stderr while a scan
+//! takes long and stderr is a terminal. Segments that cannot be read are named on stderr and the
+//! answer is computed from the rest.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use pharos_model::flow::{FlowBatch, FlowRecord};
+use pharos_store::flows::filter;
+use pharos_store::flows::query::{
+    Key, KeyValue, Metric, Order, Progress, Scan, ScanStats, Selection, Totals,
+};
+use pharos_store::flows::segment::{SegmentConfig, SegmentWriter, now_ms};
+use pharos_wire::{DecoderConfig, FlowDecoder};
+
+use crate::config::Config;
+
+/// `pharos flows` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub enum FlowsCommand {
+    /// Lists stored flows matching a filter (earliest first, or largest first with --order).
+    Query(QueryArgs),
+    /// Top values of a key (addresses, prefixes such as srcip4/24, ports, protocols, AS...).
+    Top(TopArgs),
+    /// Flows, packets and bytes per interval, optionally per top value of a key.
+    Series(SeriesArgs),
+    /// Writes the selected flows as CSV, JSON lines or Parquet.
+    Export(ExportArgs),
+    /// Loads the flows of NetFlow/IPFIX/sFlow export captures (pcap, pcapng) into the archive.
+    Import(ImportArgs),
+}
+
+/// What every scan takes: where the archive is, the window, the filter.
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// Data directory holding flows/ (default: data_dir of the configuration, else ./pharos-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file to take data_dir from (default: ./pharos.toml if present).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Flows that started at or after: RFC 3339, 2026-12-02 14:00, now, -1h, Unix seconds.
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Flows that ended at or before (same forms as --from).
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// JSON for scripts instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Filter in nfdump syntax, e.g. `proto udp and dst port 53`; several words are joined.
+    #[arg(trailing_var_arg = true)]
+    pub filter: Vec<String>,
+}
+
+/// Arguments of `pharos flows query`.
+#[derive(clap::Args, Debug)]
+pub struct QueryArgs {
+    /// Most flows shown.
+    #[arg(long, short = 'l', default_value_t = 100)]
+    pub limit: usize,
+    /// time (earliest first), bytes or packets (largest first).
+    #[arg(long, default_value = "time")]
+    pub order: String,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+/// Arguments of `pharos flows top`.
+#[derive(clap::Args, Debug)]
+pub struct TopArgs {
+    /// srcip, dstip, ip, srcport, dstport, port, proto, srcas, dstas, as, exporter, inif, outif,
+    /// tos, or a prefix such as srcip4/24, dstip6/48.
+    pub key: String,
+    /// Order by bytes, packets or flows.
+    #[arg(long, default_value = "bytes")]
+    pub by: String,
+    /// Rows shown.
+    #[arg(short = 'n', long = "top", default_value_t = 10)]
+    pub n: usize,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+/// Arguments of `pharos flows series`.
+#[derive(clap::Args, Debug)]
+pub struct SeriesArgs {
+    /// Interval of flow start time: 10s, 1m, 5m, 1h...
+    #[arg(long, default_value = "1m")]
+    pub interval: String,
+    /// Also one series per top value of this key.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// With --key: key values shown.
+    #[arg(short = 'n', long = "top", default_value_t = 5)]
+    pub n: usize,
+    /// With --key: order of the key values (bytes, packets, flows).
+    #[arg(long, default_value = "bytes")]
+    pub by: String,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+/// Arguments of `pharos flows export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// csv, json (one object per line) or parquet (the archive's schema; needs --output).
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Output file (default: standard output).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+/// Arguments of `pharos flows import`.
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// Capture files (pcap or pcapng) of NetFlow v5/v9, IPFIX or sFlow datagrams.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Data directory holding flows/ (default: data_dir of the configuration, else ./pharos-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file to take data_dir from (default: ./pharos.toml if present).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Flows per segment file.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub segment_flows: usize,
+}
+
+/// Runs `pharos flows ...`.
+pub fn flows(cmd: FlowsCommand) -> anyhow::Result<()> {
+    match cmd {
+        FlowsCommand::Query(a) => query(a),
+        FlowsCommand::Top(a) => top(a),
+        FlowsCommand::Series(a) => series(a),
+        FlowsCommand::Export(a) => export(a),
+        FlowsCommand::Import(a) => import(a),
+    }
+}
+
+fn data_dir(explicit: Option<&Path>, config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(d) = explicit {
+        return Ok(d.to_path_buf());
+    }
+    let (cfg, _) = Config::load(config)?;
+    Ok(cfg.store.data_dir)
+}
+
+impl ScanArgs {
+    fn scan(&self) -> anyhow::Result<(Scan, String)> {
+        let dir = data_dir(self.data_dir.as_deref(), self.config.as_deref())?;
+        let root = dir.join("flows");
+        let text = self.filter.join(" ");
+        let expr = filter::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "the filter has a mistake at {e}\n{}\nfilter syntax: docs/flows.md",
+                e.render(&text)
+            )
+        })?;
+        let now = now_ms();
+        let time = |name: &str, v: &Option<String>| -> anyhow::Result<Option<u64>> {
+            v.as_deref()
+                .map(|s| {
+                    pharos_store::time::parse_time(s, now).with_context(|| format!("--{name}"))
+                })
+                .transpose()
+        };
+        let selection = Selection {
+            filter: expr,
+            from_ms: time("from", &self.from)?,
+            to_ms: time("to", &self.to)?,
+        };
+        let mut scan = Scan::new(root, selection);
+        if let Some(t) = self.threads {
+            scan.threads = t.max(1);
+        }
+        Ok((scan, text))
+    }
+}
+
+/// Runs `f` with a progress bar on stderr (when it is a terminal and the scan takes a while).
+fn with_progress<T>(scan: &mut Scan, f: impl FnOnce(&Scan) -> T) -> T {
+    let progress = Arc::new(Progress::default());
+    scan.progress = Some(progress.clone());
+    if !std::io::stderr().is_terminal() {
+        return f(scan);
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (p, d) = (progress.clone(), done.clone());
+    let bar_thread = std::thread::spawn(move || {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} row groups, {msg} {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let start = Instant::now();
+        let mut shown = false;
+        while !d.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+            if !shown && start.elapsed() < Duration::from_millis(500) {
+                continue;
+            }
+            shown = true;
+            bar.set_length(p.total.load(Ordering::Relaxed));
+            bar.set_position(p.done.load(Ordering::Relaxed));
+            bar.set_message(format!("{} rows", group(p.rows.load(Ordering::Relaxed))));
+        }
+        bar.finish_and_clear();
+    });
+    let out = f(scan);
+    done.store(true, Ordering::Relaxed);
+    let _ = bar_thread.join();
+    out
+}
+
+fn warn_errors(stats: &ScanStats) {
+    for e in &stats.errors {
+        eprintln!("pharos flows: skipped an unreadable segment: {e}");
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+fn scan_line(stats: &ScanStats, secs: f64) -> String {
+    format!(
+        "{} flows selected of {} read; {} segments ({} skipped by time), {} row groups ({} skipped); {:.3} s",
+        group(stats.rows_matched),
+        group(stats.rows_scanned),
+        stats.segments,
+        stats.segments_pruned,
+        stats.row_groups,
+        stats.row_groups_pruned,
+        secs
+    )
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer(&mut out, v)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn query(a: QueryArgs) -> anyhow::Result<()> {
+    let (mut scan, _) = a.scan.scan()?;
+    let order: Order = a.order.parse()?;
+    let started = Instant::now();
+    let listing = with_progress(&mut scan, |s| s.list(a.limit, order))?;
+    warn_errors(&listing.stats);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = (|| -> std::io::Result<()> {
+        if a.scan.json {
+            for f in &listing.flows {
+                serde_json::to_writer(&mut out, &f.to_json())?;
+                out.write_all(b"\n")?;
+            }
+        } else {
+            crate::cmd_decode::write_header(&mut out)?;
+            for f in &listing.flows {
+                crate::cmd_decode::write_row(&mut out, f)?;
+            }
+        }
+        out.flush()
+    })();
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        r => r.context("writing flows to stdout")?,
+    }
+    if !a.scan.json {
+        eprintln!(
+            "{} flows shown; {}",
+            listing.flows.len(),
+            scan_line(&listing.stats, started.elapsed().as_secs_f64())
+        );
+    }
+    Ok(())
+}
+
+fn top(a: TopArgs) -> anyhow::Result<()> {
+    let key: Key = a.key.parse()?;
+    let by: Metric = a.by.parse()?;
+    let (mut scan, text) = a.scan.scan()?;
+    let started = Instant::now();
+    let t = with_progress(&mut scan, |s| s.top(key, by, a.n))?;
+    let secs = started.elapsed().as_secs_f64();
+    warn_errors(&t.stats);
+    if a.scan.json {
+        return print_json(&t);
+    }
+    println!(
+        "Top {} {} by {}{}",
+        a.n,
+        key,
+        by,
+        if text.trim().is_empty() {
+            String::new()
+        } else {
+            format!(", filter: {}", text.trim())
+        }
+    );
+    let width = t
+        .rows
+        .iter()
+        .map(|r| r.key.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(key.to_string().len());
+    println!(
+        "{:>4}  {:<width$}  {:>14} {:>7}  {:>16} {:>7}  {:>20} {:>7}",
+        "rank", key, "flows", "", "packets", "", "bytes", ""
+    );
+    for (i, r) in t.rows.iter().enumerate() {
+        print_row(i + 1, &r.key, &r.totals, &t.total, width);
+    }
+    println!(
+        "total: {} flows, {} packets, {} bytes; {} distinct {}",
+        group(t.total.flows),
+        group(t.total.packets),
+        group(t.total.bytes),
+        group(t.distinct),
+        key
+    );
+    println!("{}", scan_line(&t.stats, secs));
+    Ok(())
+}
+
+fn print_row(rank: usize, key: &KeyValue, t: &Totals, total: &Totals, width: usize) {
+    println!(
+        "{:>4}  {:<width$}  {:>14} {:>7}  {:>16} {:>7}  {:>20} {:>7}",
+        rank,
+        key.to_string(),
+        group(t.flows),
+        pct(t.flows, total.flows),
+        group(t.packets),
+        pct(t.packets, total.packets),
+        group(t.bytes),
+        pct(t.bytes, total.bytes),
+    );
+}
+
+fn utc(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn print_points(points: &[pharos_store::flows::query::Point]) {
+    for p in points {
+        println!(
+            "{:<19}  {:>14}  {:>16}  {:>20}",
+            utc(p.t_ms),
+            group(p.totals.flows),
+            group(p.totals.packets),
+            group(p.totals.bytes)
+        );
+    }
+}
+
+fn series(a: SeriesArgs) -> anyhow::Result<()> {
+    let interval = pharos_store::time::parse_duration_ms(&a.interval)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .with_context(|| {
+            format!(
+                "--interval {:?}: give a duration such as 10s, 1m, 1h",
+                a.interval
+            )
+        })?;
+    let key = a.key.as_deref().map(str::parse::<Key>).transpose()?;
+    let by: Metric = a.by.parse()?;
+    let (mut scan, _) = a.scan.scan()?;
+    let started = Instant::now();
+    let s = with_progress(&mut scan, |sc| {
+        sc.series(interval, key.map(|k| (k, a.n)), by)
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    warn_errors(&s.stats);
+    if a.scan.json {
+        return print_json(&s);
+    }
+    println!(
+        "{:<19}  {:>14}  {:>16}  {:>20}",
+        "interval (UTC)", "flows", "packets", "bytes"
+    );
+    print_points(&s.points);
+    if let Some(k) = key {
+        for ks in &s.keys {
+            println!(
+                "\n{k} {}: {} {by} in total",
+                ks.key,
+                group(ks.totals.get(by))
+            );
+            print_points(&ks.points);
+        }
+    }
+    eprintln!("{}", scan_line(&s.stats, secs));
+    Ok(())
+}
+
+/// CSV columns of an export: the names of the JSON objects.
+const CSV_COLUMNS: &[&str] = &[
+    "start_ms",
+    "end_ms",
+    "exporter",
+    "domain",
+    "in_if",
+    "out_if",
+    "src_addr",
+    "dst_addr",
+    "src_port",
+    "dst_port",
+    "proto",
+    "tcp_flags",
+    "tos",
+    "packets",
+    "bytes",
+    "src_as",
+    "dst_as",
+    "src_mask",
+    "dst_mask",
+    "next_hop",
+    "vlan",
+    "direction",
+    "sampling_rate",
+    "icmp_type",
+    "icmp_code",
+    "end_reason",
+];
+
+fn csv_row(out: &mut impl Write, r: &FlowRecord) -> std::io::Result<()> {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    writeln!(
+        out,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        r.start_ms,
+        r.end_ms,
+        r.exporter,
+        r.domain,
+        r.in_if,
+        r.out_if,
+        r.src_addr,
+        r.dst_addr,
+        r.src_port,
+        r.dst_port,
+        r.proto,
+        r.tcp_flags,
+        r.tos,
+        r.packets,
+        r.bytes,
+        r.src_as,
+        r.dst_as,
+        r.src_mask,
+        r.dst_mask,
+        opt(r.next_hop.map(|a| a.to_string())),
+        opt(r.vlan.map(|v| v.to_string())),
+        opt(r.direction.map(|v| v.to_string())),
+        r.sampling_rate,
+        r.icmp_type,
+        r.icmp_code,
+        opt(r.end_reason.map(|v| v.to_string())),
+    )
+}
+
+fn export(a: ExportArgs) -> anyhow::Result<()> {
+    let (mut scan, _) = a.scan.scan()?;
+    let started = Instant::now();
+    let stats = match a.format.as_str() {
+        "parquet" => {
+            let path = a.output.as_deref().context(
+                "--format parquet needs --output FILE (Parquet is not streamed to a terminal)",
+            )?;
+            let mut w = pharos_store::flows::export::ParquetExport::create(path)?;
+            let stats = with_progress(&mut scan, |s| s.for_each(|b| w.write(b)))?;
+            let rows = w.finish()?;
+            eprintln!("{} flows written to {}", group(rows), path.display());
+            stats
+        }
+        "csv" | "json" => {
+            let sink: Box<dyn Write> = match &a.output {
+                Some(p) => Box::new(std::fs::File::create(p).with_context(|| {
+                    format!(
+                        "cannot create {}; check the directory and permissions",
+                        p.display()
+                    )
+                })?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, sink);
+            let csv = a.format == "csv";
+            if csv {
+                writeln!(out, "{}", CSV_COLUMNS.join(","))?;
+            }
+            let r = with_progress(&mut scan, |s| {
+                s.for_each(|b: &FlowBatch| {
+                    for f in b.iter() {
+                        if csv {
+                            csv_row(&mut out, &f)?;
+                        } else {
+                            serde_json::to_writer(&mut out, &f.to_json())?;
+                            out.write_all(b"\n")?;
+                        }
+                    }
+                    Ok(())
+                })
+            });
+            let stats = match r {
+                Err(pharos_store::flows::query::ExportError::Output(e))
+                    if e.kind() == std::io::ErrorKind::BrokenPipe =>
+                {
+                    return Ok(());
+                }
+                r => r?,
+            };
+            match out.flush() {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                r => r.context("writing the export")?,
+            }
+            stats
+        }
+        other => bail!("--format {other:?}: use csv, json or parquet"),
+    };
+    warn_errors(&stats);
+    eprintln!("{}", scan_line(&stats, started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+fn import(a: ImportArgs) -> anyhow::Result<()> {
+    let dir = data_dir(a.data_dir.as_deref(), a.config.as_deref())?;
+    let root = dir.join("flows");
+    let mut cfg = SegmentConfig::new(&root);
+    let per_segment = a.segment_flows.clamp(1, 10_000_000);
+    // Imports write whole segments on their own schedule: no time-based flush, no retention
+    // pass here (the daemon's retention applies to imported segments like to any other).
+    cfg.segment = Duration::from_secs(365 * 86_400);
+    cfg.retention = Duration::ZERO;
+    cfg.max_held_flows = per_segment.saturating_mul(2);
+    let mut writer = SegmentWriter::open(cfg)
+        .with_context(|| format!("cannot open the flow archive {}", root.display()))?;
+    let started = Instant::now();
+    let mut total_flows = 0u64;
+    let mut segments = 0u64;
+    let mut bytes = 0u64;
+    let (mut min_t, mut max_t) = (u64::MAX, 0u64);
+    for file in &a.files {
+        let mut decoder = FlowDecoder::new(DecoderConfig::default());
+        let mut batch = FlowBatch::with_capacity(1024);
+        let (mut datagrams, mut dropped, mut flows) = (0u64, 0u64, 0u64);
+        let mut write_err: Option<anyhow::Error> = None;
+        let summary = crate::cmd_decode::read_udp_datagrams(file, |ts_ms, src, _dst, payload| {
+            datagrams += 1;
+            if write_err.is_some() {
+                return;
+            }
+            if decoder.decode(src, ts_ms, payload, &mut batch).is_err() {
+                dropped += 1;
+            }
+            if !batch.is_empty() {
+                for &t in &batch.end_ms {
+                    min_t = min_t.min(t);
+                    max_t = max_t.max(t);
+                }
+                flows += batch.len() as u64;
+                writer.push(&batch, now_ms());
+                batch.clear();
+            }
+            if writer.pending() >= per_segment {
+                match writer.flush(now_ms()) {
+                    Ok(Some(s)) => {
+                        segments += 1;
+                        bytes += s.bytes;
+                    }
+                    Ok(None) => {}
+                    Err(e) => write_err = Some(e.into()),
+                }
+            }
+        })?;
+        if let Some(e) = write_err {
+            return Err(e.context(format!(
+                "writing the flows of {} into {}; flows already written stay",
+                file.display(),
+                root.display()
+            )));
+        }
+        match writer.flush(now_ms()) {
+            Ok(Some(s)) => {
+                segments += 1;
+                bytes += s.bytes;
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e).context("writing the last segment"),
+        }
+        eprintln!(
+            "{}: {} flows from {} datagrams ({} not flow exports or damaged){}",
+            file.display(),
+            group(flows),
+            group(datagrams),
+            group(dropped),
+            summary
+                .damaged
+                .as_deref()
+                .map(|d| format!("; the capture is damaged after that: {d}"))
+                .unwrap_or_default()
+        );
+        total_flows += flows;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "imported {} flows into {} segments under {} ({} bytes, {:.1} bytes/flow) in {:.1} s{}",
+        group(total_flows),
+        segments,
+        root.display(),
+        group(bytes),
+        if total_flows > 0 {
+            bytes as f64 / total_flows as f64
+        } else {
+            0.0
+        },
+        secs,
+        if total_flows > 0 {
+            format!("; flows end between {} and {} UTC", utc(min_t), utc(max_t))
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
