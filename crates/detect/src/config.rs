@@ -220,7 +220,20 @@ pub(crate) struct Baseline {
 pub(crate) struct Group {
     pub name: String,
     pub limits: [Metrics; NCLASS],
+    /// Per metric, the lowest limit of any class.
+    pub min_limits: Metrics,
     pub baseline: Option<Baseline>,
+}
+
+/// Per metric, the lowest of `limits`.
+fn min_limits(limits: &[Metrics; NCLASS]) -> Metrics {
+    let mut m = [f64::INFINITY; 3];
+    for l in limits {
+        for (x, y) in m.iter_mut().zip(l) {
+            *x = x.min(*y);
+        }
+    }
+    m
 }
 
 /// What the destination prefix table maps to.
@@ -328,9 +341,11 @@ impl DdosConfig {
                 .over(default_limits(c))
         });
         let global_baseline = compile_baseline(&format!("{k}.baseline"), &self.baseline)?;
+        let limits = global.map(to_metrics);
         let mut groups = vec![Group {
             name: "default".into(),
-            limits: global.map(to_metrics),
+            min_limits: min_limits(&limits),
+            limits,
             baseline: global_baseline,
         }];
         let mut dst = PrefixMap::new();
@@ -366,6 +381,7 @@ impl DdosConfig {
             };
             groups.push(Group {
                 name,
+                min_limits: min_limits(&limits),
                 limits,
                 baseline,
             });
