@@ -140,6 +140,13 @@ pub struct SegmentInfo {
     pub bytes: u64,
 }
 
+impl SegmentInfo {
+    /// The receive range `(start_ms, end_ms)`: unique among live segments.
+    fn range(&self) -> (u64, u64) {
+        (self.start_ms, self.end_ms)
+    }
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -215,8 +222,8 @@ pub fn list_segments(root: &Path) -> Vec<SegmentInfo> {
 }
 
 /// The finished segments under `root`, oldest first, split into (live, superseded): a segment is
-/// superseded when another one's receive range contains its own (the inputs of a merge whose
-/// deletion a crash interrupted).
+/// superseded when another one in the same directory has a receive range containing its own (the
+/// inputs of a merge whose deletion a crash interrupted; a merge never spans directories).
 fn scan_segments(root: &Path) -> (Vec<SegmentInfo>, Vec<SegmentInfo>) {
     let mut all = Vec::new();
     for_each_file(root, |e| {
@@ -229,12 +236,18 @@ fn scan_segments(root: &Path) -> (Vec<SegmentInfo>, Vec<SegmentInfo>) {
             });
         }
     });
-    // Widest first among equal starts: a segment is contained in an earlier one iff its end is
-    // at most the largest end seen so far.
+    // Widest first among equal starts: a segment is contained in an earlier one of its directory
+    // iff its end is at most the largest end seen so far there. A directory (the hour of the
+    // start) is a run in start order; should one not be, less is superseded, never more.
     all.sort_by_key(|s| (s.start_ms, std::cmp::Reverse(s.end_ms)));
     let (mut live, mut superseded) = (Vec::with_capacity(all.len()), Vec::new());
-    let mut max_end = None;
+    let mut max_end: Option<u64> = None;
+    let mut dir: Option<PathBuf> = None;
     for s in all {
+        if dir.as_deref() != s.path.parent() {
+            dir = s.path.parent().map(Path::to_path_buf);
+            max_end = None;
+        }
         if max_end.is_some_and(|m| s.end_ms <= m) {
             superseded.push(s);
         } else {
@@ -242,6 +255,7 @@ fn scan_segments(root: &Path) -> (Vec<SegmentInfo>, Vec<SegmentInfo>) {
             live.push(s);
         }
     }
+    live.sort_by_key(SegmentInfo::range);
     (live, superseded)
 }
 
@@ -630,6 +644,7 @@ impl SegmentWriter {
             let root = self.cfg.root.clone();
             let rows = self.cfg.row_group_rows;
             let job_inputs = inputs.clone();
+            let started = std::time::Instant::now();
             let spawned = std::thread::Builder::new()
                 .name("flow-compact".into())
                 .spawn(move || merge_segments(&root, &job_inputs, rows));
@@ -638,11 +653,18 @@ impl SegmentWriter {
                     self.compaction = Some(Compaction {
                         minute,
                         inputs,
-                        started: std::time::Instant::now(),
+                        started,
                         job,
                     })
                 }
-                Err(e) => tracing::warn!(error = %e, "flow store: cannot start a merge thread"),
+                Err(e) => {
+                    let e = FlowStoreError::Io {
+                        what: "cannot start a merge thread for",
+                        path: self.cfg.root.clone(),
+                        source: e,
+                    };
+                    self.record_compaction(minute, &inputs, started, Err(e), now);
+                }
             }
         }
     }
@@ -687,9 +709,9 @@ impl SegmentWriter {
         let mut i = from;
         while i < self.segments.len() {
             let minute = self.segments[i].start_ms / 60_000;
-            let minute_end = (minute + 1) * 60_000;
+            let minute_end = (minute + 1).saturating_mul(60_000);
             let open = self.pending_since.is_some_and(|p| p < minute_end);
-            if now < minute_end + after || open {
+            if now < minute_end.saturating_add(after) || open {
                 return None;
             }
             let n = self
@@ -736,12 +758,18 @@ impl SegmentWriter {
                 metrics::counter!("pharos_flow_store_compactions_total").increment(1);
                 tracing::debug!(path = %merged.path.display(), inputs = inputs.len(),
                     ms = started.elapsed().as_millis() as u64, "flow store: minute merged");
-                self.segments.retain(|s| !inputs.contains(s));
-                self.total_bytes -= inputs.iter().map(|s| s.bytes).sum::<u64>();
+                // Inputs are sorted and unique by receive range.
+                self.segments.retain(|s| {
+                    inputs
+                        .binary_search_by_key(&s.range(), |i| i.range())
+                        .is_err()
+                });
+                let gone = inputs.iter().map(|s| s.bytes).sum::<u64>();
+                self.total_bytes = self.total_bytes.saturating_sub(gone);
                 self.total_bytes += merged.bytes;
                 let at = self
                     .segments
-                    .partition_point(|s| (s.start_ms, s.end_ms) < (merged.start_ms, merged.end_ms));
+                    .partition_point(|s| s.range() < merged.range());
                 self.segments.insert(at, merged);
                 if self.compacted_below == minute {
                     self.compacted_below = minute + 1;
@@ -764,7 +792,7 @@ impl SegmentWriter {
         let Some(since) = self.pending_since else {
             return Ok(None);
         };
-        let start = since.max(self.last_end + 1);
+        let start = since.max(self.last_end.saturating_add(1));
         let end = now.max(start);
         match self.write_segment(start, end) {
             Ok(info) => {
@@ -828,7 +856,7 @@ impl SegmentWriter {
             let merging = self
                 .compaction
                 .as_ref()
-                .is_some_and(|c| c.inputs.contains(s));
+                .is_some_and(|c| c.inputs.iter().any(|i| i.range() == s.range()));
             if (!too_old && !over) || merging {
                 break;
             }

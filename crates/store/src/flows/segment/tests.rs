@@ -461,6 +461,16 @@ fn a_crash_between_rename_and_delete_counts_no_flow_twice() {
     assert!(merged.path.exists() && later[0].path.exists());
     assert_eq!(w.segments().cloned().collect::<Vec<_>>(), listed);
     assert_eq!(w.disk_bytes(), merged.bytes + later[0].bytes);
+
+    // Only a segment of the same directory supersedes: a stray wide name elsewhere deletes
+    // nothing.
+    let stray_dir = tmp.path().join("2025/11/24/15");
+    fs::create_dir_all(&stray_dir).unwrap();
+    fs::write(stray_dir.join(format!("1-{}.parquet", u64::MAX)), b"x").unwrap();
+    drop(w);
+    let w = SegmentWriter::open(config(tmp.path())).unwrap();
+    assert_eq!(w.segments().count(), 3);
+    assert!(merged.path.exists() && later[0].path.exists());
 }
 
 #[test]
