@@ -8,6 +8,8 @@
 //!   and ended at or before `to` (both in Unix ms, both optional).
 //! - Segments and row groups whose footer or statistics prove that no flow can be inside the
 //!   window are not read; only the columns the filter, the key and the window use are read.
+//!   Segments that finished more than [`MAX_CLOCK_SKEW_MS`] before the window's start are not
+//!   even opened (flows are received after they end, unless the exporter's clock runs ahead).
 //! - Work is spread over threads one row group at a time; results do not depend on the count.
 //! - A segment that cannot be read (damaged, deleted by retention during the scan) is skipped,
 //!   named in [`ScanStats::errors`] and does not fail the query.
@@ -741,6 +743,67 @@ fn kv_u64(meta: &ArrowReaderMetadata, key: &str) -> Option<u64> {
         .ok()
 }
 
+/// Allowed lead of an exporter's clock over ours: segments that finished more than this before a
+/// window's start are skipped by name (docs/flows.md).
+pub const MAX_CLOCK_SKEW_MS: u64 = 3_600_000;
+
+/// The row groups of one segment that may hold selected flows.
+struct SegmentPlan {
+    units: Vec<Unit>,
+    /// The footer put every flow outside the window.
+    pruned: bool,
+    row_groups_pruned: u64,
+}
+
+fn plan_segment(path: &Path, from: Option<i64>, to: Option<i64>) -> Result<SegmentPlan, String> {
+    let f = File::open(path).map_err(|e| e.to_string())?;
+    let meta =
+        ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|e| e.to_string())?;
+    // Footer: every flow ended in [min_end, max_end]; a flow inside the window ends in
+    // [from, to] (it starts at or after from, and ends after it starts).
+    let (min_end, max_end) = (
+        kv_u64(&meta, "pharos.min_end_ms"),
+        kv_u64(&meta, "pharos.max_end_ms"),
+    );
+    if from.zip(max_end).is_some_and(|(f, m)| (m as i64) < f)
+        || to.zip(min_end).is_some_and(|(t, m)| (m as i64) > t)
+    {
+        return Ok(SegmentPlan {
+            units: Vec::new(),
+            pruned: true,
+            row_groups_pruned: 0,
+        });
+    }
+    let schema = meta.schema().clone();
+    let (si, ei) = (
+        schema.index_of(col::START_TIME).ok(),
+        schema.index_of(col::END_TIME).ok(),
+    );
+    let path = Arc::new(path.to_path_buf());
+    let mut plan = SegmentPlan {
+        units: Vec::new(),
+        pruned: false,
+        row_groups_pruned: 0,
+    };
+    for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
+        let (_, max_start) = i64_stat(si.and_then(|c| rg.column(c).statistics()));
+        let (min_end, max_end) = i64_stat(ei.and_then(|c| rg.column(c).statistics()));
+        let out = from
+            .is_some_and(|f| max_start.is_some_and(|m| m < f) || max_end.is_some_and(|m| m < f))
+            || to.zip(min_end).is_some_and(|(t, m)| m > t);
+        if out || rg.num_rows() == 0 {
+            plan.row_groups_pruned += 1;
+            continue;
+        }
+        plan.units.push(Unit {
+            path: path.clone(),
+            meta: meta.clone(),
+            row_group: i,
+        });
+    }
+    Ok(plan)
+}
+
 impl Scan {
     /// A scan of `root` selecting `selection`, on every core.
     pub fn new(root: impl Into<PathBuf>, selection: Selection) -> Self {
@@ -760,54 +823,43 @@ impl Scan {
                 .map(|t| t.min(i64::MAX as u64) as i64),
             self.selection.to_ms.map(|t| t.min(i64::MAX as u64) as i64),
         );
-        let mut units = Vec::new();
-        for seg in list_segments(&self.root) {
-            stats.segments += 1;
-            let meta = match File::open(&seg.path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| {
-                    ArrowReaderMetadata::load(&f, ArrowReaderOptions::new())
-                        .map_err(|e| e.to_string())
-                }) {
-                Ok(m) => m,
-                Err(e) => {
-                    stats.errors.push(format!("{}: {e}", seg.path.display()));
-                    continue;
-                }
-            };
-            // Footer: every flow ended in [min_end, max_end]; a flow inside the window ends in
-            // [from, to] (it starts at or after from, and ends after it starts).
-            let (min_end, max_end) = (
-                kv_u64(&meta, "pharos.min_end_ms"),
-                kv_u64(&meta, "pharos.max_end_ms"),
-            );
-            if from.zip(max_end).is_some_and(|(f, m)| (m as i64) < f)
-                || to.zip(min_end).is_some_and(|(t, m)| (m as i64) > t)
-            {
-                stats.segments_pruned += 1;
-                continue;
-            }
-            let schema = meta.schema().clone();
-            let (si, ei) = (
-                schema.index_of(col::START_TIME).ok(),
-                schema.index_of(col::END_TIME).ok(),
-            );
-            let path = Arc::new(seg.path.clone());
-            for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
-                let (_, max_start) = i64_stat(si.and_then(|c| rg.column(c).statistics()));
-                let (min_end, max_end) = i64_stat(ei.and_then(|c| rg.column(c).statistics()));
-                let out = from.is_some_and(|f| {
-                    max_start.is_some_and(|m| m < f) || max_end.is_some_and(|m| m < f)
-                }) || to.zip(min_end).is_some_and(|(t, m)| m > t);
-                if out || rg.num_rows() == 0 {
-                    stats.row_groups_pruned += 1;
-                    continue;
-                }
-                units.push(Unit {
-                    path: path.clone(),
-                    meta: meta.clone(),
-                    row_group: i,
+        let all = list_segments(&self.root);
+        stats.segments = all.len() as u64;
+        // By name, without opening: flows arrive after they end, so a segment whose last arrival
+        // is more than MAX_CLOCK_SKEW_MS before `from` holds no flow ending at or after `from`.
+        let segs: Vec<_> = all
+            .into_iter()
+            .filter(|s| from.is_none_or(|f| s.end_ms.saturating_add(MAX_CLOCK_SKEW_MS) >= f as u64))
+            .collect();
+        stats.segments_pruned = stats.segments - segs.len() as u64;
+        // Footers, read in parallel (one open and one footer read per segment).
+        let slots: Vec<std::sync::OnceLock<Result<SegmentPlan, String>>> =
+            segs.iter().map(|_| std::sync::OnceLock::new()).collect();
+        let next = AtomicUsize::new(0);
+        let threads = self.threads.clamp(1, segs.len().max(1));
+        std::thread::scope(|sc| {
+            for _ in 0..threads {
+                sc.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(seg) = segs.get(i) else { break };
+                        let _ = slots[i].set(plan_segment(&seg.path, from, to));
+                    }
                 });
+            }
+        });
+        let mut units = Vec::new();
+        for (seg, slot) in segs.iter().zip(slots) {
+            match slot.into_inner() {
+                Some(Ok(p)) => {
+                    stats.segments_pruned += u64::from(p.pruned);
+                    stats.row_groups_pruned += p.row_groups_pruned;
+                    units.extend(p.units);
+                }
+                Some(Err(e)) => stats.errors.push(format!("{}: {e}", seg.path.display())),
+                None => stats
+                    .errors
+                    .push(format!("{}: not planned", seg.path.display())),
             }
         }
         units

@@ -372,6 +372,18 @@ fn an_unreadable_segment_is_named_and_the_rest_answers() {
         "{:?}",
         t.stats.errors
     );
+    // A window that starts more than the clock-skew allowance after the bad segment was written
+    // does not even open it.
+    let sel = Selection {
+        filter: Expr::Any,
+        from_ms: Some(2 + MAX_CLOCK_SKEW_MS + 1),
+        to_ms: None,
+    };
+    let t = Scan::new(&root, sel)
+        .top("proto".parse().unwrap(), Metric::Flows, 3)
+        .unwrap();
+    assert!(t.stats.errors.is_empty(), "{:?}", t.stats.errors);
+    assert_eq!(t.stats.segments_pruned, 1);
 }
 
 #[test]
