@@ -474,6 +474,38 @@ fn a_crash_between_rename_and_delete_counts_no_flow_twice() {
 }
 
 #[test]
+fn a_reader_listing_during_merges_counts_every_flow_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(config(tmp.path())).unwrap();
+    for m in 0..4 {
+        write_seconds(&mut w, T0 + m * MINUTE, 20, 50);
+    }
+    let root = tmp.path().to_path_buf();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    // A reader as the query engine is one: list, read; a segment gone since the listing means
+    // list again (the contract of `list_segments`).
+    let reader = std::thread::spawn(move || {
+        let mut passes = 0;
+        while !d.load(std::sync::atomic::Ordering::SeqCst) || passes == 0 {
+            let total: Option<usize> = list_segments(&root)
+                .iter()
+                .map(|s| read_segment(&s.path).ok().map(|b| b.len()))
+                .sum();
+            if let Some(n) = total {
+                assert_eq!(n, 4 * 20 * 50, "pass {passes}");
+                passes += 1;
+            }
+        }
+        passes
+    });
+    assert_eq!(w.compact(T0 + 5 * MINUTE).len(), 4);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(reader.join().unwrap() > 0);
+    assert_eq!(list_segments(tmp.path()).len(), 4);
+}
+
+#[test]
 fn a_failed_merge_keeps_its_inputs_and_is_counted_and_retried_later() {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = SegmentWriter::open(config(tmp.path())).unwrap();
