@@ -9,8 +9,10 @@
 //!   the second of its end. The rate at second `now` is the mean over the `window_s` seconds
 //!   that end `delay_s` seconds before `now`, so flows exported at their end (up to `delay_s`
 //!   long) have arrived: with `delay_s` at least the exporters' active timeout, the measured rate
-//!   of a constant-rate attack is exact up to rounding. Data older than the window is dropped
-//!   (counted as late). A flow claiming to last more than an hour is counted at its end.
+//!   of a constant-rate attack is exact up to rounding. The window ending at `now` is checked
+//!   too: it can only undercount, so when even it is over a threshold the attack starts at once
+//!   (a strong attack is seen about one second after it begins). Data older than the ring is
+//!   dropped (counted as late). A flow claiming to last more than an hour is counted at its end.
 //! - An attack starts when a class's rate reaches a threshold (any of pps, bits/s, flows/s), unless
 //!   a more specific class of the same host ([`TrafficClass::parent`]) is also over or under
 //!   attack: a NTP reflection is reported once, as `ntp-amp-flood`, not also as `udp-flood`.
@@ -150,6 +152,17 @@ impl Host {
             .resize(self.buckets.len() + ring, Bucket::default());
         self.learned.push([0.0; 3]);
         s
+    }
+
+    /// Per metric, the higher of the rates over the settled window (from `from`) and over the
+    /// window ending now (from `fresh`).
+    fn rate_now(&self, slot: usize, from: u64, fresh: u64, len: u32, ring: usize) -> Metrics {
+        let a = self.rate(slot, from, len, ring);
+        if fresh == from {
+            return a;
+        }
+        let b = self.rate(slot, fresh, len, ring);
+        [a[0].max(b[0]), a[1].max(b[1]), a[2].max(b[2])]
     }
 
     /// Mean rates `[pps, bytes/s, flows/s]` of `slot` over seconds `[from, from + len)`.
@@ -380,6 +393,9 @@ impl DdosDetector {
         let evict_sec = u64::from(self.cfg.idle_evict_s);
         // seconds before `settled` have all their flows (up to `delay_s` long)
         let settled = now_sec.saturating_sub(u64::from(self.cfg.delay_s));
+        // the window ending now: flows still under way are missing from it, so it can only
+        // undercount; when even it is over a threshold, the attack starts without waiting
+        let fresh = now_sec.saturating_sub(u64::from(window));
         let first = out.len();
         let cfg = &self.cfg;
         let groups = &self.c.groups;
@@ -397,7 +413,7 @@ impl DdosDetector {
             // class, no class can be over (absolute thresholds only; baseline hosts learn)
             if h.active == 0 && group.baseline.is_none() && !h.classes.is_empty() {
                 // slot 0 is `all`: every flow is in it, first
-                let rate = h.rate(0, from, window, ring);
+                let rate = h.rate_now(0, from, fresh, window, ring);
                 if (0..3).all(|m| rate[m] < group.min_limits[m]) {
                     return now_sec.saturating_sub(h.last_seen_sec) <= evict_sec;
                 }
@@ -407,7 +423,7 @@ impl DdosDetector {
             let mut over = 0u32;
             for (slot, &c) in h.classes.iter().enumerate() {
                 let ci = c.index();
-                let rate = h.rate(slot, from, window, ring);
+                let rate = h.rate_now(slot, from, fresh, window, ring);
                 rates[ci] = rate;
                 let abs = group.limits[ci];
                 let mut thr = abs;
@@ -489,7 +505,8 @@ impl DdosDetector {
                     continue;
                 };
                 let slot = h.slot_of[ci] as usize;
-                let start_ms = h.first_over_ms(slot, from, window, ring, metric, thr);
+                let span = window + cfg.delay_s;
+                let start_ms = h.first_over_ms(slot, from, span, ring, metric, thr);
                 let mut a = Attack::start(
                     cfg,
                     c,

@@ -785,3 +785,68 @@ proptest! {
         prop_assert!((total - packets as f64).abs() <= 1e-5 * packets as f64, "{} != {}", total, packets);
     }
 }
+
+#[test]
+fn a_strong_attack_is_seen_within_two_seconds_despite_the_delay() {
+    let s = AttackSpec {
+        flow_ms: (200, 1_000),
+        ..spec(6, 0x02, None, Some(80), 200_000, 60)
+    };
+    let r = run(cfg(), Some(s), 10, 30, 50, 21);
+    let first = r.updates.first().expect("detected");
+    assert!(matches!(first.1, AttackUpdate::Started(_)));
+    assert!(first.0 <= T0 + 12_000, "seen at {} ms", first.0 - T0);
+    // the settled measurement still gives the true rate
+    within(
+        r.ended().first().map_or(0.0, |e| e.1.summary.avg_pps),
+        200_000.0,
+        "pps",
+    );
+}
+
+#[test]
+fn few_reflectors_are_the_heavy_hitters_with_their_port() {
+    let s = AttackSpec {
+        sources: 5,
+        ..spec(17, 0, Some(123), None, 20_000, 468)
+    };
+    let r = run(cfg(), Some(s), 10, 30, 50, 22);
+    let (_, end) = r.ended()[0];
+    let mut top: Vec<String> = end
+        .summary
+        .top_sources
+        .iter()
+        .map(|(a, _)| a.to_string())
+        .collect();
+    top.sort();
+    let want: Vec<String> = (0..5).map(|i| format!("203.0.113.{i}")).collect();
+    assert_eq!(top, want);
+    let Kind::Ddos(e) = &end.message.kind else {
+        panic!()
+    };
+    assert_eq!(e.attack_src_port, vec![123]);
+    assert_eq!(e.attack_src_ip.len(), 5);
+    assert_eq!(end.summary.protocols[0].0, 17);
+    assert_eq!(end.summary.sampling, (1, 1));
+}
+
+#[test]
+fn events_encode_as_yang_json() {
+    let r = run(
+        cfg(),
+        Some(spec(6, 0x02, None, Some(80), 50_000, 60)),
+        10,
+        30,
+        50,
+        23,
+    );
+    for (_, u) in &r.updates {
+        let text = pharos_model::json::encode_string(u.message());
+        assert!(
+            text.contains("syn-flood") && text.contains(VICTIM),
+            "{text}"
+        );
+        let back = pharos_model::json::decode_str(&text).expect("decodes");
+        assert_eq!(back.kind, u.message().kind);
+    }
+}
