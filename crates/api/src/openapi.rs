@@ -304,7 +304,8 @@ fn schemas() -> Value {
                 "row_groups_pruned": { "type": "integer" },
                 "rows_scanned": { "type": "integer" },
                 "rows_matched": { "type": "integer" },
-                "errors": { "type": "array", "items": { "type": "string" } }
+                "errors": { "type": "array", "items": { "type": "string" } },
+                "restarts": { "type": "integer", "description": "times the scan restarted because a segment was merged or expired under it" }
             }
         },
         "FlowList": {

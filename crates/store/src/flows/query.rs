@@ -47,6 +47,8 @@ const BATCH_ROWS: usize = 64 * 1024;
 pub const MAX_GROUPS: usize = 20_000_000;
 /// Most rows a listing returns.
 pub const MAX_LIMIT: usize = 1_000_000;
+/// Most times a scan restarts because segments vanished under it.
+pub const MAX_RESTARTS: u64 = 3;
 /// Most time-series buckets.
 pub const MAX_BUCKETS: u64 = 100_000;
 
@@ -376,6 +378,10 @@ pub struct ScanStats {
     pub rows_matched: u64,
     /// Segments that could not be read, with the reason.
     pub errors: Vec<String>,
+    /// Scans restarted because a segment vanished under them (merged or expired meanwhile).
+    pub restarts: u64,
+    #[serde(skip)]
+    vanished: u64,
 }
 
 impl ScanStats {
@@ -384,6 +390,7 @@ impl ScanStats {
         self.rows_scanned += o.rows_scanned;
         self.rows_matched += o.rows_matched;
         self.errors.extend(o.errors);
+        self.vanished += o.vanished;
     }
 }
 
@@ -755,8 +762,17 @@ struct SegmentPlan {
     row_groups_pruned: u64,
 }
 
-fn plan_segment(path: &Path, from: Option<i64>, to: Option<i64>) -> Result<SegmentPlan, String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
+/// `Ok(None)` when the segment vanished since it was listed.
+fn plan_segment(
+    path: &Path,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Option<SegmentPlan>, String> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
     let meta =
         ArrowReaderMetadata::load(&f, ArrowReaderOptions::new()).map_err(|e| e.to_string())?;
     // Footer: every flow ended in [min_end, max_end]; a flow inside the window ends in
@@ -768,11 +784,11 @@ fn plan_segment(path: &Path, from: Option<i64>, to: Option<i64>) -> Result<Segme
     if from.zip(max_end).is_some_and(|(f, m)| (m as i64) < f)
         || to.zip(min_end).is_some_and(|(t, m)| (m as i64) > t)
     {
-        return Ok(SegmentPlan {
+        return Ok(Some(SegmentPlan {
             units: Vec::new(),
             pruned: true,
             row_groups_pruned: 0,
-        });
+        }));
     }
     let schema = meta.schema().clone();
     let (si, ei) = (
@@ -801,7 +817,7 @@ fn plan_segment(path: &Path, from: Option<i64>, to: Option<i64>) -> Result<Segme
             row_group: i,
         });
     }
-    Ok(plan)
+    Ok(Some(plan))
 }
 
 impl Scan {
@@ -833,7 +849,7 @@ impl Scan {
             .collect();
         stats.segments_pruned = stats.segments - segs.len() as u64;
         // Footers, read in parallel (one open and one footer read per segment).
-        let slots: Vec<std::sync::OnceLock<Result<SegmentPlan, String>>> =
+        let slots: Vec<std::sync::OnceLock<Result<Option<SegmentPlan>, String>>> =
             segs.iter().map(|_| std::sync::OnceLock::new()).collect();
         let next = AtomicUsize::new(0);
         let threads = self.threads.clamp(1, segs.len().max(1));
@@ -851,7 +867,8 @@ impl Scan {
         let mut units = Vec::new();
         for (seg, slot) in segs.iter().zip(slots) {
             match slot.into_inner() {
-                Some(Ok(p)) => {
+                Some(Ok(None)) => stats.vanished += 1,
+                Some(Ok(Some(p))) => {
                     stats.segments_pruned += u64::from(p.pruned);
                     stats.row_groups_pruned += p.row_groups_pruned;
                     units.extend(p.units);
@@ -867,11 +884,40 @@ impl Scan {
 
     /// Runs `consume` on every batch of selected rows, one accumulator per worker thread.
     /// `consume` gets the columns and the selection mask of a batch.
+    /// A segment that vanishes during a scan (merged into a minute file, or expired) restarts
+    /// it, up to [`MAX_RESTARTS`] times, so that no flow is missed or counted twice.
     fn run<S: Send>(
         &self,
         extra_columns: &[&'static str],
         init: impl Fn() -> S + Sync,
         consume: impl Fn(&mut S, &Batch, &BooleanBuffer) -> Result<(), String> + Sync,
+    ) -> (Vec<S>, ScanStats) {
+        let mut restarts = 0;
+        loop {
+            let (accs, mut stats) = self.run_once(extra_columns, &init, &consume);
+            if stats.vanished == 0 || restarts == MAX_RESTARTS {
+                if stats.vanished > 0 {
+                    stats.errors.push(format!(
+                        "{} segments vanished during the scan {} times in a row (merges or retention); the answer may miss their flows: run the query again",
+                        stats.vanished,
+                        restarts + 1
+                    ));
+                }
+                stats.restarts = restarts;
+                return (accs, stats);
+            }
+            restarts += 1;
+            if let Some(p) = &self.progress {
+                p.done.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn run_once<S: Send>(
+        &self,
+        extra_columns: &[&'static str],
+        init: &(impl Fn() -> S + Sync),
+        consume: &(impl Fn(&mut S, &Batch, &BooleanBuffer) -> Result<(), String> + Sync),
     ) -> (Vec<S>, ScanStats) {
         let mut stats = ScanStats::default();
         let units = self.plan(&mut stats);
@@ -900,7 +946,7 @@ impl Scan {
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(u) = units.get(i) else { break };
-                            let r = self.read_unit(i, u, &names, &mut acc, &consume, &mut st);
+                            let r = self.read_unit(i, u, &names, &mut acc, consume, &mut st);
                             if let Err(e) = r {
                                 st.errors.push(format!("{}: {e}", u.path.display()));
                             }
@@ -934,7 +980,14 @@ impl Scan {
         consume: &impl Fn(&mut S, &Batch, &BooleanBuffer) -> Result<(), String>,
         st: &mut ScanStats,
     ) -> Result<(), String> {
-        let file = File::open(u.path.as_ref()).map_err(|e| e.to_string())?;
+        let file = match File::open(u.path.as_ref()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                st.vanished += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         let schema = u.meta.schema().clone();
         let mut idx = Vec::with_capacity(names.len().max(1));
         for n in names {
@@ -1161,6 +1214,12 @@ impl Scan {
         self.selection.check()?;
         let mut stats = ScanStats::default();
         let units = self.plan(&mut stats);
+        if stats.vanished > 0 {
+            stats.errors.push(format!(
+                "{} segments vanished between listing and reading (merged or expired); the export may miss their flows: run it again",
+                stats.vanished
+            ));
+        }
         if let Some(p) = &self.progress {
             p.total.store(units.len() as u64, Ordering::Relaxed);
         }
