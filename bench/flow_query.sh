@@ -36,6 +36,7 @@ NF_PORT=${NF_PORT:-19997}
 WORK=${WORK:-/tmp/pharos-flow-query}
 export TZ=UTC # nfdump -t and its printed times are local time
 mkdir -p "$WORK"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 NF_DIR=$WORK/nfcapd
 PH_DIR=$WORK/pharos
 NF_PID=""
@@ -98,10 +99,11 @@ since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; 
 # ---- 2a. nfcapd store: paced loopback replay, verified lossless ---------------------------------
 rate=$RATE
 for attempt in 1 2 3; do
-  rm -rf "$NF_DIR"; mkdir -p "$NF_DIR"
+  rm -rf "$NF_DIR" "$WORK/nfcapd.pid"; mkdir -p "$NF_DIR"
   t0=$EPOCHREALTIME
   nfcapd -D -b 127.0.0.1 -p "$NF_PORT" -w "$NF_DIR" -t 60 -B 4194304 "${NF_LZ4[@]}" -P "$WORK/nfcapd.pid" -I bench >/dev/null 2>&1
   wait_udp_bound "$NF_PORT"
+  for _ in $(seq 1 100); do [ -s "$WORK/nfcapd.pid" ] && break; sleep 0.05; done # written after the bind
   NF_PID=$(cat "$WORK/nfcapd.pid")
   echo "== nfcapd ${NF_LZ4[*]:-(uncompressed)}: replaying at $rate datagrams/s" >&2
   "$PHAROS_BIN" replay "$PCAP" --to "127.0.0.1:$NF_PORT" --rate "$rate" >&2
@@ -250,7 +252,8 @@ NF_WIN="$(date -u -d "@$W_FROM" +%Y/%m/%d.%H:%M:%S)-$(date -u -d "@$W_TO" +%Y/%m
 PH_FROM=$(date -u -d "@$W_FROM" +%Y-%m-%dT%H:%M:%SZ)
 PH_TO=$(date -u -d "@$W_TO" +%Y-%m-%dT%H:%M:%SZ)
 
-# id | label | order | nfdump arguments | pharos arguments (the filter is one shell word here)
+# id | label | order | nfdump arguments | pharos arguments (split at spaces; the filter words go last, as
+# `pharos flows top` takes every word after the key that is not an option before it as the filter)
 QUERIES=(
   "a|top-10 dstip by bytes|bytes|-s dstip/bytes -n 10|top dstip --by bytes -n 10"
   "b|top-10 srcport by bytes, proto udp|bytes|-s srcport/bytes -n 10 'proto udp'|top srcport --by bytes -n 10 proto udp"
@@ -295,10 +298,10 @@ for q in "${QUERIES[@]}"; do
   ph_cold=n/a; ph_warm=n/a; agree="n/a (no pharos flows)"
   if [ "$PHAROS_QUERIES" = 1 ]; then
     read -ra pha <<<"$phargs"
-    read -r ph_cold ph_warm < <(time_cmd pharos "$id" "$WORK/ph-$id.json" "$PHAROS_BIN" flows "${pha[@]}" --data-dir "$PH_DIR" --json)
+    read -r ph_cold ph_warm < <(time_cmd pharos "$id" "$WORK/ph-$id.json" "$PHAROS_BIN" flows "${pha[0]}" --data-dir "$PH_DIR" --json "${pha[@]:1}")
     # Totals of the same selection: all protocols of it (top proto), unless --json carries totals.
     pht=("${pha[@]}"); pht[1]=proto; for i in "${!pht[@]}"; do [ "${pht[$i]}" = 10 ] && [ "${pht[$((i-1))]}" = -n ] && pht[$i]=256; done
-    "$PHAROS_BIN" flows "${pht[@]}" --data-dir "$PH_DIR" --json >"$WORK/ph-$id-total.json" 2>/dev/null || true
+    "$PHAROS_BIN" flows "${pht[0]}" --data-dir "$PH_DIR" --json "${pht[@]:1}" >"$WORK/ph-$id-total.json" 2>/dev/null || true
     if [ "$ph_warm" = fail ]; then agree="NO: pharos failed ($(head -c 200 "$WORK/ph-$id.json.err" | tr '\n' ' '))"
     else agree=$(python3 "$PY" compare "$WORK/nf-$id.csv" "$WORK/ph-$id.json" "$WORK/ph-$id-total.json" "$order" 2>&1 | tail -1); fi
   fi
@@ -307,7 +310,7 @@ done
 
 bpf() { awk -v b="$1" -v n="$2" 'BEGIN { if (b + 0 > 0 && n + 0 > 0) printf "%.1f", b / n; else print "n/a" }'; }
 echo
-echo "NetFlow v$VERSION capture: $SENT flows over $SPAN s of flow time ($GEN_NOTE); $(nproc) CPUs; $(nfdump -V 2>&1 | head -1)"
+echo "NetFlow v$VERSION capture: $SENT flows over $SPAN s of flow time ($GEN_NOTE); $(nproc) CPUs; $(nfdump -V 2>&1 | head -1); load average $LOAD0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "5-minute window: nfdump -t $NF_WIN, pharos --from $PH_FROM --to $PH_TO"
 echo
 echo "| store | flows | bytes on disk | bytes/flow | time to store |"
