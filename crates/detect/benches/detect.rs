@@ -9,52 +9,15 @@
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use pharos_detect::synth::{AttackGen, AttackSpec, Rng, background};
+use pharos_detect::synth::mixed_traffic;
 use pharos_detect::{DdosConfig, DdosDetector, DetectConfig, Detector, ScanConfig, ScanDetector};
 use pharos_model::flow::FlowBatch;
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 const T0: u64 = 1_767_225_600_000;
 const SECS: u64 = 20;
 const PER_SEC: usize = 50_000;
 const SLICES: u64 = 10;
-
-/// Batches with the clock each is processed at.
-fn traffic() -> Vec<(u64, FlowBatch)> {
-    let mut rng = Rng::new(1);
-    let attack = |victim: &str, proto, flags, sp, pps| AttackSpec {
-        victim: victim.parse().unwrap(),
-        proto,
-        tcp_flags: flags,
-        src_port: sp,
-        dst_port: Some(80),
-        pps,
-        pkt_size: 468,
-        sources: 500,
-        flow_ms: (200, 2_000),
-        sampling: 1,
-    };
-    let mut syn = AttackGen::new(attack("10.0.1.1", 6, 0x02, None, 100_000), T0, 2);
-    let mut ntp = AttackGen::new(attack("10.0.2.2", 17, 0, Some(123), 50_000), T0, 3);
-    let mut out = Vec::new();
-    for s in 0..SECS {
-        for k in 0..SLICES {
-            let t = T0 + s * 1000 + k * 100;
-            let mut b = FlowBatch::with_capacity(PER_SEC / SLICES as usize + 1000);
-            syn.emit(T0, t + 100, &mut b);
-            ntp.emit(T0, t + 100, &mut b);
-            let n = (PER_SEC / SLICES as usize).saturating_sub(b.len());
-            background(&mut rng, &mut b, Ipv4Addr::new(10, 0, 0, 0), 30_000, n, t);
-            // background ends within the next second: clamp to this slice's clock
-            for e in b.end_ms.iter_mut() {
-                *e = (*e).min(t + 100);
-            }
-            out.push((t + 100, b));
-        }
-    }
-    out
-}
 
 fn ddos_config() -> DdosConfig {
     DdosConfig {
@@ -114,7 +77,7 @@ fn bench_one(
 }
 
 fn bench(c: &mut Criterion) {
-    let batches = traffic();
+    let batches = mixed_traffic(T0, SECS, PER_SEC, SLICES);
     let flows: usize = batches.iter().map(|(_, b)| b.len()).sum();
     let mut g = c.benchmark_group("detect");
     g.throughput(Throughput::Elements(flows as u64));

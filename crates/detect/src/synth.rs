@@ -252,3 +252,44 @@ impl AttackGen {
         });
     }
 }
+
+/// The benchmark's traffic: 30,000 hosts of 10.0.0.0/16 (and IPv6 twins in 2001:db8::/64) with
+/// mixed background classes, plus a SYN flood on 10.0.1.1 and an NTP reflection on 10.0.2.2;
+/// `secs` seconds of `per_sec` flows in `slices` batches a second, each with the clock it is to
+/// be processed at.
+pub fn mixed_traffic(t0: u64, secs: u64, per_sec: usize, slices: u64) -> Vec<(u64, FlowBatch)> {
+    let mut rng = Rng::new(1);
+    let attack = |victim: &str, proto, flags, sp, pps| AttackSpec {
+        victim: victim.parse().expect("victim"),
+        proto,
+        tcp_flags: flags,
+        src_port: sp,
+        dst_port: Some(80),
+        pps,
+        pkt_size: 468,
+        sources: 500,
+        flow_ms: (200, 2_000),
+        sampling: 1,
+    };
+    let mut syn = AttackGen::new(attack("10.0.1.1", 6, 0x02, None, 100_000), t0, 2);
+    let mut ntp = AttackGen::new(attack("10.0.2.2", 17, 0, Some(123), 50_000), t0, 3);
+    let slice_ms = 1000 / slices.max(1);
+    let per_slice = per_sec / slices.max(1) as usize;
+    let mut out = Vec::new();
+    for s in 0..secs {
+        for k in 0..slices.max(1) {
+            let t = t0 + s * 1000 + k * slice_ms;
+            let mut b = FlowBatch::with_capacity(per_slice + 1000);
+            syn.emit(t0, t + slice_ms, &mut b);
+            ntp.emit(t0, t + slice_ms, &mut b);
+            let n = per_slice.saturating_sub(b.len());
+            background(&mut rng, &mut b, Ipv4Addr::new(10, 0, 0, 0), 30_000, n, t);
+            // background ends within the next second: clamp to this slice's clock
+            for e in b.end_ms.iter_mut() {
+                *e = (*e).min(t + slice_ms);
+            }
+            out.push((t + slice_ms, b));
+        }
+    }
+    out
+}
