@@ -95,6 +95,9 @@ struct Host {
     buckets: Vec<Bucket>,
     /// Learned rate per slot (baseline mode).
     learned: Vec<Metrics>,
+    /// Upper bound of the `all` class's packets, bytes and flows held by the ring (lets the
+    /// evaluation pass over quiet hosts without reading their buckets).
+    ring_total: [f64; 3],
     /// Classes with an attack going on.
     active: u32,
     attacks: Vec<Attack>,
@@ -114,6 +117,7 @@ impl Host {
             classes: Vec::new(),
             buckets: Vec::new(),
             learned: Vec::new(),
+            ring_total: [0.0; 3],
             active: 0,
             attacks: Vec::new(),
         }
@@ -128,9 +132,16 @@ impl Host {
         let gap = sec - self.head_sec;
         if gap >= ring as u64 {
             self.buckets.fill(Bucket::default());
+            self.ring_total = [0.0; 3];
         } else {
             for s in self.head_sec + 1..=sec {
                 let i = (s & (ring as u64 - 1)) as usize;
+                if let Some(b) = self.buckets.get(i) {
+                    let t = &mut self.ring_total;
+                    t[0] = (t[0] - f64::from(b.pkts)).max(0.0);
+                    t[1] = (t[1] - f64::from(b.bytes)).max(0.0);
+                    t[2] = (t[2] - f64::from(b.flows)).max(0.0);
+                }
                 for slot in 0..self.classes.len() {
                     self.buckets[slot * ring + i] = Bucket::default();
                 }
@@ -371,6 +382,10 @@ impl DdosDetector {
                     host.buckets[s + ei].flows += 1.0;
                 }
             }
+            let t = &mut host.ring_total;
+            t[0] += f64::from(pk);
+            t[1] += f64::from(by);
+            t[2] += 1.0;
             if host.active & mask.0 != 0 {
                 let sa = (b.src_addr[i], f & flags::SRC_V4 != 0);
                 let sampling = b.sampling_rate[i];
@@ -411,7 +426,12 @@ impl DdosDetector {
             h.learned_sec = now_sec;
             // every class is part of `all`: when `all` is below the lowest threshold of every
             // class, no class can be over (absolute thresholds only; baseline hosts learn)
-            if h.active == 0 && group.baseline.is_none() && !h.classes.is_empty() {
+            if h.active == 0 && group.baseline.is_none() {
+                let w = f64::from(window);
+                let quiet = |rate: [f64; 3]| (0..3).all(|m| rate[m] < group.min_limits[m]);
+                if quiet(h.ring_total.map(|x| x / w)) {
+                    return now_sec.saturating_sub(h.last_seen_sec) <= evict_sec;
+                }
                 // slot 0 is `all`: every flow is in it, first
                 let rate = h.rate_now(0, from, fresh, window, ring);
                 if (0..3).all(|m| rate[m] < group.min_limits[m]) {
