@@ -26,6 +26,36 @@ pub struct Config {
     pub syslog: pharos_sources::syslog::SyslogConfig,
     /// `[[nsf]]`: the security functions that report over syslog.
     pub nsf: Vec<pharos_store::inventory::NsfConfig>,
+    /// `[detect]`: the DDoS and scan detectors over the collected flows (docs/detect.md). The
+    /// detection stage runs only when the file has this section. Not printed back by
+    /// `check-config` (the detector's config type is deserialise-only).
+    #[serde(skip_serializing)]
+    pub detect: Option<pharos_detect::DetectConfig>,
+    /// `[detect_hook]`: the command run at each attack start, update and end.
+    pub detect_hook: DetectHookConfig,
+}
+
+/// `[detect_hook]` settings: an operator's command (e.g. a blackholing script) run with the event
+/// JSON on stdin at each attack start, update and end (docs/detect.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectHookConfig {
+    /// Program to run (a path; no shell); empty: no hook.
+    pub command: String,
+    /// Arguments given to it.
+    pub args: Vec<String>,
+    /// Seconds a run may take before it is killed and counted as failed.
+    pub timeout_seconds: u64,
+}
+
+impl Default for DetectHookConfig {
+    fn default() -> Self {
+        Self {
+            command: String::new(),
+            args: Vec::new(),
+            timeout_seconds: 10,
+        }
+    }
 }
 
 /// `[store]` settings.
@@ -337,6 +367,21 @@ impl Config {
         }
         self.flow.validate()?;
         self.flow_store.validate()?;
+        if let Some(d) = &self.detect {
+            pharos_detect::Detector::new(d.clone()).map_err(|e| {
+                let e = e.to_string();
+                format!(
+                    "[detect] {}",
+                    e.strip_prefix("config error: ").unwrap_or(&e)
+                )
+            })?;
+        }
+        if !(1..=3600).contains(&self.detect_hook.timeout_seconds) {
+            return Err(format!(
+                "[detect_hook] timeout_seconds = {}: must be between 1 and 3600",
+                self.detect_hook.timeout_seconds
+            ));
+        }
         Ok(())
     }
 }
@@ -478,6 +523,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("retention") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn detect_section_is_checked_by_the_detector_and_names_the_key() {
+        assert!(Config::parse("", "p.toml").unwrap().detect.is_none());
+        let c = Config::parse(
+            "[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nhold_s = 5\n[detect_hook]\ncommand = \"/bin/true\"\n",
+            "p.toml",
+        )
+        .unwrap();
+        let d = c.detect.unwrap();
+        assert_eq!(d.ddos.networks, vec!["198.51.100.0/24".to_string()]);
+        assert_eq!(d.ddos.hold_s, 5);
+        assert_eq!(c.detect_hook.timeout_seconds, 10);
+        let e = Config::parse("[detect.ddos]\nnetworks = [\"10.0.0.0/33\"]\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.toml") && e.contains("detect.ddos.networks") && e.contains("10.0.0.0/33"),
+            "{e}"
+        );
+        let e = Config::parse("[detect.ddos]\nwindw_s = 3\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("windw_s") && e.contains("line 2"), "{e}");
+        let e = Config::parse("[detect_hook]\ntimeout_seconds = 0\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[detect_hook] timeout_seconds = 0"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod client;
 mod cmd_decode;
+mod cmd_detect;
 mod cmd_flows;
 mod cmd_parse;
 mod cmd_replay;
@@ -43,6 +44,8 @@ enum Command {
     },
     /// Decodes the NetFlow/IPFIX/sFlow datagrams of a pcap or pcapng capture into flows.
     Decode(cmd_decode::DecodeArgs),
+    /// Runs the DDoS and scan detectors over the flows of a capture (its timestamps are the clock).
+    Detect(cmd_detect::DetectArgs),
     /// Queries the flow archive (query, top, series, export) and imports captures into it.
     Flows {
         #[command(subcommand)]
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(file.as_deref()),
         Command::Events { command } => client::events(command),
         Command::Decode(args) => cmd_decode::decode(args),
+        Command::Detect(args) => cmd_detect::detect(args),
         Command::Replay(args) => cmd_replay::replay(args),
         Command::Flows { command } => cmd_flows::flows(command),
         Command::Parse(args) => cmd_parse::parse_cmd(args),
@@ -78,5 +82,8 @@ fn check_config(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let (cfg, origin) = config::Config::load(file)?;
     println!("# {origin}: ok. Effective configuration:");
     print!("{}", toml::to_string_pretty(&cfg)?);
+    if cfg.detect.is_some() {
+        println!("# [detect]: present and valid (not printed back; see docs/detect.md)");
+    }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `pharos run`: wires the stages (push source -> store writer; syslog listeners -> syslog
 //! normalise stage -> store writer; flow collectors -> flow store writer (Parquet segments);
+//! flow consumer -> detection thread (`[detect]`) -> store writer and `[detect_hook]`;
 //! store -> API) and runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 //! finish, flushes (also the open flow segment) and exits 0.
 
@@ -63,13 +64,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     describe_metrics();
     pharos_sources::flow::describe_metrics();
     // Before the API: scripts that wait for api.addr then find flow.addr in place.
-    let flows = start_flows(&cfg.flow, &cfg.flow_store, data_dir)?;
-    if let Ok(counts) = store.count_by_kind() {
-        for (kind, n) in counts {
-            metrics::gauge!("pharos_store_messages", "kind" => kind).set(n as f64);
-        }
-    }
-
     let (writer, writer_thread) = StoreWriter::spawn(
         store.clone(),
         WriterConfig {
@@ -77,6 +71,20 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             max_batch: cfg.store.max_batch,
         },
     );
+    let detect = match &cfg.detect {
+        Some(d) if cfg.flow.enabled => Some(
+            start_detect(d, &cfg.detect_hook, store.clone(), writer.clone())
+                .context("starting the detection stage")?,
+        ),
+        _ => None,
+    };
+    let flows = start_flows(&cfg.flow, &cfg.flow_store, data_dir, detect)?;
+    if let Ok(counts) = store.count_by_kind() {
+        for (kind, n) in counts {
+            metrics::gauge!("pharos_store_messages", "kind" => kind).set(n as f64);
+        }
+    }
+
     // Syslog: listeners -> normalise stage -> store writer; the NSF inventory in nsfs.db.
     let nsfs = Arc::new(
         pharos_store::inventory::Inventory::open(&data_dir.join("nsfs.db"), &cfg.nsf)
@@ -252,12 +260,38 @@ fn describe_metrics() {
         "Flow records taken by the flow store stage"
     );
     segment::describe_metrics();
+    describe_counter!(
+        "pharos_detect_flows_total",
+        "Flow records run through the DDoS and scan detectors"
+    );
+    describe_counter!(
+        "pharos_detect_dropped_batches_total",
+        "Flow batches not given to detection because its queue was full (they were still stored)"
+    );
+    describe_counter!(
+        "pharos_detect_attacks_started_total",
+        "DDoS attacks started, by attack type"
+    );
+    describe_counter!("pharos_detect_attacks_ended_total", "DDoS attacks ended");
+    describe_counter!(
+        "pharos_detect_scans_total",
+        "Port scans and host sweeps detected"
+    );
+    describe_counter!(
+        "pharos_detect_store_failures_total",
+        "Detection events that could not be stored or updated"
+    );
+    describe_counter!(
+        "pharos_detect_hook_failures_total",
+        "[detect_hook] runs that failed, by reason (spawn, exit, timeout, queue_full)"
+    );
 }
 
 /// The running flow collectors and the stage that takes their batches.
 struct FlowStage {
     collector: pharos_sources::flow::FlowCollector,
     consumer: std::thread::JoinHandle<()>,
+    detect: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Starts the `[flow]` UDP collectors and writes their bound addresses to `<data_dir>/flow.addr`
@@ -267,6 +301,7 @@ fn start_flows(
     cfg: &crate::config::FlowConfig,
     store_cfg: &crate::config::FlowStoreConfig,
     data_dir: &Path,
+    detect: Option<DetectStage>,
 ) -> anyhow::Result<Option<FlowStage>> {
     let addr_file = data_dir.join("flow.addr");
     let _ = std::fs::remove_file(&addr_file);
@@ -295,13 +330,18 @@ fn start_flows(
     let rx = collector
         .take_receiver()
         .context("flow collector without a channel")?;
+    let (detect_tx, detect) = match detect {
+        Some(d) => (Some(d.tx), Some(d.thread)),
+        None => (None, None),
+    };
     let consumer = std::thread::Builder::new()
         .name("flow-store".into())
-        .spawn(move || flow_store_loop(rx, writer))
+        .spawn(move || flow_store_loop(rx, writer, detect_tx))
         .context("starting the flow store thread")?;
     Ok(Some(FlowStage {
         collector,
         consumer,
+        detect,
     }))
 }
 
@@ -309,10 +349,13 @@ fn start_flows(
 /// segments (one at least every `[flow_store] segment_seconds`), merges finished minutes (on the
 /// writer's background thread, started from its tick), applies retention, and at the end flushes
 /// the open segment and waits for a merge in progress. Without a writer
-/// (`[flow_store] enabled = false`) it only counts.
+/// (`[flow_store] enabled = false`) it only counts. Each batch is then offered to the detection
+/// thread without waiting: when its queue is full the batch is not detected on (counted), never
+/// delayed.
 fn flow_store_loop(
     rx: std::sync::mpsc::Receiver<pharos_model::flow::FlowBatch>,
     mut writer: Option<SegmentWriter>,
+    mut detect: Option<std::sync::mpsc::SyncSender<pharos_model::flow::FlowBatch>>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     let batches = metrics::counter!("pharos_flow_batches_consumed_total");
@@ -325,6 +368,20 @@ fn flow_store_loop(
                 if let Some(w) = writer.as_mut() {
                     w.push(&b, segment::now_ms());
                 }
+                if let Some(tx) = &detect {
+                    match tx.try_send(b) {
+                        Ok(()) => {}
+                        Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                            metrics::counter!("pharos_detect_dropped_batches_total").increment(1)
+                        }
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                            tracing::error!(
+                                "detection thread stopped; flows are no longer detected on"
+                            );
+                            detect = None;
+                        }
+                    }
+                }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -333,6 +390,8 @@ fn flow_store_loop(
             w.tick(segment::now_ms());
         }
     }
+    // Closing the channel lets the detection thread finish its attacks.
+    drop(detect);
     if let Some(mut w) = writer {
         match w.flush(segment::now_ms()) {
             Ok(Some(s)) => {
@@ -352,6 +411,160 @@ impl FlowStage {
     fn stop(self, data_dir: std::path::PathBuf) {
         self.collector.stop();
         let _ = self.consumer.join();
+        if let Some(d) = self.detect {
+            let _ = d.join();
+        }
         let _ = std::fs::remove_file(data_dir.join("flow.addr"));
+    }
+}
+
+/// Batches that may wait for the detection thread before further ones skip detection.
+const DETECT_QUEUE: usize = 64;
+
+/// The detection thread and the sender the flow consumer offers batches on.
+struct DetectStage {
+    tx: std::sync::mpsc::SyncSender<pharos_model::flow::FlowBatch>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts the detection thread (and the hook thread when `[detect_hook] command` is set). Must be
+/// called inside the tokio runtime: stores go through `writer`, whose submissions are awaited on
+/// the runtime.
+fn start_detect(
+    cfg: &pharos_detect::DetectConfig,
+    hook: &crate::config::DetectHookConfig,
+    store: Arc<dyn MessageStore>,
+    writer: StoreWriter,
+) -> anyhow::Result<DetectStage> {
+    let detector =
+        pharos_detect::Detector::new(cfg.clone()).map_err(|e| anyhow::anyhow!("[detect]: {e}"))?;
+    let hook = if hook.command.is_empty() {
+        None
+    } else {
+        Some(crate::cmd_detect::Hook::start(hook).context("starting the detect hook thread")?)
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel(DETECT_QUEUE);
+    let rt = tokio::runtime::Handle::current();
+    let sink = DetectSink {
+        store,
+        writer,
+        rt,
+        ids: Default::default(),
+        hook,
+    };
+    let thread = std::thread::Builder::new()
+        .name("pharos-detect".into())
+        .spawn(move || detect_loop(rx, detector, sink))?;
+    Ok(DetectStage { tx, thread })
+}
+
+/// Runs the detectors on wall-clock ms until the channel closes, ticking every second; then
+/// ends every attack going on and stores the ends.
+fn detect_loop(
+    rx: std::sync::mpsc::Receiver<pharos_model::flow::FlowBatch>,
+    mut detector: pharos_detect::Detector,
+    mut sink: DetectSink,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let flows = metrics::counter!("pharos_detect_flows_total");
+    let mut found = Vec::new();
+    let mut next_tick = segment::now_ms() + 1000;
+    loop {
+        let now = segment::now_ms();
+        let wait = Duration::from_millis(next_tick.saturating_sub(now).clamp(1, 1000));
+        match rx.recv_timeout(wait) {
+            Ok(b) => {
+                flows.increment(b.len() as u64);
+                detector.process(&b, segment::now_ms(), &mut found);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = segment::now_ms();
+        if now >= next_tick {
+            detector.tick(now, &mut found);
+            next_tick = now + 1000;
+        }
+        sink.handle(&mut found);
+    }
+    detector.finish(segment::now_ms(), &mut found);
+    sink.handle(&mut found);
+    if let Some(h) = sink.hook.take() {
+        h.finish();
+    }
+}
+
+/// Where detections go: the message store (attacks updated in place) and the hook.
+struct DetectSink {
+    store: Arc<dyn MessageStore>,
+    writer: StoreWriter,
+    rt: tokio::runtime::Handle,
+    /// Stored id of each attack going on.
+    ids: std::collections::HashMap<pharos_detect::AttackId, u64>,
+    hook: Option<crate::cmd_detect::Hook>,
+}
+
+impl DetectSink {
+    fn handle(&mut self, found: &mut Vec<pharos_detect::Detection>) {
+        use pharos_detect::{AttackUpdate, Detection};
+        for d in found.drain(..) {
+            match &d {
+                Detection::Attack(AttackUpdate::Started(_)) => {
+                    metrics::counter!("pharos_detect_attacks_started_total",
+                        "type" => crate::cmd_detect::attack_type(&d))
+                    .increment(1);
+                }
+                Detection::Attack(AttackUpdate::Ended(_)) => {
+                    metrics::counter!("pharos_detect_attacks_ended_total").increment(1);
+                }
+                Detection::Attack(AttackUpdate::Updated(_)) => {}
+                Detection::Scan(_) => metrics::counter!("pharos_detect_scans_total").increment(1),
+            }
+            if let (Some(h), Detection::Attack(_)) = (&self.hook, &d) {
+                h.offer(&d);
+            }
+            self.store(&d);
+        }
+    }
+
+    /// Inserts a start or a scan; replaces the stored event of an attack on update and end.
+    fn store(&mut self, d: &pharos_detect::Detection) {
+        use pharos_detect::{AttackUpdate, Detection};
+        let stored = match d {
+            Detection::Attack(u @ (AttackUpdate::Updated(_) | AttackUpdate::Ended(_))) => {
+                let id = if matches!(u, AttackUpdate::Ended(_)) {
+                    self.ids.remove(u.id())
+                } else {
+                    self.ids.get(u.id()).copied()
+                };
+                match id {
+                    Some(id) => {
+                        let mut m = u.message().clone();
+                        m.common.id = Some(id);
+                        self.store.update(&m).map_err(|e| e.to_string())
+                    }
+                    None => self.insert(d).map(|_| ()),
+                }
+            }
+            _ => self.insert(d).map(|id| {
+                if let (Detection::Attack(u), Some(id)) = (d, id) {
+                    self.ids.insert(*u.id(), id);
+                }
+            }),
+        };
+        if let Err(e) = stored {
+            metrics::counter!("pharos_detect_store_failures_total").increment(1);
+            tracing::warn!(error = %e, event = %crate::cmd_detect::readable(d), "detection event not stored");
+        }
+    }
+
+    fn insert(&self, d: &pharos_detect::Detection) -> Result<Option<u64>, String> {
+        let w = self.writer.clone();
+        let m = d.message().clone();
+        let stored = self
+            .rt
+            .block_on(async move { w.submit(vec![m]).await })
+            .map_err(|e| e.to_string())?;
+        Ok(stored.first().and_then(|m| m.common.id))
     }
 }

@@ -1,0 +1,410 @@
+//! End-to-end detection: `pharos detect` over a generated NetFlow v5 capture (background traffic
+//! plus an NTP reflection and a SYN flood), and the daemon with `[detect]` fed by `pharos replay`:
+//! the DDoS events through the API and the `[detect_hook]` runs.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pharos_model::Kind;
+use pharos_model::ident::Identity;
+use serde_json::Value;
+use support::{Instance, bin, client};
+
+const UPTIME: u32 = 3_600_000;
+const NTP_VICTIM: [u8; 4] = [198, 51, 100, 10];
+const SYN_VICTIM: [u8; 4] = [198, 51, 100, 20];
+
+/// One NetFlow v5 flow record.
+struct Flow {
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    proto: u8,
+    flags: u8,
+    packets: u32,
+    bytes: u32,
+}
+
+/// A v5 datagram exported at `uptime` ms / `unix_secs`, every flow lasting the second before.
+fn v5_datagram(seq: u32, uptime: u32, unix_secs: u32, flows: &[Flow]) -> Vec<u8> {
+    let mut d = Vec::with_capacity(24 + 48 * flows.len());
+    d.extend_from_slice(&5u16.to_be_bytes());
+    d.extend_from_slice(&(flows.len() as u16).to_be_bytes());
+    d.extend_from_slice(&uptime.to_be_bytes());
+    d.extend_from_slice(&unix_secs.to_be_bytes());
+    d.extend_from_slice(&0u32.to_be_bytes());
+    d.extend_from_slice(&seq.to_be_bytes());
+    d.extend_from_slice(&[0, 0, 0, 0]);
+    for f in flows {
+        d.extend_from_slice(&f.src);
+        d.extend_from_slice(&f.dst);
+        d.extend_from_slice(&[192, 0, 2, 254]);
+        d.extend_from_slice(&[0, 1, 0, 2]);
+        d.extend_from_slice(&f.packets.to_be_bytes());
+        d.extend_from_slice(&f.bytes.to_be_bytes());
+        d.extend_from_slice(&(uptime - 999).to_be_bytes());
+        d.extend_from_slice(&uptime.to_be_bytes());
+        d.extend_from_slice(&f.sport.to_be_bytes());
+        d.extend_from_slice(&f.dport.to_be_bytes());
+        d.extend_from_slice(&[0, f.flags, f.proto, 0]);
+        d.extend_from_slice(&[0; 4]);
+        d.extend_from_slice(&[24, 24, 0, 0]);
+    }
+    d
+}
+
+/// Background: 30 flows a second from distinct clients to 100 servers, a few packets each.
+fn background(s: u32) -> Vec<Flow> {
+    (0..30)
+        .map(|j| {
+            let k = s * 30 + j;
+            let udp = k.is_multiple_of(3);
+            Flow {
+                src: [10, 1, (k >> 8) as u8, k as u8],
+                dst: [198, 51, 100, 100 + (k % 100) as u8],
+                sport: 1024 + (k % 50_000) as u16,
+                dport: [53, 80, 443][(k % 3) as usize],
+                proto: if udp { 17 } else { 6 },
+                flags: if udp { 0 } else { 0x1b },
+                packets: 5 + k % 40,
+                bytes: (5 + k % 40) * 300,
+            }
+        })
+        .collect()
+}
+
+/// NTP reflection: 30 reflectors from port 123, 400 packets a second each (12,000 pps).
+fn ntp_flood(s: u32) -> Vec<Flow> {
+    (0..30)
+        .map(|j| Flow {
+            src: [203, 0, 113, j as u8 + 1],
+            dst: NTP_VICTIM,
+            sport: 123,
+            dport: 40_000 + ((s * 30 + j) % 20_000) as u16,
+            proto: 17,
+            flags: 0,
+            packets: 400,
+            bytes: 400 * 468,
+        })
+        .collect()
+}
+
+/// SYN flood: 30 spoofed sources to port 80, 1,000 SYNs a second each (30,000 pps).
+fn syn_flood(s: u32) -> Vec<Flow> {
+    (0..30)
+        .map(|j| {
+            let k = s * 30 + j;
+            Flow {
+                src: [100, 64, (k >> 8) as u8, k as u8],
+                dst: SYN_VICTIM,
+                sport: 1024 + (k % 60_000) as u16,
+                dport: 80,
+                proto: 6,
+                flags: 0x02,
+                packets: 1000,
+                bytes: 1000 * 60,
+            }
+        })
+        .collect()
+}
+
+/// Writes a pcap of `secs` seconds of exports from 192.0.2.10 starting at `t0` (Unix seconds):
+/// per second one background datagram and, with `attacks`, one NTP and one SYN datagram.
+fn write_capture(path: &Path, t0: u32, secs: u32, attacks: bool) -> u32 {
+    let mut dgs: Vec<(u32, u32, Vec<u8>)> = Vec::new();
+    let mut seq = 0;
+    for s in 0..secs {
+        let (uptime, unix) = (UPTIME + s * 1000, t0 + s);
+        let mut per_second = vec![background(s)];
+        if attacks {
+            per_second.push(ntp_flood(s));
+            per_second.push(syn_flood(s));
+        }
+        for (i, flows) in per_second.iter().enumerate() {
+            dgs.push((unix, i as u32 * 1000, v5_datagram(seq, uptime, unix, flows)));
+            seq += flows.len() as u32;
+        }
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let n = dgs.len() as u32;
+    for (i, (secs, usec, payload)) in dgs.into_iter().enumerate() {
+        let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let total = (20 + 8 + payload.len()) as u16;
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&(i as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 64, 17, 0, 0]);
+        ip.extend_from_slice(&[192, 0, 2, 10, 192, 0, 2, 1]);
+        let sum = ip
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum::<u32>();
+        let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        frame.extend_from_slice(&ip);
+        frame.extend_from_slice(&40_000u16.to_be_bytes());
+        frame.extend_from_slice(&2055u16.to_be_bytes());
+        frame.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(&payload);
+        out.extend_from_slice(&secs.to_le_bytes());
+        out.extend_from_slice(&usec.to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).unwrap();
+    n
+}
+
+fn detect_json(file: &Path, extra: &[&str]) -> (Vec<Value>, String) {
+    let out = Command::new(bin())
+        .arg("detect")
+        .arg(file)
+        .args(["--json", "--networks", "198.51.100.0/24"])
+        .args(extra)
+        .current_dir(file.parent().unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "pharos detect failed: {stderr}");
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, stderr)
+}
+
+/// (attack type, victim) of a DDoS notification.
+fn ddos_of(notification: &Value) -> Option<(String, String, bool)> {
+    let m = pharos_model::json::decode(notification).ok()?;
+    let Kind::Ddos(d) = m.kind else { return None };
+    Some((
+        d.attack_type
+            .map(|t| t.name().to_string())
+            .unwrap_or_default(),
+        d.attack_dst_ip.first()?.to_string(),
+        d.end_time.is_some(),
+    ))
+}
+
+fn expected() -> BTreeSet<(String, String)> {
+    [
+        ("ntp-amp-flood".to_string(), "198.51.100.10".to_string()),
+        ("syn-flood".to_string(), "198.51.100.20".to_string()),
+    ]
+    .into()
+}
+
+#[test]
+fn offline_detect_finds_the_ntp_reflection_and_the_syn_flood_and_nothing_in_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("attacks.pcap");
+    write_capture(&pcap, 1_764_000_000, 20, true);
+    let (lines, stderr) = detect_json(&pcap, &[]);
+    let phases = |p: &str| -> BTreeSet<(String, String)> {
+        lines
+            .iter()
+            .filter(|l| l["phase"] == p)
+            .filter_map(|l| ddos_of(&l["notification"]))
+            .map(|(t, v, _)| (t, v))
+            .collect()
+    };
+    assert_eq!(phases("started"), expected(), "{lines:?}\n{stderr}");
+    assert_eq!(phases("ended"), expected(), "{lines:?}\n{stderr}");
+    assert_eq!(
+        lines.iter().filter(|l| l["phase"] == "started").count(),
+        2,
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| l["phase"] != "scan"), "{lines:?}");
+    for l in &lines {
+        assert!(
+            l["event-time"].as_str().unwrap().starts_with("2025-11-24T"),
+            "{l}"
+        );
+        assert!(
+            l["attack-id"]
+                .as_str()
+                .unwrap()
+                .starts_with("ddos/198.51.100."),
+            "{l}"
+        );
+    }
+    assert!(
+        stderr.contains("1800 flows from 60 datagrams") && stderr.contains("attacks started 2"),
+        "{stderr}"
+    );
+
+    // The readable form names the same attacks.
+    let out = Command::new(bin())
+        .arg("detect")
+        .arg(&pcap)
+        .args(["--networks", "198.51.100.0/24"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("started")
+            && l.contains("ntp-amp-flood")
+            && l.contains("victim=198.51.100.10")
+            && l.contains("pps")
+            && l.contains("bit/s")),
+        "{text}"
+    );
+
+    let quiet = tmp.path().join("background.pcap");
+    write_capture(&quiet, 1_764_000_000, 20, false);
+    let (lines, stderr) = detect_json(&quiet, &[]);
+    assert!(lines.is_empty(), "alarms on background alone: {lines:?}");
+    assert!(stderr.contains("600 flows"), "{stderr}");
+}
+
+#[test]
+fn offline_detect_takes_thresholds_from_the_config_and_names_a_bad_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("attacks.pcap");
+    write_capture(&pcap, 1_764_000_000, 20, true);
+    // SYN threshold above the flood: only the NTP reflection is left.
+    let cfg = tmp.path().join("pharos.toml");
+    std::fs::write(&cfg, "[detect.ddos.thresholds.syn]\npps = 50000\n").unwrap();
+    let (lines, _) = detect_json(&pcap, &["--config", cfg.to_str().unwrap()]);
+    let started: Vec<_> = lines
+        .iter()
+        .filter(|l| l["phase"] == "started")
+        .filter_map(|l| ddos_of(&l["notification"]))
+        .collect();
+    assert_eq!(started.len(), 1, "{lines:?}");
+    assert_eq!(started[0].0, "ntp-amp-flood");
+
+    let out = Command::new(bin())
+        .arg("detect")
+        .arg(&pcap)
+        .args(["--networks", "198.51.100.0/33"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("198.51.100.0/33") && e.contains("networks"),
+        "{e}"
+    );
+}
+
+async fn ddos_messages(inst: &Instance) -> Vec<(String, String, bool)> {
+    let page: Value = client()
+        .get(inst.url("/api/v1/messages"))
+        .query(&[("kind", "ddos"), ("limit", "100")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| ddos_of(&v["notification"]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_the_hook() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hook_out = tmp.path().join("hook.out");
+    let script = tmp.path().join("hook.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s ' \"$PHAROS_PHASE\" >> {out:?}\ncat >> {out:?}\n",
+            out = hook_out.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cfg = format!(
+        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow_s = 2\ndelay_s = 1\nhold_s = 2\n[detect_hook]\ncommand = {:?}\n",
+        script.display().to_string()
+    );
+    let pcap = tmp.path().join("live.pcap");
+    let inst = Instance::start_in(tmp, &cfg);
+    let flow_addr: SocketAddr = std::fs::read_to_string(inst.dir.path().join("data/flow.addr"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Flow times are now: the daemon's clock is the wall clock.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let datagrams = write_capture(&pcap, now, 6, true);
+    // Three datagrams a second: the capture's pace.
+    let out = Command::new(bin())
+        .arg("replay")
+        .arg(&pcap)
+        .args(["--to", &flow_addr.to_string(), "--rate", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(datagrams, 18);
+
+    // Started while the replay ran, ended (in place: one event per attack) after it stopped.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        let got = ddos_messages(&inst).await;
+        if got.len() == 2 && got.iter().all(|g| g.2) || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let victims: BTreeSet<(String, String)> =
+        got.iter().map(|(t, v, _)| (t.clone(), v.clone())).collect();
+    assert_eq!(victims, expected(), "{got:?}\n{}", inst.log());
+    assert!(got.iter().all(|g| g.2), "not ended: {got:?}");
+    assert_eq!(got.len(), 2, "one stored event per attack: {got:?}");
+
+    // The hook ran at start and at end of both.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        let text = std::fs::read_to_string(&hook_out).unwrap_or_default();
+        let ends = text.lines().filter(|l| l.starts_with("ended ")).count();
+        if ends >= 2 || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for phase in ["started", "ended"] {
+        for victim in ["198.51.100.10", "198.51.100.20"] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{phase} "))
+                    && l.contains(victim)
+                    && l.contains("\"notification\"")),
+                "no {phase} for {victim} in the hook's input: {text}\n{}",
+                inst.log()
+            );
+        }
+    }
+}
