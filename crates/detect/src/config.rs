@@ -1,8 +1,8 @@
 //! Detector configuration (serde, for the `[detect]` tables of `pharos.toml`) and its validation.
 //!
 //! Contract: every field has a default ([`Default`] impls below are the documented defaults);
-//! [`DdosConfig::compile`] and [`ScanConfig::validate`] are the only places that reject a config,
-//! with a [`ConfigError`] that names the key, the value and what was expected.
+//! the detectors' `new` is the only place that rejects a config, with a [`ConfigError`] that
+//! names the key, the value and what was expected.
 
 use crate::class::{NCLASS, TrafficClass};
 use crate::prefix::PrefixMap;

@@ -122,3 +122,72 @@ pub(crate) fn readable_rows(b: &FlowBatch) -> usize {
     .min()
     .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{AttackGen, AttackSpec, flow};
+
+    const T0: u64 = 1_767_225_600_000;
+
+    #[test]
+    fn detector_reports_attacks_and_scans_from_one_stream_and_parses_its_toml() {
+        let cfg: DetectConfig = toml::from_str(
+            r#"
+            [ddos]
+            networks = ["198.51.100.0/24"]
+            hold_s = 5
+            [scan]
+            networks = ["198.51.100.0/24"]
+            "#,
+        )
+        .unwrap();
+        let mut d = Detector::new(cfg).unwrap();
+        let spec = AttackSpec {
+            victim: "198.51.100.9".parse().unwrap(),
+            proto: 17,
+            tcp_flags: 0,
+            src_port: Some(11211),
+            dst_port: None,
+            pps: 50_000,
+            pkt_size: 1400,
+            sources: 50,
+            flow_ms: (500, 1_500),
+            sampling: 1,
+        };
+        let mut g = AttackGen::new(spec, T0, 1);
+        let mut out = Vec::new();
+        let mut b = FlowBatch::new();
+        for s in 0..40u64 {
+            let t = T0 + s * 1000;
+            b.clear();
+            if s < 20 {
+                g.emit(T0, t + 1000, &mut b);
+            }
+            if s == 5 {
+                for p in 1..200u16 {
+                    let mut f = flow("203.0.113.200", "198.51.100.30", 6, 50000, p, t, t);
+                    f.tcp_flags = 0x02;
+                    b.push(&f);
+                }
+            }
+            d.process(&b, t + 1000, &mut out);
+        }
+        d.finish(T0 + 41_000, &mut out);
+        let kinds: Vec<&str> = out.iter().map(|x| x.message().kind.name()).collect();
+        assert!(
+            kinds.contains(&"ddos") && kinds.contains(&"intrusion"),
+            "{kinds:?}"
+        );
+        let phases: Vec<&str> = out
+            .iter()
+            .filter_map(|x| match x {
+                Detection::Attack(u) => Some(u.phase()),
+                Detection::Scan(_) => None,
+            })
+            .filter(|p| *p != "updated")
+            .collect();
+        assert_eq!(phases, ["started", "ended"]);
+        assert!(toml::from_str::<DetectConfig>("[ddos]\nwindow = 3").is_err());
+    }
+}
