@@ -265,24 +265,17 @@ if [ "$COLD" = 1 ]; then
   if sync && (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then can_drop=1
   else echo "!! cannot drop the page cache (not root?): warm runs only" >&2; fi
 fi
-# Runs a command RUNS (+1 cold) times; output of the last run in $3; prints "cold median".
-time_cmd() { # tool label outfile cmd...
-  local tool=$1 label=$2 out=$3; shift 3
-  local cold=n/a ts=() t0
-  if [ "$can_drop" = 1 ]; then
-    sync; echo 3 >/proc/sys/vm/drop_caches
-    t0=$EPOCHREALTIME; "$@" >"$out" 2>"$out.err" || { echo "!! failed: $* ($(head -c 300 "$out.err"))" >&2; echo "fail fail"; return; }
-    cold=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
-  fi
-  for _ in $(seq 1 "$RUNS"); do
-    t0=$EPOCHREALTIME
-    "$@" >"$out" 2>"$out.err" || { echo "!! failed: $* ($(head -c 300 "$out.err"))" >&2; echo "$cold fail"; return; }
-    ts+=("$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')")
-  done
-  local med; med=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : sprintf("%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
-  echo "$cold $med"
-  echo "   $tool $label: cold $cold s, warm ${ts[*]} s" >&2
+# Runs a command once with its output in $1; prints its wall-clock seconds, or "fail".
+run_once() { # outfile cmd...
+  local out=$1 t0; shift
+  t0=$EPOCHREALTIME
+  if "$@" >"$out" 2>"$out.err"; then awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'
+  else echo fail; echo "!! failed: $* ($(head -c 300 "$out.err"))" >&2; fi
 }
+cold_once() { # outfile cmd...: the first run after dropping the page cache, or n/a
+  if [ "$can_drop" = 1 ]; then sync; echo 3 >/proc/sys/vm/drop_caches; run_once "$@"; else echo n/a; fi
+}
+median() { printf '%s\n' "$@" | sort -n | awk '!/^[0-9.]+$/ { bad = 1 } { v[NR] = $1 } END { if (bad || !NR) print "fail"; else print (NR % 2) ? v[(NR + 1) / 2] : sprintf("%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 ratio() { awk -v n="$1" -v p="$2" 'BEGIN { if (n + 0 > 0 && p + 0 > 0) printf "%.1fx", n / p; else print "n/a" }'; }
 goal() { # nf_warm ph_warm ph_cold -> goal verdict
   awk -v n="$1" -v p="$2" 'BEGIN { if (!(p + 0 > 0)) { print "n/a"; exit } r = (n / p >= 2) ? "2x yes" : "2x NO"; s = (p < 1) ? "<1s yes" : "<1s NO"; print r ", " s }'
@@ -293,12 +286,27 @@ for q in "${QUERIES[@]}"; do
   IFS='|' read -r id label order nfargs phargs <<<"$q"
   echo "== query $id: $label" >&2
   eval "nfa=($nfargs)"
-  read -r nf_cold nf_warm < <(time_cmd nfdump "$id" "$WORK/nf-$id.csv" nfdump -R "$NF_DIR" -o csv "${nfa[@]}")
-  echo "   nfdump top: $(python3 "$PY" nf_top "$WORK/nf-$id.csv")" >&2
-  ph_cold=n/a; ph_warm=n/a; agree="n/a (no pharos flows)"
+  nf_cmd=(nfdump -R "$NF_DIR" -o csv "${nfa[@]}")
+  ph_cmd=()
   if [ "$PHAROS_QUERIES" = 1 ]; then
     read -ra pha <<<"$phargs"
-    read -r ph_cold ph_warm < <(time_cmd pharos "$id" "$WORK/ph-$id.json" "$PHAROS_BIN" flows "${pha[0]}" --data-dir "$PH_DIR" --json "${pha[@]:1}")
+    ph_cmd=("$PHAROS_BIN" flows "${pha[0]}" --data-dir "$PH_DIR" --json "${pha[@]:1}")
+  fi
+  # Cold runs first, then the warm runs alternate between the two tools, so that a change in the
+  # machine's load during the run affects both alike.
+  nf_cold=$(cold_once "$WORK/nf-$id.csv" "${nf_cmd[@]}"); ph_cold=n/a; nf_ts=(); ph_ts=()
+  [ ${#ph_cmd[@]} = 0 ] || ph_cold=$(cold_once "$WORK/ph-$id.json" "${ph_cmd[@]}")
+  for _ in $(seq 1 "$RUNS"); do
+    nf_ts+=("$(run_once "$WORK/nf-$id.csv" "${nf_cmd[@]}")")
+    [ ${#ph_cmd[@]} = 0 ] || ph_ts+=("$(run_once "$WORK/ph-$id.json" "${ph_cmd[@]}")")
+  done
+  nf_warm=$(median "${nf_ts[@]}")
+  echo "   nfdump $id: cold $nf_cold s, warm ${nf_ts[*]} s" >&2
+  echo "   nfdump top: $(python3 "$PY" nf_top "$WORK/nf-$id.csv")" >&2
+  ph_warm=n/a; agree="n/a (no pharos flows)"
+  if [ ${#ph_cmd[@]} != 0 ]; then
+    ph_warm=$(median "${ph_ts[@]}")
+    echo "   pharos $id: cold $ph_cold s, warm ${ph_ts[*]} s" >&2
     # Totals of the same selection: all protocols of it (top proto), unless --json carries totals.
     pht=("${pha[@]}"); pht[1]=proto; for i in "${!pht[@]}"; do [ "${pht[$i]}" = 10 ] && [ "${pht[$((i-1))]}" = -n ] && pht[$i]=256; done
     "$PHAROS_BIN" flows "${pht[0]}" --data-dir "$PH_DIR" --json "${pht[@]:1}" >"$WORK/ph-$id-total.json" 2>/dev/null || true
