@@ -9,7 +9,7 @@
 //!   are counted in a tumbling window of `window_s` on the caller's clock, with a 1024-bit linear
 //!   counting sketch (about 2% error at the default thresholds, exact enough to alarm once the
 //!   count reaches the threshold). Each pair alarms at most once per window.
-//! - Memory: at most `max_tracked` pairs of about 160 bytes; when full, expired pairs are purged
+//! - Memory: at most `max_tracked` pairs of about 200 bytes; when full, expired pairs are purged
 //!   and new pairs beyond are counted in [`ScanStats::dropped`].
 
 use crate::config::{ConfigError, ScanConfig};
@@ -436,5 +436,26 @@ mod tests {
         d.process(&b, T0 + 61_000, &mut out);
         assert!(d.stats().tracked <= 100);
         assert!(out.is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn no_input_panics(rows in proptest::collection::vec((proptest::prelude::any::<u64>(), proptest::prelude::any::<u16>(), proptest::prelude::any::<u8>(), proptest::prelude::any::<u32>()), 0..64), now in proptest::prelude::any::<u64>()) {
+            let mut d = ScanDetector::new(ScanConfig { port_scan_ports: 2, host_sweep_hosts: 2, max_tracked: 8, ..Default::default() }).unwrap();
+            let mut b = FlowBatch::new();
+            for (packets, port, flags, sampling) in rows {
+                let mut f = syn("203.0.113.1", "198.51.100.1", port, now);
+                f.packets = packets;
+                f.tcp_flags = flags;
+                f.sampling_rate = sampling;
+                f.proto = if flags & 1 == 0 { 6 } else { 17 };
+                b.push(&f);
+            }
+            let mut out = Vec::new();
+            d.process(&b, now, &mut out);
+            d.process(&b, now.saturating_add(u64::MAX / 2), &mut out);
+            proptest::prop_assert!(d.stats().tracked <= 8);
+        }
     }
 }

@@ -164,6 +164,8 @@ pub(crate) struct Attack {
     peak: Metrics,
     /// Next second to measure.
     next_sec: u64,
+    /// Last measured second over the threshold.
+    last_over_sec: Option<u64>,
     /// Rates of the last window over the threshold.
     pub last_window: Metrics,
     threshold: f64,
@@ -226,6 +228,7 @@ impl Attack {
             sum: [0.0; 3],
             peak: [0.0; 3],
             next_sec: start_ms / 1000,
+            last_over_sec: None,
             last_window: r,
             threshold,
             metric,
@@ -248,6 +251,7 @@ impl Attack {
             let v = second(s);
             if v[self.metric] >= self.threshold {
                 self.secs += 1;
+                self.last_over_sec = Some(s);
                 for (m, x) in v.into_iter().enumerate() {
                     self.sum[m] += x;
                     self.peak[m] = self.peak[m].max(x);
@@ -266,6 +270,14 @@ impl Attack {
             self.dst_ports.len(),
             self.protos.len(),
         ]
+    }
+
+    /// When the attack ended, given that the detector saw it below its threshold from
+    /// `below_ms`: the end of the last measured second over the threshold, else `below_ms`.
+    pub fn end_ms(&self, below_ms: u64) -> u64 {
+        self.last_over_sec.map_or(below_ms, |s| {
+            s.saturating_add(1).saturating_mul(1000).min(below_ms)
+        })
     }
 
     /// Records one flow of the attack's class.

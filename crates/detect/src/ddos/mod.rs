@@ -265,7 +265,7 @@ impl DdosDetector {
         let first = out.len();
         for h in self.hosts.values_mut() {
             for a in h.attacks.drain(..) {
-                let end = a.below_since_ms.unwrap_or(now_ms);
+                let end = a.end_ms(a.below_since_ms.unwrap_or(now_ms));
                 out.push(AttackUpdate::Ended(a.event(
                     &self.cfg,
                     h.addr,
@@ -507,7 +507,7 @@ impl DdosDetector {
                             h.addr,
                             h.v4,
                             now_ms,
-                            Some(since),
+                            Some(a.end_ms(since)),
                         )));
                     } else {
                         k += 1;
