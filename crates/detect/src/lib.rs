@@ -6,6 +6,8 @@
 //! [`Detector`] runs every flow detector over the same batches; [`DdosDetector`] and
 //! [`ScanDetector`] can be used alone.
 
+#![warn(missing_docs)]
+
 pub mod class;
 pub mod config;
 pub mod ddos;
