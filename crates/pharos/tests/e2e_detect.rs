@@ -306,6 +306,165 @@ fn offline_detect_takes_thresholds_from_the_config_and_names_a_bad_network() {
     );
 }
 
+/// Six seconds of the attack capture, stamped now (the daemon's clock is the wall clock), replayed
+/// to the daemon's flow port at the capture's pace (three datagrams a second).
+fn replay_live(inst: &Instance) {
+    let flow_addr: SocketAddr = std::fs::read_to_string(inst.dir.path().join("data/flow.addr"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
+        + 1;
+    let pcap = inst.dir.path().join("live.pcap");
+    assert_eq!(write_capture(&pcap, now, 6, true), 18);
+    let out = Command::new(bin())
+        .arg("replay")
+        .arg(&pcap)
+        .args(["--to", &flow_addr.to_string(), "--rate", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sum of the series of `name` whose labels contain every one of `labels`.
+async fn metric(inst: &Instance, name: &str, labels: &[&str]) -> u64 {
+    let text = client()
+        .get(inst.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name && labels.iter().all(|x| rest.contains(x)))
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// Polls `name` until it reaches `want` (deadline 30 s); returns the last value.
+async fn wait_metric(inst: &Instance, name: &str, labels: &[&str], want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = metric(inst, name, labels).await;
+        if v >= want || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn hook_script(dir: &Path, out: &Path) -> String {
+    let script = dir.join("hook.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s ' \"$PHAROS_PHASE\" >> {out:?}\ncat >> {out:?}\n",
+            out = out.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script.display().to_string()
+}
+
+/// Detection on the flow port, with thresholds at a sixth of the floods (the machine may be
+/// loaded: flows can arrive late or bunched) and a short window.
+const LIVE: &str = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow_s = 2\ndelay_s = 2\nthresholds.syn = { pps = 5000 }\nthresholds.ntp = { pps = 2000 }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_the_attacks_going_on_stores_the_ends_and_runs_the_hook() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hook_out = tmp.path().join("hook.out");
+    let script = hook_script(tmp.path(), &hook_out);
+    // A long hold: both attacks are still going on at SIGTERM.
+    let cfg = format!("{LIVE}hold_s = 600\n[detect_hook]\ncommand = {script:?}\n");
+    let inst = Instance::start_in(tmp, &cfg);
+    replay_live(&inst);
+    assert_eq!(
+        wait_metric(&inst, "pharos_detect_attacks_started_total", &[], 2).await,
+        2,
+        "{}",
+        inst.log()
+    );
+    assert_eq!(
+        metric(
+            &inst,
+            "pharos_detect_attacks_started_total",
+            &["type=\"syn-flood\""]
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        metric(&inst, "pharos_detect_attacks_ended_total", &[]).await,
+        0
+    );
+    assert_eq!(
+        wait_metric(&inst, "pharos_detect_flows_total", &[], 540).await,
+        540
+    );
+    let got = ddos_messages(&inst).await;
+    assert!(got.len() == 2 && got.iter().all(|g| !g.2), "{got:?}");
+
+    let dir = inst.stop_keep_dir();
+    let text = std::fs::read_to_string(&hook_out).unwrap_or_default();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ended ")).count(),
+        2,
+        "the hook ran for both ends before exit: {text}"
+    );
+    // Restarted without detection: the stored events carry their end.
+    let inst = Instance::start_in(dir, "[flow]\nenabled = false\n");
+    let got = ddos_messages(&inst).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|g| g.2), "ends stored at shutdown: {got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_overruns_its_timeout_is_killed_and_counted_without_delaying_detection() {
+    let cfg = format!(
+        "{LIVE}hold_s = 2\n[detect_hook]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"sleep 30\"]\ntimeout_seconds = 1\n"
+    );
+    let inst = Instance::start(&cfg);
+    replay_live(&inst);
+    // Both attacks end 2 s after the replay, while the hook is still being killed run by run.
+    assert_eq!(
+        wait_metric(&inst, "pharos_detect_attacks_ended_total", &[], 2).await,
+        2,
+        "{}",
+        inst.log()
+    );
+    assert!(
+        wait_metric(
+            &inst,
+            "pharos_detect_hook_failures_total",
+            &["reason=\"timeout\""],
+            2
+        )
+        .await
+            >= 2
+    );
+    let got = ddos_messages(&inst).await;
+    assert!(got.len() == 2 && got.iter().all(|g| g.2), "{got:?}");
+}
+
 async fn ddos_messages(inst: &Instance) -> Vec<(String, String, bool)> {
     let page: Value = client()
         .get(inst.url("/api/v1/messages"))
@@ -328,48 +487,10 @@ async fn ddos_messages(inst: &Instance) -> Vec<(String, String, bool)> {
 async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_the_hook() {
     let tmp = tempfile::tempdir().unwrap();
     let hook_out = tmp.path().join("hook.out");
-    let script = tmp.path().join("hook.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s ' \"$PHAROS_PHASE\" >> {out:?}\ncat >> {out:?}\n",
-            out = hook_out.display().to_string()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let cfg = format!(
-        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow_s = 2\ndelay_s = 1\nhold_s = 2\n[detect_hook]\ncommand = {:?}\n",
-        script.display().to_string()
-    );
-    let pcap = tmp.path().join("live.pcap");
+    let script = hook_script(tmp.path(), &hook_out);
+    let cfg = format!("{LIVE}hold_s = 3\n[detect_hook]\ncommand = {script:?}\n");
     let inst = Instance::start_in(tmp, &cfg);
-    let flow_addr: SocketAddr = std::fs::read_to_string(inst.dir.path().join("data/flow.addr"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    // Flow times are now: the daemon's clock is the wall clock.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as u32;
-    let datagrams = write_capture(&pcap, now, 6, true);
-    // Three datagrams a second: the capture's pace.
-    let out = Command::new(bin())
-        .arg("replay")
-        .arg(&pcap)
-        .args(["--to", &flow_addr.to_string(), "--rate", "3"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(datagrams, 18);
+    replay_live(&inst);
 
     // Started while the replay ran, ended (in place: one event per attack) after it stopped.
     let deadline = Instant::now() + Duration::from_secs(30);
