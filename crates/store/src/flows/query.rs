@@ -1046,25 +1046,13 @@ impl Scan {
         let mut cols = key_columns(&key);
         cols.extend([col::PACKETS, col::BYTES]);
         let (accs, stats) = self.run(&cols, Groups::default, |g, b, sel| g.add(&key, b.cols, sel));
-        let mut all = Groups::default();
-        for g in accs {
-            all.merge(g);
+        let mut total = Totals::default();
+        for g in &accs {
+            total.merge(&g.total);
         }
-        if all.overflow {
-            return Err(QueryError::TooBig(format!(
-                "more than {MAX_GROUPS} distinct values of {key}"
-            )));
-        }
-        let mut rows: Vec<(GroupKey, Totals)> = all.map.into_iter().collect();
-        let order = |a: &(GroupKey, Totals), b: &(GroupKey, Totals)| {
-            b.1.get(by).cmp(&a.1.get(by)).then(a.0.cmp(&b.0))
-        };
-        if rows.len() > n && n > 0 {
-            rows.select_nth_unstable_by(n - 1, order);
-            rows.truncate(n);
-        }
-        rows.truncate(n);
-        rows.sort_unstable_by(order);
+        let (rows, distinct) = top_of(accs, by, n, self.threads).map_err(|()| {
+            QueryError::TooBig(format!("more than {MAX_GROUPS} distinct values of {key}"))
+        })?;
         Ok(TopN {
             key,
             by,
@@ -1075,8 +1063,8 @@ impl Scan {
                     totals: t,
                 })
                 .collect(),
-            total: all.total,
-            distinct: all.distinct,
+            total,
+            distinct,
             stats,
         })
     }
@@ -1387,7 +1375,13 @@ pub struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // murmur3's finaliser: every output bit depends on every input bit.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
@@ -1411,24 +1405,137 @@ impl Hasher for KeyHasher {
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
+/// Distinct keys a worker aggregates in one hash table before it switches to partitions (tiny
+/// in tests, so that the property tests go through spills and compactions).
+const DIRECT_KEYS: usize = if cfg!(test) { 4 } else { 1 << 16 };
+/// Partitions of the partitioned aggregation (by bits 32..40 of the key's hash, so that the bits
+/// the hash tables use stay spread).
+const PARTS: usize = 256;
+/// Buffered tuples of a worker that trigger a compaction of its partitions.
+const COMPACT_AT: usize = if cfg!(test) { 16 } else { 1 << 22 };
+
+/// One pre-aggregated group in a partition buffer: the key and its totals (bit 63 of `flows_v4`
+/// is the key's IPv4 flag).
+#[derive(Clone, Copy)]
+struct Tuple {
+    hi: u64,
+    lo: u64,
+    packets: u64,
+    bytes: u64,
+    flows_v4: u64,
+}
+
+const V4_BIT: u64 = 1 << 63;
+
+impl Tuple {
+    fn new((k, v4): GroupKey, t: &Totals) -> Self {
+        Tuple {
+            hi: (k >> 64) as u64,
+            lo: k as u64,
+            packets: t.packets,
+            bytes: t.bytes,
+            flows_v4: t.flows | if v4 { V4_BIT } else { 0 },
+        }
+    }
+
+    fn key(&self) -> GroupKey {
+        (
+            u128::from(self.hi) << 64 | u128::from(self.lo),
+            self.flows_v4 & V4_BIT != 0,
+        )
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            flows: self.flows_v4 & !V4_BIT,
+            packets: self.packets,
+            bytes: self.bytes,
+        }
+    }
+}
+
+fn part_of(k: &GroupKey) -> usize {
+    use std::hash::BuildHasher;
+    let h = BuildHasherDefault::<KeyHasher>::default().hash_one(k);
+    ((h >> 32) as usize) & (PARTS - 1)
+}
+
+/// A worker's top-N aggregation: one hash table while the keys are few; past [`DIRECT_KEYS`],
+/// rows go into [`PARTS`] partition buffers by key hash, aggregated partition by partition at
+/// the end (each partition's table fits in cache, and no table is merged into another).
 #[derive(Default)]
 struct Groups {
     map: FastMap<GroupKey, Totals>,
+    parts: Vec<Vec<Tuple>>,
+    buffered: usize,
+    compact_at: usize,
     total: Totals,
-    distinct: u64,
     overflow: bool,
 }
 
 impl Groups {
+    #[inline]
     fn bump(&mut self, k: GroupKey, p: u64, b: u64) {
-        if let Some(t) = self.map.get_mut(&k) {
-            t.add(p, b);
-        } else if self.map.len() < MAX_GROUPS {
+        if self.parts.is_empty() {
+            if let Some(t) = self.map.get_mut(&k) {
+                t.add(p, b);
+                return;
+            }
             let mut t = Totals::default();
             t.add(p, b);
             self.map.insert(k, t);
+            if self.map.len() > DIRECT_KEYS {
+                self.spill();
+            }
         } else {
+            let mut t = Totals::default();
+            t.add(p, b);
+            self.parts[part_of(&k)].push(Tuple::new(k, &t));
+            self.buffered += 1;
+            if self.buffered >= self.compact_at {
+                self.compact();
+            }
+        }
+    }
+
+    /// Moves the hash table into the partition buffers.
+    fn spill(&mut self) {
+        if self.parts.is_empty() {
+            self.parts = (0..PARTS).map(|_| Vec::new()).collect();
+            self.compact_at = COMPACT_AT;
+        }
+        for (k, t) in self.map.drain() {
+            self.parts[part_of(&k)].push(Tuple::new(k, &t));
+            self.buffered += 1;
+        }
+        self.map = FastMap::default();
+    }
+
+    /// Aggregates each partition buffer in place; when most tuples are distinct keys, waits for
+    /// twice as many before the next compaction. Past [`MAX_GROUPS`] keys, flags the overflow.
+    fn compact(&mut self) {
+        let mut table = FastMap::<GroupKey, Totals>::default();
+        let mut kept = 0;
+        for part in &mut self.parts {
+            table.clear();
+            for t in part.iter() {
+                table.entry(t.key()).or_default().merge(&t.totals());
+            }
+            part.clear();
+            part.extend(table.iter().map(|(k, t)| Tuple::new(*k, t)));
+            part.shrink_to(part.len() * 2);
+            kept += part.len();
+        }
+        self.buffered = kept;
+        if kept > MAX_GROUPS {
             self.overflow = true;
+            for part in &mut self.parts {
+                part.clear();
+            }
+            self.buffered = 0;
+        }
+        if kept * 2 > self.compact_at {
+            self.compact_at = self.compact_at.saturating_mul(2);
         }
     }
 
@@ -1438,27 +1545,86 @@ impl Groups {
         for i in sel.set_indices() {
             self.total.add(p[i], b[i]);
         }
+        if self.overflow {
+            return Ok(());
+        }
         for_each_key(key, c, sel, |i, k| self.bump(k, p[i], b[i]))
     }
+}
 
-    fn merge(&mut self, o: Groups) {
-        self.total.merge(&o.total);
-        self.overflow |= o.overflow;
-        if self.map.len() < o.map.len() {
-            let mine = std::mem::replace(&mut self.map, o.map);
-            for (k, t) in mine {
-                self.map.entry(k).or_default().merge(&t);
-            }
-        } else {
-            for (k, t) in o.map {
-                self.map.entry(k).or_default().merge(&t);
-            }
+/// The top `n` of `groups` (one per worker) by `by`, ties to the smaller key; and the number of
+/// distinct keys. Partitions are aggregated in parallel on `threads` threads.
+fn top_of(
+    mut groups: Vec<Groups>,
+    by: Metric,
+    n: usize,
+    threads: usize,
+) -> Result<(Vec<(GroupKey, Totals)>, u64), ()> {
+    let order = |a: &(GroupKey, Totals), b: &(GroupKey, Totals)| {
+        b.1.get(by).cmp(&a.1.get(by)).then(a.0.cmp(&b.0))
+    };
+    let top_n = |mut rows: Vec<(GroupKey, Totals)>| {
+        if rows.len() > n && n > 0 {
+            rows.select_nth_unstable_by(n - 1, order);
         }
-        if self.map.len() > MAX_GROUPS {
-            self.overflow = true;
-        }
-        self.distinct = self.map.len() as u64;
+        rows.truncate(n);
+        rows
+    };
+    if groups.iter().any(|g| g.overflow) {
+        return Err(());
     }
+    if groups.iter().all(|g| g.parts.is_empty()) {
+        // Few keys: merge the tables into the largest.
+        groups.sort_by_key(|g| std::cmp::Reverse(g.map.len()));
+        let mut it = groups.into_iter();
+        let mut all = it.next().map(|g| g.map).unwrap_or_default();
+        for g in it {
+            for (k, t) in g.map {
+                all.entry(k).or_default().merge(&t);
+            }
+        }
+        let distinct = all.len() as u64;
+        let mut rows = top_n(all.into_iter().collect());
+        rows.sort_unstable_by(order);
+        return Ok((rows, distinct));
+    }
+    for g in &mut groups {
+        g.spill();
+    }
+    let groups = &groups;
+    let next = AtomicUsize::new(0);
+    let results: Vec<(Vec<(GroupKey, Totals)>, u64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.clamp(1, PARTS))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut best = Vec::new();
+                    let mut distinct = 0u64;
+                    let mut table = FastMap::<GroupKey, Totals>::default();
+                    loop {
+                        let p = next.fetch_add(1, Ordering::Relaxed);
+                        if p >= PARTS {
+                            break;
+                        }
+                        table.clear();
+                        for g in groups {
+                            for t in &g.parts[p] {
+                                table.entry(t.key()).or_default().merge(&t.totals());
+                            }
+                        }
+                        distinct += table.len() as u64;
+                        best.extend(top_n(table.drain().collect()));
+                        best = top_n(best);
+                    }
+                    (best, distinct)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let distinct = results.iter().map(|r| r.1).sum();
+    let mut rows = top_n(results.into_iter().flat_map(|r| r.0).collect());
+    rows.sort_unstable_by(order);
+    Ok((rows, distinct))
 }
 
 /// Calls `f(row, key)` for every selected row and every key value it has (two for `ip`, `port`
