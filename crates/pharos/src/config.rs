@@ -369,11 +369,15 @@ impl Config {
         self.flow_store.validate()?;
         if let Some(d) = &self.detect {
             pharos_detect::Detector::new(d.clone()).map_err(|e| {
+                // "detect.ddos.window_s = 0: ..." -> "[detect.ddos] window_s = 0: ..."
                 let e = e.to_string();
-                format!(
-                    "[detect] {}",
-                    e.strip_prefix("config error: ").unwrap_or(&e)
-                )
+                let e = e.strip_prefix("config error: ").unwrap_or(&e);
+                match e.split_once('.').and_then(|(_, r)| r.split_once('.')) {
+                    Some((_, rest)) if e.starts_with("detect.") => {
+                        format!("[{}] {rest}", &e[..e.len() - rest.len() - 1])
+                    }
+                    _ => format!("[detect] {e}"),
+                }
             })?;
         }
         if !(1..=3600).contains(&self.detect_hook.timeout_seconds) {
@@ -541,7 +545,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("p.toml") && e.contains("detect.ddos.networks") && e.contains("10.0.0.0/33"),
+            e.contains("p.toml")
+                && e.contains("[detect.ddos] networks")
+                && e.contains("10.0.0.0/33"),
             "{e}"
         );
         let e = Config::parse("[detect.ddos]\nwindw_s = 3\n", "p.toml")

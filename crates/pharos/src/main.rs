@@ -82,8 +82,22 @@ fn check_config(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let (cfg, origin) = config::Config::load(file)?;
     println!("# {origin}: ok. Effective configuration:");
     print!("{}", toml::to_string_pretty(&cfg)?);
+    // The detector's configuration type only deserialises: its section is printed as written
+    // (every absent key has the default of docs/detect.md).
     if cfg.detect.is_some() {
-        println!("# [detect]: present and valid (not printed back; see docs/detect.md)");
+        let path = file.map_or_else(
+            || std::path::PathBuf::from("pharos.toml"),
+            |p| p.to_path_buf(),
+        );
+        let text = std::fs::read_to_string(&path)?;
+        if let Ok(mut t) = text.parse::<toml::Table>()
+            && let Some(d) = t.remove("detect")
+        {
+            let mut only = toml::Table::new();
+            only.insert("detect".into(), d);
+            println!("# [detect] as written; absent keys take the defaults of docs/detect.md");
+            println!("{}", toml::to_string_pretty(&only)?.trim_end());
+        }
     }
     Ok(())
 }

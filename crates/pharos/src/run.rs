@@ -527,27 +527,24 @@ impl DetectSink {
         }
     }
 
-    /// Inserts a start or a scan; replaces the stored event of an attack on update and end.
+    /// Inserts a start or a scan; replaces the stored event of an attack on update and end (or
+    /// inserts it then, when its start could not be stored).
     fn store(&mut self, d: &pharos_detect::Detection) {
         use pharos_detect::{AttackUpdate, Detection};
-        let stored = match d {
-            Detection::Attack(u @ (AttackUpdate::Updated(_) | AttackUpdate::Ended(_))) => {
-                let id = if matches!(u, AttackUpdate::Ended(_)) {
-                    self.ids.remove(u.id())
-                } else {
-                    self.ids.get(u.id()).copied()
-                };
-                match id {
-                    Some(id) => {
-                        let mut m = u.message().clone();
-                        m.common.id = Some(id);
-                        self.store.update(&m).map_err(|e| e.to_string())
-                    }
-                    None => self.insert(d).map(|_| ()),
-                }
+        let ended = matches!(d, Detection::Attack(AttackUpdate::Ended(_)));
+        let known = match d {
+            Detection::Attack(u) if ended => self.ids.remove(u.id()),
+            Detection::Attack(u) => self.ids.get(u.id()).copied(),
+            Detection::Scan(_) => None,
+        };
+        let stored = match known {
+            Some(id) => {
+                let mut m = d.message().clone();
+                m.common.id = Some(id);
+                self.store.update(&m).map_err(|e| e.to_string())
             }
-            _ => self.insert(d).map(|id| {
-                if let (Detection::Attack(u), Some(id)) = (d, id) {
+            None => self.insert(d).map(|id| {
+                if let (Detection::Attack(u), Some(id), false) = (d, id, ended) {
                     self.ids.insert(*u.id(), id);
                 }
             }),
