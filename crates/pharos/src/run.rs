@@ -72,11 +72,22 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         },
     );
     let detect = match &cfg.detect {
-        Some(d) if cfg.flow.enabled => Some(
-            start_detect(d, &cfg.detect_hook, store.clone(), writer.clone())
-                .context("starting the detection stage")?,
-        ),
-        _ => None,
+        Some(d) if cfg.flow.enabled => {
+            if d.ddos.networks.is_empty() && d.ddos.groups.is_empty() {
+                tracing::warn!(
+                    "[detect.ddos] has no networks or groups: the DDoS detector watches no host"
+                );
+            }
+            Some(
+                start_detect(d, &cfg.detect_hook, store.clone(), writer.clone())
+                    .context("starting the detection stage")?,
+            )
+        }
+        Some(_) => {
+            tracing::warn!("[detect] is set but [flow] enabled = false: no flows, no detection");
+            None
+        }
+        None => None,
     };
     let flows = start_flows(&cfg.flow, &cfg.flow_store, data_dir, detect)?;
     if let Ok(counts) = store.count_by_kind() {
