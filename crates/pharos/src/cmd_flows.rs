@@ -58,8 +58,8 @@ pub struct ScanArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Filter in nfdump syntax, e.g. `proto udp and dst port 53`; several words are joined.
-    #[arg(trailing_var_arg = true)]
+    /// Filter in nfdump syntax, e.g. `proto udp and dst port 53`; several words are joined
+    /// (options may come before or after them).
     pub filter: Vec<String>,
 }
 
