@@ -114,18 +114,49 @@ fn syn_flood(s: u32) -> Vec<Flow> {
         .collect()
 }
 
+/// Port scan: 192.0.2.99 sends one SYN to each of 30 new ports of 198.51.100.77 every second
+/// from second 3 to 7 (150 ports).
+fn port_scan(s: u32) -> Vec<Flow> {
+    if !(3..8).contains(&s) {
+        return Vec::new();
+    }
+    (0..30)
+        .map(|j| Flow {
+            src: [192, 0, 2, 99],
+            dst: [198, 51, 100, 77],
+            sport: 50_000,
+            dport: ((s - 3) * 30 + j + 1) as u16,
+            proto: 6,
+            flags: 0x02,
+            packets: 1,
+            bytes: 44,
+        })
+        .collect()
+}
+
+/// What a generated capture holds besides background traffic.
+#[derive(Clone, Copy, PartialEq)]
+enum Extra {
+    None,
+    /// An NTP reflection and a SYN flood.
+    Floods,
+    PortScan,
+}
+
 /// Writes a pcap of `secs` seconds of exports from 192.0.2.10 starting at `t0` (Unix seconds):
-/// per second one background datagram and, with `attacks`, one NTP and one SYN datagram.
-fn write_capture(path: &Path, t0: u32, secs: u32, attacks: bool) -> u32 {
+/// per second one background datagram and the datagrams of `extra`; returns how many.
+fn write_capture(path: &Path, t0: u32, secs: u32, extra: Extra) -> u32 {
     let mut dgs: Vec<(u32, u32, Vec<u8>)> = Vec::new();
     let mut seq = 0;
     for s in 0..secs {
         let (uptime, unix) = (UPTIME + s * 1000, t0 + s);
         let mut per_second = vec![background(s)];
-        if attacks {
-            per_second.push(ntp_flood(s));
-            per_second.push(syn_flood(s));
+        match extra {
+            Extra::None => {}
+            Extra::Floods => per_second.extend([ntp_flood(s), syn_flood(s)]),
+            Extra::PortScan => per_second.push(port_scan(s)),
         }
+        per_second.retain(|f| !f.is_empty());
         for (i, flows) in per_second.iter().enumerate() {
             dgs.push((unix, i as u32 * 1000, v5_datagram(seq, uptime, unix, flows)));
             seq += flows.len() as u32;
@@ -213,7 +244,7 @@ fn expected() -> BTreeSet<(String, String)> {
 fn offline_detect_finds_the_ntp_reflection_and_the_syn_flood_and_nothing_in_background() {
     let tmp = tempfile::tempdir().unwrap();
     let pcap = tmp.path().join("attacks.pcap");
-    write_capture(&pcap, 1_764_000_000, 20, true);
+    write_capture(&pcap, 1_764_000_000, 20, Extra::Floods);
     let (lines, stderr) = detect_json(&pcap, &[]);
     let phases = |p: &str| -> BTreeSet<(String, String)> {
         lines
@@ -269,7 +300,7 @@ fn offline_detect_finds_the_ntp_reflection_and_the_syn_flood_and_nothing_in_back
     );
 
     let quiet = tmp.path().join("background.pcap");
-    write_capture(&quiet, 1_764_000_000, 20, false);
+    write_capture(&quiet, 1_764_000_000, 20, Extra::None);
     let (lines, stderr) = detect_json(&quiet, &[]);
     assert!(lines.is_empty(), "alarms on background alone: {lines:?}");
     assert!(stderr.contains("600 flows"), "{stderr}");
@@ -279,7 +310,7 @@ fn offline_detect_finds_the_ntp_reflection_and_the_syn_flood_and_nothing_in_back
 fn offline_detect_takes_thresholds_from_the_config_and_names_a_bad_network() {
     let tmp = tempfile::tempdir().unwrap();
     let pcap = tmp.path().join("attacks.pcap");
-    write_capture(&pcap, 1_764_000_000, 20, true);
+    write_capture(&pcap, 1_764_000_000, 20, Extra::Floods);
     // SYN threshold above the flood: only the NTP reflection is left.
     let cfg = tmp.path().join("pharos.toml");
     std::fs::write(&cfg, "[detect.ddos.thresholds.syn]\npps = 50000\n").unwrap();
@@ -322,7 +353,7 @@ fn replay_live(inst: &Instance) {
         .as_secs() as u32
         + 1;
     let pcap = inst.dir.path().join("live.pcap");
-    assert_eq!(write_capture(&pcap, now, 6, true), 18);
+    assert_eq!(write_capture(&pcap, now, 6, Extra::Floods), 18);
     let out = Command::new(bin())
         .arg("replay")
         .arg(&pcap)
@@ -463,6 +494,26 @@ async fn a_hook_that_overruns_its_timeout_is_killed_and_counted_without_delaying
     );
     let got = ddos_messages(&inst).await;
     assert!(got.len() == 2 && got.iter().all(|g| g.2), "{got:?}");
+}
+
+#[test]
+fn offline_detect_reports_a_port_scan_as_an_intrusion_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("scan.pcap");
+    write_capture(&pcap, 1_764_000_000, 12, Extra::PortScan);
+    let (lines, stderr) = detect_json(&pcap, &[]);
+    assert_eq!(lines.len(), 1, "{lines:?}\n{stderr}");
+    assert_eq!(lines[0]["phase"], "scan");
+    assert!(lines[0].get("attack-id").is_none());
+    let m = pharos_model::json::decode(&lines[0]["notification"]).unwrap();
+    assert_eq!(m.kind.name(), "intrusion");
+    let addrs: Vec<String> = m.addresses().iter().map(|(_, a)| a.to_string()).collect();
+    assert!(
+        addrs.contains(&"192.0.2.99".to_string()) && addrs.contains(&"198.51.100.77".to_string()),
+        "{addrs:?}"
+    );
+    assert_eq!(m.rule_name(), Some("scan/port-scan"));
+    assert!(stderr.contains("scans 1"), "{stderr}");
 }
 
 async fn ddos_messages(inst: &Instance) -> Vec<(String, String, bool)> {
