@@ -109,6 +109,11 @@ pub struct HostGroupConfig {
     pub thresholds: BTreeMap<TrafficClass, Limit>,
     /// Baseline mode for this group; absent: the global one.
     pub baseline: Option<BaselineConfig>,
+    /// Limits for each prefix of the group taken as a whole (an attack spread over many of its
+    /// hosts, "carpet bombing"); reported on the prefix's network address as
+    /// `<group>-aggregate/<class>/<metric>`. Empty (the default): no aggregate; absent metrics
+    /// are off.
+    pub aggregate: BTreeMap<TrafficClass, Limit>,
 }
 
 /// DDoS detector configuration.
@@ -241,6 +246,9 @@ fn min_limits(limits: &[Metrics; NCLASS]) -> Metrics {
 pub(crate) enum Target {
     /// Monitored, in group `i`.
     Group(u16),
+    /// Monitored in `group`; the prefix (`len` bits of the 16-byte form) is also measured as a
+    /// whole, in group `aggregate`.
+    GroupAndAggregate { group: u16, aggregate: u16, len: u8 },
     /// Allow-listed: never alarmed.
     Allowed,
 }
@@ -354,9 +362,9 @@ impl DdosConfig {
         }
         range(
             &format!("{k}.groups"),
-            self.groups.len() < 4096,
+            self.groups.len() < 2048,
             self.groups.len(),
-            "expected fewer than 4096 groups",
+            "expected fewer than 2048 groups",
         )?;
         for (gi, g) in self.groups.iter().enumerate() {
             let gk = format!("{k}.groups[{gi}]");
@@ -379,17 +387,43 @@ impl DdosConfig {
             } else {
                 g.name.clone()
             };
+            let gidx = groups.len() as u16;
             groups.push(Group {
-                name,
+                name: name.clone(),
                 min_limits: min_limits(&limits),
                 limits,
                 baseline,
             });
+            let aggregate = if g.aggregate.is_empty() {
+                None
+            } else {
+                let off = Limit::new(0, 0, 0);
+                let limits = std::array::from_fn(|i| {
+                    let c = TrafficClass::ALL[i];
+                    to_metrics(g.aggregate.get(&c).copied().unwrap_or_default().over(off))
+                });
+                groups.push(Group {
+                    name: format!("{name}-aggregate"),
+                    min_limits: min_limits(&limits),
+                    limits,
+                    baseline: None,
+                });
+                Some(groups.len() as u16 - 1)
+            };
             for p in &g.prefixes {
-                dst.insert(
-                    parse_net(&format!("{gk}.prefixes"), p)?,
-                    Target::Group(gi as u16 + 1),
-                );
+                let net = parse_net(&format!("{gk}.prefixes"), p)?;
+                let target = match aggregate {
+                    None => Target::Group(gidx),
+                    Some(a) => Target::GroupAndAggregate {
+                        group: gidx,
+                        aggregate: a,
+                        len: match net {
+                            IpNet::V4(n) => n.prefix_len() + 96,
+                            IpNet::V6(n) => n.prefix_len(),
+                        },
+                    },
+                };
+                dst.insert(net, target);
             }
         }
         for p in &self.allow {

@@ -30,7 +30,7 @@ impl<V> Default for PrefixMap<V> {
 }
 
 #[inline]
-fn mask(addr: u128, bits: u8) -> u128 {
+pub(crate) fn mask(addr: u128, bits: u8) -> u128 {
     if bits == 0 {
         0
     } else {

@@ -8,11 +8,40 @@ use pharos_model::ident::{DdosType, Identity};
 use pharos_model::{Common, DdosEvent, Kind, Message, Severity, Timestamp};
 use std::net::IpAddr;
 
+/// What is attacked: one host, or a prefix as a whole (`prefix_len` < 128, in the 16-byte
+/// address space: an IPv4 /24 is 120).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Victim {
+    pub addr: [u8; 16],
+    pub v4: bool,
+    pub prefix_len: u8,
+}
+
+impl Victim {
+    /// The key of its state: the address, and bits for IPv4 and for a prefix.
+    #[inline]
+    pub fn key(&self) -> (u128, u8) {
+        let agg = if self.prefix_len < 128 { 2 } else { 0 };
+        (u128::from_be_bytes(self.addr), u8::from(self.v4) | agg)
+    }
+
+    /// Prefix length as written for its family (`/24` for IPv4), `None` for a host.
+    pub fn family_len(&self) -> Option<u8> {
+        match (self.prefix_len, self.v4) {
+            (128, _) => None,
+            (l, true) => Some(l.saturating_sub(96)),
+            (l, false) => Some(l),
+        }
+    }
+}
+
 /// Stable identity of an attack: a store updates the event with the same id in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AttackId {
-    /// The attacked host.
+    /// The attacked host (the network address, for a prefix attacked as a whole).
     pub victim: IpAddr,
+    /// For a prefix attacked as a whole, its length (`None` for a host).
+    pub prefix_len: Option<u8>,
     /// The traffic class that crossed its threshold.
     pub class: TrafficClass,
     /// When the attack started, Unix ms.
@@ -21,7 +50,14 @@ pub struct AttackId {
 
 impl std::fmt::Display for AttackId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ddos/{}/{}/{}", self.victim, self.class, self.start_ms)
+        match self.prefix_len {
+            Some(l) => write!(
+                f,
+                "ddos/{}/{l}/{}/{}",
+                self.victim, self.class, self.start_ms
+            ),
+            None => write!(f, "ddos/{}/{}/{}", self.victim, self.class, self.start_ms),
+        }
     }
 }
 
@@ -389,15 +425,20 @@ impl Attack {
     pub fn event(
         &self,
         cfg: &DdosConfig,
-        addr: [u8; 16],
-        v4: bool,
+        target: &Victim,
         now_ms: u64,
         end_ms: Option<u64>,
     ) -> AttackReport {
-        let victim = addr_from_bytes(addr, v4);
+        let victim = addr_from_bytes(target.addr, target.v4);
+        let prefix_len = target.family_len();
+        let shown = match prefix_len {
+            Some(l) => format!("{victim}/{l} as a whole"),
+            None => victim.to_string(),
+        };
         let s = self.summary(cfg, end_ms.map(|e| e.max(self.start_ms)));
         let id = AttackId {
             victim,
+            prefix_len,
             class: self.class,
             start_ms: self.start_ms,
         };
@@ -410,7 +451,7 @@ impl Attack {
             Severity::High
         };
         let text = format!(
-            "{} on {victim}: {:.0} pps avg (peak {:.0}), {:.1} Mbit/s avg (peak {:.1}), {:.0} flows/s; rule {}; sampling 1:{}..1:{}",
+            "{} on {shown}: {:.0} pps avg (peak {:.0}), {:.1} Mbit/s avg (peak {:.1}), {:.0} flows/s; rule {}; sampling 1:{}..1:{}",
             self.attack_type.map_or("flood", |t| t.name()),
             s.avg_pps,
             s.peak_pps,

@@ -29,6 +29,7 @@ mod attack;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use attack::Victim;
 pub(crate) use attack::common as ts_common;
 pub use attack::{AttackId, AttackReport, AttackSummary, AttackUpdate};
 
@@ -81,8 +82,7 @@ struct Bucket {
 #[derive(Debug)]
 struct Host {
     group: u16,
-    v4: bool,
-    addr: [u8; 16],
+    victim: Victim,
     first_seen_ms: u64,
     last_seen_sec: u64,
     /// Newest second the rings hold.
@@ -104,11 +104,10 @@ struct Host {
 }
 
 impl Host {
-    fn new(group: u16, addr: [u8; 16], v4: bool, now_ms: u64) -> Self {
+    fn new(group: u16, victim: Victim, now_ms: u64) -> Self {
         Self {
             group,
-            v4,
-            addr,
+            victim,
             first_seen_ms: now_ms,
             last_seen_sec: now_ms / 1000,
             head_sec: now_ms / 1000,
@@ -195,7 +194,7 @@ pub struct DdosDetector {
     cfg: DdosConfig,
     c: Compiled,
     ring: usize,
-    hosts: HashMap<(u128, bool), Host, RandomState>,
+    hosts: HashMap<(u128, u8), Host, RandomState>,
     now_ms: u64,
     evaluated_sec: u64,
     stats: DdosStats,
@@ -268,8 +267,7 @@ impl DdosDetector {
                 let end = a.end_ms(a.below_since_ms.unwrap_or(now_ms));
                 out.push(AttackUpdate::Ended(a.event(
                     &self.cfg,
-                    h.addr,
-                    h.v4,
+                    &h.victim,
                     now_ms,
                     Some(end),
                 )));
@@ -300,13 +298,18 @@ impl DdosDetector {
             let f = b.flags[i];
             let dst = &b.dst_addr[i];
             let dv4 = f & flags::DST_V4 != 0;
-            let group = match self.c.dst.lookup(dst, dv4) {
+            let (group, aggregate) = match self.c.dst.lookup(dst, dv4) {
                 None => continue,
                 Some(Target::Allowed) => {
                     self.stats.allowed += 1;
                     continue;
                 }
-                Some(Target::Group(g)) => g,
+                Some(Target::Group(g)) => (g, None),
+                Some(Target::GroupAndAggregate {
+                    group,
+                    aggregate,
+                    len,
+                }) => (group, Some((aggregate, len))),
             };
             if !self.c.allow_src.is_empty()
                 && self
@@ -328,72 +331,39 @@ impl DdosDetector {
                 self.stats.late += 1;
                 continue;
             }
-            let hosts_len = self.hosts.len();
-            let host = match self.hosts.entry((u128::from_be_bytes(*dst), dv4)) {
-                Entry::Occupied(o) => o.into_mut(),
-                Entry::Vacant(v) => {
-                    if hosts_len >= max_hosts {
-                        self.stats.dropped_hosts += 1;
-                        continue;
-                    }
-                    v.insert(Host::new(group, *dst, dv4, now_ms))
-                }
-            };
-            self.stats.counted += 1;
-            host.advance(now_sec, ring);
-            host.last_seen_sec = now_sec;
             let (sp, dp, proto, tf) = (b.src_port[i], b.dst_port[i], b.proto[i], b.tcp_flags[i]);
-            let mask = classify(proto, tf, sp, dp);
-            let mut slots = [0usize; NCLASS];
-            let mut ns = 0;
-            for c in mask.iter() {
-                slots[ns] = host.slot(c, ring) * ring;
-                ns += 1;
-            }
-            let slots = &slots[..ns];
-            let pk = b.packets[i] as f32;
-            let by = b.bytes[i] as f32;
-            let ei = (end_sec & (r - 1)) as usize;
-            if start / 1000 == end_sec {
-                for s in slots {
-                    let bk = &mut host.buckets[s + ei];
-                    bk.pkts += pk;
-                    bk.bytes += by;
-                    bk.flows += 1.0;
-                }
-            } else {
-                let lo = start.max(oldest_ms);
-                let dur = (end - start) as f32;
-                for sec in lo / 1000..=end_sec {
-                    let a = lo.max(sec.saturating_mul(1000));
-                    let z = end.min(sec.saturating_mul(1000).saturating_add(1000));
-                    if z <= a {
-                        continue;
-                    }
-                    let w = (z - a) as f32 / dur;
-                    let idx = (sec & (r - 1)) as usize;
-                    for s in slots {
-                        let bk = &mut host.buckets[s + idx];
-                        bk.pkts += pk * w;
-                        bk.bytes += by * w;
-                    }
-                }
-                for s in slots {
-                    host.buckets[s + ei].flows += 1.0;
-                }
-            }
-            let t = &mut host.ring_total;
-            t[0] += f64::from(pk);
-            t[1] += f64::from(by);
-            t[2] += 1.0;
-            if host.active & mask.0 != 0 {
-                let sa = (b.src_addr[i], f & flags::SRC_V4 != 0);
-                let sampling = b.sampling_rate[i];
-                for a in host.attacks.iter_mut() {
-                    if mask.contains(a.class) {
-                        a.observe(sa, sp, dp, proto, b.packets[i], sampling);
-                    }
-                }
+            let fv = FlowView {
+                src: (b.src_addr[i], f & flags::SRC_V4 != 0),
+                sp,
+                dp,
+                proto,
+                mask: classify(proto, tf, sp, dp),
+                packets: b.packets[i],
+                bytes: b.bytes[i],
+                sampling: b.sampling_rate[i],
+                start,
+                end,
+            };
+            let ctx = Ctx {
+                now_ms,
+                oldest_ms,
+                ring,
+                max_hosts,
+            };
+            let host = Victim {
+                addr: *dst,
+                v4: dv4,
+                prefix_len: 128,
+            };
+            count(&mut self.hosts, &mut self.stats, &ctx, host, group, &fv);
+            if let Some((agg, len)) = aggregate {
+                let net = crate::prefix::mask(u128::from_be_bytes(*dst), len).to_be_bytes();
+                let whole = Victim {
+                    addr: net,
+                    v4: dv4,
+                    prefix_len: len,
+                };
+                count(&mut self.hosts, &mut self.stats, &ctx, whole, agg, &fv);
             }
         }
     }
@@ -491,9 +461,7 @@ impl DdosDetector {
                     a.last_window = rates[ci];
                     if update_ms > 0 && now_ms.saturating_sub(a.last_update_ms) >= update_ms {
                         a.last_update_ms = now_ms;
-                        out.push(AttackUpdate::Updated(
-                            a.event(cfg, h.addr, h.v4, now_ms, None),
-                        ));
+                        out.push(AttackUpdate::Updated(a.event(cfg, &h.victim, now_ms, None)));
                     }
                     k += 1;
                 } else {
@@ -504,8 +472,7 @@ impl DdosDetector {
                         stats.ended += 1;
                         out.push(AttackUpdate::Ended(a.event(
                             cfg,
-                            h.addr,
-                            h.v4,
+                            &h.victim,
                             now_ms,
                             Some(a.end_ms(since)),
                         )));
@@ -545,9 +512,7 @@ impl DdosDetector {
                 );
                 h.active |= 1 << ci;
                 stats.started += 1;
-                out.push(AttackUpdate::Started(
-                    a.event(cfg, h.addr, h.v4, now_ms, None),
-                ));
+                out.push(AttackUpdate::Started(a.event(cfg, &h.victim, now_ms, None)));
                 h.attacks.push(a);
             }
             h.active != 0 || now_sec.saturating_sub(h.last_seen_sec) <= evict_sec
@@ -586,6 +551,109 @@ impl Host {
             }
         }
         (from + u64::from(len)).saturating_mul(1000)
+    }
+}
+
+/// What [`count`] needs of one flow.
+struct FlowView {
+    src: ([u8; 16], bool),
+    sp: u16,
+    dp: u16,
+    proto: u8,
+    mask: ClassSet,
+    packets: u64,
+    bytes: u64,
+    sampling: u32,
+    /// Start and end, already clamped (`start <= end <= now`).
+    start: u64,
+    end: u64,
+}
+
+/// The clock and sizes of one ingest.
+struct Ctx {
+    now_ms: u64,
+    oldest_ms: u64,
+    ring: usize,
+    max_hosts: usize,
+}
+
+/// Counts one flow into the rings of `victim` (a host, or a prefix as a whole).
+#[inline(always)]
+fn count(
+    hosts: &mut HashMap<(u128, u8), Host, RandomState>,
+    stats: &mut DdosStats,
+    ctx: &Ctx,
+    victim: Victim,
+    group: u16,
+    f: &FlowView,
+) {
+    let (now_ms, ring) = (ctx.now_ms, ctx.ring);
+    let now_sec = now_ms / 1000;
+    let r = ring as u64;
+    let hosts_len = hosts.len();
+    let host = match hosts.entry(victim.key()) {
+        Entry::Occupied(o) => o.into_mut(),
+        Entry::Vacant(v) => {
+            if hosts_len >= ctx.max_hosts {
+                stats.dropped_hosts += 1;
+                return;
+            }
+            v.insert(Host::new(group, victim, now_ms))
+        }
+    };
+    stats.counted += 1;
+    host.advance(now_sec, ring);
+    host.last_seen_sec = now_sec;
+    let mut slots = [0usize; NCLASS];
+    let mut ns = 0;
+    for c in f.mask.iter() {
+        slots[ns] = host.slot(c, ring) * ring;
+        ns += 1;
+    }
+    let slots = &slots[..ns];
+    let pk = f.packets as f32;
+    let by = f.bytes as f32;
+    let (start, end) = (f.start, f.end);
+    let end_sec = end / 1000;
+    let ei = (end_sec & (r - 1)) as usize;
+    if start / 1000 == end_sec {
+        for s in slots {
+            let bk = &mut host.buckets[s + ei];
+            bk.pkts += pk;
+            bk.bytes += by;
+            bk.flows += 1.0;
+        }
+    } else {
+        let lo = start.max(ctx.oldest_ms);
+        let dur = (end - start) as f32;
+        for sec in lo / 1000..=end_sec {
+            let a = lo.max(sec.saturating_mul(1000));
+            let z = end.min(sec.saturating_mul(1000).saturating_add(1000));
+            if z <= a {
+                continue;
+            }
+            let w = (z - a) as f32 / dur;
+            let idx = (sec & (r - 1)) as usize;
+            for s in slots {
+                let bk = &mut host.buckets[s + idx];
+                bk.pkts += pk * w;
+                bk.bytes += by * w;
+            }
+        }
+        for s in slots {
+            host.buckets[s + ei].flows += 1.0;
+        }
+    }
+    let t = &mut host.ring_total;
+    t[0] += f64::from(pk);
+    t[1] += f64::from(by);
+    t[2] += 1.0;
+    if host.active & f.mask.0 != 0 {
+        for a in host.attacks.iter_mut() {
+            if f.mask.contains(a.class) {
+                a.observe(f.src, f.sp, f.dp, f.proto, f.packets, f.sampling);
+            }
+        }
     }
 }
 

@@ -68,10 +68,28 @@ impl Run {
 /// `secs` seconds of background traffic (200 hosts, 2000 flows/s) from `T0`, one batch a second,
 /// plus `spec` from second `a0` to `a1`.
 fn run(cfg: DdosConfig, spec: Option<AttackSpec>, a0: u64, a1: u64, secs: u64, seed: u64) -> Run {
-    let mut d = DdosDetector::new(cfg).unwrap();
-    let mut rng = Rng::new(seed);
     let t0 = T0 + a0 * 1000;
     let mut attack = spec.map(|s| AttackGen::new(s, t0, seed + 1));
+    run_with(cfg, secs, seed, |s, t, b| {
+        if let Some(g) = &mut attack {
+            if s + 1 == a1 {
+                g.finish(t0, t + 1000, b);
+            } else if (a0..a1).contains(&s) {
+                g.emit(t0, t + 1000, b);
+            }
+        }
+    })
+}
+
+/// `secs` seconds of background traffic, plus what `extra(second, t_ms, batch)` adds.
+fn run_with(
+    cfg: DdosConfig,
+    secs: u64,
+    seed: u64,
+    mut extra: impl FnMut(u64, u64, &mut FlowBatch),
+) -> Run {
+    let mut d = DdosDetector::new(cfg).unwrap();
+    let mut rng = Rng::new(seed);
     let mut b = FlowBatch::new();
     let mut out = Vec::new();
     let mut updates = Vec::new();
@@ -86,13 +104,7 @@ fn run(cfg: DdosConfig, spec: Option<AttackSpec>, a0: u64, a1: u64, secs: u64, s
             2_000,
             t,
         );
-        if let Some(g) = &mut attack {
-            if s + 1 == a1 {
-                g.finish(t0, t + 1000, &mut b);
-            } else if (a0..a1).contains(&s) {
-                g.emit(t0, t + 1000, &mut b);
-            }
-        }
+        extra(s, t, &mut b);
         d.process(&b, t + 1000, &mut out);
         updates.extend(out.drain(..).map(|u| (t + 1000, u)));
     }
@@ -857,4 +869,62 @@ fn events_encode_as_yang_json() {
         let back = pharos_model::json::decode_str(&text).expect("decodes");
         assert_eq!(back.kind, u.message().kind);
     }
+}
+
+#[test]
+fn carpet_bombing_of_a_prefix_is_one_aggregate_attack() {
+    let mut c = cfg();
+    let mut g = HostGroupConfig {
+        name: "dc".into(),
+        prefixes: vec!["198.51.100.0/24".into()],
+        ..Default::default()
+    };
+    g.aggregate
+        .insert(TrafficClass::Udp, limit(50_000, u64::MAX, u64::MAX));
+    c.groups = vec![g];
+    let r = run_with(c, 60, 5, |s, t, b| {
+        if (10..30).contains(&s) {
+            // 100,000 pps over 200 hosts: 500 pps each, far below any per-host threshold
+            for h in 0..200u32 {
+                let mut f = flow(
+                    "203.0.113.9",
+                    &format!("198.51.100.{h}"),
+                    17,
+                    40_000,
+                    9_999,
+                    t,
+                    t + 999,
+                );
+                f.packets = 500;
+                f.bytes = 500 * 1_000;
+                b.push(&f);
+            }
+        }
+    });
+    let out: Vec<AttackUpdate> = r.updates.into_iter().map(|(_, u)| u).collect();
+    let started: Vec<_> = out
+        .iter()
+        .filter(|u| matches!(u, AttackUpdate::Started(_)))
+        .collect();
+    assert_eq!(started.len(), 1, "{started:#?}");
+    let r = started[0].report();
+    assert_eq!(r.id.victim, "198.51.100.0".parse::<IpAddr>().unwrap());
+    assert_eq!(r.id.prefix_len, Some(24));
+    assert_eq!(
+        r.id.to_string(),
+        format!("ddos/198.51.100.0/24/udp/{}", r.id.start_ms)
+    );
+    assert_eq!(r.summary.rule, "dc-aggregate/udp/pps");
+    assert_eq!(r.summary.attack_type, Some(DdosType::UdpFlood));
+    let end = out
+        .iter()
+        .rev()
+        .find(|u| matches!(u, AttackUpdate::Ended(_)))
+        .expect("ended");
+    // the prefix's own UDP background (about 12,000 pps) is part of the aggregate
+    let pps = end.report().summary.avg_pps;
+    assert!(
+        (100_000.0..125_000.0).contains(&pps),
+        "aggregate pps {pps:.0}"
+    );
 }
