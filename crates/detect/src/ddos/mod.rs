@@ -18,11 +18,14 @@
 //!   attack: a NTP reflection is reported once, as `ntp-amp-flood`, not also as `udp-flood`.
 //!   It ends once the rate stayed below the threshold for `hold_s`. Every update carries the
 //!   whole event so far (a store replaces the previous one with the same [`AttackId`]).
-//! - Memory: at most `max_hosts` hosts (further hosts are counted in [`DdosStats::dropped_hosts`]);
-//!   per host, 12 bytes times `window_s + delay_s + 1` rounded up to a power of two, per class it
-//!   has traffic in; per attack, the
-//!   sketches of `sketch_capacity` entries. Per flow: one or two prefix lookups, one host hash
-//!   lookup, no allocation (except the first flow of a new host or class).
+//! - A host group with `aggregate` limits also measures each of its prefixes as a whole (one
+//!   more state, keyed by the prefix): an attack spread thinly over many hosts is reported on
+//!   the prefix (`AttackId::prefix_len`), independently of its hosts' own attacks.
+//! - Memory: at most `max_hosts` hosts and prefixes (further ones are counted in
+//!   [`DdosStats::dropped_hosts`]); per host, 12 bytes times `window_s + delay_s + 1` rounded up
+//!   to a power of two, per class it has traffic in; per attack, sketches of `sketch_capacity`
+//!   entries. Per flow: one or two prefix lookups, one host hash lookup (two with aggregates),
+//!   no allocation (except the first flow of a new host or class).
 //! - No input panics: arithmetic on counts and times saturates.
 
 mod attack;
@@ -51,7 +54,7 @@ const NONE: u8 = u8::MAX;
 pub struct DdosStats {
     /// Flows received.
     pub flows: u64,
-    /// Flows towards monitored hosts, counted into rates.
+    /// Flows counted into rates (a flow also counted for its prefix as a whole counts twice).
     pub counted: u64,
     /// Flows towards allow-listed destinations or from allow-listed sources.
     pub allowed: u64,
