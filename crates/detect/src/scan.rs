@@ -1,5 +1,5 @@
 //! Scan detector: one source probing many ports of one host (port scan) or one port on many hosts
-//! (host sweep), from flows.
+//! (host sweep), from flows and from firewall deny logs ([`ScanDetector::observe_denied`]).
 //!
 //! Contract:
 //! - Only probe-like flows count: TCP with SYN and either no ACK (half-open scan) or RST (connect
@@ -16,7 +16,7 @@ use crate::config::{ConfigError, ScanConfig};
 use crate::ddos::ts_common;
 use crate::prefix::PrefixMap;
 use foldhash::fast::RandomState;
-use pharos_model::flow::{FlowBatch, addr_from_bytes, flags};
+use pharos_model::flow::{FlowBatch, addr_from_bytes, addr_to_bytes, flags};
 use pharos_model::ident::{IntrusionAttackType, TransportProtocol};
 use pharos_model::{IntrusionEvent, Kind, Message, Severity};
 use std::collections::HashMap;
@@ -120,6 +120,16 @@ pub struct ScanDetector {
     purged_ms: u64,
 }
 
+/// One probe: a probe-like flow or a denied connection attempt.
+struct Probe {
+    src: [u8; 16],
+    src_v4: bool,
+    dst: [u8; 16],
+    dst_v4: bool,
+    port: u16,
+    proto: u8,
+}
+
 const K_SWEEP: u8 = 1;
 const K_SRC_V4: u8 = 2;
 const K_DST_V4: u8 = 4;
@@ -150,7 +160,6 @@ impl ScanDetector {
     pub fn process(&mut self, b: &FlowBatch, now_ms: u64, out: &mut Vec<ScanAlarm>) {
         self.now_ms = self.now_ms.max(now_ms);
         let now_ms = self.now_ms;
-        let window_ms = u64::from(self.cfg.window_s) * 1000;
         let n = crate::readable_rows(b);
         self.stats.flows = self.stats.flows.saturating_add(n as u64);
         for i in 0..n {
@@ -170,53 +179,94 @@ impl ScanDetector {
             if !self.nets.is_empty() && self.nets.lookup(&b.dst_addr[i], dv4).is_none() {
                 continue;
             }
-            self.stats.probes += 1;
-            let src = u128::from_be_bytes(b.src_addr[i]);
-            let dst = u128::from_be_bytes(b.dst_addr[i]);
-            let port = b.dst_port[i];
-            let fam =
-                if f & flags::SRC_V4 != 0 { K_SRC_V4 } else { 0 } | if dv4 { K_DST_V4 } else { 0 };
-            let scan_key = (src, dst, fam);
-            let sweep_key = (src, u128::from(port), fam | K_SWEEP);
-            let dst_hash = mix((dst as u64) ^ mix((dst >> 64) as u64));
-            for (key, h, kind, thr) in [
-                (
-                    scan_key,
-                    mix(u64::from(port)),
-                    ScanKind::PortScan,
-                    self.cfg.port_scan_ports,
-                ),
-                (
-                    sweep_key,
-                    dst_hash,
-                    ScanKind::HostSweep,
-                    self.cfg.host_sweep_hosts,
-                ),
-            ] {
-                if self.pairs.len() >= self.cfg.max_tracked && !self.pairs.contains_key(&key) {
-                    self.purge(now_ms, window_ms);
-                }
-                let len = self.pairs.len();
-                let p = match self.pairs.entry(key) {
-                    Entry::Occupied(o) => o.into_mut(),
-                    Entry::Vacant(v) => {
-                        if len >= self.cfg.max_tracked {
-                            self.stats.dropped += 1;
-                            continue;
-                        }
-                        v.insert(Pair::new(now_ms))
+            let probe = Probe {
+                src: b.src_addr[i],
+                src_v4: f & flags::SRC_V4 != 0,
+                dst: b.dst_addr[i],
+                dst_v4: dv4,
+                port: b.dst_port[i],
+                proto,
+            };
+            self.count(&probe, now_ms, out);
+        }
+    }
+
+    /// Counts one denied connection attempt (from a firewall's deny log) at `now_ms`: the same
+    /// as a probe-like flow from `src` to `dst:dst_port` (the `networks` filter applies).
+    pub fn observe_denied(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        dst_port: u16,
+        proto: u8,
+        now_ms: u64,
+        out: &mut Vec<ScanAlarm>,
+    ) {
+        self.now_ms = self.now_ms.max(now_ms);
+        let (dst_b, dst_v4) = addr_to_bytes(&dst);
+        if !self.nets.is_empty() && self.nets.lookup(&dst_b, dst_v4).is_none() {
+            return;
+        }
+        let (src_b, src_v4) = addr_to_bytes(&src);
+        let probe = Probe {
+            src: src_b,
+            src_v4,
+            dst: dst_b,
+            dst_v4,
+            port: dst_port,
+            proto,
+        };
+        self.count(&probe, self.now_ms, out);
+    }
+
+    /// Counts one probe into its port-scan and host-sweep pairs.
+    fn count(&mut self, pr: &Probe, now_ms: u64, out: &mut Vec<ScanAlarm>) {
+        let window_ms = u64::from(self.cfg.window_s) * 1000;
+        self.stats.probes += 1;
+        let src = u128::from_be_bytes(pr.src);
+        let dst = u128::from_be_bytes(pr.dst);
+        let port = pr.port;
+        let fam = if pr.src_v4 { K_SRC_V4 } else { 0 } | if pr.dst_v4 { K_DST_V4 } else { 0 };
+        let scan_key = (src, dst, fam);
+        let sweep_key = (src, u128::from(port), fam | K_SWEEP);
+        let dst_hash = mix((dst as u64) ^ mix((dst >> 64) as u64));
+        for (key, h, kind, thr) in [
+            (
+                scan_key,
+                mix(u64::from(port)),
+                ScanKind::PortScan,
+                self.cfg.port_scan_ports,
+            ),
+            (
+                sweep_key,
+                dst_hash,
+                ScanKind::HostSweep,
+                self.cfg.host_sweep_hosts,
+            ),
+        ] {
+            if self.pairs.len() >= self.cfg.max_tracked && !self.pairs.contains_key(&key) {
+                self.purge(now_ms, window_ms);
+            }
+            let len = self.pairs.len();
+            let p = match self.pairs.entry(key) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => {
+                    if len >= self.cfg.max_tracked {
+                        self.stats.dropped += 1;
+                        continue;
                     }
-                };
-                if now_ms.saturating_sub(p.window_start_ms) >= window_ms {
-                    *p = Pair::new(now_ms);
+                    v.insert(Pair::new(now_ms))
                 }
-                let distinct = p.add(h);
-                if !p.alarmed && distinct >= thr {
-                    p.alarmed = true;
-                    self.stats.alarms += 1;
-                    let ws = p.window_start_ms;
-                    out.push(self.alarm(kind, key, proto, distinct, ws, now_ms));
-                }
+            };
+            if now_ms.saturating_sub(p.window_start_ms) >= window_ms {
+                *p = Pair::new(now_ms);
+            }
+            let distinct = p.add(h);
+            if !p.alarmed && distinct >= thr {
+                p.alarmed = true;
+                self.stats.alarms += 1;
+                let ws = p.window_start_ms;
+                out.push(self.alarm(kind, key, pr.proto, distinct, ws, now_ms));
             }
         }
     }
@@ -457,5 +507,22 @@ mod tests {
             d.process(&b, now.saturating_add(u64::MAX / 2), &mut out);
             proptest::prop_assert!(d.stats().tracked <= 8);
         }
+    }
+
+    #[test]
+    fn firewall_denies_count_like_probes() {
+        let mut d = ScanDetector::new(cfg()).unwrap();
+        let mut out = Vec::new();
+        let src: IpAddr = "203.0.113.77".parse().unwrap();
+        for h in 0..100u8 {
+            let dst = IpAddr::from([198, 51, 100, h]);
+            d.observe_denied(src, dst, 445, 6, T0 + u64::from(h), &mut out);
+        }
+        // outside the monitored networks: ignored
+        d.observe_denied(src, "192.0.2.1".parse().unwrap(), 445, 6, T0, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, ScanKind::HostSweep);
+        assert_eq!(out[0].port, Some(445));
+        assert_eq!(d.stats().probes, 100);
     }
 }
