@@ -397,6 +397,10 @@ mod tests {
         };
         assert_eq!(e.attack_type, Some(IntrusionAttackType::PortScan));
         assert_eq!(e.rule_name, "scan/port-scan");
+        let json = pharos_model::json::encode_string(&a.message);
+        assert!(json.contains("pharos-i2nsf-extensions:port-scan"), "{json}");
+        let back = pharos_model::json::decode_str(&json).unwrap();
+        assert_eq!(back.kind, a.message.kind);
     }
 
     #[test]
