@@ -243,6 +243,21 @@ impl DdosDetector {
         s
     }
 
+    /// The attacks going on, as of the latest clock seen, ordered by id.
+    pub fn ongoing(&self) -> Vec<AttackReport> {
+        let mut v: Vec<AttackReport> = self
+            .hosts
+            .values()
+            .flat_map(|h| {
+                h.attacks
+                    .iter()
+                    .map(|a| a.event(&self.cfg, &h.victim, self.now_ms, None))
+            })
+            .collect();
+        v.sort_by_key(|a| a.id);
+        v
+    }
+
     /// Counts a batch of flows at time `now_ms`, then evaluates thresholds if a new second began,
     /// appending life-cycle updates to `out`.
     pub fn process(&mut self, batch: &FlowBatch, now_ms: u64, out: &mut Vec<AttackUpdate>) {

@@ -734,8 +734,12 @@ fn finish_ends_every_attack_at_the_end_of_a_replay() {
         12,
     );
     let mut d = r.d;
+    let ongoing = d.ongoing();
+    assert_eq!(ongoing.len(), 1);
+    assert_eq!(ongoing[0].summary.attack_type, Some(DdosType::NtpAmpFlood));
     let mut out = Vec::new();
     d.finish(T0 + 30_000, &mut out);
+    assert!(d.ongoing().is_empty());
     assert_eq!(out.len(), 1);
     assert!(matches!(out[0], AttackUpdate::Ended(_)));
     assert_eq!(d.stats().active_attacks, 0);
