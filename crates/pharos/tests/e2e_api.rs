@@ -113,8 +113,13 @@ async fn bad_pushes_get_a_clear_4xx_and_leave_the_store_unchanged() {
     let mut out_of_range = good.clone();
     out_of_range["ietf-i2nsf-monitoring-interface:i2nsf-event"]["i2nsf-system-detection-alarm"]["usage"] =
         json!(101);
-    let huge = format!("[{}]", vec![good.to_string(); 80_000].join(","));
-    assert!(huge.len() > 10_000_000);
+    // One byte over the default max_body_bytes (4 MiB): the server refuses it after reading the
+    // last byte, so the client is never cut off while sending (a much larger body races the
+    // 413 against the upload and the client can see a broken pipe instead of the answer).
+    let limit = 4 * 1024 * 1024;
+    let g = good.to_string();
+    let huge = format!("[{g}{}]", " ".repeat(limit + 1 - g.len() - 2));
+    assert_eq!(huge.len(), limit + 1);
 
     let cases: Vec<(&str, String, u16, &str)> = vec![
         (
@@ -143,7 +148,7 @@ async fn bad_pushes_get_a_clear_4xx_and_leave_the_store_unchanged() {
         ),
         ("not a notification", "{\"hello\": 1}".into(), 400, "hello"),
         ("empty body", "".into(), 400, "no notification"),
-        ("10 MB body", huge, 413, "max_body_bytes"),
+        ("4 MiB + 1 byte body", huge, 413, "max_body_bytes"),
     ];
     for (name, body, want, needle) in cases {
         let (status, v) = push(&inst, body).await;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use pharos_model::Kind;
 use pharos_model::ident::Identity;
 use serde_json::Value;
-use support::{Instance, bin, client};
+use support::{Instance, bin, client, metric};
 
 const UPTIME: u32 = 3_600_000;
 const NTP_VICTIM: [u8; 4] = [198, 51, 100, 10];
@@ -162,41 +162,18 @@ fn write_capture(path: &Path, t0: u32, secs: u32, extra: Extra) -> u32 {
             seq += flows.len() as u32;
         }
     }
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
     let n = dgs.len() as u32;
-    for (i, (secs, usec, payload)) in dgs.into_iter().enumerate() {
-        let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
-        let total = (20 + 8 + payload.len()) as u16;
-        let mut ip = vec![0x45, 0];
-        ip.extend_from_slice(&total.to_be_bytes());
-        ip.extend_from_slice(&(i as u16).to_be_bytes());
-        ip.extend_from_slice(&[0, 0, 64, 17, 0, 0]);
-        ip.extend_from_slice(&[192, 0, 2, 10, 192, 0, 2, 1]);
-        let sum = ip
-            .chunks(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-            .sum::<u32>();
-        let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
-        ip[10..12].copy_from_slice(&sum.to_be_bytes());
-        frame.extend_from_slice(&ip);
-        frame.extend_from_slice(&40_000u16.to_be_bytes());
-        frame.extend_from_slice(&2055u16.to_be_bytes());
-        frame.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]);
-        frame.extend_from_slice(&payload);
-        out.extend_from_slice(&secs.to_le_bytes());
-        out.extend_from_slice(&usec.to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    std::fs::write(path, out).unwrap();
+    support::write_udp_pcap(
+        path,
+        dgs.into_iter()
+            .map(|(secs, usec, payload)| support::PcapUdp {
+                src: "192.0.2.10:40000".parse().unwrap(),
+                dst: "192.0.2.1:2055".parse().unwrap(),
+                secs,
+                usec,
+                payload,
+            }),
+    );
     n
 }
 
@@ -365,28 +342,6 @@ fn replay_live(inst: &Instance) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Sum of the series of `name` whose labels contain every one of `labels`.
-async fn metric(inst: &Instance, name: &str, labels: &[&str]) -> u64 {
-    let text = client()
-        .get(inst.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name && labels.iter().all(|x| rest.contains(x)))
-                .then(|| value.parse::<f64>().ok())?
-        })
-        .map(|v| v as u64)
-        .sum()
 }
 
 /// Polls `name` until it reaches `want` (deadline 30 s); returns the last value.

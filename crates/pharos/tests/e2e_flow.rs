@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Instance, bin, client, shared_dir};
+use support::{Instance, bin, client, metric, shared_dir};
 
 /// One NetFlow v5 flow of a generated capture.
 #[derive(Debug, Clone, Copy)]
@@ -81,47 +81,26 @@ fn v5_datagram(seq: u32, flows: &[V5Flow]) -> Vec<u8> {
     d
 }
 
-/// Writes a classic pcap (Ethernet, IPv4, UDP) of `datagrams` = (source, destination, payload).
+/// Writes a pcap of `datagrams` = (source, destination, payload), 100 us apart.
 fn write_pcap(path: &Path, datagrams: &[(SocketAddr, SocketAddr, Vec<u8>)]) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65_535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for (i, (src, dst, payload)) in datagrams.iter().enumerate() {
-        let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
-            panic!("IPv4 only")
-        };
-        let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
-        let total = (20 + 8 + payload.len()) as u16;
-        let mut ip = vec![0x45, 0];
-        ip.extend_from_slice(&total.to_be_bytes());
-        ip.extend_from_slice(&(i as u16).to_be_bytes());
-        ip.extend_from_slice(&[0, 0, 64, 17, 0, 0]);
-        ip.extend_from_slice(&s.ip().octets());
-        ip.extend_from_slice(&d.ip().octets());
-        let sum = ip
-            .chunks(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-            .sum::<u32>();
-        let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
-        ip[10..12].copy_from_slice(&sum.to_be_bytes());
-        frame.extend_from_slice(&ip);
-        frame.extend_from_slice(&s.port().to_be_bytes());
-        frame.extend_from_slice(&d.port().to_be_bytes());
-        frame.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]);
-        frame.extend_from_slice(payload);
-        let usec = i as u32 * 100;
-        out.extend_from_slice(&UNIX_SECS.to_le_bytes());
-        out.extend_from_slice(&usec.to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    std::fs::write(path, out).unwrap();
+    support::write_udp_pcap(
+        path,
+        datagrams
+            .iter()
+            .enumerate()
+            .map(|(i, (src, dst, payload))| {
+                let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (src, dst) else {
+                    panic!("IPv4 only")
+                };
+                support::PcapUdp {
+                    src: *src,
+                    dst: *dst,
+                    secs: UNIX_SECS,
+                    usec: i as u32 * 100,
+                    payload: payload.clone(),
+                }
+            }),
+    );
 }
 
 /// A capture of `datagrams` NetFlow v5 datagrams of 30 flows each from 192.0.2.10:40000.
@@ -143,28 +122,6 @@ fn flow_addrs(inst: &Instance) -> Vec<SocketAddr> {
     let s = std::fs::read_to_string(inst.dir.path().join("data/flow.addr"))
         .expect("flow.addr written at start-up");
     s.lines().map(|l| l.parse().unwrap()).collect()
-}
-
-/// Sum of every series of `name` whose label text contains all of `labels` (e.g. `protocol="ipfix"`).
-async fn metric(inst: &Instance, name: &str, labels: &[&str]) -> u64 {
-    let text = client()
-        .get(inst.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name && labels.iter().all(|x| rest.contains(x)))
-                .then(|| value.parse::<f64>().ok())?
-        })
-        .map(|v| v as u64)
-        .sum()
 }
 
 /// Polls `name` until it equals `want` (deadline 20 s); returns the last value.

@@ -319,14 +319,7 @@ parser = "auto"
     ] {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let metrics = client()
-                .get(inst.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let metrics = support::metrics_text(&inst).await;
             if metrics.contains(needle) {
                 break;
             }

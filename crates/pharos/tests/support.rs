@@ -155,3 +155,85 @@ pub fn yanglint_validate(docs: &[serde_json::Value]) -> Result<bool, String> {
         }
     }
 }
+
+/// The text of the instance's `/metrics` page.
+pub async fn metrics_text(inst: &Instance) -> String {
+    client()
+        .get(inst.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Sum of every series of `name` whose label text contains all of `labels` (e.g.
+/// `protocol="ipfix"`).
+pub async fn metric(inst: &Instance, name: &str, labels: &[&str]) -> u64 {
+    metrics_text(inst)
+        .await
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name && labels.iter().all(|x| rest.contains(x)))
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// One UDP datagram of a generated capture.
+pub struct PcapUdp {
+    /// Source address and port.
+    pub src: std::net::SocketAddrV4,
+    /// Destination address and port.
+    pub dst: std::net::SocketAddrV4,
+    /// Capture time: seconds.
+    pub secs: u32,
+    /// Capture time: microseconds.
+    pub usec: u32,
+    /// The UDP payload.
+    pub payload: Vec<u8>,
+}
+
+/// Writes a classic pcap (Ethernet, IPv4 with a valid header checksum, UDP) of `datagrams`.
+pub fn write_udp_pcap(path: &Path, datagrams: impl IntoIterator<Item = PcapUdp>) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, d) in datagrams.into_iter().enumerate() {
+        let mut frame = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let total = (20 + 8 + d.payload.len()) as u16;
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&(i as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 64, 17, 0, 0]);
+        ip.extend_from_slice(&d.src.ip().octets());
+        ip.extend_from_slice(&d.dst.ip().octets());
+        let sum = ip
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum::<u32>();
+        let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        frame.extend_from_slice(&ip);
+        frame.extend_from_slice(&d.src.port().to_be_bytes());
+        frame.extend_from_slice(&d.dst.port().to_be_bytes());
+        frame.extend_from_slice(&((8 + d.payload.len()) as u16).to_be_bytes());
+        frame.extend_from_slice(&[0, 0]);
+        frame.extend_from_slice(&d.payload);
+        out.extend_from_slice(&d.secs.to_le_bytes());
+        out.extend_from_slice(&d.usec.to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    std::fs::write(path, out).unwrap();
+}
