@@ -11,9 +11,12 @@
 pub mod class;
 pub mod config;
 pub mod ddos;
+pub mod notify;
 pub mod prefix;
+pub mod report;
 pub mod scan;
 pub mod sketch;
+pub mod state;
 #[doc(hidden)]
 pub mod synth;
 

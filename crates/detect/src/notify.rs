@@ -1,0 +1,1 @@
+//! Notification dedup, dampening, thresholds (Suricata semantics) and correlation rules.

@@ -1,0 +1,1 @@
+//! Periodic reports: counts by kind and severity, top attacked hosts and sources, attacks.
