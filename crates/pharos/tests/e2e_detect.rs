@@ -1,5 +1,5 @@
 //! End-to-end detection: `pharos detect` over a generated NetFlow v5 capture (background traffic
-//! plus an NTP reflection and a SYN flood), and the daemon with `[detect]` fed by `pharos replay`:
+//! plus an NTP reflection, a SYN flood and an ICMP flood), and the daemon with `[detect]` fed by `pharos replay`:
 //! the DDoS events through the API and the `[detect_hook]` runs.
 
 mod support;
@@ -18,6 +18,9 @@ use support::{Instance, bin, client, metric};
 const UPTIME: u32 = 3_600_000;
 const NTP_VICTIM: [u8; 4] = [198, 51, 100, 10];
 const SYN_VICTIM: [u8; 4] = [198, 51, 100, 20];
+const ICMP_VICTIM: [u8; 4] = [198, 51, 100, 30];
+/// Attacks in a capture with [`Extra::Floods`].
+const ATTACKS: usize = 3;
 
 /// One NetFlow v5 flow record.
 struct Flow {
@@ -114,6 +117,23 @@ fn syn_flood(s: u32) -> Vec<Flow> {
         .collect()
 }
 
+/// ICMP flood: 30 sources sending echo requests, 500 a second each (15,000 pps).
+fn icmp_flood(s: u32) -> Vec<Flow> {
+    (0..30)
+        .map(|j| Flow {
+            src: [100, 65, (s % 256) as u8, j as u8 + 1],
+            dst: ICMP_VICTIM,
+            sport: 0,
+            // NetFlow v5 carries ICMP type and code in the destination port: echo request 8/0.
+            dport: 0x0800,
+            proto: 1,
+            flags: 0,
+            packets: 500,
+            bytes: 500 * 84,
+        })
+        .collect()
+}
+
 /// Port scan: 192.0.2.99 sends one SYN to each of 30 new ports of 198.51.100.77 every second
 /// from second 3 to 7 (150 ports).
 fn port_scan(s: u32) -> Vec<Flow> {
@@ -138,7 +158,7 @@ fn port_scan(s: u32) -> Vec<Flow> {
 #[derive(Clone, Copy, PartialEq)]
 enum Extra {
     None,
-    /// An NTP reflection and a SYN flood.
+    /// An NTP reflection, a SYN flood and an ICMP flood.
     Floods,
     PortScan,
 }
@@ -153,7 +173,7 @@ fn write_capture(path: &Path, t0: u32, secs: u32, extra: Extra) -> u32 {
         let mut per_second = vec![background(s)];
         match extra {
             Extra::None => {}
-            Extra::Floods => per_second.extend([ntp_flood(s), syn_flood(s)]),
+            Extra::Floods => per_second.extend([ntp_flood(s), syn_flood(s), icmp_flood(s)]),
             Extra::PortScan => per_second.push(port_scan(s)),
         }
         per_second.retain(|f| !f.is_empty());
@@ -213,12 +233,13 @@ fn expected() -> BTreeSet<(String, String)> {
     [
         ("ntp-amp-flood".to_string(), "198.51.100.10".to_string()),
         ("syn-flood".to_string(), "198.51.100.20".to_string()),
+        ("icmpv4-flood".to_string(), "198.51.100.30".to_string()),
     ]
     .into()
 }
 
 #[test]
-fn offline_detect_finds_the_ntp_reflection_and_the_syn_flood_and_nothing_in_background() {
+fn offline_detect_finds_the_ntp_reflection_the_syn_flood_and_the_icmp_flood_and_nothing_in_background() {
     let tmp = tempfile::tempdir().unwrap();
     let pcap = tmp.path().join("attacks.pcap");
     write_capture(&pcap, 1_764_000_000, 20, Extra::Floods);
@@ -235,7 +256,7 @@ fn offline_detect_finds_the_ntp_reflection_and_the_syn_flood_and_nothing_in_back
     assert_eq!(phases("ended"), expected(), "{lines:?}\n{stderr}");
     assert_eq!(
         lines.iter().filter(|l| l["phase"] == "started").count(),
-        2,
+        ATTACKS,
         "{lines:?}"
     );
     assert!(lines.iter().all(|l| l["phase"] != "scan"), "{lines:?}");
@@ -253,7 +274,7 @@ fn offline_detect_finds_the_ntp_reflection_and_the_syn_flood_and_nothing_in_back
         );
     }
     assert!(
-        stderr.contains("1800 flows from 60 datagrams") && stderr.contains("attacks started 2"),
+        stderr.contains("2400 flows from 80 datagrams") && stderr.contains("attacks started 3"),
         "{stderr}"
     );
 
@@ -288,9 +309,13 @@ fn offline_detect_takes_thresholds_from_the_config_and_names_a_bad_network() {
     let tmp = tempfile::tempdir().unwrap();
     let pcap = tmp.path().join("attacks.pcap");
     write_capture(&pcap, 1_764_000_000, 20, Extra::Floods);
-    // SYN threshold above the flood: only the NTP reflection is left.
+    // SYN and ICMP thresholds above their floods: only the NTP reflection is left.
     let cfg = tmp.path().join("pharos.toml");
-    std::fs::write(&cfg, "[detect.ddos.thresholds.syn]\npps = 50000\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[detect.ddos.thresholds.syn]\npps = 50000\n[detect.ddos.thresholds.icmpv4]\npps = 50000\n",
+    )
+    .unwrap();
     let (lines, _) = detect_json(&pcap, &["--config", cfg.to_str().unwrap()]);
     let started: Vec<_> = lines
         .iter()
@@ -330,7 +355,7 @@ fn replay_live(inst: &Instance) {
         .as_secs() as u32
         + 1;
     let pcap = inst.dir.path().join("live.pcap");
-    assert_eq!(write_capture(&pcap, now, 6, Extra::Floods), 18);
+    assert_eq!(write_capture(&pcap, now, 6, Extra::Floods), 24);
     let out = Command::new(bin())
         .arg("replay")
         .arg(&pcap)
@@ -372,7 +397,7 @@ fn hook_script(dir: &Path, out: &Path) -> String {
 
 /// Detection on the flow port, with thresholds at a sixth of the floods (the machine may be
 /// loaded: flows can arrive late or bunched) and a short window.
-const LIVE: &str = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow_s = 2\ndelay_s = 2\nthresholds.syn = { pps = 5000 }\nthresholds.ntp = { pps = 2000 }\n";
+const LIVE: &str = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow_s = 2\ndelay_s = 2\nthresholds.syn = { pps = 5000 }\nthresholds.ntp = { pps = 2000 }\nthresholds.icmpv4 = { pps = 2500 }\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_the_attacks_going_on_stores_the_ends_and_runs_the_hook() {
@@ -384,8 +409,8 @@ async fn shutdown_ends_the_attacks_going_on_stores_the_ends_and_runs_the_hook() 
     let inst = Instance::start_in(tmp, &cfg);
     replay_live(&inst);
     assert_eq!(
-        wait_metric(&inst, "pharos_detect_attacks_started_total", &[], 2).await,
-        2,
+        wait_metric(&inst, "pharos_detect_attacks_started_total", &[], 3).await,
+        3,
         "{}",
         inst.log()
     );
@@ -403,23 +428,23 @@ async fn shutdown_ends_the_attacks_going_on_stores_the_ends_and_runs_the_hook() 
         0
     );
     assert_eq!(
-        wait_metric(&inst, "pharos_detect_flows_total", &[], 540).await,
-        540
+        wait_metric(&inst, "pharos_detect_flows_total", &[], 720).await,
+        720
     );
     let got = ddos_messages(&inst).await;
-    assert!(got.len() == 2 && got.iter().all(|g| !g.2), "{got:?}");
+    assert!(got.len() == ATTACKS && got.iter().all(|g| !g.2), "{got:?}");
 
     let dir = inst.stop_keep_dir();
     let text = std::fs::read_to_string(&hook_out).unwrap_or_default();
     assert_eq!(
         text.lines().filter(|l| l.starts_with("ended ")).count(),
-        2,
-        "the hook ran for both ends before exit: {text}"
+        ATTACKS,
+        "the hook ran for every end before exit: {text}"
     );
     // Restarted without detection: the stored events carry their end.
     let inst = Instance::start_in(dir, "[flow]\nenabled = false\n");
     let got = ddos_messages(&inst).await;
-    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got.len(), ATTACKS, "{got:?}");
     assert!(got.iter().all(|g| g.2), "ends stored at shutdown: {got:?}");
 }
 
@@ -432,8 +457,8 @@ async fn a_hook_that_overruns_its_timeout_is_killed_and_counted_without_delaying
     replay_live(&inst);
     // Both attacks end 2 s after the replay, while the hook is still being killed run by run.
     assert_eq!(
-        wait_metric(&inst, "pharos_detect_attacks_ended_total", &[], 2).await,
-        2,
+        wait_metric(&inst, "pharos_detect_attacks_ended_total", &[], 3).await,
+        3,
         "{}",
         inst.log()
     );
@@ -448,7 +473,7 @@ async fn a_hook_that_overruns_its_timeout_is_killed_and_counted_without_delaying
             >= 2
     );
     let got = ddos_messages(&inst).await;
-    assert!(got.len() == 2 && got.iter().all(|g| g.2), "{got:?}");
+    assert!(got.len() == ATTACKS && got.iter().all(|g| g.2), "{got:?}");
 }
 
 #[test]
@@ -502,7 +527,7 @@ async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_t
     let deadline = Instant::now() + Duration::from_secs(30);
     let got = loop {
         let got = ddos_messages(&inst).await;
-        if got.len() == 2 && got.iter().all(|g| g.2) || Instant::now() > deadline {
+        if got.len() == ATTACKS && got.iter().all(|g| g.2) || Instant::now() > deadline {
             break got;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -511,20 +536,20 @@ async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_t
         got.iter().map(|(t, v, _)| (t.clone(), v.clone())).collect();
     assert_eq!(victims, expected(), "{got:?}\n{}", inst.log());
     assert!(got.iter().all(|g| g.2), "not ended: {got:?}");
-    assert_eq!(got.len(), 2, "one stored event per attack: {got:?}");
+    assert_eq!(got.len(), ATTACKS, "one stored event per attack: {got:?}");
 
     // The hook ran at start and at end of both.
     let deadline = Instant::now() + Duration::from_secs(15);
     let text = loop {
         let text = std::fs::read_to_string(&hook_out).unwrap_or_default();
         let ends = text.lines().filter(|l| l.starts_with("ended ")).count();
-        if ends >= 2 || Instant::now() > deadline {
+        if ends >= ATTACKS || Instant::now() > deadline {
             break text;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     for phase in ["started", "ended"] {
-        for victim in ["198.51.100.10", "198.51.100.20"] {
+        for victim in ["198.51.100.10", "198.51.100.20", "198.51.100.30"] {
             assert!(
                 text.lines().any(|l| l.starts_with(&format!("{phase} "))
                     && l.contains(victim)
