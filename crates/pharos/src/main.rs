@@ -7,6 +7,7 @@ mod cmd_flows;
 mod cmd_parse;
 mod cmd_replay;
 mod config;
+mod detect_stage;
 mod run;
 mod syslog_stage;
 

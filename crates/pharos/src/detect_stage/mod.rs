@@ -1,0 +1,202 @@
+//! The detection stage of `pharos run` (`[detect]`): a thread that runs the DDoS and scan
+//! detectors (`pharos_detect`) over the flow batches the flow consumer offers it, on wall-clock
+//! time, and hands what they raise to the message store (one stored event per attack, updated in
+//! place as it goes on and when it ends) and to the `[detect_hook]` command.
+//!
+//! ```text
+//! flow consumer --FlowBatch (try_send, dropped and counted when full)--> detection thread
+//!   --Detection--> store writer (start, scans) / MessageStore::update (updates, end) and hook
+//! ```
+//!
+//! It lives in the binary because it joins the detector and the store (docs/detect.md).
+
+pub mod hook;
+pub mod render;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics::describe_counter;
+use pharos_store::MessageStore;
+use pharos_store::flows::segment::now_ms;
+use pharos_store::writer::StoreWriter;
+
+/// Registers the descriptions of the detection stage's metrics (for `/metrics`).
+pub fn describe_metrics() {
+    describe_counter!(
+        "pharos_detect_flows_total",
+        "Flow records run through the DDoS and scan detectors"
+    );
+    describe_counter!(
+        "pharos_detect_dropped_batches_total",
+        "Flow batches not given to detection because its queue was full (they were still stored)"
+    );
+    describe_counter!(
+        "pharos_detect_attacks_started_total",
+        "DDoS attacks started, by attack type"
+    );
+    describe_counter!("pharos_detect_attacks_ended_total", "DDoS attacks ended");
+    describe_counter!(
+        "pharos_detect_scans_total",
+        "Port scans and host sweeps detected"
+    );
+    describe_counter!(
+        "pharos_detect_store_failures_total",
+        "Detection events that could not be stored or updated"
+    );
+    describe_counter!(
+        "pharos_detect_hook_failures_total",
+        "[detect_hook] runs that failed, by reason (spawn, exit, timeout, queue_full)"
+    );
+}
+
+/// Batches that may wait for the detection thread before further ones skip detection.
+const DETECT_QUEUE: usize = 64;
+
+/// The detection thread and the sender the flow consumer offers batches on.
+pub struct DetectStage {
+    /// Where the flow consumer offers batches (without waiting).
+    pub tx: std::sync::mpsc::SyncSender<pharos_model::flow::FlowBatch>,
+    /// The detection thread.
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts the detection thread (and the hook thread when `[detect_hook] command` is set). Must be
+/// called inside the tokio runtime: stores go through `writer`, whose submissions are awaited on
+/// the runtime.
+pub fn start(
+    cfg: &pharos_detect::DetectConfig,
+    hook: &crate::config::DetectHookConfig,
+    store: Arc<dyn MessageStore>,
+    writer: StoreWriter,
+) -> anyhow::Result<DetectStage> {
+    let detector =
+        pharos_detect::Detector::new(cfg.clone()).map_err(|e| anyhow::anyhow!("[detect]: {e}"))?;
+    let hook = if hook.command.is_empty() {
+        None
+    } else {
+        Some(hook::Hook::start(hook).context("starting the detect hook thread")?)
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel(DETECT_QUEUE);
+    let rt = tokio::runtime::Handle::current();
+    let sink = DetectSink {
+        store,
+        writer,
+        rt,
+        ids: Default::default(),
+        hook,
+    };
+    let thread = std::thread::Builder::new()
+        .name("pharos-detect".into())
+        .spawn(move || detect_loop(rx, detector, sink))?;
+    Ok(DetectStage { tx, thread })
+}
+
+/// Runs the detectors on wall-clock ms until the channel closes, ticking every second; then
+/// ends every attack going on and stores the ends.
+fn detect_loop(
+    rx: std::sync::mpsc::Receiver<pharos_model::flow::FlowBatch>,
+    mut detector: pharos_detect::Detector,
+    mut sink: DetectSink,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let flows = metrics::counter!("pharos_detect_flows_total");
+    let mut found = Vec::new();
+    let mut next_tick = now_ms() + 1000;
+    loop {
+        let now = now_ms();
+        let wait = Duration::from_millis(next_tick.saturating_sub(now).clamp(1, 1000));
+        match rx.recv_timeout(wait) {
+            Ok(b) => {
+                flows.increment(b.len() as u64);
+                detector.process(&b, now_ms(), &mut found);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = now_ms();
+        if now >= next_tick {
+            detector.tick(now, &mut found);
+            next_tick = now + 1000;
+        }
+        sink.handle(&mut found);
+    }
+    detector.finish(now_ms(), &mut found);
+    sink.handle(&mut found);
+    if let Some(h) = sink.hook.take() {
+        h.finish();
+    }
+}
+
+/// Where detections go: the message store (attacks updated in place) and the hook.
+struct DetectSink {
+    store: Arc<dyn MessageStore>,
+    writer: StoreWriter,
+    rt: tokio::runtime::Handle,
+    /// Stored id of each attack going on.
+    ids: std::collections::HashMap<pharos_detect::AttackId, u64>,
+    hook: Option<hook::Hook>,
+}
+
+impl DetectSink {
+    fn handle(&mut self, found: &mut Vec<pharos_detect::Detection>) {
+        use pharos_detect::{AttackUpdate, Detection};
+        for d in found.drain(..) {
+            match &d {
+                Detection::Attack(AttackUpdate::Started(_)) => {
+                    metrics::counter!("pharos_detect_attacks_started_total",
+                        "type" => render::attack_type(&d))
+                    .increment(1);
+                }
+                Detection::Attack(AttackUpdate::Ended(_)) => {
+                    metrics::counter!("pharos_detect_attacks_ended_total").increment(1);
+                }
+                Detection::Attack(AttackUpdate::Updated(_)) => {}
+                Detection::Scan(_) => metrics::counter!("pharos_detect_scans_total").increment(1),
+            }
+            if let (Some(h), Detection::Attack(_)) = (&self.hook, &d) {
+                h.offer(&d);
+            }
+            self.store(&d);
+        }
+    }
+
+    /// Inserts a start or a scan; replaces the stored event of an attack on update and end (or
+    /// inserts it then, when its start could not be stored).
+    fn store(&mut self, d: &pharos_detect::Detection) {
+        use pharos_detect::{AttackUpdate, Detection};
+        let ended = matches!(d, Detection::Attack(AttackUpdate::Ended(_)));
+        let known = match d {
+            Detection::Attack(u) if ended => self.ids.remove(u.id()),
+            Detection::Attack(u) => self.ids.get(u.id()).copied(),
+            Detection::Scan(_) => None,
+        };
+        let stored = match known {
+            Some(id) => {
+                let mut m = d.message().clone();
+                m.common.id = Some(id);
+                self.store.update(&m).map_err(|e| e.to_string())
+            }
+            None => self.insert(d).map(|id| {
+                if let (Detection::Attack(u), Some(id), false) = (d, id, ended) {
+                    self.ids.insert(*u.id(), id);
+                }
+            }),
+        };
+        if let Err(e) = stored {
+            metrics::counter!("pharos_detect_store_failures_total").increment(1);
+            tracing::warn!(error = %e, event = %render::readable(d), "detection event not stored");
+        }
+    }
+
+    fn insert(&self, d: &pharos_detect::Detection) -> Result<Option<u64>, String> {
+        let w = self.writer.clone();
+        let m = d.message().clone();
+        let stored = self
+            .rt
+            .block_on(async move { w.submit(vec![m]).await })
+            .map_err(|e| e.to_string())?;
+        Ok(stored.first().and_then(|m| m.common.id))
+    }
+}
