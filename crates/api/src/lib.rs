@@ -11,6 +11,7 @@ mod messages;
 pub mod nsfs;
 pub mod openapi;
 mod push;
+pub mod reports;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/flows/query", get(flows::query))
         .route("/api/v1/flows/top", get(flows::top))
         .route("/api/v1/flows/series", get(flows::series))
+        .route("/api/v1/reports", get(reports::get))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

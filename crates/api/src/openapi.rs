@@ -185,6 +185,28 @@ const OPS: &[Op] = &[
     },
     Op {
         method: "get",
+        path: "/api/v1/reports",
+        summary: "Report of a window over the stored messages: counts by kind and severity, top attacked hosts and sources, DDoS attacks started and ended (at most 100000 messages read, newest first; `capped` says when the cap was reached)",
+        params: &[
+            (
+                "from",
+                "query",
+                "Window start: RFC 3339, `now`, relative (`-1h`) or Unix seconds; default one hour before `to`",
+            ),
+            ("to", "query", "Window end, exclusive; default now"),
+            (
+                "top",
+                "query",
+                "Rows of each top list, 1 to 1000 (default 10)",
+            ),
+            ("format", "query", "json (default) or text"),
+        ],
+        body: None,
+        ok: ("The report", "Report"),
+        errors: &["400"],
+    },
+    Op {
+        method: "get",
         path: "/healthz",
         summary: "Liveness: `ok` while the server runs",
         params: &[],
@@ -347,6 +369,36 @@ fn schemas() -> Value {
                 "points": { "type": "array", "items": { "type": "object", "description": "t_ms (interval start, Unix ms), flows, packets, bytes" } },
                 "keys": { "type": "array", "items": { "type": "object", "description": "key, totals, points" } },
                 "stats": { "$ref": "#/components/schemas/ScanStats" }
+            }
+        },
+        "HostCount": {
+            "type": "object",
+            "required": ["addr", "count"],
+            "properties": {
+                "addr": { "type": "string" },
+                "count": { "type": "integer", "description": "events naming the host (an upper bound past 256 distinct hosts)" }
+            }
+        },
+        "Report": {
+            "type": "object",
+            "required": ["from", "to", "messages", "by_kind", "by_severity", "top_attacked", "top_sources", "attacks_started", "attacks_ended", "attacks", "attacks_not_listed", "messages_read", "capped"],
+            "description": "With format=text, the same as plain text",
+            "properties": {
+                "from": { "type": ["string", "null"], "format": "date-time" },
+                "to": { "type": ["string", "null"], "format": "date-time" },
+                "messages": { "type": "integer" },
+                "by_kind": { "type": "object", "additionalProperties": { "type": "integer" } },
+                "by_severity": { "type": "object", "additionalProperties": { "type": "integer" } },
+                "top_attacked": { "type": "array", "items": { "$ref": "#/components/schemas/HostCount" }, "description": "victims of DDoS events and destinations of other attack events" },
+                "top_sources": { "type": "array", "items": { "$ref": "#/components/schemas/HostCount" } },
+                "attacks_started": { "type": "integer" },
+                "attacks_ended": { "type": "integer" },
+                "attacks": { "type": "array", "items": { "type": "object", "description": "nsf, rule, attack_type, victims, start, end, peak_pps, peak_bytes_per_s, started, ended" } },
+                "attacks_not_listed": { "type": "integer" },
+                "messages_read": { "type": "integer" },
+                "capped": { "type": "boolean" },
+                "covered_from": { "type": ["string", "null"], "format": "date-time", "description": "when capped: the earliest event time read" },
+                "note": { "type": ["string", "null"] }
             }
         },
         "MessagePage": {

@@ -260,3 +260,132 @@ async fn flow_routes_name_bad_input() {
     let (s, v) = call(&app, get("/api/v1/flows/top?key=dstip")).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
 }
+
+/// Three intrusions on one host, one DDoS attack stored as two updates, one log; event times from
+/// 2026-01-01T00:00:00Z a minute apart.
+fn report_messages() -> Vec<pharos_model::Message> {
+    use pharos_model::{DdosEvent, IntrusionEvent, Kind, Message, ResourceUtilizationLog};
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let intrusion = |src: &str| {
+        Kind::Intrusion(IntrusionEvent {
+            src_ip: Some(ip(src)),
+            src_port: None,
+            dst_ip: Some(ip("198.51.100.10")),
+            dst_port: Some(22),
+            rule_name: "ssh-brute".into(),
+            protocol: None,
+            app: None,
+            attack_type: None,
+        })
+    };
+    let ddos = |end: Option<i64>| {
+        Kind::Ddos(DdosEvent {
+            attack_type: Some(pharos_model::ident::DdosType::UdpFlood),
+            start_time: t0 + chrono::Duration::minutes(3),
+            end_time: end.map(|m| t0 + chrono::Duration::minutes(m)),
+            attack_src_ip: vec![ip("203.0.113.9")],
+            attack_dst_ip: vec![ip("198.51.100.20")],
+            attack_src_port: vec![123],
+            attack_dst_port: vec![],
+            rule_name: "global-udp".into(),
+            attack_rate: Some(90_000),
+            attack_throughput: Some(9_000_000),
+        })
+    };
+    let kinds = [
+        intrusion("192.0.2.1"),
+        intrusion("192.0.2.1"),
+        intrusion("192.0.2.2"),
+        ddos(None),
+        ddos(Some(5)),
+        Kind::ResourceUtilizationLog(ResourceUtilizationLog::default()),
+    ];
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let mut m = Message::new("nsf-r", kind);
+            m.common.event_time = t0 + chrono::Duration::minutes(i as i64);
+            m.common.severity = pharos_model::Severity::High;
+            m
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reports_count_the_window_as_json_and_text_and_say_when_capped() {
+    let (app, store) = app();
+    let mut msgs = report_messages();
+    store.insert_batch(&mut msgs).unwrap();
+    let window = "from=2026-01-01T00:00:00Z&to=2026-01-01T00:05:30Z";
+    let (s, v) = call(&app, get(&format!("/api/v1/reports?{window}"))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["messages"], 6);
+    assert_eq!(v["by_kind"]["intrusion"], 3);
+    assert_eq!(v["by_severity"]["high"], 6);
+    assert_eq!(v["top_attacked"][0]["addr"], "198.51.100.10");
+    assert_eq!(v["top_attacked"][0]["count"], 3);
+    assert_eq!(v["top_sources"][0]["addr"], "192.0.2.1");
+    assert_eq!(v["attacks_started"], 1);
+    assert_eq!(v["attacks_ended"], 1);
+    assert_eq!(v["attacks"][0]["attack_type"], "udp-flood");
+    assert_eq!(v["capped"], false);
+    assert_eq!(v["messages_read"], 6);
+
+    let (s, v) = call(
+        &app,
+        get("/api/v1/reports?from=2026-01-01T00:02:00Z&to=2026-01-01T00:04:00Z"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["messages"], 2);
+    assert_eq!(
+        (v["attacks_started"].as_u64(), v["attacks_ended"].as_u64()),
+        (Some(1), Some(0))
+    );
+
+    let resp = app
+        .clone()
+        .oneshot(get(&format!("/api/v1/reports?{window}&format=text&top=1")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(text.contains("attacks: 1 started, 1 ended"), "{text}");
+    assert!(
+        text.contains("top attacked hosts:\n  198.51.100.10"),
+        "{text}"
+    );
+
+    let cfg = pharos_detect::report::ReportConfig::default();
+    let from = "2026-01-01T00:00:00Z".parse().unwrap();
+    let to = "2026-01-01T01:00:00Z".parse().unwrap();
+    let w = crate::reports::report_window(store.as_ref(), &cfg, from, to, 4).unwrap();
+    assert_eq!((w.read, w.report.messages), (4, 4));
+    assert_eq!(
+        w.covered_from.unwrap().to_rfc3339(),
+        "2026-01-01T00:02:00+00:00"
+    );
+
+    for (path, needle) in [
+        ("/api/v1/reports?from=now&to=-1h", "is not before"),
+        ("/api/v1/reports?top=0", "top=0"),
+        ("/api/v1/reports?format=xml", "format="),
+        ("/api/v1/reports?colour=red", ""),
+    ] {
+        let (s, v) = call(&app, get(path)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(v.to_string().contains(needle), "{path}: {v}");
+    }
+}

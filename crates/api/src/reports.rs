@@ -1,0 +1,163 @@
+//! `GET /api/v1/reports`: the report of a window, computed over the stored messages.
+//!
+//! Contract: the report counts every stored message whose event time is in `[from, to)`, up to
+//! [`MAX_REPORT_MESSAGES`]; past that the answer says `capped: true` and `covered_from`, the
+//! earliest event time read (pages come newest first, so a capped report covers the newest part of
+//! the window).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use pharos_detect::report::{Report, ReportBuilder, ReportConfig};
+use pharos_model::Timestamp;
+use pharos_store::{MAX_LIMIT, MessageQuery, MessageStore};
+use serde_json::json;
+
+use crate::messages::parse_time;
+use crate::{ApiError, AppState};
+
+/// Most messages one report reads.
+pub const MAX_REPORT_MESSAGES: usize = 100_000;
+
+/// Query string of `GET /api/v1/reports`; every parameter optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// Window start (same forms as for messages); default one hour before `to`.
+    pub from: Option<String>,
+    /// Window end, exclusive; default now.
+    pub to: Option<String>,
+    /// Rows of each top list, 1 to 1000 (default 10).
+    pub top: Option<usize>,
+    /// `json` (default) or `text`.
+    pub format: Option<String>,
+}
+
+/// A report and how much of the window it read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowReport {
+    /// The report.
+    pub report: Report,
+    /// Messages read.
+    pub read: usize,
+    /// Earliest event time read when the cap was reached; `None` when the window was read whole.
+    pub covered_from: Option<Timestamp>,
+}
+
+/// Reads the messages of `[from, to)` from `store`, newest first, at most `cap`, into a report.
+pub fn report_window(
+    store: &dyn MessageStore,
+    cfg: &ReportConfig,
+    from: Timestamp,
+    to: Timestamp,
+    cap: usize,
+) -> Result<WindowReport, pharos_store::StoreError> {
+    let mut b = ReportBuilder::new(cfg, Some(from), Some(to));
+    let mut q = MessageQuery {
+        from: Some(from),
+        to: Some(to),
+        limit: MAX_LIMIT.min(cap.max(1)),
+        ..MessageQuery::default()
+    };
+    let mut read = 0;
+    let mut earliest = None;
+    loop {
+        let page = store.query(&q)?;
+        for s in &page.items {
+            if read >= cap {
+                return Ok(WindowReport {
+                    report: b.finish(),
+                    read,
+                    covered_from: earliest,
+                });
+            }
+            b.add(&s.message);
+            earliest = Some(s.message.common.event_time);
+            read += 1;
+        }
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    Ok(WindowReport {
+        report: b.finish(),
+        read,
+        covered_from: None,
+    })
+}
+
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    params: Result<Query<ReportParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = params.map_err(|e| {
+        ApiError::bad_request(format!("{}; see /api/v1/openapi.json", e.body_text()))
+    })?;
+    let now = chrono::Utc::now();
+    let to =
+        p.to.as_deref()
+            .map_or(Ok(now), |s| parse_time("to", s, now))?;
+    let from = p
+        .from
+        .as_deref()
+        .map_or(Ok(to - chrono::Duration::hours(1)), |s| {
+            parse_time("from", s, now)
+        })?;
+    if from >= to {
+        return Err(ApiError::bad_request(format!(
+            "from={} is not before to={}: give a window with from earlier than to",
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        )));
+    }
+    let mut cfg = ReportConfig::default();
+    if let Some(n) = p.top {
+        if !(1..=1000).contains(&n) {
+            return Err(ApiError::bad_request(format!(
+                "top={n}: expected 1 to 1000"
+            )));
+        }
+        cfg.top = n;
+        cfg.sketch = cfg.sketch.max(n);
+    }
+    let text = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("text") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format={other:?}: expected json or text"
+            )));
+        }
+    };
+    let store = state.store.clone();
+    let w = tokio::task::spawn_blocking(move || {
+        report_window(store.as_ref(), &cfg, from, to, MAX_REPORT_MESSAGES)
+    })
+    .await
+    .map_err(|e| ApiError::internal("report task failed", e))?
+    .map_err(|e| ApiError::internal("message store failed", e))?;
+    let note = w.covered_from.map(|t| {
+        format!(
+            "capped at {} messages: the report covers {} .. to",
+            w.read,
+            t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        )
+    });
+    if text {
+        let mut body = w.report.to_string();
+        if let Some(n) = note {
+            body.push_str(&n);
+            body.push('\n');
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response());
+    }
+    let mut v = serde_json::to_value(&w.report)
+        .map_err(|e| ApiError::internal("report encoding failed", e))?;
+    v["messages_read"] = json!(w.read);
+    v["capped"] = json!(w.covered_from.is_some());
+    v["covered_from"] = json!(w.covered_from);
+    v["note"] = json!(note);
+    Ok(Json(v).into_response())
+}
