@@ -251,9 +251,43 @@ fn config_rejects_unknown_keys_and_thresholds_out_of_range() {
 }
 
 #[test]
-fn raised_messages_encode_as_yang_json() {
-    let mut e = engine("");
-    let out = feed(&mut e, &[res("fw-1", Some(99), None)]);
+fn every_alarm_raised_is_valid_yang_json() {
+    let mut e = engine("session_table_size = 10\n[silence]\nexp = 1");
+    let mut log = res("fw-1", Some(99), Some(99));
+    if let Kind::ResourceUtilizationLog(r) = &mut log.kind {
+        r.session_num = Some(10);
+        r.disks = vec![DiskUsage {
+            disk_id: "sda".into(),
+            disk_usage: Some(99),
+            disk_space_left: None,
+        }];
+    }
+    let mut out = Vec::new();
+    e.tick(T0, &mut out);
+    e.observe(&log, T0, &mut out);
+    e.interface("fw-1", "eth0", InterfaceState::Down, T0, &mut out);
+    e.tick(T0 + 2_000, &mut out);
+    e.seen("exp", T0 + 3_000, &mut out);
+    let causes: Vec<AlarmCause> = out.iter().map(|a| a.cause).collect();
+    assert_eq!(
+        causes,
+        [
+            AlarmCause::Cpu,
+            AlarmCause::Memory,
+            AlarmCause::Disk,
+            AlarmCause::SessionTable,
+            AlarmCause::Interface,
+            AlarmCause::Silent,
+            AlarmCause::Resumed
+        ]
+    );
+    for a in &out {
+        let v = pharos_model::json::encode(&a.message);
+        let back = pharos_model::json::decode(&v);
+        assert!(back.is_ok(), "{v}: {back:?}");
+    }
     let v = pharos_model::json::encode(&out[0].message).to_string();
     assert!(v.contains("cpu-alarm") && v.contains("\"usage\":99"), "{v}");
+    let msgs: Vec<Message> = out.into_iter().map(|a| a.message).collect();
+    pharos_model::conformance::validate_messages(&msgs).unwrap();
 }
