@@ -202,8 +202,7 @@ def send(pcap, targets, lead, log):
         name = firsts.get(t_ms)
         if name is not None and name not in sent_at:
             sent_at[name] = now
-    res = dict(shift=shift, t0_wall=truth["t0"] + shift, datagrams=len(dgs), first_sent=sent_at,
-               late_ms_max=None)
+    res = dict(shift=shift, t0_wall=truth["t0"] + shift, datagrams=len(dgs), first_sent=sent_at)
     with open(log, "w") as f:
         json.dump(res, f, indent=1)
     print(f"sent {len(dgs)} datagrams to {', '.join(targets)}", file=sys.stderr)
