@@ -428,7 +428,7 @@ struct Tracker {
     count: u64,
     next: u64,
     timeout_ms: Option<u64>,
-    ports: Option<Box<[u64; 1024]>>,
+    ports: Vec<u16>,
 }
 
 /// The threshold rules and their trackers; usable alone (e.g. on raw signature matches).
@@ -533,25 +533,26 @@ impl Thresholds {
         let (mode, count, mult, timeout) = (r.mode, r.count, r.multiplier, r.timeout * 1000);
         let new_action = r.new_action.unwrap_or(RateAction::Alert);
         let full = self.trackers.len() >= self.max_keys;
-        let Some(t) = (match self.trackers.get_mut(&(i, key.clone())) {
-            Some(t) => Some(t),
-            None if full => None,
-            None => {
-                let t = Tracker {
-                    start_ms: now_ms,
-                    count: 0,
-                    next: count.max(1),
-                    timeout_ms: None,
-                    ports: None,
-                };
-                Some(self.trackers.entry((i, key)).or_insert(t))
-            }
-        }) else {
+        let fresh = !self.trackers.contains_key(&(i, key.clone()));
+        if fresh && full {
             self.dropped_full += 1;
             return Verdict::Alert(None);
-        };
-        let fresh = t.count == 0;
-        let within = now_ms.saturating_sub(t.start_ms) <= window;
+        }
+        let t = self.trackers.entry((i, key)).or_insert(Tracker {
+            start_ms: now_ms,
+            count: 0,
+            next: count.max(1),
+            timeout_ms: None,
+            ports: Vec::new(),
+        });
+        // A new window starts with the first match and again with the first after it ended.
+        // (Backoff has no window; a rate filter in its timeout keeps its window.)
+        let windowed = mode != ThresholdType::Backoff && t.timeout_ms.is_none();
+        let restart = fresh || (windowed && now_ms.saturating_sub(t.start_ms) > window);
+        if restart {
+            (t.start_ms, t.count) = (now_ms, 0);
+            t.ports.clear();
+        }
         let alert = |b: bool| {
             if b {
                 Verdict::Alert(None)
@@ -562,53 +563,32 @@ impl Thresholds {
         match mode {
             ThresholdType::Suppress => Verdict::Alert(None),
             ThresholdType::Limit => {
-                if fresh || !within {
-                    (t.start_ms, t.count) = (now_ms, 1);
-                } else {
-                    t.count += 1;
-                }
+                t.count += 1;
                 alert(t.count <= count)
             }
             ThresholdType::Threshold => {
-                if fresh || !within {
-                    (t.start_ms, t.count) = (now_ms, 1);
-                } else {
-                    t.count += 1;
-                }
-                if t.count >= count {
+                t.count += 1;
+                let hit = t.count >= count;
+                if hit {
                     t.count = 0;
-                    t.start_ms = now_ms;
-                    Verdict::Alert(None)
-                } else {
-                    Verdict::Silence
                 }
+                alert(hit)
             }
             ThresholdType::Both => {
-                if fresh || !within {
-                    (t.start_ms, t.count) = (now_ms, 1);
-                } else {
-                    t.count += 1;
-                }
+                t.count += 1;
                 alert(t.count == count.max(1))
             }
             ThresholdType::DetectionFilter => {
-                if let Some(port) = unique {
-                    if fresh || !within || t.ports.is_none() {
-                        t.start_ms = now_ms;
-                        t.count = 0;
-                        t.ports = Some(Box::new([0u64; 1024]));
-                    }
-                    if let Some(bits) = t.ports.as_deref_mut() {
-                        let (w, b) = (usize::from(port >> 6), 1u64 << (port & 63));
-                        if bits[w] & b == 0 {
-                            bits[w] |= b;
-                            t.count += 1;
+                match unique {
+                    // Distinct values: `count + 1` of them decide, so no more are kept.
+                    Some(port) if !t.ports.contains(&port) => {
+                        if t.ports.len() <= count as usize {
+                            t.ports.push(port);
                         }
+                        t.count += 1;
                     }
-                } else if fresh || !within {
-                    (t.start_ms, t.count) = (now_ms, 1);
-                } else {
-                    t.count += 1;
+                    Some(_) => {}
+                    None => t.count += 1,
                 }
                 alert(t.count > count)
             }
@@ -629,11 +609,7 @@ impl Thresholds {
                     }
                     return rate_verdict(new_action);
                 }
-                if fresh || !within {
-                    (t.start_ms, t.count) = (now_ms, 1);
-                } else {
-                    t.count += 1;
-                }
+                t.count += 1;
                 if t.count > count {
                     t.timeout_ms = Some(now_ms);
                     rate_verdict(new_action)

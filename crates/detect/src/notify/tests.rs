@@ -116,6 +116,83 @@ fn dampening_holds_changes_until_the_period_ends_and_emits_only_the_latest() {
     assert_eq!(n.stats().dampened, 3);
 }
 
+#[test]
+fn threshold_rules_silence_notifications_and_full_tables_pass_them_through() {
+    let mut c = cfg(60);
+    c.max_keys = 1;
+    c.thresholds.push(ThresholdRule::new(
+        Some("sid:9"),
+        ThresholdType::Limit,
+        Track::BySrc,
+        1,
+        60,
+    ));
+    let mut n = Notifier::new(c).unwrap();
+    let mut out = Vec::new();
+    for i in 0..3 {
+        n.process(
+            &intrusion("sid:9", [10, 0, 0, 1], [10, 0, 0, 2]),
+            T0 + i,
+            &mut out,
+        );
+    }
+    assert_eq!((out.len(), n.stats().thresholded), (1, 2));
+    // The fold table holds one key: another object passes through unfolded, every time.
+    for i in 0..2 {
+        n.process(
+            &intrusion("sid:8", [10, 0, 0, 1], [10, 0, 0, 2]),
+            T0 + i,
+            &mut out,
+        );
+    }
+    assert_eq!(out.len(), 3);
+    assert_eq!(n.stats().dropped_full, 2);
+}
+
+proptest::proptest! {
+    #[test]
+    fn notifier_never_panics_and_stays_within_max_keys(
+        events in proptest::collection::vec((0u8..4, 0u8..8, 0u64..200_000), 1..200),
+    ) {
+        let mut c = cfg(5);
+        c.max_keys = 8;
+        c.dampening_s.insert("intrusion".into(), 3);
+        c.dampening_s.insert("user-activity-log".into(), 2);
+        for (i, mode) in [
+            ThresholdType::Limit,
+            ThresholdType::Threshold,
+            ThresholdType::Both,
+            ThresholdType::DetectionFilter,
+            ThresholdType::Backoff,
+            ThresholdType::RateFilter,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = ThresholdRule::new(None, mode, Track::ByFlow, i as u64 + 1, 2);
+            (r.multiplier, r.timeout, r.new_action) = (2, 1, Some(RateAction::Drop));
+            c.thresholds.push(r);
+        }
+        c.correlate.push(ssh_bf());
+        let mut n = Notifier::new(c).unwrap();
+        let mut out = Vec::new();
+        let mut now = T0;
+        for (what, who, dt) in events {
+            now += dt;
+            let m = match what {
+                0 => failed_login("root", [10, 0, 0, who]),
+                _ => intrusion(&format!("sid:{what}"), [10, 0, 0, who], [10, 0, 1, 1]),
+            };
+            n.process(&m, now, &mut out);
+            n.tick(now, &mut out);
+            proptest::prop_assert!(n.folds.len() <= 8 && n.dampers.len() <= 8);
+            proptest::prop_assert!(n.thresholds.len() <= 8);
+        }
+        n.finish(now, &mut out);
+        proptest::prop_assert_eq!(n.stats().output, out.len() as u64);
+    }
+}
+
 fn run(rule: ThresholdRule, times_s: &[u64]) -> Vec<u64> {
     let mut t = Thresholds::new(vec![rule], 100).unwrap();
     let m = intrusion("sid:1", [10, 0, 0, 1], [10, 0, 0, 2]);
