@@ -16,7 +16,7 @@
 //! Every table is bounded by `max_keys`; what does not fit is passed through unfolded (never
 //! lost) and counted in [`NotifyStats`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
@@ -240,9 +240,10 @@ impl Emit {
     }
 }
 
-/// A correlation rule: a CrowdSec leaky bucket per group. The bucket holds `capacity` events
-/// and leaks one every `leakspeed_ms`; an event that finds it full overflows it and raises an
-/// intrusion event; the group is then silent for `blackhole_s`.
+/// A correlation rule, one bucket per group. Leaky (CrowdSec): the bucket holds `capacity`
+/// events and leaks one every `leakspeed_ms`; an event that finds it full overflows it. Sliding
+/// window (when `count` is set): `count` events within `seconds` overflow it. An overflow raises
+/// an intrusion event; the group is then silent for `blackhole_s`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorrelationRule {
@@ -269,14 +270,22 @@ pub struct CorrelationRule {
     /// What the buckets are per.
     #[serde(default)]
     pub group_by: GroupBy,
-    /// Only events with a value of this field not yet in the bucket count.
+    /// Only events with a value of this field not yet in the bucket count (values are
+    /// remembered until the bucket empties, as CrowdSec's `distinct`).
     #[serde(default)]
     pub distinct: Option<Distinct>,
-    /// Events the bucket holds (0: every event overflows, a CrowdSec trigger).
+    /// Leaky: events the bucket holds (0 and no `count`: every event overflows, a trigger).
+    #[serde(default)]
     pub capacity: u64,
     /// Milliseconds to leak one event.
     #[serde(default = "default_leak")]
     pub leakspeed_ms: u64,
+    /// Sliding window: events (distinct values with `distinct`) that raise the event.
+    #[serde(default)]
+    pub count: u64,
+    /// Sliding window: length, seconds.
+    #[serde(default)]
+    pub seconds: u64,
     /// Seconds a group stays silent after an overflow.
     #[serde(default)]
     pub blackhole_s: u64,
@@ -672,6 +681,7 @@ struct Bucket {
     first_ms: u64,
     events: u64,
     seen: HashSet<String>,
+    times: VecDeque<u64>,
 }
 
 /// The correlation rules and their leaky buckets; usable alone.
@@ -752,13 +762,27 @@ impl Correlator {
                     first_ms: now_ms,
                     events: 0,
                     seen: HashSet::new(),
+                    times: VecDeque::new(),
                 }),
             };
-            let refill = now_ms.saturating_sub(b.last_ms) as f64 / leak;
-            b.tokens = (b.tokens + refill).min(cap);
+            let span = r.seconds.saturating_mul(1000);
+            let empty = if r.count > 0 {
+                while b
+                    .times
+                    .front()
+                    .is_some_and(|t| now_ms.saturating_sub(*t) > span)
+                {
+                    b.times.pop_front();
+                }
+                b.times.is_empty()
+            } else {
+                let refill = now_ms.saturating_sub(b.last_ms) as f64 / leak;
+                b.tokens = (b.tokens + refill).min(cap);
+                b.tokens >= cap
+            };
             b.last_ms = now_ms.max(b.last_ms);
-            if b.tokens >= cap && b.events > 0 {
-                // The bucket leaked empty: CrowdSec destroys it; start afresh.
+            if empty && b.events > 0 {
+                // The bucket leaked (or its window slid) empty: CrowdSec destroys it; start afresh.
                 (b.events, b.first_ms) = (0, now_ms);
                 b.seen.clear();
             }
@@ -766,12 +790,20 @@ impl Correlator {
                 if b.seen.contains(&v) {
                     continue;
                 }
-                if b.seen.len() <= r.capacity as usize {
+                if b.seen.len() <= r.capacity.max(r.count) as usize {
                     b.seen.insert(v);
                 }
             }
             b.events += 1;
-            if b.tokens >= 1.0 {
+            if r.count > 0 {
+                b.times.push_back(now_ms);
+                if b.times.len() as u64 > r.count {
+                    b.times.pop_front();
+                }
+                if (b.times.len() as u64) < r.count {
+                    continue;
+                }
+            } else if b.tokens >= 1.0 {
                 b.tokens -= 1.0;
                 continue;
             }
@@ -846,6 +878,9 @@ impl Correlator {
             let Some(r) = rules.get(k.rule) else {
                 return false;
             };
+            if r.count > 0 {
+                return b.last_ms.saturating_add(r.seconds.saturating_mul(1000)) >= now_ms;
+            }
             let drain = (r.capacity as f64 - b.tokens).max(0.0) * r.leakspeed_ms as f64;
             (b.last_ms as f64 + drain) >= now_ms as f64
         });
@@ -1130,6 +1165,13 @@ fn check(cfg: &NotifyConfig) -> Result<(), ConfigError> {
                 &format!("correlate[{i}].name"),
                 "\"\"".into(),
                 "expected a name",
+            );
+        }
+        if r.count > 0 && r.seconds == 0 {
+            return bad(
+                &format!("correlate[{i}].seconds"),
+                "0".into(),
+                "expected the window length in seconds (at least 1) with count",
             );
         }
     }

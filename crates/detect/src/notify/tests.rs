@@ -285,9 +285,40 @@ fn ssh_bf() -> CorrelationRule {
         distinct: None,
         capacity: 5,
         leakspeed_ms: 10_000,
+        count: 0,
+        seconds: 0,
         blackhole_s: 60,
         emit: Emit::BruteForce,
     }
+}
+
+#[test]
+fn n_distinct_events_within_t_seconds_raise_one_sliding_window_event() {
+    let rule = CorrelationRule {
+        name: "ssh-user-enum".into(),
+        distinct: Some(Distinct::User),
+        capacity: 0,
+        count: 5,
+        seconds: 60,
+        ..ssh_bf()
+    };
+    let mut c = Correlator::new(vec![rule], "pharos", 100);
+    let mut out = Vec::new();
+    let src = [198, 51, 100, 7];
+    // Four users within a minute, the same user again and again: no event.
+    for (i, u) in ["a", "b", "c", "d", "d", "d"].into_iter().enumerate() {
+        c.process(&failed_login(u, src), T0 + i as u64 * 10_000, &mut out);
+    }
+    assert!(out.is_empty());
+    // A fifth user more than a minute after the first: the window slid, still no event.
+    c.process(&failed_login("e", src), T0 + 61_000, &mut out);
+    assert!(out.is_empty());
+    // ... but the next one makes five distinct users within the last minute.
+    c.process(&failed_login("f", src), T0 + 62_000, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].phase, Phase::Correlated);
+    c.expire(T0 + 200_000);
+    assert!(c.buckets.is_empty() && c.blackholes.is_empty());
 }
 
 #[test]
@@ -344,6 +375,13 @@ fn config_parses_from_toml_and_rejects_unknown_keys_and_kinds() {
         leakspeed_ms = 10000
         blackhole_s = 60
         emit = "brute-force"
+        [[correlate]]
+        name = "port-scan"
+        kinds = ["firewall-traffic-log"]
+        distinct = "dst_port"
+        count = 20
+        seconds = 10
+        emit = "port-scan"
         "#,
     )
     .unwrap();
