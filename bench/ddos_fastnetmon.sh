@@ -20,6 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 WINDOW_S=${WINDOW_S:-5}
 DELAY_S=${DELAY_S:-2}
 FNM_AVG=${FNM_AVG:-5}
@@ -35,34 +37,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v fastnetmon >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "== installing fastnetmon" >&2
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fastnetmon >/dev/null
-fi
-if [ -z "${PHAROS_BIN:-}" ]; then
-  echo "== cargo build --release -p pharos" >&2
-  nice -n 10 cargo build --release -p pharos --quiet
-  PHAROS_BIN=$REPO/target/release/pharos
-fi
+need_pkg fastnetmon fastnetmon
+pharos_bin
 
 PCAP=$CACHE/attacks.pcap
 if [ ! -s "$PCAP" ] || [ ! -s "$PCAP.truth.json" ] || [ bench/gen_attacks.py -nt "$PCAP" ]; then
   python3 bench/gen_attacks.py gen "$PCAP"
 fi
 
-wait_udp_bound() {
-  local hex; hex=$(printf '%04X' "$1")
-  for _ in $(seq 1 200); do
-    grep -q "0100007F:$hex " /proc/net/udp && return 0
-    sleep 0.05
-  done
-  echo "nothing bound UDP 127.0.0.1:$1" >&2; return 1
-}
-udp_drops() {
-  local hex; hex=$(printf '%04X' "$1")
-  awk -v p="0100007F:$hex" '$2 == p { print $NF; found=1 } END { if (!found) print 0 }' /proc/net/udp
-}
 
 # Offline ground truth: what `pharos detect` finds in the capture with the same configuration.
 PH=$WORK/pharos; mkdir -p "$PH"

@@ -20,6 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 FLOWS=${FLOWS:-510000}
 RATE=${RATE:-20000}
 VERSION=${VERSION:-5}
@@ -39,16 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v nfcapd >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "== installing nfdump (nfcapd)" >&2
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nfdump >/dev/null
-fi
-if [ -z "${PHAROS_BIN:-}" ]; then
-  echo "== cargo build --release -p pharos" >&2
-  nice -n 10 cargo build --release -p pharos --quiet
-  PHAROS_BIN=$REPO/target/release/pharos
-fi
+need_pkg nfcapd nfdump
+pharos_bin
 
 PCAP=$WORK/flows.pcap
 echo "== generating $FLOWS NetFlow v$VERSION flows" >&2
@@ -57,19 +51,6 @@ SENT=$("$PHAROS_BIN" decode --stats "$PCAP" 2>&1 >/dev/null | sed -n 's/^# .* \(
 DATAGRAMS=$("$PHAROS_BIN" decode --stats "$PCAP" 2>&1 >/dev/null | sed -n 's/^# .* \([0-9]*\) flow datagrams.*/\1/p')
 echo "== capture: $DATAGRAMS datagrams, $SENT flows ($(stat -c %s "$PCAP") bytes)" >&2
 
-# Kernel drop count (the `drops` column of /proc/net/udp) of the socket bound to 127.0.0.1:PORT.
-udp_drops() {
-  local hex; hex=$(printf '%04X' "$1")
-  awk -v p="0100007F:$hex" '$2 == p { print $NF; found=1 } END { if (!found) print 0 }' /proc/net/udp
-}
-wait_udp_bound() {
-  local hex; hex=$(printf '%04X' "$1")
-  for _ in $(seq 1 200); do
-    grep -q "0100007F:$hex " /proc/net/udp && return 0
-    sleep 0.05
-  done
-  echo "nothing bound UDP 127.0.0.1:$1" >&2; return 1
-}
 # Replays the capture; prints the sender's datagrams/s.
 send() { # port mode
   local args=(--to "127.0.0.1:$1")

@@ -25,6 +25,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 FLOWS=${FLOWS:-10000000}
 SPAN=${SPAN:-3600}
 VERSION=${VERSION:-5}
@@ -46,16 +48,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v nfcapd >/dev/null 2>&1; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "== installing nfdump (nfcapd)" >&2
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nfdump >/dev/null
-fi
-if [ -z "${PHAROS_BIN:-}" ]; then
-  echo "== cargo build --release -p pharos" >&2
-  nice -n 10 cargo build --release -p pharos --quiet
-  PHAROS_BIN=$REPO/target/release/pharos
-fi
+need_pkg nfcapd nfdump
+pharos_bin
 PHAROS_QUERIES=1
 if ! "$PHAROS_BIN" flows top --help >/dev/null 2>&1; then
   PHAROS_QUERIES=0
@@ -84,14 +78,6 @@ else
 fi
 echo "== capture $PCAP: $DATAGRAMS datagrams, $SENT flows, $(stat -c %s "$PCAP") bytes ($GEN_NOTE)" >&2
 
-wait_udp_bound() {
-  local hex; hex=$(printf '%04X' "$1")
-  for _ in $(seq 1 200); do
-    grep -q "0100007F:$hex " /proc/net/udp && return 0
-    sleep 0.05
-  done
-  echo "nothing bound UDP 127.0.0.1:$1" >&2; return 1
-}
 nf_flows() { nfdump -R "$NF_DIR" -I 2>/dev/null | sed -n 's/^Flows: \([0-9]*\)/\1/p'; }
 sum_sizes() { find "$@" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%d", s }'; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
