@@ -239,7 +239,8 @@ fn expected() -> BTreeSet<(String, String)> {
 }
 
 #[test]
-fn offline_detect_finds_the_ntp_reflection_the_syn_flood_and_the_icmp_flood_and_nothing_in_background() {
+fn offline_detect_finds_the_ntp_reflection_the_syn_flood_and_the_icmp_flood_and_nothing_in_background()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let pcap = tmp.path().join("attacks.pcap");
     write_capture(&pcap, 1_764_000_000, 20, Extra::Floods);

@@ -98,12 +98,25 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(parse_time(s, now).unwrap(), want, "{s}");
         }
-        for bad in ["yesterday", "-1y", "-h", "2025-13-01", "", "1969-01-01", "99999999999999999999"] {
+        for bad in [
+            "yesterday",
+            "-1y",
+            "-h",
+            "2025-13-01",
+            "",
+            "1969-01-01",
+            "99999999999999999999",
+        ] {
             let e = parse_time(bad, now).unwrap_err().to_string();
             assert!(e.contains("RFC 3339"), "{bad}: {e}");
         }
         assert_eq!(parse_duration_ms("5m"), Ok(300_000));
         assert!(parse_duration_ms("99999999999999999d").is_err());
-        assert!(parse_duration_ms("m").unwrap_err().to_string().contains("1m"));
+        assert!(
+            parse_duration_ms("m")
+                .unwrap_err()
+                .to_string()
+                .contains("1m")
+        );
     }
 }
