@@ -450,8 +450,13 @@ impl Attack {
         } else {
             Severity::High
         };
+        let sampling = match s.sampling {
+            (0, _) => String::new(),
+            (a, b) if a == b => format!("; sampling 1:{a}"),
+            (a, b) => format!("; sampling 1:{a}..1:{b}"),
+        };
         let text = format!(
-            "{} on {shown}: {:.0} pps avg (peak {:.0}), {:.1} Mbit/s avg (peak {:.1}), {:.0} flows/s; rule {}; sampling 1:{}..1:{}",
+            "{} on {shown}: {:.0} pps avg (peak {:.0}), {:.1} Mbit/s avg (peak {:.1}), {:.0} flows/s; rule {}{sampling}",
             self.attack_type.map_or("flood", |t| t.name()),
             s.avg_pps,
             s.peak_pps,
@@ -459,8 +464,6 @@ impl Attack {
             s.peak_bytes_ps * 8e-6,
             s.avg_fps,
             s.rule,
-            s.sampling.0,
-            s.sampling.1,
         );
         let event = DdosEvent {
             attack_type: self.attack_type,
