@@ -88,6 +88,8 @@ struct Host {
     victim: Victim,
     first_seen_ms: u64,
     last_seen_sec: u64,
+    /// Flows arrived since the last evaluation.
+    dirty: bool,
     /// Newest second the rings hold.
     head_sec: u64,
     /// Second the learned rates were last updated.
@@ -113,6 +115,7 @@ impl Host {
             victim,
             first_seen_ms: now_ms,
             last_seen_sec: now_ms / 1000,
+            dirty: true,
             head_sec: now_ms / 1000,
             learned_sec: now_ms / 1000,
             slot_of: [NONE; NCLASS],
@@ -192,6 +195,10 @@ impl Host {
     }
 }
 
+/// Least time between two evaluations within one second, when flows arrive (the windows are made
+/// of whole seconds; later evaluations in a second see the records that arrived since).
+pub const EARLY_EVAL_MS: u64 = 100;
+
 /// Detects volumetric attacks on monitored hosts from flow batches.
 pub struct DdosDetector {
     cfg: DdosConfig,
@@ -200,6 +207,8 @@ pub struct DdosDetector {
     hosts: HashMap<(u128, u8), Host, RandomState>,
     now_ms: u64,
     evaluated_sec: u64,
+    /// Clock of the latest evaluation, ms.
+    evaluated_ms: u64,
     stats: DdosStats,
     desc: [u32; NCLASS],
 }
@@ -225,6 +234,7 @@ impl DdosDetector {
             hosts: HashMap::default(),
             now_ms: 0,
             evaluated_sec: 0,
+            evaluated_ms: 0,
             stats: DdosStats::default(),
             desc: descendants(),
         })
@@ -258,11 +268,21 @@ impl DdosDetector {
         v
     }
 
-    /// Counts a batch of flows at time `now_ms`, then evaluates thresholds if a new second began,
-    /// appending life-cycle updates to `out`.
+    /// Counts a batch of flows at time `now_ms`, then evaluates thresholds if a new second began
+    /// or [`EARLY_EVAL_MS`] passed since the last evaluation (so that an attack whose first
+    /// records arrive just after a second began starts then, not a second later), appending
+    /// life-cycle updates to `out`.
     pub fn process(&mut self, batch: &FlowBatch, now_ms: u64, out: &mut Vec<AttackUpdate>) {
         self.ingest(batch, now_ms);
-        self.tick(now_ms, out);
+        let now_ms = self.clock(now_ms);
+        if now_ms >= self.evaluated_ms.saturating_add(EARLY_EVAL_MS)
+            && now_ms / 1000 == self.evaluated_sec
+        {
+            self.evaluated_ms = now_ms;
+            self.evaluate(now_ms, true, out);
+        } else {
+            self.tick(now_ms, out);
+        }
     }
 
     /// Evaluates thresholds at `now_ms` if a new second began since the last evaluation (call it
@@ -272,7 +292,8 @@ impl DdosDetector {
         let sec = now_ms / 1000;
         if sec > self.evaluated_sec {
             self.evaluated_sec = sec;
-            self.evaluate(now_ms, out);
+            self.evaluated_ms = now_ms;
+            self.evaluate(now_ms, false, out);
         }
     }
 
@@ -386,7 +407,9 @@ impl DdosDetector {
         }
     }
 
-    fn evaluate(&mut self, now_ms: u64, out: &mut Vec<AttackUpdate>) {
+    /// Evaluates every host, or with `only_new` only those that got flows since the last
+    /// evaluation (within a second the others cannot have changed: same windows, same buckets).
+    fn evaluate(&mut self, now_ms: u64, only_new: bool, out: &mut Vec<AttackUpdate>) {
         let now_sec = now_ms / 1000;
         let ring = self.ring;
         let window = self.cfg.window_s;
@@ -405,6 +428,10 @@ impl DdosDetector {
         let desc = &self.desc;
         let stats = &mut self.stats;
         self.hosts.retain(|_, h| {
+            if only_new && !h.dirty {
+                return true;
+            }
+            h.dirty = false;
             // no `advance`: readers ignore the seconds the rings do not hold (fewer writes)
             let group = &groups[h.group as usize];
             let learned_ok = group
@@ -622,6 +649,7 @@ fn count(
     stats.counted += 1;
     host.advance(now_sec, ring);
     host.last_seen_sec = now_sec;
+    host.dirty = true;
     let mut slots = [0usize; NCLASS];
     let mut ns = 0;
     for c in f.mask.iter() {
