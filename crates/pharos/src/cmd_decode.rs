@@ -73,6 +73,59 @@ pub fn read_udp_datagrams(
     })
 }
 
+/// What [`decode_capture`] read.
+#[derive(Debug, Default)]
+pub struct DecodedCapture {
+    /// UDP datagrams in the capture.
+    pub datagrams: u64,
+    /// Datagrams that were not flow exports, or were damaged.
+    pub not_flows: u64,
+    /// Flows decoded.
+    pub flows: u64,
+    /// What the capture reader found besides the datagrams.
+    pub summary: CaptureSummary,
+}
+
+impl DecodedCapture {
+    /// `"; the capture is damaged after that: ..."`, or nothing.
+    pub fn damage_note(&self) -> String {
+        self.summary
+            .damaged
+            .as_deref()
+            .map(|d| format!("; the capture is damaged after that: {d}"))
+            .unwrap_or_default()
+    }
+}
+
+/// Decodes the flow export datagrams of a capture in order, templates carried across datagrams,
+/// and calls `f(timestamp_ms, flows)` after every datagram (`flows` empty when it held none).
+/// After the first error of `f` the capture is still counted but `f` is not called again; that
+/// error is returned beside the counts.
+pub fn decode_capture<E>(
+    path: &Path,
+    mut f: impl FnMut(u64, &FlowBatch) -> Result<(), E>,
+) -> anyhow::Result<(DecodedCapture, Option<E>)> {
+    let mut decoder = FlowDecoder::new(DecoderConfig::default());
+    let mut batch = FlowBatch::with_capacity(1024);
+    let mut counts = DecodedCapture::default();
+    let mut failed = None;
+    counts.summary = read_udp_datagrams(path, |ts_ms, src, _dst, payload| {
+        counts.datagrams += 1;
+        if failed.is_some() {
+            return;
+        }
+        if decoder.decode(src, ts_ms, payload, &mut batch).is_err() {
+            counts.not_flows += 1;
+        }
+        counts.flows += batch.len() as u64;
+        if let Err(e) = f(ts_ms, &batch) {
+            failed = Some(e);
+        }
+        batch.clear();
+    })?;
+    Ok((counts, failed))
+}
+
 /// Counts for `--stats`.
 #[derive(Debug, Default)]
 struct Stats {

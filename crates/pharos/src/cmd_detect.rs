@@ -15,8 +15,6 @@ use anyhow::Context;
 use pharos_detect::{DetectConfig, Detection, Detector};
 
 use crate::detect_stage::render::{envelope, phase, readable};
-use pharos_model::flow::FlowBatch;
-use pharos_wire::{DecoderConfig, FlowDecoder};
 
 /// Arguments of `pharos detect`.
 #[derive(clap::Args, Debug)]
@@ -51,36 +49,21 @@ pub fn detect(args: DetectArgs) -> anyhow::Result<()> {
     }
     let mut detector =
         Detector::new(dcfg).map_err(|e| anyhow::anyhow!("--networks or [detect]: {e}"))?;
-    let mut decoder = FlowDecoder::new(DecoderConfig::default());
-    let mut batch = FlowBatch::with_capacity(1024);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut found = Vec::new();
     let mut tally = Tally::default();
-    let mut write_err: Option<std::io::Error> = None;
     let (mut last_tick, mut last_ts) = (0u64, 0u64);
-    let summary =
-        crate::cmd_decode::read_udp_datagrams(&args.file, |ts_ms, src, _dst, payload| {
-            tally.datagrams += 1;
-            if write_err.is_some() {
-                return;
-            }
-            last_ts = last_ts.max(ts_ms);
-            if decoder.decode(src, ts_ms, payload, &mut batch).is_err() {
-                tally.not_flows += 1;
-            }
-            if !batch.is_empty() {
-                tally.flows += batch.len() as u64;
-                detector.process(&batch, last_ts, &mut found);
-                batch.clear();
-            }
-            if last_ts >= last_tick.saturating_add(1000) {
-                detector.tick(last_ts, &mut found);
-                last_tick = last_ts;
-            }
-            if let Err(e) = emit(&mut out, &mut found, &mut tally, args.json) {
-                write_err = Some(e);
-            }
-        })?;
+    let (capture, write_err) = crate::cmd_decode::decode_capture(&args.file, |ts_ms, batch| {
+        last_ts = last_ts.max(ts_ms);
+        if !batch.is_empty() {
+            detector.process(batch, last_ts, &mut found);
+        }
+        if last_ts >= last_tick.saturating_add(1000) {
+            detector.tick(last_ts, &mut found);
+            last_tick = last_ts;
+        }
+        emit(&mut out, &mut found, &mut tally, args.json)
+    })?;
     detector.finish(last_ts, &mut found);
     let r = emit(&mut out, &mut found, &mut tally, args.json).and_then(|()| out.flush());
     match write_err.map_or(r, Err) {
@@ -90,27 +73,20 @@ pub fn detect(args: DetectArgs) -> anyhow::Result<()> {
     }
     eprintln!(
         "pharos detect: {} flows from {} datagrams ({} not flow exports or damaged); attacks started {}, updated {}, ended {}; scans {}{}",
-        tally.flows,
-        tally.datagrams,
-        tally.not_flows,
+        capture.flows,
+        capture.datagrams,
+        capture.not_flows,
         tally.started,
         tally.updated,
         tally.ended,
         tally.scans,
-        summary
-            .damaged
-            .as_deref()
-            .map(|d| format!("; the capture is damaged after that: {d}"))
-            .unwrap_or_default()
+        capture.damage_note()
     );
     Ok(())
 }
 
 #[derive(Debug, Default)]
 struct Tally {
-    datagrams: u64,
-    not_flows: u64,
-    flows: u64,
     started: u64,
     updated: u64,
     ended: u64,

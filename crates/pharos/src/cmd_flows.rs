@@ -18,7 +18,6 @@ use pharos_store::flows::query::{
     Key, KeyValue, Metric, Order, Progress, Scan, ScanStats, Selection, Totals,
 };
 use pharos_store::flows::segment::{SegmentConfig, SegmentWriter, now_ms};
-use pharos_wire::{DecoderConfig, FlowDecoder};
 
 use crate::config::Config;
 
@@ -163,7 +162,7 @@ fn data_dir(explicit: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Pa
 impl ScanArgs {
     fn scan(&self) -> anyhow::Result<(Scan, String)> {
         let dir = data_dir(self.data_dir.as_deref(), self.config.as_deref())?;
-        let root = dir.join("flows");
+        let root = pharos_store::flows::archive_root(&dir);
         let text = self.filter.join(" ");
         let expr = filter::parse(&text).map_err(|e| {
             anyhow::anyhow!(
@@ -564,7 +563,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
 
 fn import(a: ImportArgs) -> anyhow::Result<()> {
     let dir = data_dir(a.data_dir.as_deref(), a.config.as_deref())?;
-    let root = dir.join("flows");
+    let root = pharos_store::flows::archive_root(&dir);
     let mut cfg = SegmentConfig::new(&root);
     let per_segment = a.segment_flows.clamp(1, 10_000_000);
     // Imports write whole segments on their own schedule: no time-based flush, no retention
@@ -580,40 +579,25 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
     let mut bytes = 0u64;
     let (mut min_t, mut max_t) = (u64::MAX, 0u64);
     for file in &a.files {
-        let mut decoder = FlowDecoder::new(DecoderConfig::default());
-        let mut batch = FlowBatch::with_capacity(1024);
-        let (mut datagrams, mut dropped, mut flows) = (0u64, 0u64, 0u64);
-        let mut write_err: Option<anyhow::Error> = None;
-        let summary = crate::cmd_decode::read_udp_datagrams(file, |ts_ms, src, _dst, payload| {
-            datagrams += 1;
-            if write_err.is_some() {
-                return;
+        let (capture, write_err) = crate::cmd_decode::decode_capture(file, |_, batch| {
+            if batch.is_empty() {
+                return Ok(());
             }
-            if decoder.decode(src, ts_ms, payload, &mut batch).is_err() {
-                dropped += 1;
+            for &t in &batch.end_ms {
+                min_t = min_t.min(t);
+                max_t = max_t.max(t);
             }
-            if !batch.is_empty() {
-                for &t in &batch.end_ms {
-                    min_t = min_t.min(t);
-                    max_t = max_t.max(t);
-                }
-                flows += batch.len() as u64;
-                writer.push(&batch, now_ms());
-                batch.clear();
+            writer.push(batch, now_ms());
+            if writer.pending() >= per_segment
+                && let Some(s) = writer.flush(now_ms())?
+            {
+                segments += 1;
+                bytes += s.bytes;
             }
-            if writer.pending() >= per_segment {
-                match writer.flush(now_ms()) {
-                    Ok(Some(s)) => {
-                        segments += 1;
-                        bytes += s.bytes;
-                    }
-                    Ok(None) => {}
-                    Err(e) => write_err = Some(e.into()),
-                }
-            }
+            Ok::<(), pharos_store::flows::segment::FlowStoreError>(())
         })?;
         if let Some(e) = write_err {
-            return Err(e.context(format!(
+            return Err(anyhow::Error::from(e).context(format!(
                 "writing the flows of {} into {}; flows already written stay",
                 file.display(),
                 root.display()
@@ -630,16 +614,12 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
         eprintln!(
             "{}: {} flows from {} datagrams ({} not flow exports or damaged){}",
             file.display(),
-            group(flows),
-            group(datagrams),
-            group(dropped),
-            summary
-                .damaged
-                .as_deref()
-                .map(|d| format!("; the capture is damaged after that: {d}"))
-                .unwrap_or_default()
+            group(capture.flows),
+            group(capture.datagrams),
+            group(capture.not_flows),
+            capture.damage_note()
         );
-        total_flows += flows;
+        total_flows += capture.flows;
     }
     let secs = started.elapsed().as_secs_f64();
     println!(

@@ -223,7 +223,9 @@ impl FlowStoreConfig {
             max_held_flows: self.max_held_flows,
             compact: self.compact,
             compact_after: Duration::from_secs(self.compact_after_seconds),
-            ..pharos_store::flows::segment::SegmentConfig::new(data_dir.join("flows"))
+            ..pharos_store::flows::segment::SegmentConfig::new(pharos_store::flows::archive_root(
+                data_dir,
+            ))
         }
     }
 

@@ -121,10 +121,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         metrics: Some(metrics),
         config: Arc::new(cfg.api.clone()),
         nsfs,
-        flows: cfg
-            .flow_store
-            .enabled
-            .then(|| pharos_api::flows::FlowArchive::new(data_dir.join("flows"))),
+        flows: cfg.flow_store.enabled.then(|| {
+            pharos_api::flows::FlowArchive::new(pharos_store::flows::archive_root(data_dir))
+        }),
     };
     let app = pharos_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

@@ -7,3 +7,8 @@ pub mod filter;
 pub mod query;
 pub mod schema;
 pub mod segment;
+
+/// The flow archive's root under a data directory: `<data_dir>/flows`.
+pub fn archive_root(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("flows")
+}

@@ -1949,10 +1949,5 @@ pub struct Listing {
     pub stats: ScanStats,
 }
 
-/// The archive root under a data directory.
-pub fn archive_root(data_dir: &Path) -> PathBuf {
-    data_dir.join("flows")
-}
-
 #[cfg(test)]
 mod tests;
