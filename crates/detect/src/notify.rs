@@ -888,8 +888,10 @@ impl Correlator {
     }
 }
 
+/// What makes two notifications identical for dedup and dampening: kind, NSF, rule name and
+/// addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct DedupKey {
+pub struct DedupKey {
     kind: &'static str,
     nsf: String,
     rule: Option<String>,
@@ -897,7 +899,8 @@ struct DedupKey {
 }
 
 impl DedupKey {
-    fn of(m: &Message) -> Self {
+    /// The key of `m`.
+    pub fn of(m: &Message) -> Self {
         Self {
             kind: m.kind.name(),
             nsf: m.common.nsf_name.clone(),
@@ -959,14 +962,7 @@ impl Notifier {
     /// Feeds one message at `now_ms`; appends what is to be stored and emitted now.
     pub fn process(&mut self, m: &Message, now_ms: u64, out: &mut Vec<Notice>) {
         self.stats.received += 1;
-        let start = out.len();
-        self.correlator.process(m, now_ms, out);
-        let raised = out.len() - start;
-        self.stats.correlated += raised as u64;
-        let mut events: Vec<Notice> = out.drain(start..).collect();
-        for n in events.drain(..) {
-            self.emit(n, now_ms, out);
-        }
+        self.correlate(m, now_ms, out);
         let action = match self.thresholds.check(&Fields::of(m), now_ms) {
             Verdict::Silence => {
                 self.stats.thresholded += 1;
@@ -1012,6 +1008,22 @@ impl Notifier {
             }
         }
         self.emit_keyed(key, first, now_ms, out);
+    }
+
+    /// Runs only the correlation rules over `m` (a log kept as it is, e.g. a failed login that
+    /// counts towards a brute-force rule); appends the events they raise.
+    pub fn correlate(&mut self, m: &Message, now_ms: u64, out: &mut Vec<Notice>) {
+        let start = out.len();
+        self.correlator.process(m, now_ms, out);
+        let raised = out.len() - start;
+        if raised == 0 {
+            return;
+        }
+        self.stats.correlated += raised as u64;
+        let events: Vec<Notice> = out.drain(start..).collect();
+        for n in events {
+            self.emit(n, now_ms, out);
+        }
     }
 
     fn close(&mut self, f: Fold, key: DedupKey, now_ms: u64, out: &mut Vec<Notice>) {

@@ -441,6 +441,9 @@ struct Envelope {
     severity: Option<Severity>,
     source: Option<String>,
     raw: Option<String>,
+    count: Option<u64>,
+    first_seen: Option<Timestamp>,
+    last_seen: Option<Timestamp>,
 }
 
 record!(Envelope {
@@ -450,6 +453,9 @@ record!(Envelope {
     opt severity: "severity",
     opt source: "source",
     opt raw: "raw",
+    opt count: "count",
+    opt first_seen: "first-seen",
+    opt last_seen: "last-seen",
 });
 
 // ---- notifications and their choices --------------------------------------------------------
@@ -599,6 +605,9 @@ pub(crate) fn to_out(m: &Message) -> (&'static str, Vec<Out>) {
         severity: Some(c.severity),
         source: c.source.clone(),
         raw: c.raw.clone(),
+        count: c.count,
+        first_seen: c.first_seen,
+        last_seen: c.last_seen,
     };
     w.cont_in(PHAROS, "envelope", &envelope);
     (top_name(m.kind.notification()), w.out)
@@ -701,6 +710,9 @@ pub(crate) fn from_nodes(
     common.severity = envelope.severity.unwrap_or_else(|| default_severity(&kind));
     common.source = envelope.source;
     common.raw = envelope.raw;
+    common.count = envelope.count;
+    common.first_seen = envelope.first_seen;
+    common.last_seen = envelope.last_seen;
     Ok(Message { common, kind })
 }
 

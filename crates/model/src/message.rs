@@ -47,6 +47,13 @@ pub struct Common {
     pub source: Option<String>,
     /// Envelope: the raw record as received (a log line), when there was one.
     pub raw: Option<String>,
+    /// Envelope: identical notifications this one stands for, when several were folded into it
+    /// (dedup); `None` for a message that was not folded.
+    pub count: Option<u64>,
+    /// Envelope: when Pharos received the first notification folded into this one.
+    pub first_seen: Option<Timestamp>,
+    /// Envelope: when Pharos received the last notification folded into this one.
+    pub last_seen: Option<Timestamp>,
 }
 
 impl Common {
@@ -69,6 +76,9 @@ impl Common {
             severity: Severity::Info,
             source: None,
             raw: None,
+            count: None,
+            first_seen: None,
+            last_seen: None,
         }
     }
 }

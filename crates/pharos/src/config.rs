@@ -33,6 +33,17 @@ pub struct Config {
     pub detect: Option<pharos_detect::DetectConfig>,
     /// `[detect_hook]`: the command run at each attack start, update and end.
     pub detect_hook: DetectHookConfig,
+    /// `[notify]`: dedup, dampening, thresholds and correlation of the notifications received
+    /// (docs/detect.md); runs only when the file has this section. Not printed back.
+    #[serde(skip_serializing)]
+    pub notify: Option<pharos_detect::notify::NotifyConfig>,
+    /// `[state]`: alarms from state (resource usage, session table, interfaces, silent sources);
+    /// runs only when the file has this section. Not printed back.
+    #[serde(skip_serializing)]
+    pub state: Option<pharos_detect::state::StateConfig>,
+    /// `[report]`: the periodic report (and the `i2nsf-counter` period). Not printed back.
+    #[serde(skip_serializing)]
+    pub report: pharos_detect::report::ReportConfig,
 }
 
 /// `[detect_hook]` settings: an operator's command (e.g. a blackholing script) run with the event
@@ -381,6 +392,13 @@ impl Config {
                     _ => format!("[detect] {e}"),
                 }
             })?;
+        }
+        if let Some(n) = &self.notify {
+            pharos_detect::notify::Notifier::new(n.clone()).map_err(|e| format!("[notify] {e}"))?;
+        }
+        if let Some(st) = &self.state {
+            pharos_detect::state::StateAlarms::new(st.clone())
+                .map_err(|e| format!("[state] {e}"))?;
         }
         if !(1..=3600).contains(&self.detect_hook.timeout_seconds) {
             return Err(format!(

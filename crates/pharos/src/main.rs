@@ -1,5 +1,6 @@
 //! `pharos`: network security monitoring. One binary, subcommands for the daemon and its tools.
 
+mod analyse_stage;
 mod client;
 mod cmd_decode;
 mod cmd_detect;
@@ -8,6 +9,7 @@ mod cmd_parse;
 mod cmd_replay;
 mod config;
 mod detect_stage;
+mod report_stage;
 mod run;
 mod syslog_stage;
 
@@ -59,6 +61,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One TLS provider for the whole process (ring: no C TLS stack); the HTTP clients and the
+    // TLS listeners use it. Fails only if already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run::run(config.as_deref()),

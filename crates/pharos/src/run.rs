@@ -64,13 +64,38 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     describe_metrics();
     pharos_sources::flow::describe_metrics();
     // Before the API: scripts that wait for api.addr then find flow.addr in place.
-    let (writer, writer_thread) = StoreWriter::spawn(
+    let seen = crate::analyse_stage::SeenSources::default();
+    let analyse = crate::analyse_stage::AnalyseStage::new(
+        cfg.notify.as_ref(),
+        cfg.state.as_ref(),
+        seen.clone(),
+    )?;
+    let watch_exporters = cfg.state.is_some();
+    let (writer, writer_thread) = StoreWriter::spawn_with(
         store.clone(),
         WriterConfig {
             queue: cfg.store.queue,
             max_batch: cfg.store.max_batch,
         },
+        analyse.map(|a| Box::new(a) as Box<dyn pharos_store::writer::Analyse>),
     );
+    let tick_task = (cfg.notify.is_some() || cfg.state.is_some()).then(|| {
+        let w = writer.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                w.tick(segment::now_ms());
+            }
+        })
+    });
+    let report_task = (cfg.report.interval_s > 0).then(|| {
+        tokio::spawn(crate::report_stage::run(
+            store.clone(),
+            cfg.report.clone(),
+            data_dir.join("reports"),
+        ))
+    });
     let detect = match &cfg.detect {
         Some(d) if cfg.flow.enabled => {
             if d.ddos.networks.is_empty() && d.ddos.groups.is_empty() {
@@ -89,7 +114,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let flows = start_flows(&cfg.flow, &cfg.flow_store, data_dir, detect)?;
+    let flows = start_flows(
+        &cfg.flow,
+        &cfg.flow_store,
+        data_dir,
+        detect,
+        Taps {
+            seen: watch_exporters.then_some(seen),
+            counters: crate::report_stage::InterfaceTotals::new(&cfg.report),
+            writer: writer.clone(),
+            rt: tokio::runtime::Handle::current(),
+        },
+    )?;
     if let Ok(counts) = store.count_by_kind() {
         for (kind, n) in counts {
             metrics::gauge!("pharos_store_messages", "kind" => kind).set(n as f64);
@@ -143,7 +179,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(data_dir.join("syslog.addr"));
     }
     tracing::info!("stopping: flushing the store");
-    if let Some(t) = retention_task {
+    for t in [retention_task, tick_task, report_task]
+        .into_iter()
+        .flatten()
+    {
         t.abort();
     }
     drop(writer);
@@ -271,6 +310,7 @@ fn describe_metrics() {
     );
     segment::describe_metrics();
     crate::detect_stage::describe_metrics();
+    crate::analyse_stage::describe_metrics();
 }
 
 /// The running flow collectors and the stage that takes their batches.
@@ -288,6 +328,7 @@ fn start_flows(
     store_cfg: &crate::config::FlowStoreConfig,
     data_dir: &Path,
     detect: Option<crate::detect_stage::DetectStage>,
+    taps: Taps,
 ) -> anyhow::Result<Option<FlowStage>> {
     let addr_file = data_dir.join("flow.addr");
     let _ = std::fs::remove_file(&addr_file);
@@ -322,7 +363,7 @@ fn start_flows(
     };
     let consumer = std::thread::Builder::new()
         .name("flow-store".into())
-        .spawn(move || flow_store_loop(rx, writer, detect_tx))
+        .spawn(move || flow_store_loop(rx, writer, detect_tx, taps))
         .context("starting the flow store thread")?;
     Ok(Some(FlowStage {
         collector,
@@ -342,6 +383,7 @@ fn flow_store_loop(
     rx: std::sync::mpsc::Receiver<pharos_model::flow::FlowBatch>,
     mut writer: Option<SegmentWriter>,
     mut detect: Option<std::sync::mpsc::SyncSender<pharos_model::flow::FlowBatch>>,
+    mut taps: Taps,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     let batches = metrics::counter!("pharos_flow_batches_consumed_total");
@@ -353,6 +395,12 @@ fn flow_store_loop(
                 records.increment(b.len() as u64);
                 if let Some(w) = writer.as_mut() {
                     w.push(&b, segment::now_ms());
+                }
+                if let Some(s) = &taps.seen {
+                    mark_exporters(s, &b);
+                }
+                if let Some(c) = taps.counters.as_mut() {
+                    c.add(&b);
                 }
                 if let Some(tx) = &detect {
                     match tx.try_send(b) {
@@ -375,6 +423,7 @@ fn flow_store_loop(
         if let Some(w) = writer.as_mut() {
             w.tick(segment::now_ms());
         }
+        taps.counters_due();
     }
     // Closing the channel lets the detection thread finish its attacks.
     drop(detect);
@@ -388,6 +437,55 @@ fn flow_store_loop(
                 "flow store: the last segment could not be written at shutdown"),
         }
         w.wait_compaction(segment::now_ms());
+    }
+}
+
+/// What the flow consumer feeds besides the flow store and detection.
+struct Taps {
+    /// The silence watch of `[state]`.
+    seen: Option<crate::analyse_stage::SeenSources>,
+    /// The interface counters of the `i2nsf-counter` period (`[report] counter_period_min`).
+    counters: Option<crate::report_stage::InterfaceTotals>,
+    /// Where the counters are stored.
+    writer: StoreWriter,
+    rt: tokio::runtime::Handle,
+}
+
+impl Taps {
+    /// Stores the counters of a period that ended (without waiting for the store).
+    fn counters_due(&mut self) {
+        let Some(c) = self.counters.as_mut() else {
+            return;
+        };
+        let msgs = c.due(segment::now_ms());
+        if msgs.is_empty() {
+            return;
+        }
+        let w = self.writer.clone();
+        self.rt.spawn(async move {
+            let n = msgs.len();
+            if let Err(e) = w.submit_raised(msgs).await {
+                tracing::warn!(error = %e, snapshots = n, "interface counters not stored");
+            }
+        });
+    }
+}
+
+/// Marks the exporters of a batch seen, for the silence watch of `[state]` (a batch holds the
+/// records of one datagram or a few, so exporters change rarely within it).
+fn mark_exporters(seen: &crate::analyse_stage::SeenSources, b: &pharos_model::flow::FlowBatch) {
+    let now = segment::now_ms();
+    let mut last: Option<&[u8; 16]> = None;
+    for e in &b.exporter {
+        if last == Some(e) {
+            continue;
+        }
+        last = Some(e);
+        let ip = std::net::Ipv6Addr::from(*e);
+        let ip = ip
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(ip), std::net::IpAddr::V4);
+        seen.seen(ip.to_string(), now);
     }
 }
 

@@ -538,6 +538,21 @@ async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_t
     assert_eq!(victims, expected(), "{got:?}\n{}", inst.log());
     assert!(got.iter().all(|g| g.2), "not ended: {got:?}");
     assert_eq!(got.len(), ATTACKS, "one stored event per attack: {got:?}");
+    // An attack that ended is over: its event is closed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page =
+            support::get_json(&inst, "/api/v1/messages?kind=ddos&state=closed&limit=100").await;
+        let closed = page["items"].as_array().map_or(0, Vec::len);
+        if closed == ATTACKS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{closed} of {ATTACKS} ended attacks closed: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The hook ran at start and at end of both.
     let deadline = Instant::now() + Duration::from_secs(15);

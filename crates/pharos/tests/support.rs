@@ -137,6 +137,8 @@ impl Drop for Instance {
 
 /// A blocking HTTP client for tests.
 pub fn client() -> reqwest::Client {
+    // reqwest is built without a TLS provider of its own (no C TLS stack): install ring's
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -236,4 +238,16 @@ pub fn write_udp_pcap(path: &Path, datagrams: impl IntoIterator<Item = PcapUdp>)
         out.extend_from_slice(&frame);
     }
     std::fs::write(path, out).unwrap();
+}
+
+/// `GET path` on the instance, as JSON (panics on a transport error or a body that is not JSON).
+pub async fn get_json(inst: &Instance, path: &str) -> serde_json::Value {
+    client()
+        .get(inst.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

@@ -4,6 +4,13 @@
 //!
 //! Contract: `submit` resolves `Ok` only after the messages are on disk; a full queue is reported
 //! at once (`SubmitError::Full`) so the source can count and refuse instead of waiting unboundedly.
+//!
+//! With an [`Analyse`] stage (notification dedup, thresholds, alarms from state), every submission
+//! passes through it on the writer thread, in order, before it is stored: what the stage keeps or
+//! raises is stored and acknowledged as above; what it folds into an earlier stored message updates
+//! that message in place (also before the acknowledgement); what it silences is not stored and is
+//! counted by the stage. [`StoreWriter::submit_raised`] stores messages that Pharos' own analysis
+//! raised (DDoS and scan events) without passing them through the stage again.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -45,9 +52,41 @@ pub enum SubmitError {
     Store(Arc<StoreError>),
 }
 
-struct Job {
-    msgs: Vec<Message>,
-    reply: oneshot::Sender<Result<Vec<Message>, Arc<StoreError>>>,
+enum Job {
+    Submit {
+        msgs: Vec<Message>,
+        analyse: bool,
+        reply: oneshot::Sender<Result<Vec<Message>, Arc<StoreError>>>,
+    },
+    Tick(u64),
+}
+
+/// What an [`Analyse`] stage wants written.
+#[derive(Debug, Default)]
+pub struct Analysed {
+    /// Messages to insert (fresh ids are assigned).
+    pub insert: Vec<Message>,
+    /// Stored messages (with `common.id`) to replace in place.
+    pub update: Vec<Message>,
+}
+
+impl Analysed {
+    fn is_empty(&self) -> bool {
+        self.insert.is_empty() && self.update.is_empty()
+    }
+}
+
+/// A stage run on the writer thread over every submission before it is stored (see the module
+/// docs); its clock is the caller's `now_ms` (Unix ms).
+pub trait Analyse: Send {
+    /// Takes one submission; appends what to store for it to `out`.
+    fn submitted(&mut self, msgs: Vec<Message>, now_ms: u64, out: &mut Analysed);
+    /// Told the ids of the messages it asked to insert, once they are stored.
+    fn stored(&mut self, inserted: &[Message]);
+    /// Advances the clock (about once a second); appends what fell due.
+    fn tick(&mut self, now_ms: u64, out: &mut Analysed);
+    /// Shutdown: appends everything still held.
+    fn finish(&mut self, now_ms: u64, out: &mut Analysed);
 }
 
 /// A cloneable handle that submits batches to the writer thread.
@@ -70,24 +109,52 @@ impl WriterThread {
 impl StoreWriter {
     /// Starts the writer thread over `store`.
     pub fn spawn(store: Arc<dyn MessageStore>, config: WriterConfig) -> (Self, WriterThread) {
+        Self::spawn_with(store, config, None)
+    }
+
+    /// Starts the writer thread over `store`, running `analyse` over every submission.
+    pub fn spawn_with(
+        store: Arc<dyn MessageStore>,
+        config: WriterConfig,
+        analyse: Option<Box<dyn Analyse>>,
+    ) -> (Self, WriterThread) {
         let queue = config.queue.max(1);
         let (tx, rx) = mpsc::channel(queue);
         let max_batch = config.max_batch.max(1);
         let handle = std::thread::Builder::new()
             .name("pharos-store-writer".into())
-            .spawn(move || run(store, rx, max_batch))
+            .spawn(move || run(store, rx, max_batch, analyse))
             .expect("spawning the store writer thread");
         (Self { tx, queue }, WriterThread(handle))
     }
 
-    /// Stores `msgs` in one transaction with other concurrent submissions; returns them with ids
-    /// once durable.
+    /// Stores `msgs` (after the analysis stage, if any) in one transaction with other concurrent
+    /// submissions; returns what was inserted for them, with ids, once durable.
     pub async fn submit(&self, msgs: Vec<Message>) -> Result<Vec<Message>, SubmitError> {
+        self.send(msgs, true).await
+    }
+
+    /// Stores messages raised by Pharos' own analysis as they are (no analysis stage).
+    pub async fn submit_raised(&self, msgs: Vec<Message>) -> Result<Vec<Message>, SubmitError> {
+        self.send(msgs, false).await
+    }
+
+    /// Gives the analysis stage the clock (about once a second); skipped when the queue is full.
+    pub fn tick(&self, now_ms: u64) {
+        let _ = self.tx.try_send(Job::Tick(now_ms));
+    }
+
+    async fn send(&self, msgs: Vec<Message>, analyse: bool) -> Result<Vec<Message>, SubmitError> {
         if msgs.is_empty() {
             return Ok(msgs);
         }
         let (reply, rx) = oneshot::channel();
-        self.tx.try_send(Job { msgs, reply }).map_err(|e| match e {
+        let job = Job::Submit {
+            msgs,
+            analyse,
+            reply,
+        };
+        self.tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SubmitError::Full(self.queue),
             mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
         })?;
@@ -99,33 +166,90 @@ impl StoreWriter {
     }
 }
 
-fn run(store: Arc<dyn MessageStore>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn run(
+    store: Arc<dyn MessageStore>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    mut analyse: Option<Box<dyn Analyse>>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
-        let mut n = jobs[0].msgs.len();
+        let mut n = jobs[0].len();
         while n < max_batch {
             match rx.try_recv() {
                 Ok(job) => {
-                    n += job.msgs.len();
+                    n += job.len();
                     jobs.push(job);
                 }
                 Err(_) => break,
             }
         }
+        // what the stage raised or folded outside any submission (ticks, late updates)
+        let mut extra = Analysed::default();
         let mut all: Vec<Message> = Vec::with_capacity(n);
         let mut lens = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
+        let mut updates = Vec::new();
         for job in jobs {
-            lens.push(job.msgs.len());
-            all.extend(job.msgs);
-            replies.push(job.reply);
+            match job {
+                Job::Tick(now) => {
+                    if let Some(a) = analyse.as_mut() {
+                        a.tick(now, &mut extra);
+                    }
+                }
+                Job::Submit {
+                    msgs,
+                    analyse: true,
+                    reply,
+                } if analyse.is_some() => {
+                    let mut out = Analysed::default();
+                    if let Some(a) = analyse.as_mut() {
+                        a.submitted(msgs, now_ms(), &mut out);
+                    }
+                    lens.push(out.insert.len());
+                    all.extend(out.insert);
+                    updates.extend(out.update);
+                    replies.push(reply);
+                }
+                Job::Submit { msgs, reply, .. } => {
+                    lens.push(msgs.len());
+                    all.extend(msgs);
+                    replies.push(reply);
+                }
+            }
         }
-        match store.insert_batch(&mut all) {
-            Ok(_) => {
+        let own = all.len();
+        all.extend(extra.insert);
+        updates.extend(extra.update);
+        if all.is_empty() && updates.is_empty() {
+            for reply in replies {
+                let _ = reply.send(Ok(Vec::new()));
+            }
+            continue;
+        }
+        let result = store.insert_batch(&mut all).and_then(|_| {
+            updates.iter().try_for_each(|m| match store.update(m) {
+                // the folded-into message was deleted by retention meanwhile: nothing to update
+                Err(StoreError::NotFound(_)) => Ok(()),
+                r => r,
+            })
+        });
+        match result {
+            Ok(()) => {
                 for m in &all {
                     metrics::counter!("pharos_store_stored_total", "kind" => m.kind.name())
                         .increment(1);
                 }
+                if let Some(a) = analyse.as_mut() {
+                    a.stored(&all);
+                }
+                all.truncate(own);
                 let mut rest = all.into_iter();
                 for (len, reply) in lens.into_iter().zip(replies) {
                     let _ = reply.send(Ok(rest.by_ref().take(len).collect()));
@@ -139,6 +263,33 @@ fn run(store: Arc<dyn MessageStore>, mut rx: mpsc::Receiver<Job>, max_batch: usi
                     let _ = reply.send(Err(e.clone()));
                 }
             }
+        }
+    }
+    // shutdown: what the stage still holds (fold counts, dampened outputs)
+    if let Some(a) = analyse.as_mut() {
+        let mut out = Analysed::default();
+        a.finish(now_ms(), &mut out);
+        if !out.is_empty() {
+            let mut ins = out.insert;
+            let r = store.insert_batch(&mut ins).and_then(|_| {
+                out.update.iter().try_for_each(|m| match store.update(m) {
+                    Err(StoreError::NotFound(_)) => Ok(()),
+                    r => r,
+                })
+            });
+            if let Err(e) = r {
+                tracing::error!(error = %e, "store write failed at shutdown: the analysis stage's last updates were lost");
+                metrics::counter!("pharos_store_write_errors_total").increment(1);
+            }
+        }
+    }
+}
+
+impl Job {
+    fn len(&self) -> usize {
+        match self {
+            Job::Submit { msgs, .. } => msgs.len(),
+            Job::Tick(_) => 0,
         }
     }
 }

@@ -178,6 +178,9 @@ pub(crate) fn common(
         severity,
         source: Some(source.into()),
         raw: None,
+        count: None,
+        first_seen: None,
+        last_seen: None,
     }
 }
 

@@ -115,7 +115,7 @@ impl Host {
             victim,
             first_seen_ms: now_ms,
             last_seen_sec: now_ms / 1000,
-            dirty: true,
+            dirty: false,
             head_sec: now_ms / 1000,
             learned_sec: now_ms / 1000,
             slot_of: [NONE; NCLASS],
@@ -205,6 +205,8 @@ pub struct DdosDetector {
     c: Compiled,
     ring: usize,
     hosts: HashMap<(u128, u8), Host, RandomState>,
+    /// Keys of the hosts that got flows since the last evaluation.
+    dirty: Vec<(u128, u8)>,
     now_ms: u64,
     evaluated_sec: u64,
     /// Clock of the latest evaluation, ms.
@@ -232,6 +234,7 @@ impl DdosDetector {
             c,
             ring,
             hosts: HashMap::default(),
+            dirty: Vec::new(),
             now_ms: 0,
             evaluated_sec: 0,
             evaluated_ms: 0,
@@ -394,7 +397,15 @@ impl DdosDetector {
                 v4: dv4,
                 prefix_len: 128,
             };
-            count(&mut self.hosts, &mut self.stats, &ctx, host, group, &fv);
+            count(
+                &mut self.hosts,
+                &mut self.dirty,
+                &mut self.stats,
+                &ctx,
+                host,
+                group,
+                &fv,
+            );
             if let Some((agg, len)) = aggregate {
                 let net = crate::prefix::mask(u128::from_be_bytes(*dst), len).to_be_bytes();
                 let whole = Victim {
@@ -402,167 +413,226 @@ impl DdosDetector {
                     v4: dv4,
                     prefix_len: len,
                 };
-                count(&mut self.hosts, &mut self.stats, &ctx, whole, agg, &fv);
+                count(
+                    &mut self.hosts,
+                    &mut self.dirty,
+                    &mut self.stats,
+                    &ctx,
+                    whole,
+                    agg,
+                    &fv,
+                );
             }
         }
     }
 
     /// Evaluates every host, or with `only_new` only those that got flows since the last
-    /// evaluation (within a second the others cannot have changed: same windows, same buckets).
+    /// evaluation (within a second the others cannot have changed: same windows, same buckets;
+    /// they are found through the dirty list, so an early evaluation costs nothing per quiet
+    /// host).
     fn evaluate(&mut self, now_ms: u64, only_new: bool, out: &mut Vec<AttackUpdate>) {
         let now_sec = now_ms / 1000;
-        let ring = self.ring;
         let window = self.cfg.window_s;
-        let from = now_sec.saturating_sub(u64::from(self.cfg.delay_s + window));
-        let hold_ms = u64::from(self.cfg.hold_s) * 1000;
-        let update_ms = u64::from(self.cfg.update_interval_s) * 1000;
-        let evict_sec = u64::from(self.cfg.idle_evict_s);
-        // seconds before `settled` have all their flows (up to `delay_s` long)
-        let settled = now_sec.saturating_sub(u64::from(self.cfg.delay_s));
-        // the window ending now: flows still under way are missing from it, so it can only
-        // undercount; when even it is over a threshold, the attack starts without waiting
-        let fresh = now_sec.saturating_sub(u64::from(window));
+        let e = Eval {
+            cfg: &self.cfg,
+            groups: &self.c.groups,
+            desc: &self.desc,
+            now_ms,
+            now_sec,
+            ring: self.ring,
+            window,
+            from: now_sec.saturating_sub(u64::from(self.cfg.delay_s + window)),
+            hold_ms: u64::from(self.cfg.hold_s) * 1000,
+            update_ms: u64::from(self.cfg.update_interval_s) * 1000,
+            evict_sec: u64::from(self.cfg.idle_evict_s),
+            // seconds before `settled` have all their flows (up to `delay_s` long)
+            settled: now_sec.saturating_sub(u64::from(self.cfg.delay_s)),
+            // the window ending now: flows still under way are missing from it, so it can only
+            // undercount; when even it is over a threshold, the attack starts without waiting
+            fresh: now_sec.saturating_sub(u64::from(window)),
+        };
         let first = out.len();
-        let cfg = &self.cfg;
-        let groups = &self.c.groups;
-        let desc = &self.desc;
         let stats = &mut self.stats;
-        self.hosts.retain(|_, h| {
-            if only_new && !h.dirty {
-                return true;
-            }
-            h.dirty = false;
-            // no `advance`: readers ignore the seconds the rings do not hold (fewer writes)
-            let group = &groups[h.group as usize];
-            let learned_ok = group
-                .baseline
-                .is_some_and(|b| now_ms.saturating_sub(h.first_seen_ms) >= b.learning_ms);
-            let dt = now_sec.saturating_sub(h.learned_sec);
-            h.learned_sec = now_sec;
-            // every class is part of `all`: when `all` is below the lowest threshold of every
-            // class, no class can be over (absolute thresholds only; baseline hosts learn)
-            if h.active == 0 && group.baseline.is_none() {
-                let w = f64::from(window);
-                let quiet = |rate: [f64; 3]| (0..3).all(|m| rate[m] < group.min_limits[m]);
-                if quiet(h.ring_total.map(|x| x / w)) {
-                    return now_sec.saturating_sub(h.last_seen_sec) <= evict_sec;
-                }
-                // slot 0 is `all`: every flow is in it, first
-                let rate = h.rate_now(0, from, fresh, window, ring);
-                if (0..3).all(|m| rate[m] < group.min_limits[m]) {
-                    return now_sec.saturating_sub(h.last_seen_sec) <= evict_sec;
+        if only_new {
+            for key in self.dirty.drain(..) {
+                if let Some(h) = self.hosts.get_mut(&key) {
+                    // eviction waits for the next full evaluation
+                    e.host(h, stats, out);
                 }
             }
-            let mut rates = [[0.0f64; 3]; NCLASS];
-            let mut fired: [Option<(usize, bool, f64)>; NCLASS] = [None; NCLASS];
-            let mut over = 0u32;
-            for (slot, &c) in h.classes.iter().enumerate() {
-                let ci = c.index();
-                let rate = h.rate_now(slot, from, fresh, window, ring);
-                rates[ci] = rate;
-                let abs = group.limits[ci];
-                let mut thr = abs;
-                if let (Some(b), true) = (group.baseline, learned_ok) {
-                    for m in 0..3 {
-                        let base = (b.multiplier * h.learned[slot][m]).max(b.floor[m]);
-                        // a metric disabled by the absolute thresholds stays disabled
-                        if abs[m].is_finite() {
-                            thr[m] = abs[m].min(base);
-                        }
-                    }
-                }
-                if let Some(m) = (0..3).find(|&m| rate[m] >= thr[m]) {
-                    over |= 1 << ci;
-                    fired[ci] = Some((m, thr[m] < abs[m], thr[m]));
-                } else if let Some(b) = group.baseline
-                    && h.active & (1 << ci) == 0
-                    && dt > 0
-                {
-                    let keep = b.keep_per_s.powf(dt as f64);
-                    let l = &mut h.learned[slot];
-                    let fresh = l.iter().all(|x| *x == 0.0);
-                    for m in 0..3 {
-                        l[m] = if fresh {
-                            rate[m]
-                        } else {
-                            keep * l[m] + (1.0 - keep) * rate[m]
-                        };
-                    }
-                }
-            }
-            // life cycle of ongoing attacks
-            let mut k = 0;
-            while k < h.attacks.len() {
-                let a = &mut h.attacks[k];
-                let ci = a.class.index();
-                let slot = h.slot_of[ci] as usize;
-                a.feed(
-                    |sec| bucket_metrics(&h.buckets, h.head_sec, slot, sec, ring),
-                    from,
-                    settled,
-                );
-                if over & (1 << ci) != 0 {
-                    a.below_since_ms = None;
-                    a.last_window = rates[ci];
-                    if update_ms > 0 && now_ms.saturating_sub(a.last_update_ms) >= update_ms {
-                        a.last_update_ms = now_ms;
-                        out.push(AttackUpdate::Updated(a.event(cfg, &h.victim, now_ms, None)));
-                    }
-                    k += 1;
-                } else {
-                    let since = *a.below_since_ms.get_or_insert(now_ms);
-                    if now_ms.saturating_sub(since) >= hold_ms {
-                        let a = h.attacks.swap_remove(k);
-                        h.active &= !(1 << ci);
-                        stats.ended += 1;
-                        out.push(AttackUpdate::Ended(a.event(
-                            cfg,
-                            &h.victim,
-                            now_ms,
-                            Some(a.end_ms(since)),
-                        )));
-                    } else {
-                        k += 1;
-                    }
-                }
-            }
-            // new attacks: the most specific classes over threshold
-            let candidates = over & !h.active;
-            for c in ClassSet(candidates).iter() {
-                let ci = c.index();
-                if desc[ci] & (over | h.active) != 0 {
-                    continue;
-                }
-                let Some((metric, baseline, thr)) = fired[ci] else {
-                    continue;
-                };
-                let slot = h.slot_of[ci] as usize;
-                let span = window + cfg.delay_s;
-                let start_ms = h.first_over_ms(slot, from, span, ring, metric, thr);
-                let mut a = Attack::start(
-                    cfg,
-                    c,
-                    &group.name,
-                    metric,
-                    baseline,
-                    thr,
-                    start_ms,
-                    now_ms,
-                    rates,
-                );
-                a.feed(
-                    |sec| bucket_metrics(&h.buckets, h.head_sec, slot, sec, ring),
-                    from,
-                    settled,
-                );
-                h.active |= 1 << ci;
-                stats.started += 1;
-                out.push(AttackUpdate::Started(a.event(cfg, &h.victim, now_ms, None)));
-                h.attacks.push(a);
-            }
-            h.active != 0 || now_sec.saturating_sub(h.last_seen_sec) <= evict_sec
-        });
+        } else {
+            self.dirty.clear();
+            self.hosts.retain(|_, h| e.host(h, stats, out));
+        }
         sort_updates(&mut out[first..]);
+    }
+}
+
+/// The clock and settings of one evaluation.
+struct Eval<'a> {
+    cfg: &'a DdosConfig,
+    groups: &'a [crate::config::Group],
+    desc: &'a [u32; NCLASS],
+    now_ms: u64,
+    now_sec: u64,
+    ring: usize,
+    window: u32,
+    from: u64,
+    hold_ms: u64,
+    update_ms: u64,
+    evict_sec: u64,
+    settled: u64,
+    fresh: u64,
+}
+
+impl Eval<'_> {
+    /// Evaluates one host: thresholds, learning, life cycle; whether to keep it.
+    fn host(&self, h: &mut Host, stats: &mut DdosStats, out: &mut Vec<AttackUpdate>) -> bool {
+        let Eval {
+            cfg,
+            groups,
+            desc,
+            now_ms,
+            now_sec,
+            ring,
+            window,
+            from,
+            hold_ms,
+            update_ms,
+            evict_sec,
+            settled,
+            fresh,
+        } = *self;
+        h.dirty = false;
+        // no `advance`: readers ignore the seconds the rings do not hold (fewer writes)
+        let group = &groups[h.group as usize];
+        let learned_ok = group
+            .baseline
+            .is_some_and(|b| now_ms.saturating_sub(h.first_seen_ms) >= b.learning_ms);
+        let dt = now_sec.saturating_sub(h.learned_sec);
+        h.learned_sec = now_sec;
+        // every class is part of `all`: when `all` is below the lowest threshold of every
+        // class, no class can be over (absolute thresholds only; baseline hosts learn)
+        if h.active == 0 && group.baseline.is_none() {
+            let w = f64::from(window);
+            let quiet = |rate: [f64; 3]| (0..3).all(|m| rate[m] < group.min_limits[m]);
+            if quiet(h.ring_total.map(|x| x / w)) {
+                return now_sec.saturating_sub(h.last_seen_sec) <= evict_sec;
+            }
+            // slot 0 is `all`: every flow is in it, first
+            let rate = h.rate_now(0, from, fresh, window, ring);
+            if (0..3).all(|m| rate[m] < group.min_limits[m]) {
+                return now_sec.saturating_sub(h.last_seen_sec) <= evict_sec;
+            }
+        }
+        let mut rates = [[0.0f64; 3]; NCLASS];
+        let mut fired: [Option<(usize, bool, f64)>; NCLASS] = [None; NCLASS];
+        let mut over = 0u32;
+        for (slot, &c) in h.classes.iter().enumerate() {
+            let ci = c.index();
+            let rate = h.rate_now(slot, from, fresh, window, ring);
+            rates[ci] = rate;
+            let abs = group.limits[ci];
+            let mut thr = abs;
+            if let (Some(b), true) = (group.baseline, learned_ok) {
+                for m in 0..3 {
+                    let base = (b.multiplier * h.learned[slot][m]).max(b.floor[m]);
+                    // a metric disabled by the absolute thresholds stays disabled
+                    if abs[m].is_finite() {
+                        thr[m] = abs[m].min(base);
+                    }
+                }
+            }
+            if let Some(m) = (0..3).find(|&m| rate[m] >= thr[m]) {
+                over |= 1 << ci;
+                fired[ci] = Some((m, thr[m] < abs[m], thr[m]));
+            } else if let Some(b) = group.baseline
+                && h.active & (1 << ci) == 0
+                && dt > 0
+            {
+                let keep = b.keep_per_s.powf(dt as f64);
+                let l = &mut h.learned[slot];
+                let fresh = l.iter().all(|x| *x == 0.0);
+                for m in 0..3 {
+                    l[m] = if fresh {
+                        rate[m]
+                    } else {
+                        keep * l[m] + (1.0 - keep) * rate[m]
+                    };
+                }
+            }
+        }
+        // life cycle of ongoing attacks
+        let mut k = 0;
+        while k < h.attacks.len() {
+            let a = &mut h.attacks[k];
+            let ci = a.class.index();
+            let slot = h.slot_of[ci] as usize;
+            a.feed(
+                |sec| bucket_metrics(&h.buckets, h.head_sec, slot, sec, ring),
+                from,
+                settled,
+            );
+            if over & (1 << ci) != 0 {
+                a.below_since_ms = None;
+                a.last_window = rates[ci];
+                if update_ms > 0 && now_ms.saturating_sub(a.last_update_ms) >= update_ms {
+                    a.last_update_ms = now_ms;
+                    out.push(AttackUpdate::Updated(a.event(cfg, &h.victim, now_ms, None)));
+                }
+                k += 1;
+            } else {
+                let since = *a.below_since_ms.get_or_insert(now_ms);
+                if now_ms.saturating_sub(since) >= hold_ms {
+                    let a = h.attacks.swap_remove(k);
+                    h.active &= !(1 << ci);
+                    stats.ended += 1;
+                    out.push(AttackUpdate::Ended(a.event(
+                        cfg,
+                        &h.victim,
+                        now_ms,
+                        Some(a.end_ms(since)),
+                    )));
+                } else {
+                    k += 1;
+                }
+            }
+        }
+        // new attacks: the most specific classes over threshold
+        let candidates = over & !h.active;
+        for c in ClassSet(candidates).iter() {
+            let ci = c.index();
+            if desc[ci] & (over | h.active) != 0 {
+                continue;
+            }
+            let Some((metric, baseline, thr)) = fired[ci] else {
+                continue;
+            };
+            let slot = h.slot_of[ci] as usize;
+            let span = window + cfg.delay_s;
+            let start_ms = h.first_over_ms(slot, from, span, ring, metric, thr);
+            let mut a = Attack::start(
+                cfg,
+                c,
+                &group.name,
+                metric,
+                baseline,
+                thr,
+                start_ms,
+                now_ms,
+                rates,
+            );
+            a.feed(
+                |sec| bucket_metrics(&h.buckets, h.head_sec, slot, sec, ring),
+                from,
+                settled,
+            );
+            h.active |= 1 << ci;
+            stats.started += 1;
+            out.push(AttackUpdate::Started(a.event(cfg, &h.victim, now_ms, None)));
+            h.attacks.push(a);
+        }
+        h.active != 0 || now_sec.saturating_sub(h.last_seen_sec) <= evict_sec
     }
 }
 
@@ -626,6 +696,7 @@ struct Ctx {
 #[inline(always)]
 fn count(
     hosts: &mut HashMap<(u128, u8), Host, RandomState>,
+    dirty: &mut Vec<(u128, u8)>,
     stats: &mut DdosStats,
     ctx: &Ctx,
     victim: Victim,
@@ -636,7 +707,8 @@ fn count(
     let now_sec = now_ms / 1000;
     let r = ring as u64;
     let hosts_len = hosts.len();
-    let host = match hosts.entry(victim.key()) {
+    let key = victim.key();
+    let host = match hosts.entry(key) {
         Entry::Occupied(o) => o.into_mut(),
         Entry::Vacant(v) => {
             if hosts_len >= ctx.max_hosts {
@@ -649,7 +721,10 @@ fn count(
     stats.counted += 1;
     host.advance(now_sec, ring);
     host.last_seen_sec = now_sec;
-    host.dirty = true;
+    if !host.dirty {
+        host.dirty = true;
+        dirty.push(key);
+    }
     let mut slots = [0usize; NCLASS];
     let mut ns = 0;
     for c in f.mask.iter() {

@@ -176,12 +176,19 @@ impl DetectSink {
             Some(id) => {
                 let mut m = d.message().clone();
                 m.common.id = Some(id);
-                self.store.update(&m).map_err(|e| e.to_string())
+                let r = self.store.update(&m).map_err(|e| e.to_string());
+                // an attack that ended is over: its event is closed (unless already closed)
+                if ended && r.is_ok() {
+                    self.close(id);
+                }
+                r
             }
-            None => self.insert(d).map(|id| {
-                if let (Detection::Attack(u), Some(id), false) = (d, id, ended) {
+            None => self.insert(d).map(|id| match (d, id, ended) {
+                (Detection::Attack(u), Some(id), false) => {
                     self.ids.insert(*u.id(), id);
                 }
+                (Detection::Attack(_), Some(id), true) => self.close(id),
+                _ => {}
             }),
         };
         if let Err(e) = stored {
@@ -190,12 +197,20 @@ impl DetectSink {
         }
     }
 
+    /// Sets the stored event of an ended attack closed.
+    fn close(&self, id: u64) {
+        if let Err(e) = self.store.set_state(id, pharos_model::EventState::Closed) {
+            metrics::counter!("pharos_detect_store_failures_total").increment(1);
+            tracing::warn!(error = %e, id, "the event of an ended attack could not be closed");
+        }
+    }
+
     fn insert(&self, d: &pharos_detect::Detection) -> Result<Option<u64>, String> {
         let w = self.writer.clone();
         let m = d.message().clone();
         let stored = self
             .rt
-            .block_on(async move { w.submit(vec![m]).await })
+            .block_on(async move { w.submit_raised(vec![m]).await })
             .map_err(|e| e.to_string())?;
         Ok(stored.first().and_then(|m| m.common.id))
     }
