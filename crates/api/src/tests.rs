@@ -669,3 +669,34 @@ mod auth {
         );
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_declares_bearer_auth_and_every_operation_is_routed() {
+    let doc = crate::openapi::document();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
+    assert_eq!(
+        doc["paths"]["/api/v1/tokens"]["post"]["x-pharos-role"],
+        "admin"
+    );
+    assert!(doc["paths"]["/api/v1/tokens"]["post"]["responses"]["201"].is_object());
+    assert!(doc["paths"]["/api/v1/messages"]["get"]["responses"]["401"].is_object());
+    let (app, _) = app();
+    for (method, path) in crate::openapi::operations() {
+        let path = path.replace("{id}", "1").replace("{name}", "nope");
+        let req = Request::builder()
+            .method(method.to_uppercase().as_str())
+            .uri(&path)
+            .header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let (s, v) = call(&app, req).await;
+        assert!(
+            !v.to_string().contains("no route for"),
+            "{method} {path} is documented but not routed: {s} {v}"
+        );
+    }
+}
