@@ -214,3 +214,61 @@ async fn connection<S>(
     }
     let _ = conn.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await?;
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_accepting_and_lets_in_flight_requests_finish() {
+        let app = Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    "done"
+                }),
+            )
+            .route(
+                "/peer",
+                axum::routing::get(|ConnectInfo(p): ConnectInfo<SocketAddr>| async move {
+                    p.ip().to_string()
+                }),
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, None, app, async {
+            let _ = stopped.await;
+        }));
+        assert!(get(addr, "/peer").await.unwrap().ends_with("127.0.0.1"));
+        let in_flight = tokio::spawn(get(addr, "/slow"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        let answer = in_flight.await.unwrap().unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
+            "{answer}"
+        );
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the server stops once the request is answered")
+            .unwrap();
+        assert!(
+            get(addr, "/peer").await.is_err(),
+            "still accepting after shutdown"
+        );
+    }
+}

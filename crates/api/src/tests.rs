@@ -654,6 +654,40 @@ mod auth {
     }
 
     #[tokio::test]
+    async fn requests_without_an_identity_are_limited_per_address() {
+        let (app, _) = app_with(
+            ApiConfig {
+                rate_per_second: 1.0,
+                burst: 2.0,
+                ..ApiConfig::default()
+            },
+            None,
+        );
+        let codes = [
+            raw(&app, get("/healthz")).await.status(),
+            raw(&app, get("/api/v1/nsfs")).await.status(),
+            raw(&app, with_token(get("/api/v1/nsfs"), "phr_guess"))
+                .await
+                .status(),
+            raw(&app, get("/healthz")).await.status(),
+        ];
+        assert_eq!(
+            codes,
+            [
+                StatusCode::OK,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+        );
+        // A valid token is its own client.
+        assert_eq!(
+            raw(&app, authed(get("/api/v1/nsfs"))).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
     async fn metrics_can_be_public() {
         let (app, _) = app_with(
             ApiConfig {

@@ -320,6 +320,18 @@ fn describe_metrics() {
         "pharos_flow_records_consumed_total",
         "Flow records taken by the flow store stage"
     );
+    describe_counter!(
+        "pharos_api_auth_failures_total",
+        "API requests refused for their credentials, by reason (missing, malformed, unknown, expired, revoked, forbidden)"
+    );
+    describe_counter!(
+        "pharos_api_rate_limited_total",
+        "API requests refused with 429, by limit (api, push, nsf)"
+    );
+    describe_counter!(
+        "pharos_api_tls_handshake_failures_total",
+        "API TLS handshakes that failed or timed out (e.g. a client certificate of an unknown CA)"
+    );
     segment::describe_metrics();
     crate::detect_stage::describe_metrics();
 }

@@ -1,8 +1,12 @@
 //! The middleware in front of every route: identifies the client (bearer token, else verified
 //! client certificate for push), checks the role the route needs by rule, applies the client's
-//! rate limit, and puts the [`Principal`] into the request's extensions.
+//! rate limit, and puts the [`Principal`] into the request's extensions. Requests without an
+//! identity (public routes, refused credentials) are limited per address.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::connect_info::MockConnectInfo;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -24,6 +28,30 @@ fn unauthorized(reason: &'static str, message: String) -> Response {
         HeaderValue::from_static(challenge),
     );
     resp
+}
+
+/// Charges a request without an identity (public route, or refused credentials) to its address's
+/// bucket of the API limiter; the 429 to answer when the address is over its rate.
+fn over_ip_rate(state: &AppState, req: &Request) -> Option<Response> {
+    let ext = req.extensions();
+    let ip = ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0))?
+        .ip();
+    let client = format!("ip:{ip}");
+    let wait = state.auth.limits.api.check(&client, 1.0).err()?;
+    Some(too_many("api", &client, "[api] rate_per_second", wait))
+}
+
+fn too_many(limit: &'static str, client: &str, key: &str, wait: u64) -> Response {
+    metrics::counter!("pharos_api_rate_limited_total", "limit" => limit).increment(1);
+    let mut err = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many requests from {client} ({key}); retry after {wait} s, nothing was done"),
+    );
+    err.retry_after = Some(wait.min(u32::MAX as u64) as u32);
+    err.into_response()
 }
 
 /// The bearer token of a request, if it has an `Authorization: Bearer` header.
@@ -48,12 +76,19 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let auth = state.auth.clone();
     let need = required(req.method(), req.uri().path(), auth.public_metrics);
     let Need::Role(need) = need else {
+        if let Some(r) = over_ip_rate(&state, &req) {
+            return r;
+        }
         return next.run(req).await;
+    };
+    let refuse = |req: &Request, reason: &'static str, message: String| {
+        over_ip_rate(&state, req).unwrap_or_else(|| unauthorized(reason, message))
     };
     let cert = req.extensions().get::<ClientCert>().cloned();
     let principal = match bearer(&req) {
         Err(()) => {
-            return unauthorized(
+            return refuse(
+                &req,
                 "malformed",
                 "the Authorization header is not `Bearer <token>`; send `Authorization: Bearer phr_...`".into(),
             );
@@ -70,7 +105,8 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                     Refusal::Expired => "the token has expired",
                     Refusal::Revoked => "the token was revoked",
                 };
-                return unauthorized(
+                return refuse(
+                    &req,
                     refusal.reason(),
                     format!("{why}; ask an admin for a new one (`pharos token create`)"),
                 );
@@ -86,7 +122,8 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 certificate: true,
             },
             _ => {
-                return unauthorized(
+                return refuse(
+                    &req,
                     "missing",
                     "this route needs an API token: send `Authorization: Bearer <token>` (see `pharos token create`)".into(),
                 );
@@ -120,15 +157,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         ("api", "[api] rate_per_second", &auth.limits.api)
     };
     if let Err(wait) = bucket.check(&client, 1.0) {
-        metrics::counter!("pharos_api_rate_limited_total", "limit" => limiter).increment(1);
-        let mut err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many requests from {client} ({label}); retry after {wait} s, nothing was done"
-            ),
-        );
-        err.retry_after = Some(wait.min(u32::MAX as u64) as u32);
-        return err.into_response();
+        return too_many(limiter, &client, label, wait);
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
