@@ -14,7 +14,7 @@
 pub mod cert;
 pub mod limit;
 pub mod middleware;
-pub mod routes;
+pub(crate) mod routes;
 pub mod tokens;
 
 use std::path::PathBuf;
