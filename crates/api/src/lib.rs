@@ -3,8 +3,11 @@
 //!
 //! Contract: `POST /api/v1/push` answers 2xx only after every message of the request is durable in
 //! the store; a request with any invalid message is refused whole (400, each failure named) and
-//! stores nothing. Read routes never change state.
+//! stores nothing. Read routes never change state. Every route except `/healthz` needs a token
+//! (or, for push, a verified client certificate) with the role of [`auth::required`], and is
+//! rate-limited per client; see [`auth`].
 
+pub mod auth;
 mod error;
 pub mod flows;
 mod messages;
@@ -12,13 +15,14 @@ pub mod nsfs;
 pub mod openapi;
 mod push;
 pub mod reports;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use pharos_store::MessageStore;
 use pharos_store::writer::StoreWriter;
@@ -36,6 +40,24 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Most messages accepted in one push request.
     pub max_push_messages: usize,
+    /// Serve `/metrics` without a token.
+    pub public_metrics: bool,
+    /// Requests per second per client on every route except push (0: unlimited).
+    pub rate_per_second: f64,
+    /// Requests a client may send at once beyond its rate.
+    pub burst: f64,
+    /// Push requests per second per client (0: unlimited).
+    pub push_rate_per_second: f64,
+    /// Push requests a client may send at once beyond its rate.
+    pub push_burst: f64,
+    /// Pushed messages per second per NSF name (0: unlimited).
+    pub nsf_messages_per_second: f64,
+    /// `[[api.token]]`: tokens given by the SHA-256 of their secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token: Vec<auth::TokenConfig>,
+    /// `[api.tls]`: serve HTTPS, optionally with client certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<auth::TlsConfig>,
 }
 
 impl Default for ApiConfig {
@@ -44,6 +66,14 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 4 * 1024 * 1024,
             max_push_messages: 10_000,
+            public_metrics: false,
+            rate_per_second: 100.0,
+            burst: 200.0,
+            push_rate_per_second: 1000.0,
+            push_burst: 2000.0,
+            nsf_messages_per_second: 5000.0,
+            token: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -63,6 +93,8 @@ pub struct AppState {
     pub nsfs: Arc<pharos_store::inventory::Inventory>,
     /// The flow archive (`GET /api/v1/flows/...`); `None` when the flow store is disabled.
     pub flows: Option<flows::FlowArchive>,
+    /// Tokens, rate limits and the route rule.
+    pub auth: Arc<auth::Auth>,
 }
 
 /// The API's routes over `state`.
@@ -81,7 +113,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/flows/top", get(flows::top))
         .route("/api/v1/flows/series", get(flows::series))
         .route("/api/v1/reports", get(reports::get))
+        .route(
+            "/api/v1/tokens",
+            get(auth::routes::list).post(auth::routes::create),
+        )
+        .route("/api/v1/tokens/{name}", delete(auth::routes::revoke))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

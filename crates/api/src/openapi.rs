@@ -122,6 +122,33 @@ const OPS: &[Op] = &[
     },
     Op {
         method: "get",
+        path: "/api/v1/tokens",
+        summary: "API tokens (admin): name, role, created, expiry, revoked, last used; never the secrets",
+        params: &[],
+        body: None,
+        ok: ("The tokens", "TokenList"),
+        errors: &[],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/tokens",
+        summary: "Create an API token (admin); the answer holds the secret, shown only this once",
+        params: &[],
+        body: Some("TokenCreate"),
+        ok: ("Created (status 201)", "TokenCreated"),
+        errors: &["400", "409"],
+    },
+    Op {
+        method: "delete",
+        path: "/api/v1/tokens/{name}",
+        summary: "Revoke an API token (admin); it is refused from its next request on",
+        params: &[("name", "path", "Token name")],
+        body: None,
+        ok: ("Revoked", "Object"),
+        errors: &["404", "409"],
+    },
+    Op {
+        method: "get",
         path: "/api/v1/messages",
         summary: "Stored messages, newest event time first, filtered and paged",
         params: LIST_PARAMS,
@@ -238,6 +265,43 @@ fn schemas() -> Value {
     json!({
         "Text": { "type": "string" },
         "Object": { "type": "object" },
+        "TokenInfo": {
+            "type": "object",
+            "required": ["name", "role", "revoked", "source"],
+            "properties": {
+                "name": { "type": "string" },
+                "role": { "type": "string", "enum": ["viewer", "analyst", "admin", "nsf"] },
+                "created": { "type": ["string", "null"], "format": "date-time" },
+                "expires": { "type": ["string", "null"], "format": "date-time" },
+                "revoked": { "type": "boolean" },
+                "last_used": { "type": ["string", "null"], "format": "date-time", "description": "to the minute" },
+                "source": { "type": "string", "enum": ["database", "config"] }
+            }
+        },
+        "TokenList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/TokenInfo" } } }
+        },
+        "TokenCreate": {
+            "type": "object",
+            "required": ["name", "role"],
+            "properties": {
+                "name": { "type": "string", "description": "1 to 64 letters, digits, '.', '_' or '-'" },
+                "role": { "type": "string", "enum": ["viewer", "analyst", "admin", "nsf"] },
+                "expires_in": { "type": "string", "description": "Lifetime like 30d, 12h, 15m or 90s; absent: no expiry" }
+            }
+        },
+        "TokenCreated": {
+            "type": "object",
+            "required": ["name", "role", "token"],
+            "properties": {
+                "name": { "type": "string" },
+                "role": { "type": "string" },
+                "expires": { "type": ["string", "null"], "format": "date-time" },
+                "token": { "type": "string", "description": "The secret (`phr_...`), shown only this once" }
+            }
+        },
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -431,11 +495,25 @@ pub fn document() -> Value {
             }
         };
         let mut responses = serde_json::Map::new();
+        let ok = if op.method == "post" && op.path == "/api/v1/tokens" {
+            "201"
+        } else {
+            "200"
+        };
         responses.insert(
-            "200".into(),
+            ok.into(),
             json!({ "description": op.ok.0, "content": content(op.ok.1) }),
         );
-        for code in op.errors {
+        let need = crate::auth::required(
+            &op.method.to_uppercase().parse().unwrap_or_default(),
+            op.path,
+            false,
+        );
+        let auth_errors: &[&str] = match need {
+            crate::auth::Need::Public => &[],
+            crate::auth::Need::Role(_) => &["401", "403", "429"],
+        };
+        for code in op.errors.iter().chain(auth_errors) {
             responses.insert(
                 (*code).into(),
                 json!({ "description": "Error", "content": content("Error") }),
@@ -443,9 +521,20 @@ pub fn document() -> Value {
         }
         let mut operation =
             json!({ "summary": op.summary, "parameters": params, "responses": responses });
+        match need {
+            crate::auth::Need::Public => operation["security"] = json!([]),
+            crate::auth::Need::Role(role) => {
+                operation["x-pharos-role"] = json!(role.name());
+                if role == crate::auth::Role::Nsf {
+                    operation["security"] = json!([{ "bearer": [] }, { "nsfCertificate": [] }]);
+                }
+            }
+        }
         if let Some(body) = op.body {
             let mut c = content(body);
-            c["application/x-ndjson"] = json!({ "schema": { "type": "string" } });
+            if op.path == crate::auth::PUSH_PATH {
+                c["application/x-ndjson"] = json!({ "schema": { "type": "string" } });
+            }
             operation["requestBody"] = json!({ "required": true, "content": c });
         }
         let entry = paths
@@ -461,7 +550,22 @@ pub fn document() -> Value {
             "description": "Network security monitoring: I2NSF NSF-monitoring messages in, alarms, events and logs out."
         },
         "paths": paths,
-        "components": { "schemas": schemas() }
+        "security": [{ "bearer": [] }],
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "phr_<64 hex digits>",
+                    "description": "API token (`pharos token create`). Roles: viewer (GET/HEAD), analyst (also other methods), admin (also /api/v1/tokens and push), nsf (push only); x-pharos-role names the role an operation needs."
+                },
+                "nsfCertificate": {
+                    "type": "mutualTLS",
+                    "description": "With [api.tls] client_ca: a client certificate of that CA may push in place of an nsf token; the NSF is named by the certificate."
+                }
+            }
+        }
     })
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -12,11 +13,13 @@ use pharos_model::Message;
 use pharos_store::writer::SubmitError;
 use serde_json::{Value, json};
 
+use crate::auth::Principal;
 use crate::{ApiError, AppState};
 
 pub(crate) async fn push(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    principal: Option<Extension<Principal>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body.map_err(|e| {
@@ -55,6 +58,11 @@ pub(crate) async fn push(
     }
     let now = chrono::Utc::now();
     let source = Some(format!("push:{}", peer.ip()));
+    // A client certificate names the NSF: its messages carry that name whatever they say.
+    let cert_nsf = principal
+        .as_ref()
+        .filter(|p| p.certificate)
+        .map(|p| p.name.clone());
     let mut msgs = Vec::with_capacity(docs.len());
     let mut failures = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
@@ -62,6 +70,9 @@ pub(crate) async fn push(
             Ok(mut m) => {
                 m.common.id = None;
                 m.common.receive_time = now;
+                if let Some(n) = &cert_nsf {
+                    m.common.nsf_name = n.clone();
+                }
                 if m.common.source.is_none() {
                     m.common.source = source.clone();
                 }
@@ -85,6 +96,7 @@ pub(crate) async fn push(
         err.details = failures;
         return Err(err);
     }
+    check_nsf_rate(&state, &msgs)?;
     for m in &msgs {
         metrics::counter!("pharos_push_received_total", "kind" => m.kind.name()).increment(1);
     }
@@ -115,6 +127,33 @@ pub(crate) async fn push(
         StatusCode::OK,
         Json(json!({ "stored": ids.len(), "ids": ids })),
     ))
+}
+
+/// Charges each NSF's message bucket with its messages of the request, all or nothing.
+fn check_nsf_rate(state: &AppState, msgs: &[Message]) -> Result<(), ApiError> {
+    let mut per_nsf: Vec<(&str, f64)> = Vec::new();
+    for m in msgs {
+        let name = m.common.nsf_name.as_str();
+        match per_nsf.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1.0,
+            None => per_nsf.push((name, 1.0)),
+        }
+    }
+    let Err((nsf, wait)) = state.auth.limits.nsf_messages.check_all(&per_nsf) else {
+        return Ok(());
+    };
+    metrics::counter!("pharos_push_rejected_total", "reason" => "nsf_rate")
+        .increment(msgs.len() as u64);
+    metrics::counter!("pharos_api_rate_limited_total", "limit" => "nsf").increment(1);
+    let mut err = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "NSF {nsf:?} is over its rate of {} messages per second ([api] nsf_messages_per_second); nothing was stored, retry after {wait} s",
+            state.config.nsf_messages_per_second
+        ),
+    );
+    err.retry_after = Some(wait.min(u32::MAX as u64) as u32);
+    Err(err)
 }
 
 fn submit_reason(e: &SubmitError) -> &'static str {

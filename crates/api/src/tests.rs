@@ -19,16 +19,27 @@ fn app() -> (axum::Router, Arc<dyn MessageStore>) {
 }
 
 fn app_with_flows(flows: Option<std::path::PathBuf>) -> (axum::Router, Arc<dyn MessageStore>) {
+    app_with(
+        ApiConfig {
+            max_body_bytes: 64 * 1024,
+            ..ApiConfig::default()
+        },
+        flows,
+    )
+}
+
+fn app_with(
+    config: ApiConfig,
+    flows: Option<std::path::PathBuf>,
+) -> (axum::Router, Arc<dyn MessageStore>) {
     let store: Arc<dyn MessageStore> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let (writer, _thread) = StoreWriter::spawn(store.clone(), WriterConfig::default());
     let state = AppState {
         store: store.clone(),
         writer,
         metrics: None,
-        config: Arc::new(ApiConfig {
-            max_body_bytes: 64 * 1024,
-            ..ApiConfig::default()
-        }),
+        auth: test_auth(&config),
+        config: Arc::new(config),
         nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
         flows: flows.map(crate::flows::FlowArchive::new),
     };
@@ -36,8 +47,31 @@ fn app_with_flows(flows: Option<std::path::PathBuf>) -> (axum::Router, Arc<dyn M
     (app, store)
 }
 
+/// The secret of the admin token every test app knows.
+pub(crate) const ADMIN: &str = "phr_test-admin-secret";
+
+/// Tokens: the configured admin token [`ADMIN`]; limits of `config`.
+pub(crate) fn test_auth(config: &ApiConfig) -> Arc<crate::auth::Auth> {
+    let admin = crate::auth::TokenConfig {
+        name: "test-admin".into(),
+        role: crate::auth::Role::Admin,
+        sha256: hex::encode(crate::auth::tokens::hash(ADMIN)),
+    };
+    let tokens = crate::auth::TokenStore::in_memory(&[admin]).unwrap();
+    Arc::new(crate::auth::Auth::new(tokens, config))
+}
+
+/// `req` with the admin token unless it has an Authorization header.
+pub(crate) fn authed(mut req: Request<Body>) -> Request<Body> {
+    if !req.headers().contains_key("authorization") {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
+    }
+    req
+}
+
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
-    let resp = app.clone().oneshot(req).await.unwrap();
+    let resp = app.clone().oneshot(authed(req)).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     (
@@ -349,7 +383,9 @@ async fn reports_count_the_window_as_json_and_text_and_say_when_capped() {
 
     let resp = app
         .clone()
-        .oneshot(get(&format!("/api/v1/reports?{window}&format=text&top=1")))
+        .oneshot(authed(get(&format!(
+            "/api/v1/reports?{window}&format=text&top=1"
+        ))))
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -387,5 +423,314 @@ async fn reports_count_the_window_as_json_and_text_and_say_when_capped() {
         let (s, v) = call(&app, get(path)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
         assert!(v.to_string().contains(needle), "{path}: {v}");
+    }
+}
+
+mod auth {
+    //! The middleware and token routes over the router.
+
+    use super::*;
+    use crate::auth::ClientCert;
+
+    fn with_token(mut req: Request<Body>, token: &str) -> Request<Body> {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req
+    }
+
+    async fn raw(app: &axum::Router, req: Request<Body>) -> axum::response::Response {
+        app.clone().oneshot(req).await.unwrap()
+    }
+
+    async fn create(app: &axum::Router, name: &str, role: &str) -> String {
+        let (s, v) = call(
+            app,
+            post(
+                "/api/v1/tokens",
+                json!({"name": name, "role": role}).to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn requests_without_a_valid_token_get_401_with_a_bearer_challenge() {
+        let (app, store) = app();
+        for req in [
+            get("/api/v1/messages"),
+            with_token(get("/api/v1/messages"), "phr_wrong"),
+            post("/api/v1/push", alarm(90).to_string()),
+            get("/metrics"),
+            get("/api/v1/not-yet-a-route"),
+        ] {
+            let resp = raw(&app, req).await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+            assert!(
+                resp.headers()["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Bearer")
+            );
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert!(v["error"].as_str().unwrap().contains("token"), "{v}");
+        }
+        assert_eq!(store.count_by_kind().unwrap().len(), 0);
+        let resp = raw(&app, get("/healthz")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn roles_are_checked_by_rule() {
+        let (app, store) = app();
+        let viewer = create(&app, "v", "viewer").await;
+        let analyst = create(&app, "a", "analyst").await;
+        let nsf = create(&app, "fw", "nsf").await;
+        let status = |req| async { raw(&app, req).await.status() };
+        assert_eq!(
+            status(with_token(get("/api/v1/messages"), &viewer)).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(with_token(get("/api/v1/tokens"), &viewer)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(with_token(get("/api/v1/tokens"), &analyst)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(with_token(post("/api/v1/events/1/ack", ""), &viewer)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(with_token(
+                post("/api/v1/push", alarm(1).to_string()),
+                &viewer
+            ))
+            .await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(with_token(get("/api/v1/messages"), &nsf)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(store.count_by_kind().unwrap().len(), 0);
+        assert_eq!(
+            status(with_token(post("/api/v1/push", alarm(1).to_string()), &nsf)).await,
+            StatusCode::OK
+        );
+        // The analyst passes the role check; the event does not exist.
+        assert_eq!(
+            status(with_token(post("/api/v1/events/999/ack", ""), &analyst)).await,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_are_listed_without_secrets_and_revocation_is_immediate() {
+        let (app, _) = app();
+        let secret = create(&app, "grafana", "viewer").await;
+        let (s, v) = call(&app, get("/api/v1/tokens")).await;
+        assert_eq!(s, StatusCode::OK);
+        let text = v.to_string();
+        assert!(
+            text.contains("grafana") && text.contains("test-admin"),
+            "{v}"
+        );
+        assert!(!text.contains(&secret) && !text.contains(ADMIN));
+        let (s, _) = call(&app, with_token(get("/api/v1/nsfs"), &secret)).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, v) = call(
+            &app,
+            Request::delete("/api/v1/tokens/grafana")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = call(&app, with_token(get("/api/v1/nsfs"), &secret)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert!(v["error"].as_str().unwrap().contains("revoked"), "{v}");
+        let (s, _) = call(
+            &app,
+            Request::delete("/api/v1/tokens/test-admin")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        let (s, v) = call(
+            &app,
+            post(
+                "/api/v1/tokens",
+                json!({"name": "x", "role": "root"}).to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["error"].as_str().unwrap().contains("viewer"), "{v}");
+    }
+
+    #[tokio::test]
+    async fn a_client_over_its_rate_gets_429_with_retry_after() {
+        let (app, _) = app_with(
+            ApiConfig {
+                rate_per_second: 1.0,
+                burst: 5.0,
+                ..ApiConfig::default()
+            },
+            None,
+        );
+        let mut codes = Vec::new();
+        let mut retry = None;
+        for _ in 0..8 {
+            let resp = raw(&app, authed(get("/api/v1/nsfs"))).await;
+            if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+                retry = resp.headers().get("retry-after").cloned();
+            }
+            codes.push(resp.status().as_u16());
+        }
+        assert_eq!(codes, [200, 200, 200, 200, 200, 429, 429, 429]);
+        assert_eq!(retry.unwrap(), "1");
+        // Another client has its own bucket.
+        let other = create_direct(&app).await;
+        assert_eq!(
+            raw(&app, with_token(get("/api/v1/nsfs"), &other))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+
+    /// A viewer token made once the admin's empty bucket has refilled by one request.
+    async fn create_direct(app: &axum::Router) -> String {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        create(app, "second", "viewer").await
+    }
+
+    #[tokio::test]
+    async fn an_nsf_over_its_message_rate_gets_429_and_nothing_is_stored() {
+        let (app, store) = app_with(
+            ApiConfig {
+                nsf_messages_per_second: 3.0,
+                max_push_messages: 3,
+                ..ApiConfig::default()
+            },
+            None,
+        );
+        let batch = |n: u64| Value::Array((0..n).map(alarm).collect::<Vec<_>>()).to_string();
+        let (s, v) = call(&app, post("/api/v1/push", batch(3))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let resp = raw(&app, authed(post("/api/v1/push", batch(2)))).await;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(resp.headers().contains_key("retry-after"));
+        let n: u64 = store.count_by_kind().unwrap().iter().map(|(_, n)| n).sum();
+        assert_eq!(n, 3, "the refused push stored nothing");
+    }
+
+    #[tokio::test]
+    async fn a_client_certificate_pushes_as_its_nsf_but_reads_nothing() {
+        let (app, store) = app();
+        let cert = ClientCert {
+            subject: "CN=fw-cert,O=Example".into(),
+            common_name: Some("fw-cert".into()),
+            nsf: None,
+        };
+        let mut req = post("/api/v1/push", alarm(95).to_string());
+        req.extensions_mut().insert(cert.clone());
+        let resp = raw(&app, req).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let id: u64 = v["ids"][0].as_str().unwrap().parse().unwrap();
+        let stored = store.get(id).unwrap().unwrap();
+        assert_eq!(stored.message.common.nsf_name, "fw-cert");
+        let mut req = get("/api/v1/messages");
+        req.extensions_mut().insert(cert);
+        assert_eq!(raw(&app, req).await.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn requests_without_an_identity_are_limited_per_address() {
+        let (app, _) = app_with(
+            ApiConfig {
+                rate_per_second: 1.0,
+                burst: 2.0,
+                ..ApiConfig::default()
+            },
+            None,
+        );
+        let codes = [
+            raw(&app, get("/healthz")).await.status(),
+            raw(&app, get("/api/v1/nsfs")).await.status(),
+            raw(&app, with_token(get("/api/v1/nsfs"), "phr_guess"))
+                .await
+                .status(),
+            raw(&app, get("/healthz")).await.status(),
+        ];
+        assert_eq!(
+            codes,
+            [
+                StatusCode::OK,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+        );
+        // A valid token is its own client.
+        assert_eq!(
+            raw(&app, authed(get("/api/v1/nsfs"))).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn metrics_can_be_public() {
+        let (app, _) = app_with(
+            ApiConfig {
+                public_metrics: true,
+                ..ApiConfig::default()
+            },
+            None,
+        );
+        assert_eq!(raw(&app, get("/metrics")).await.status(), StatusCode::OK);
+        assert_eq!(
+            raw(&app, get("/api/v1/nsfs")).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_declares_bearer_auth_and_every_operation_is_routed() {
+    let doc = crate::openapi::document();
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([]));
+    assert_eq!(
+        doc["paths"]["/api/v1/tokens"]["post"]["x-pharos-role"],
+        "admin"
+    );
+    assert!(doc["paths"]["/api/v1/tokens"]["post"]["responses"]["201"].is_object());
+    assert!(doc["paths"]["/api/v1/messages"]["get"]["responses"]["401"].is_object());
+    let (app, _) = app();
+    for (method, path) in crate::openapi::operations() {
+        let path = path.replace("{id}", "1").replace("{name}", "nope");
+        let req = Request::builder()
+            .method(method.to_uppercase().as_str())
+            .uri(&path)
+            .header("content-type", "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let (s, v) = call(&app, req).await;
+        assert!(
+            !v.to_string().contains("no route for"),
+            "{method} {path} is documented but not routed: {s} {v}"
+        );
     }
 }

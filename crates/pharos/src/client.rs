@@ -41,6 +41,31 @@ pub struct Conn {
     /// Print JSON (one message per line) instead of a table.
     #[arg(long)]
     json: bool,
+    /// API token (`phr_...`), sent as `Authorization: Bearer`; see `pharos token create`.
+    #[arg(long, env = "PHAROS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl Conn {
+    /// An HTTP client that sends the token, if any, with every request.
+    fn http(&self) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = self
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .context("--token / PHAROS_TOKEN holds characters not allowed in a header")?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        Ok(reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(headers)
+            .build()?)
+    }
 }
 
 /// Filters of `events list` and `events tail`.
@@ -112,9 +137,11 @@ pub fn events(cmd: EventsCommand) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+        let http = match &cmd {
+            EventsCommand::List(a) => a.conn.http()?,
+            EventsCommand::Tail { filter, .. } => filter.conn.http()?,
+            EventsCommand::Ack { conn, .. } => conn.http()?,
+        };
         match cmd {
             EventsCommand::List(args) => {
                 let mut items = fetch(&http, &args, args.limit, None).await?;
@@ -142,6 +169,12 @@ async fn send(req: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Value> 
         .json()
         .await
         .with_context(|| format!("{url} answered {status} with a body that is not JSON"))?;
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        bail!(
+            "{url} answered {status}: {}; pass a token with --token or PHAROS_TOKEN (`pharos token create`)",
+            body["error"].as_str().unwrap_or("(no reason given)")
+        );
+    }
     if !status.is_success() {
         bail!(
             "{url} answered {status}: {}",

@@ -367,6 +367,32 @@ impl Config {
         if self.api.max_push_messages == 0 {
             return Err("[api] max_push_messages = 0: must be at least 1".into());
         }
+        for (key, v) in [
+            ("rate_per_second", self.api.rate_per_second),
+            ("push_rate_per_second", self.api.push_rate_per_second),
+            ("nsf_messages_per_second", self.api.nsf_messages_per_second),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "[api] {key} = {v}: must be a number >= 0 (0 turns the limit off)"
+                ));
+            }
+        }
+        for (key, v) in [
+            ("burst", self.api.burst),
+            ("push_burst", self.api.push_burst),
+        ] {
+            if !v.is_finite() || v < 1.0 {
+                return Err(format!("[api] {key} = {v}: must be at least 1"));
+            }
+        }
+        pharos_api::auth::TokenStore::in_memory(&self.api.token).map_err(|e| e.to_string())?;
+        if let Some(t) = &self.api.tls {
+            pharos_api::server::tls_acceptor(t).map_err(|e| {
+                let e = e.to_string();
+                e.strip_prefix("config error: ").unwrap_or(&e).to_string()
+            })?;
+        }
         if self.store.queue == 0 {
             return Err("[store] queue = 0: must be at least 1".into());
         }

@@ -7,6 +7,7 @@ mod cmd_detect;
 mod cmd_flows;
 mod cmd_parse;
 mod cmd_replay;
+mod cmd_token;
 mod config;
 mod detect_stage;
 mod report_stage;
@@ -56,6 +57,11 @@ enum Command {
     },
     /// Sends the UDP datagrams of a capture to a collector, paced or as fast as possible.
     Replay(cmd_replay::ReplayArgs),
+    /// Creates, lists and revokes API tokens (in the data directory's auth.db).
+    Token {
+        #[command(subcommand)]
+        command: cmd_token::TokenCommand,
+    },
     /// Normalises log lines offline (syslog header + vendor normaliser), one output line per line.
     Parse(cmd_parse::ParseArgs),
 }
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd_replay::replay(args),
         Command::Flows { command } => cmd_flows::flows(command),
         Command::Parse(args) => cmd_parse::parse_cmd(args),
+        Command::Token { command } => cmd_token::token(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,6 @@
 //! store -> API) and runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 //! finish, flushes (also the open flow segment) and exits 0.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +141,25 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let retention_task =
         (!retention.is_zero()).then(|| tokio::spawn(retention_loop(store.clone(), retention)));
 
+    let tokens = pharos_api::auth::TokenStore::open(&data_dir.join("auth.db"), &cfg.api.token)
+        .map_err(|e| match e {
+            pharos_api::auth::TokenError::Config(_) => anyhow::anyhow!("config error: {e}"),
+            e => anyhow::anyhow!(
+                "cannot open the token database auth.db in the data directory: {e}; check permissions"
+            ),
+        })?;
+    first_start_token(&tokens)?;
+    let tls = match &cfg.api.tls {
+        Some(t) => {
+            let acceptor = pharos_api::server::tls_acceptor(t)?;
+            let inv = nsfs.clone();
+            let identify: pharos_api::server::Identify =
+                Arc::new(move |der: &[u8]| pharos_api::auth::cert::identify(der, Some(&inv)));
+            Some((acceptor, identify))
+        }
+        None => None,
+    };
+
     let listener = tokio::net::TcpListener::bind(cfg.api.listen).await.with_context(|| {
         format!("cannot listen on {} ([api] listen); is another Pharos running? choose another port", cfg.api.listen)
     })?;
@@ -149,23 +167,21 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Tests and scripts find the bound port here when the configuration asks for port 0.
     std::fs::write(data_dir.join("api.addr"), format!("{addr}\n"))
         .context("writing api.addr in the data directory")?;
-    tracing::info!(%addr, data_dir = %data_dir.display(), "API listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, data_dir = %data_dir.display(), "API listening on {scheme}://{addr}");
 
     let state = AppState {
         store: store.clone(),
         writer: writer.clone(),
         metrics: Some(metrics),
+        auth: Arc::new(pharos_api::auth::Auth::new(tokens, &cfg.api)),
         config: Arc::new(cfg.api.clone()),
         nsfs,
         flows: cfg.flow_store.enabled.then(|| {
             pharos_api::flows::FlowArchive::new(pharos_store::flows::archive_root(data_dir))
         }),
     };
-    let app = pharos_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("API server failed")?;
+    pharos_api::server::serve(listener, tls, pharos_api::router(state), shutdown_signal()).await;
 
     if let Some(f) = flows {
         tracing::info!("stopping: flow collectors");
@@ -192,6 +208,41 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     drop(store);
     let _ = std::fs::remove_file(data_dir.join("api.addr"));
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// On the very first start (no token in auth.db, none configured) creates an admin token and
+/// prints it once on stdout; only its hash is stored, and it never goes to the log.
+fn first_start_token(tokens: &pharos_api::auth::TokenStore) -> anyhow::Result<()> {
+    use std::io::Write;
+    if !tokens
+        .is_empty()
+        .context("reading the token database auth.db")?
+    {
+        return Ok(());
+    }
+    let secret = tokens
+        .create("admin", pharos_api::auth::Role::Admin, None)
+        .context("creating the first admin token in auth.db")?;
+    let text = format!(
+        "No API token existed: created the admin token \"admin\". It is shown only this once; store it now:\n\
+         PHAROS_TOKEN={secret}\n\
+         Create more with `pharos token create --role viewer --name NAME`; revoke with `pharos token revoke NAME`.\n"
+    );
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        // A closed stdout must not stop the daemon; the token stays valid, only unseen.
+        tracing::warn!(
+            "first start: the admin token could not be printed (stdout closed); create another with `pharos token create --role admin --name NAME`"
+        );
+    }
+    tracing::info!(
+        "first start: created the admin token \"admin\" (printed on stdout, not logged)"
+    );
     Ok(())
 }
 
@@ -307,6 +358,18 @@ fn describe_metrics() {
     describe_counter!(
         "pharos_flow_records_consumed_total",
         "Flow records taken by the flow store stage"
+    );
+    describe_counter!(
+        "pharos_api_auth_failures_total",
+        "API requests refused for their credentials, by reason (missing, malformed, unknown, expired, revoked, forbidden)"
+    );
+    describe_counter!(
+        "pharos_api_rate_limited_total",
+        "API requests refused with 429, by limit (api, push, nsf)"
+    );
+    describe_counter!(
+        "pharos_api_tls_handshake_failures_total",
+        "API TLS handshakes that failed or timed out (e.g. a client certificate of an unknown CA)"
     );
     segment::describe_metrics();
     crate::detect_stage::describe_metrics();

@@ -295,6 +295,7 @@ async fn events_are_acknowledged_through_api_and_cli_and_logs_have_no_state() {
 
     // The CLI lists the open event as JSON and as a table.
     let out = std::process::Command::new(support::bin())
+        .env("PHAROS_TOKEN", support::ADMIN_TOKEN)
         .args(["events", "list", "--json", "--url", &inst.base])
         .output()
         .unwrap();
@@ -312,6 +313,7 @@ async fn events_are_acknowledged_through_api_and_cli_and_logs_have_no_state() {
     assert_eq!(lines[0]["id"], event_id.as_str());
     assert_eq!(lines[0]["state"], "open");
     let table = std::process::Command::new(support::bin())
+        .env("PHAROS_TOKEN", support::ADMIN_TOKEN)
         .args(["events", "list", "--url", &inst.base])
         .output()
         .unwrap();
@@ -323,6 +325,7 @@ async fn events_are_acknowledged_through_api_and_cli_and_logs_have_no_state() {
 
     // Acknowledge with the CLI; the API shows the new state.
     let out = std::process::Command::new(support::bin())
+        .env("PHAROS_TOKEN", support::ADMIN_TOKEN)
         .args(["events", "ack", &event_id, "--url", &inst.base])
         .output()
         .unwrap();
@@ -355,6 +358,7 @@ async fn events_are_acknowledged_through_api_and_cli_and_logs_have_no_state() {
         .unwrap();
     assert_eq!(r.status(), 404);
     let out = std::process::Command::new(support::bin())
+        .env("PHAROS_TOKEN", support::ADMIN_TOKEN)
         .args(["events", "ack", "999999", "--url", &inst.base])
         .output()
         .unwrap();
@@ -434,10 +438,11 @@ async fn health_metrics_and_every_documented_operation_are_served() {
     let mut n = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
-            let url = inst.url(&path.replace("{id}", "1"));
+            let url = inst.url(&path.replace("{id}", "1").replace("{name}", "nope"));
             let req = match method.as_str() {
                 "get" => http.get(&url),
                 "post" => http.post(&url).body("{}"),
+                "delete" => http.delete(&url),
                 m => panic!("undocumented method {m}"),
             };
             let resp = req.send().await.unwrap();
@@ -518,6 +523,7 @@ async fn events_tail_prints_events_stored_after_it_started() {
     let (s, _) = push(&inst, pharos_model::json::encode(ddos).to_string()).await;
     assert_eq!(s, 200);
     let mut child = std::process::Command::new(support::bin())
+        .env("PHAROS_TOKEN", support::ADMIN_TOKEN)
         .args([
             "events",
             "tail",

@@ -6,6 +6,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The secret of the admin token every [`Instance`] is configured with (`[[api.token]]`).
+pub const ADMIN_TOKEN: &str = "phr_e2e-admin-0123456789abcdef0123456789abcdef";
+
+/// The `[[api.token]]` entry of [`ADMIN_TOKEN`] (appended to every instance's configuration).
+pub fn admin_token_toml() -> String {
+    format!(
+        "\n[[api.token]]\nname = \"e2e-admin\"\nrole = \"admin\"\nsha256 = \"{}\"\n",
+        sha256_hex(ADMIN_TOKEN)
+    )
+}
+
+/// Hex SHA-256 of a token secret, as `[[api.token]] sha256` takes it.
+pub fn sha256_hex(secret: &str) -> String {
+    pharos_api::auth::tokens::hash(secret)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A running `pharos run` in its own temp directory.
 pub struct Instance {
     pub child: Option<Child>,
@@ -13,8 +32,13 @@ pub struct Instance {
     pub base: String,
 }
 
+/// The `pharos` binary: `PHAROS_BIN` when set (a copy taken right after the build, for a target
+/// directory shared with other checkouts), else the one cargo built for these tests.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pharos")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("PHAROS_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pharos").to_string())
+    })
 }
 
 /// Where ../shared is (CI has it beside the repo), if present.
@@ -42,8 +66,9 @@ impl Instance {
         std::fs::write(
             &cfg,
             format!(
-                "[api]\nlisten = \"127.0.0.1:0\"\n{extra}\n[store]\ndata_dir = {:?}\n",
-                data.display().to_string()
+                "[api]\nlisten = \"127.0.0.1:0\"\n{extra}\n[store]\ndata_dir = {:?}\n{}",
+                data.display().to_string(),
+                admin_token_toml()
             ),
         )
         .unwrap();
@@ -69,7 +94,12 @@ impl Instance {
             if let Ok(s) = std::fs::read_to_string(&addr_file)
                 && s.ends_with('\n')
             {
-                inst.base = format!("http://{}", s.trim());
+                let scheme = if extra.contains("[api.tls]") {
+                    "https"
+                } else {
+                    "http"
+                };
+                inst.base = format!("{scheme}://{}", s.trim());
                 break;
             }
             if let Some(status) = inst.child.as_mut().unwrap().try_wait().unwrap() {
@@ -135,14 +165,29 @@ impl Drop for Instance {
     }
 }
 
-/// A blocking HTTP client for tests.
-pub fn client() -> reqwest::Client {
-    // reqwest is built without a TLS provider of its own (no C TLS stack): install ring's
+/// Installs ring as the process's rustls provider (reqwest is built with `rustls-no-provider`).
+pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An HTTP client for tests that sends the admin token ([`ADMIN_TOKEN`]) with every request.
+pub fn client() -> reqwest::Client {
+    install_crypto();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .default_headers(auth_headers(ADMIN_TOKEN))
         .build()
         .unwrap()
+}
+
+/// Headers that send `token` as `Authorization: Bearer`.
+pub fn auth_headers(token: &str) -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    h
 }
 
 /// Validates YANG-JSON documents with yanglint (the model crate's conformance harness).

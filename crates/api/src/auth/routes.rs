@@ -1,0 +1,92 @@
+//! Token management routes (admin only, by the rule of [`super::required`]):
+//! `GET /api/v1/tokens`, `POST /api/v1/tokens`, `DELETE /api/v1/tokens/{name}`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::Role;
+use super::tokens::{TokenError, parse_expiry};
+use crate::{ApiError, AppState};
+
+fn token_error(e: TokenError) -> ApiError {
+    match e {
+        TokenError::InvalidName(_) | TokenError::Config(_) => ApiError::bad_request(e.to_string()),
+        TokenError::Exists(_) | TokenError::FromConfig(_) => {
+            ApiError::new(StatusCode::CONFLICT, e.to_string())
+        }
+        TokenError::NotFound(_) => ApiError::not_found(e.to_string()),
+        TokenError::Db(e) => ApiError::internal("the token database failed", e),
+    }
+}
+
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let items = state.auth.tokens.list().map_err(token_error)?;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// The body of `POST /api/v1/tokens`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateToken {
+    name: String,
+    role: String,
+    #[serde(default)]
+    expires_in: Option<String>,
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<CreateToken>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{}; send {{\"name\": \"grafana\", \"role\": \"viewer\", \"expires_in\": \"30d\"}}",
+            e.body_text()
+        ))
+    })?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "role {:?} is not a role; use {}",
+            body.role,
+            Role::ALL
+        ))
+    })?;
+    let expires = match body.expires_in.as_deref() {
+        None => None,
+        Some(s) => Some(parse_expiry(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "expires_in {s:?} is not a duration; use one like \"30d\", \"12h\", \"15m\" or \"90s\""
+            ))
+        })?),
+    };
+    let secret = state
+        .auth
+        .tokens
+        .create(&body.name, role, expires)
+        .map_err(token_error)?;
+    let expires_at = expires
+        .and_then(|d| chrono::Utc::now().checked_add_signed(chrono::TimeDelta::from_std(d).ok()?));
+    tracing::info!(name = %body.name, %role, "API token created through the API");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "name": body.name,
+            "role": role,
+            "expires": expires_at,
+            "token": secret,
+            "note": "the token is shown only once; store it now",
+        })),
+    ))
+}
+
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.auth.tokens.revoke(&name).map_err(token_error)?;
+    tracing::info!(%name, "API token revoked through the API");
+    Ok(Json(json!({ "name": name, "revoked": true })))
+}

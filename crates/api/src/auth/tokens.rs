@@ -1,0 +1,479 @@
+//! API tokens: random secrets printed once (`phr_` + 64 hex digits), stored only as SHA-256 hashes
+//! in `<data_dir>/auth.db` (SQLite, WAL) or given in the configuration as `[[api.token]]`.
+//!
+//! Contract: [`TokenStore::lookup`] reads the database on every call, so a token revoked by the
+//! API or by `pharos token revoke` (another process) is refused on its next use. `last_used` is
+//! written at most once a minute per token.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use super::{Role, TokenConfig};
+
+/// The prefix of every token secret.
+pub const PREFIX: &str = "phr_";
+
+/// Seconds between two `last_used` writes of one token.
+const LAST_USED_EVERY: i64 = 60;
+
+/// A token management error.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The name is empty, too long or has characters other than letters, digits, `.`, `_`, `-`.
+    #[error(
+        "token name {0:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-', e.g. \"grafana\""
+    )]
+    InvalidName(String),
+    /// A token of that name exists (possibly revoked).
+    #[error("a token named {0:?} exists already; choose another name")]
+    Exists(String),
+    /// No token of that name.
+    #[error("no token named {0:?}; see `pharos token list`")]
+    NotFound(String),
+    /// The token is defined in the configuration.
+    #[error(
+        "token {0:?} is defined in the configuration ([[api.token]]); remove it there and restart"
+    )]
+    FromConfig(String),
+    /// A `[[api.token]]` entry is wrong.
+    #[error("[[api.token]] {0}")]
+    Config(String),
+    /// The database failed.
+    #[error("token database: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// Why a presented token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No token has this secret.
+    Unknown,
+    /// The token expired.
+    Expired,
+    /// The token was revoked.
+    Revoked,
+}
+
+impl Refusal {
+    /// The metric label and the reason sent to the client.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Unknown => "unknown",
+            Refusal::Expired => "expired",
+            Refusal::Revoked => "revoked",
+        }
+    }
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// When it was created (`None` for configured tokens).
+    pub created: Option<DateTime<Utc>>,
+    /// When it expires, if ever.
+    pub expires: Option<DateTime<Utc>>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// When it was last used (to the minute).
+    pub last_used: Option<DateTime<Utc>>,
+    /// `database` or `config`.
+    pub source: &'static str,
+}
+
+struct Configured {
+    name: String,
+    role: Role,
+    hash: [u8; 32],
+}
+
+/// The token database and the configured tokens.
+pub struct TokenStore {
+    conn: Mutex<Connection>,
+    configured: Vec<Configured>,
+    last_written: Mutex<HashMap<String, i64>>,
+}
+
+/// SHA-256 of a secret as stored.
+pub fn hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A new random secret: `phr_` and 32 random bytes in hex.
+pub fn new_secret() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    format!("{PREFIX}{}", hex::encode(b))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn ts(secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.and_then(|s| DateTime::from_timestamp(s, 0))
+}
+
+impl TokenStore {
+    /// Opens (creating) the token database at `path` with the configured tokens.
+    pub fn open(path: &Path, configured: &[TokenConfig]) -> Result<Self, TokenError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::with_connection(conn, configured)
+    }
+
+    /// An in-memory store (tests).
+    pub fn in_memory(configured: &[TokenConfig]) -> Result<Self, TokenError> {
+        Self::with_connection(Connection::open_in_memory()?, configured)
+    }
+
+    fn with_connection(conn: Connection, configured: &[TokenConfig]) -> Result<Self, TokenError> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS tokens (
+                name TEXT PRIMARY KEY,
+                hash BLOB NOT NULL UNIQUE,
+                role TEXT NOT NULL,
+                created INTEGER NOT NULL,
+                expires INTEGER,
+                revoked INTEGER NOT NULL DEFAULT 0,
+                last_used INTEGER
+            );",
+        )?;
+        let configured = validate_configured(configured)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            configured,
+            last_written: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when no token exists at all: none in the database, none configured.
+    pub fn is_empty(&self) -> Result<bool, TokenError> {
+        if !self.configured.is_empty() {
+            return Ok(false);
+        }
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM tokens", [], |r| r.get(0))?;
+        Ok(n == 0)
+    }
+
+    /// Creates a token; returns its secret, which is not stored and cannot be shown again.
+    pub fn create(
+        &self,
+        name: &str,
+        role: Role,
+        expires_in: Option<Duration>,
+    ) -> Result<String, TokenError> {
+        if !valid_name(name) {
+            return Err(TokenError::InvalidName(name.to_string()));
+        }
+        if self.configured.iter().any(|c| c.name == name) {
+            return Err(TokenError::Exists(name.to_string()));
+        }
+        let secret = new_secret();
+        let now = Utc::now().timestamp();
+        let expires = expires_in.map(|d| now.saturating_add(d.as_secs() as i64));
+        let r = self.conn().execute(
+            "INSERT INTO tokens (name, hash, role, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, &hash(&secret)[..], role.name(), now, expires],
+        );
+        match r {
+            Ok(_) => Ok(secret),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(TokenError::Exists(name.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Revokes the token `name` (revoking twice is not an error).
+    pub fn revoke(&self, name: &str) -> Result<(), TokenError> {
+        if self.configured.iter().any(|c| c.name == name) {
+            return Err(TokenError::FromConfig(name.to_string()));
+        }
+        let n = self
+            .conn()
+            .execute("UPDATE tokens SET revoked = 1 WHERE name = ?1", [name])?;
+        if n == 0 {
+            return Err(TokenError::NotFound(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Every token, configured ones first, then the database's by name.
+    pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
+        let mut out: Vec<TokenInfo> = self
+            .configured
+            .iter()
+            .map(|c| TokenInfo {
+                name: c.name.clone(),
+                role: c.role,
+                created: None,
+                expires: None,
+                revoked: false,
+                last_used: None,
+                source: "config",
+            })
+            .collect();
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT name, role, created, expires, revoked, last_used FROM tokens ORDER BY name",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })?;
+        for row in rows {
+            let (name, role, created, expires, revoked, last_used) = row?;
+            let Some(role) = Role::parse(&role) else {
+                continue;
+            };
+            out.push(TokenInfo {
+                name,
+                role,
+                created: ts(Some(created)),
+                expires: ts(expires),
+                revoked,
+                last_used: ts(last_used),
+                source: "database",
+            });
+        }
+        Ok(out)
+    }
+
+    /// The name and role of the token with this secret, or why it is refused.
+    pub fn lookup(&self, secret: &str) -> Result<Result<(String, Role), Refusal>, TokenError> {
+        let h = hash(secret);
+        if let Some(c) = self.configured.iter().find(|c| c.hash == h) {
+            return Ok(Ok((c.name.clone(), c.role)));
+        }
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "SELECT name, role, expires, revoked FROM tokens WHERE hash = ?1",
+                [&h[..]],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((name, role, expires, revoked)) = row else {
+            return Ok(Err(Refusal::Unknown));
+        };
+        if revoked {
+            return Ok(Err(Refusal::Revoked));
+        }
+        let now = Utc::now().timestamp();
+        if expires.is_some_and(|e| e <= now) {
+            return Ok(Err(Refusal::Expired));
+        }
+        let Some(role) = Role::parse(&role) else {
+            return Ok(Err(Refusal::Unknown));
+        };
+        let due = {
+            let mut w = self.last_written.lock().unwrap_or_else(|e| e.into_inner());
+            let last = w.get(&name).copied().unwrap_or(i64::MIN);
+            if now.saturating_sub(last) >= LAST_USED_EVERY {
+                w.insert(name.clone(), now);
+                true
+            } else {
+                false
+            }
+        };
+        if due {
+            // Best effort: a busy database must not refuse a valid token.
+            let _ = conn.execute(
+                "UPDATE tokens SET last_used = ?1 WHERE name = ?2",
+                params![now, name],
+            );
+        }
+        Ok(Ok((name, role)))
+    }
+}
+
+fn validate_configured(configured: &[TokenConfig]) -> Result<Vec<Configured>, TokenError> {
+    let mut out = Vec::with_capacity(configured.len());
+    for (i, c) in configured.iter().enumerate() {
+        let at = format!("#{} ({:?})", i + 1, c.name);
+        if !valid_name(&c.name) {
+            return Err(TokenError::Config(format!(
+                "{at}: name is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"
+            )));
+        }
+        let bytes = hex::decode(c.sha256.trim()).ok().filter(|b| b.len() == 32);
+        let Some(bytes) = bytes else {
+            return Err(TokenError::Config(format!(
+                "{at}: sha256 = {:?} is not 64 hex digits; give the SHA-256 of the secret, e.g. `printf %s \"$TOKEN\" | sha256sum`",
+                c.sha256
+            )));
+        };
+        if out.iter().any(|o: &Configured| o.name == c.name) {
+            return Err(TokenError::Config(format!(
+                "{at}: the name is used twice; give each token its own name"
+            )));
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&bytes);
+        out.push(Configured {
+            name: c.name.clone(),
+            role: c.role,
+            hash,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses an expiry like `30d`, `12h`, `15m` or `90s`.
+pub fn parse_expiry(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configured(secret: &str) -> TokenConfig {
+        TokenConfig {
+            name: "ops".into(),
+            role: Role::Admin,
+            sha256: hex::encode(hash(secret)),
+        }
+    }
+
+    #[test]
+    fn created_tokens_are_found_by_secret_and_stored_only_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let s = TokenStore::open(&path, &[]).unwrap();
+        assert!(s.is_empty().unwrap());
+        let secret = s.create("grafana", Role::Viewer, None).unwrap();
+        assert!(
+            secret.starts_with(PREFIX) && secret.len() == 4 + 64,
+            "{secret}"
+        );
+        assert_eq!(
+            s.lookup(&secret).unwrap(),
+            Ok(("grafana".to_string(), Role::Viewer))
+        );
+        assert_eq!(s.lookup("phr_nope").unwrap(), Err(Refusal::Unknown));
+        let raw = std::fs::read(&path).unwrap();
+        let wal = std::fs::read(dir.path().join("auth.db-wal")).unwrap_or_default();
+        for bytes in [raw, wal] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the secret is in the database file"
+            );
+        }
+        assert!(matches!(
+            s.create("grafana", Role::Admin, None),
+            Err(TokenError::Exists(_))
+        ));
+        assert!(matches!(
+            s.create("bad name", Role::Admin, None),
+            Err(TokenError::InvalidName(_))
+        ));
+    }
+
+    #[test]
+    fn revocation_by_another_handle_is_seen_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let daemon = TokenStore::open(&path, &[]).unwrap();
+        let cli = TokenStore::open(&path, &[]).unwrap();
+        let secret = cli.create("ci", Role::Analyst, None).unwrap();
+        assert!(daemon.lookup(&secret).unwrap().is_ok());
+        cli.revoke("ci").unwrap();
+        assert_eq!(daemon.lookup(&secret).unwrap(), Err(Refusal::Revoked));
+        assert!(matches!(cli.revoke("nope"), Err(TokenError::NotFound(_))));
+        let list = daemon.list().unwrap();
+        assert_eq!(list.len(), 1);
+        assert!(list[0].revoked && list[0].last_used.is_some());
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let s = TokenStore::in_memory(&[]).unwrap();
+        let secret = s
+            .create("short", Role::Viewer, Some(Duration::from_secs(1)))
+            .unwrap();
+        s.conn()
+            .execute("UPDATE tokens SET expires = expires - 10", [])
+            .unwrap();
+        assert_eq!(s.lookup(&secret).unwrap(), Err(Refusal::Expired));
+    }
+
+    #[test]
+    fn configured_tokens_match_by_hash_and_cannot_be_revoked() {
+        let s = TokenStore::in_memory(&[configured("phr_secret")]).unwrap();
+        assert!(!s.is_empty().unwrap());
+        assert_eq!(
+            s.lookup("phr_secret").unwrap(),
+            Ok(("ops".to_string(), Role::Admin))
+        );
+        assert!(matches!(s.revoke("ops"), Err(TokenError::FromConfig(_))));
+        assert!(matches!(
+            s.create("ops", Role::Viewer, None),
+            Err(TokenError::Exists(_))
+        ));
+        let bad = TokenConfig {
+            sha256: "abc".into(),
+            ..configured("x")
+        };
+        let e = TokenStore::in_memory(&[bad]).err().unwrap().to_string();
+        assert!(e.contains("sha256") && e.contains("sha256sum"), "{e}");
+    }
+
+    #[test]
+    fn expiry_durations_parse() {
+        assert_eq!(parse_expiry("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_expiry("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_expiry("0d"), None);
+        assert_eq!(parse_expiry("7x"), None);
+        assert_eq!(parse_expiry("d"), None);
+    }
+}

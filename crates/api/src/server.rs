@@ -1,0 +1,274 @@
+//! The API's accept loop: plain HTTP or HTTPS (rustls, ring) with optional client certificates,
+//! served by hyper-util's HTTP/1 connection builder over the axum router.
+//!
+//! Contract:
+//! - Each request carries `ConnectInfo<SocketAddr>` and, on a TLS connection whose client sent a
+//!   certificate the configured CA verified, a [`ClientCert`] extension.
+//! - With `client_ca` set, a certificate that does not chain to it fails the handshake.
+//! - On shutdown the loop stops accepting, asks open connections to finish their in-flight
+//!   request and close, and waits up to [`DRAIN`] for them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::ServerConfig;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::auth::{ClientCert, TlsConfig};
+
+/// How long open connections may take to finish after shutdown begins.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// How long a client has to complete the TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// A TLS setting that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("config error: [api.tls] {0}")]
+pub struct TlsError(String);
+
+fn certs(path: &std::path::Path, what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            TlsError(format!(
+                "{what} = {:?}: cannot read PEM certificates: {e}; give the path of a readable PEM file",
+                path.display().to_string()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError(format!(
+            "{what} = {:?}: no CERTIFICATE block found; give a PEM file",
+            path.display().to_string()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Builds the TLS acceptor of `[api.tls]` (certificate, key, optional client CA).
+pub fn tls_acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = certs(&cfg.cert, "cert")?;
+    let key = PrivateKeyDer::from_pem_file(&cfg.key).map_err(|e| {
+        TlsError(format!(
+            "key = {:?}: cannot read a PEM private key: {e}; give the path of the server's private key (PKCS#8, PKCS#1 or SEC1 PEM)",
+            cfg.key.display().to_string()
+        ))
+    })?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError(format!("TLS versions: {e}")))?;
+    let builder = match &cfg.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in certs(ca, "client_ca")? {
+                roots.add(c).map_err(|e| {
+                    TlsError(format!("client_ca = {:?}: {e}", ca.display().to_string()))
+                })?;
+            }
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let v = if cfg.require_client_cert {
+                v
+            } else {
+                v.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(v.build().map_err(|e| {
+                TlsError(format!("client_ca = {:?}: {e}", ca.display().to_string()))
+            })?)
+        }
+        None => {
+            if cfg.require_client_cert {
+                return Err(TlsError(
+                    "require_client_cert = true needs client_ca: give the CA that signs the client certificates".into(),
+                ));
+            }
+            builder.with_no_client_auth()
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+        TlsError(format!(
+            "cert = {:?} and key = {:?} do not make a usable pair: {e}; give the key of that certificate",
+            cfg.cert.display().to_string(),
+            cfg.key.display().to_string()
+        ))
+    })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Maps a verified client certificate (DER) to its identity.
+pub type Identify = Arc<dyn Fn(&[u8]) -> ClientCert + Send + Sync>;
+
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<(TlsAcceptor, Identify)>,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "API: accept failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        while conns.try_join_next().is_some() {}
+        let app = app.clone();
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
+        conns.spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            match tls {
+                None => connection(tcp, peer, None, app, stop).await,
+                Some((acceptor, identify)) => {
+                    let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            metrics::counter!("pharos_api_tls_handshake_failures_total")
+                                .increment(1);
+                            tracing::debug!(%peer, error = %e, "API: TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            metrics::counter!("pharos_api_tls_handshake_failures_total")
+                                .increment(1);
+                            return;
+                        }
+                    };
+                    let cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| identify(c.as_ref()));
+                    connection(stream, peer, cert, app, stop).await
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained =
+        tokio::time::timeout(DRAIN, async { while conns.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = conns.len(),
+            "API: connections still open {} s after shutdown began; closing them",
+            DRAIN.as_secs()
+        );
+        conns.shutdown().await;
+    }
+}
+
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    cert: Option<ClientCert>,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(c) = &cert {
+            req.extensions_mut().insert(c.clone());
+        }
+        app.clone().oneshot(req)
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    if *stop.borrow() {
+        conn.as_mut().graceful_shutdown();
+    }
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "API: connection ended with an error");
+            }
+            return;
+        }
+        _ = stop.changed() => conn.as_mut().graceful_shutdown(),
+    }
+    let _ = conn.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await?;
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_accepting_and_lets_in_flight_requests_finish() {
+        let app = Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    "done"
+                }),
+            )
+            .route(
+                "/peer",
+                axum::routing::get(|ConnectInfo(p): ConnectInfo<SocketAddr>| async move {
+                    p.ip().to_string()
+                }),
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, None, app, async {
+            let _ = stopped.await;
+        }));
+        assert!(get(addr, "/peer").await.unwrap().ends_with("127.0.0.1"));
+        let in_flight = tokio::spawn(get(addr, "/slow"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        let answer = in_flight.await.unwrap().unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
+            "{answer}"
+        );
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the server stops once the request is answered")
+            .unwrap();
+        assert!(
+            get(addr, "/peer").await.is_err(),
+            "still accepting after shutdown"
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! `pharos token`: creates, lists and revokes API tokens in the data directory's `auth.db`
+//! directly, so it works whether or not the daemon runs (a running daemon sees the change on the
+//! next request).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use pharos_api::auth::tokens::parse_expiry;
+use pharos_api::auth::{Role, TokenStore};
+
+use crate::config::Config;
+
+/// `pharos token` subcommands.
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Creates a token and prints its secret once on stdout.
+    Create {
+        /// viewer, analyst, admin or nsf.
+        #[arg(long)]
+        role: String,
+        /// Name shown in lists and logs (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. 30d, 12h, 15m (default: no expiry).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Configuration file (its [store] data_dir holds auth.db).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Lists tokens (never their secrets).
+    List {
+        /// Configuration file (its [store] data_dir holds auth.db).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Print JSON, one token per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes a token: it is refused from its next request on.
+    Revoke {
+        /// The token's name.
+        name: String,
+        /// Configuration file (its [store] data_dir holds auth.db).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn open(config: Option<&std::path::Path>) -> anyhow::Result<TokenStore> {
+    let (cfg, _) = Config::load(config)?;
+    let dir = &cfg.store.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} ([store] data_dir); check permissions",
+            dir.display()
+        )
+    })?;
+    let path = dir.join("auth.db");
+    TokenStore::open(&path, &cfg.api.token)
+        .with_context(|| format!("cannot open the token database {}", path.display()))
+}
+
+/// Runs a `token` subcommand.
+pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create {
+            role,
+            name,
+            expires,
+            config,
+        } => {
+            let role = Role::parse(&role)
+                .with_context(|| format!("--role {role:?} is not a role; use {}", Role::ALL))?;
+            let expires = match expires.as_deref() {
+                None => None,
+                Some(s) => Some(parse_expiry(s).with_context(|| {
+                    format!("--expires {s:?} is not a duration; use one like 30d, 12h, 15m or 90s")
+                })?),
+            };
+            let secret = open(config.as_deref())?.create(&name, role, expires)?;
+            eprintln!("token {name:?} ({role}) created; it is shown only once:");
+            println!("{secret}");
+            Ok(())
+        }
+        TokenCommand::List { config, json } => {
+            let list = open(config.as_deref())?.list()?;
+            if json {
+                for t in &list {
+                    println!("{}", serde_json::to_string(t)?);
+                }
+                return Ok(());
+            }
+            println!(
+                "{:<24} {:<8} {:<8} {:<20} {:<20} {:<20}",
+                "NAME", "ROLE", "STATE", "CREATED", "EXPIRES", "LAST USED"
+            );
+            let t = |d: Option<chrono::DateTime<chrono::Utc>>| {
+                d.map_or("-".to_string(), |d| {
+                    d.format("%Y-%m-%d %H:%M:%S").to_string()
+                })
+            };
+            for x in list {
+                let state = if x.revoked {
+                    "revoked"
+                } else if x.expires.is_some_and(|e| e <= chrono::Utc::now()) {
+                    "expired"
+                } else if x.source == "config" {
+                    "config"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<24} {:<8} {:<8} {:<20} {:<20} {:<20}",
+                    x.name,
+                    x.role.name(),
+                    state,
+                    t(x.created),
+                    t(x.expires),
+                    t(x.last_used)
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { name, config } => {
+            open(config.as_deref())?.revoke(&name)?;
+            eprintln!("token {name:?} revoked");
+            Ok(())
+        }
+    }
+}
