@@ -76,7 +76,6 @@ pub(crate) fn item(seq: u64, change: Change, message: Message) -> Item {
     }
 }
 
-#[allow(dead_code)] // until the syslog and NATS tests use it
 /// Polls `f` every 10 ms until it returns `Some`, failing the test after `deadline`.
 pub(crate) async fn poll<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let end = Instant::now() + deadline;
