@@ -6,34 +6,21 @@
 //! persisted after its sink acknowledged delivery, so what was delivered is not delivered again
 //! after a restart, and what was not yet delivered is delivered in feed order when the sink is back.
 
+pub mod dispatch;
+pub mod filter;
 pub mod nats;
+pub mod subscription;
 pub mod syslog_out;
 pub mod webhook;
 
+pub use dispatch::{Dispatcher, DispatcherConfig, EmitError, Origin, SubscriptionInfo};
+pub use filter::Filter;
+pub use subscription::{SubscriptionSpec, SubscriptionStore};
+
 use pharos_store::StoredMessage;
 
-/// What happened to a stored message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Change {
-    /// The message was stored.
-    Created,
-    /// A stored event was updated in place (e.g. a DDoS attack's rates or end).
-    Updated,
-    /// An event's life-cycle state changed (acknowledged, closed).
-    State,
-}
-
-impl Change {
-    /// The change's name in emitted documents.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Change::Created => "created",
-            Change::Updated => "updated",
-            Change::State => "state",
-        }
-    }
-}
+/// What happened to a stored message: the store's change kind (`created`, `updated`, `state`).
+pub use pharos_store::ChangeKind as Change;
 
 /// One change of the feed, to deliver.
 #[derive(Debug, Clone)]
