@@ -31,6 +31,7 @@ fn app_with_flows(flows: Option<std::path::PathBuf>) -> (axum::Router, Arc<dyn M
         }),
         nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
         flows: flows.map(crate::flows::FlowArchive::new),
+        emit: None,
     };
     let app = router(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 4321))));
     (app, store)
