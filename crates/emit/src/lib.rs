@@ -97,6 +97,12 @@ impl serde::Serialize for ConfigDuration {
     }
 }
 
+/// A rustls client configuration (ring provider, Mozilla roots) for other HTTPS clients of
+/// Pharos, e.g. the CLI's reqwest client, which is built without a default crypto provider.
+pub fn https_client_config() -> rustls::ClientConfig {
+    client_tls_config(None, "tls").expect("the Mozilla roots and the ring provider always load")
+}
+
 /// A rustls client configuration with the ring provider, trusting the Mozilla roots plus the
 /// certificates of the PEM file `ca_file` (for self-signed receivers); `key` names it in errors.
 pub(crate) fn client_tls_config(

@@ -113,6 +113,7 @@ pub fn events(cmd: EventsCommand) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(pharos_emit::https_client_config())
             .timeout(Duration::from_secs(30))
             .build()?;
         match cmd {

@@ -137,6 +137,8 @@ impl Drop for Instance {
 
 /// A blocking HTTP client for tests.
 pub fn client() -> reqwest::Client {
+    // reqwest is built without a crypto provider (the workspace picks ring): install it once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
