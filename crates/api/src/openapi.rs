@@ -217,7 +217,7 @@ const OPS: &[Op] = &[
     Op {
         method: "post",
         path: "/api/v1/subscriptions",
-        summary: "Create a subscription: a filter, on-change or periodic emission, a dampening period and a sink (webhook to a host of [emit] allow_hosts, syslog). It gets the changes made from now on.",
+        summary: "Create a subscription: a filter, on-change or periodic emission, a dampening period and a sink (webhook to a host of [emit] allow_hosts, syslog, NATS JetStream). It gets the changes made from now on.",
         params: &[],
         body: Some("SubscriptionSpec"),
         ok: ("Created", "Subscription"),
@@ -508,8 +508,8 @@ fn emit_schemas() -> Value {
                 "dampening_period": { "type": "string", "description": "e.g. \"5s\": at most one push per period" },
                 "max_queue": { "type": "integer", "description": "pending changes kept (default 100000); beyond, the oldest are dropped" },
                 "sink": { "type": "object", "required": ["type"], "properties": {
-                    "type": { "enum": ["webhook", "syslog"] }
-                }, "description": "webhook: url, secret, batch, timeout, ca_file; syslog: address, transport (udp|tcp|tls), ca_file, app_name, hostname, facility, max_udp_bytes, timeout" }
+                    "type": { "enum": ["webhook", "syslog", "nats"] }
+                }, "description": "webhook: url, secret, batch, timeout, ca_file; syslog: address, transport (udp|tcp|tls), ca_file, app_name, hostname, facility, max_udp_bytes, timeout; nats: url, subject_prefix, creds, token, ca_file, stream, ack_timeout" }
             }
         },
         "Subscription": {

