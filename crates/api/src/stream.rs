@@ -142,6 +142,7 @@ pub(crate) async fn stream(
         e
     })?;
     let store = state.store.clone();
+    let feed = emit.dispatcher.feed();
     let start = match resume {
         Some(s) => s,
         None => store
@@ -160,7 +161,7 @@ pub(crate) async fn stream(
     tokio::spawn(async move {
         let _permit = permit;
         tokio::select! {
-            _ = follow(store, filter, start, tx) => {}
+            _ = follow(feed, filter, start, tx) => {}
             _ = closing.changed() => {}
         }
         metrics::gauge!("pharos_api_streams").decrement(1.0);
@@ -172,11 +173,12 @@ pub(crate) async fn stream(
 /// Sends the matching feed entries after `pos` to `tx`, then follows the feed, until the client
 /// goes away.
 async fn follow(
-    store: std::sync::Arc<dyn pharos_store::MessageStore>,
+    feed: std::sync::Arc<pharos_emit::feed::Feed>,
     filter: Filter,
     mut pos: u64,
     tx: mpsc::Sender<Result<Event, Infallible>>,
 ) {
+    let store = feed.store().clone();
     let mut watch = store.watch_changes();
     loop {
         watch.borrow_and_update();
@@ -184,36 +186,34 @@ async fn follow(
             return;
         };
         if pos < last {
-            let s = store.clone();
+            let f = feed.clone();
             let after = pos;
-            let entries =
-                match tokio::task::spawn_blocking(move || s.changes(after, READ_BATCH)).await {
-                    Ok(Ok(e)) => e,
-                    Ok(Err(e)) => {
-                        tracing::warn!("stream: message store failed: {e}");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                    Err(_) => return,
-                };
+            let entries = match tokio::task::spawn_blocking(move || f.read(after, READ_BATCH)).await
+            {
+                Ok(Ok(e)) => e,
+                Ok(Err(e)) => {
+                    tracing::warn!("stream: message store failed: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(_) => return,
+            };
             if entries.is_empty() {
                 pos = last;
                 continue;
             }
-            for (seq, change, stored) in entries {
-                pos = seq;
-                let item = pharos_emit::Item {
-                    seq,
-                    change,
-                    stored,
-                };
-                if !filter.matches(&item) {
+            for e in entries {
+                pos = e.seq;
+                if !filter.matches_entry(&e) {
                     continue;
                 }
-                let data = crate::render_stored(&item.stored).to_string();
+                // Rendered once for every stream that sends this entry.
+                let data = e
+                    .rendered
+                    .get_or_init(|| crate::render_stored(&e.stored).to_string());
                 let ev = Event::default()
-                    .id(seq.to_string())
-                    .event(change.as_str())
+                    .id(e.seq.to_string())
+                    .event(e.change.as_str())
                     .data(data);
                 if tx.send(Ok(ev)).await.is_err() {
                     return;

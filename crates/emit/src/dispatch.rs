@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::feed::Feed;
 use crate::subscription::{
     Emission, Position, SinkSpec, SpecError, SubscriptionSpec, SubscriptionStore,
     SubscriptionStoreError,
@@ -38,6 +39,8 @@ use crate::{Item, SinkError};
 
 /// Most changes read from the feed, and offered to a sink, at once.
 pub const BATCH: usize = 500;
+/// Feed entries kept decoded for the subscriptions and streams that follow the feed closely.
+pub const FEED_WINDOW: usize = 20_000;
 /// First retry delay after [`SinkError::Retry`].
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest retry delay.
@@ -138,6 +141,7 @@ struct Running {
 /// Runs the subscriptions; see the module docs.
 pub struct Dispatcher {
     store: Arc<dyn MessageStore>,
+    feed: Arc<Feed>,
     subs: Arc<SubscriptionStore>,
     config: DispatcherConfig,
     running: Mutex<HashMap<String, Running>>,
@@ -158,6 +162,7 @@ impl Dispatcher {
         from_config: Vec<SubscriptionSpec>,
     ) -> Result<Arc<Self>, EmitError> {
         let d = Arc::new(Self {
+            feed: Arc::new(Feed::new(store.clone(), FEED_WINDOW)),
             store,
             subs,
             config,
@@ -192,8 +197,21 @@ impl Dispatcher {
         Ok(d)
     }
 
-    /// Starts the task of `spec`.
+    /// Starts the task of `spec` and registers it.
     fn launch(&self, spec: SubscriptionSpec, origin: Origin) -> Result<(), EmitError> {
+        let mut running = lock(&self.running);
+        let r = self.prepare(spec, origin)?;
+        running.insert(r.spec.name.clone(), r);
+        Ok(())
+    }
+
+    /// The shared reader of the change feed (for SSE streams).
+    pub fn feed(&self) -> Arc<Feed> {
+        self.feed.clone()
+    }
+
+    /// Starts the task of `spec` (position created at the feed's end if it has none).
+    fn prepare(&self, spec: SubscriptionSpec, origin: Origin) -> Result<Running, EmitError> {
         let pos = match self.subs.position(&spec.name)? {
             Some(p) => p,
             None => {
@@ -224,6 +242,7 @@ impl Dispatcher {
         let task = Task {
             spec: spec.clone(),
             store: self.store.clone(),
+            feed: self.feed.clone(),
             subs: self.subs.clone(),
             state: state.clone(),
             sink,
@@ -231,18 +250,14 @@ impl Dispatcher {
             stop: stop_rx,
         };
         let handle = tokio::spawn(task.run());
-        lock(&self.running).insert(
-            spec.name.clone(),
-            Running {
-                spec,
-                origin,
-                sink: describe,
-                state,
-                stop,
-                handle,
-            },
-        );
-        Ok(())
+        Ok(Running {
+            spec,
+            origin,
+            sink: describe,
+            state,
+            stop,
+            handle,
+        })
     }
 
     /// Validates, stores and starts an API-created subscription. A webhook's allow-list is
@@ -264,13 +279,22 @@ impl Dispatcher {
             }
             e
         })?;
-        if lock(&self.running).contains_key(&spec.name) {
+        // Checked, stored and started under the lock: two requests for one name cannot both win.
+        let mut running = lock(&self.running);
+        if running.contains_key(&spec.name) {
             return Err(EmitError::Exists(spec.name));
         }
         self.subs.save_spec(&spec)?;
-        let name = spec.name.clone();
-        self.launch(spec, Origin::Api)?;
-        self.get(&name).ok_or(EmitError::NotFound(name))
+        let r = match self.prepare(spec.clone(), Origin::Api) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.subs.delete(&spec.name);
+                return Err(e);
+            }
+        };
+        let out = info(&r);
+        running.insert(spec.name, r);
+        Ok(out)
     }
 
     /// Stops and deletes an API-created subscription (its position too).
@@ -393,6 +417,7 @@ impl Sink {
 struct Task {
     spec: SubscriptionSpec,
     store: Arc<dyn MessageStore>,
+    feed: Arc<Feed>,
     subs: Arc<SubscriptionStore>,
     state: Arc<Mutex<DeliveryState>>,
     sink: Sink,
@@ -484,23 +509,22 @@ impl Task {
                     // Periodic: what arrives now goes in the first push after now.
                     next_tick = roll(next_tick, self.spec.emission, Instant::now());
                 }
-                let store = self.store.clone();
+                let feed = self.feed.clone();
                 let after = scanned;
-                let read = tokio::task::spawn_blocking(move || store.changes(after, BATCH)).await;
+                let read = tokio::task::spawn_blocking(move || feed.read(after, BATCH)).await;
                 match read {
                     Ok(Ok(entries)) => {
                         if entries.is_empty() {
                             scanned = last;
                         }
-                        for (seq, change, stored) in entries {
-                            scanned = seq;
-                            let item = Item {
-                                seq,
-                                change,
-                                stored,
-                            };
-                            if self.spec.filter.matches(&item) {
-                                pending.push(item);
+                        for e in entries {
+                            scanned = e.seq;
+                            if self.spec.filter.matches_entry(&e) {
+                                pending.push(Item {
+                                    seq: e.seq,
+                                    change: e.change,
+                                    stored: e.stored.clone(),
+                                });
                             }
                         }
                         if pending.is_empty() && scanned > self.pos.seq {
@@ -638,6 +662,7 @@ impl Task {
         .max(upto);
         let mut st = lock(&self.state);
         st.position = self.pos.seq;
+        st.pending = st.pending.saturating_sub(n as u64);
         st.delivered = self.pos.delivered;
         st.failed = self.pos.failed;
         st.dropped = self.pos.dropped;
@@ -656,26 +681,21 @@ impl Task {
         let mut n = (before - pending.len()) as u64;
         let mut after = (*scanned).max(self.pos.seq);
         while after < to {
-            let store = self.store.clone();
-            let entries = tokio::task::spawn_blocking(move || store.changes(after, BATCH))
+            let feed = self.feed.clone();
+            let entries = tokio::task::spawn_blocking(move || feed.read(after, BATCH))
                 .await
                 .map_err(|e| format!("feed reader: {e}"))?
                 .map_err(|e| format!("message store: {e}"))?;
             if entries.is_empty() {
                 break;
             }
-            for (seq, change, stored) in entries {
-                if seq > to {
+            for e in entries {
+                if e.seq > to {
                     after = to;
                     break;
                 }
-                after = seq;
-                let item = Item {
-                    seq,
-                    change,
-                    stored,
-                };
-                if self.spec.filter.matches(&item) {
+                after = e.seq;
+                if self.spec.filter.matches_entry(&e) {
                     n += 1;
                 }
             }

@@ -78,6 +78,12 @@ impl Filter {
             && self.matches_message(&item.stored.message)
     }
 
+    /// Whether the shared feed entry `e` passes every condition.
+    pub fn matches_entry(&self, e: &crate::feed::Entry) -> bool {
+        (self.changes.is_empty() || self.changes.contains(&e.change))
+            && self.matches_message(&e.stored.message)
+    }
+
     /// Whether `msg` passes every condition except `changes`.
     pub fn matches_message(&self, msg: &Message) -> bool {
         let c = &msg.common;

@@ -7,6 +7,7 @@
 //! after a restart, and what was not yet delivered is delivered in feed order when the sink is back.
 
 pub mod dispatch;
+pub mod feed;
 pub mod filter;
 pub mod nats;
 pub mod subscription;
