@@ -217,7 +217,7 @@ const OPS: &[Op] = &[
     Op {
         method: "post",
         path: "/api/v1/subscriptions",
-        summary: "Create a subscription: a filter, on-change or periodic emission, a dampening period and a sink (webhook to a host of [emit] allow_hosts, syslog, NATS JetStream). It gets the changes made from now on.",
+        summary: "Create a subscription: a filter, on-change or periodic emission, a dampening period and a sink (webhook, syslog or NATS JetStream, to a host of [emit] allow_hosts). It gets the changes made from now on.",
         params: &[],
         body: Some("SubscriptionSpec"),
         ok: ("Created", "Subscription"),

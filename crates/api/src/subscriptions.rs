@@ -1,8 +1,8 @@
 //! Subscriptions: `GET/POST /api/v1/subscriptions`, `GET/DELETE /api/v1/subscriptions/{name}`.
 //!
 //! Contract: `POST` validates the spec (name, filter, emission, sink) and answers 400 naming the
-//! key at fault, 409 when the name is taken; a webhook's destination must be in `[emit]
-//! allow_hosts` (the body's own `allow` is replaced by it). `DELETE` of a subscription defined in
+//! key at fault, 409 when the name is taken; the destination must be in `[emit] allow_hosts` (a
+//! webhook's own `allow` is replaced by it; a syslog address or NATS URL host must match it). `DELETE` of a subscription defined in
 //! pharos.toml answers 409. Sink secrets are shown as `***`.
 
 use axum::Json;

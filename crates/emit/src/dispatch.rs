@@ -99,8 +99,8 @@ pub struct SubscriptionInfo {
 /// Settings of the dispatcher (`[emit]` in pharos.toml, the parts it uses).
 #[derive(Debug, Clone, Default)]
 pub struct DispatcherConfig {
-    /// Hosts API-created webhooks may target (names, addresses, CIDRs); empty: API-created
-    /// webhooks are refused.
+    /// Hosts API-created subscriptions may send to (names, addresses, CIDRs); empty: API-created
+    /// subscriptions are refused.
     pub allow_hosts: Vec<String>,
 }
 
@@ -260,8 +260,9 @@ impl Dispatcher {
         })
     }
 
-    /// Validates, stores and starts an API-created subscription. A webhook's allow-list is
-    /// replaced by `[emit] allow_hosts`.
+    /// Validates, stores and starts an API-created subscription. Its destination must be in
+    /// `[emit] allow_hosts` (a webhook's own allow-list is replaced by it; a syslog address or NATS
+    /// URL host must match it).
     pub fn add(&self, mut spec: SubscriptionSpec) -> Result<SubscriptionInfo, EmitError> {
         if let SinkSpec::Webhook(w) = &mut spec.sink {
             if self.config.allow_hosts.is_empty() {
@@ -271,6 +272,34 @@ impl Dispatcher {
                 }));
             }
             w.allow = self.config.allow_hosts.clone();
+        }
+        let target = match &spec.sink {
+            SinkSpec::Syslog(c) => Some(("syslog.address", host_of(&c.address))),
+            SinkSpec::Nats(c) => Some((
+                "nats.url",
+                host_of(
+                    c.url
+                        .strip_prefix("nats://")
+                        .or_else(|| c.url.strip_prefix("tls://"))
+                        .unwrap_or(&c.url),
+                ),
+            )),
+            _ => None,
+        };
+        if let Some((key, host)) = target
+            && !allowed(&self.config.allow_hosts, host)
+        {
+            return Err(EmitError::Invalid(SpecError {
+                name: spec.name.clone(),
+                message: format!(
+                    "sink.{key}: host {host:?} is not in [emit] allow_hosts ({}); subscriptions created through the API may only send to those hosts (or define it in pharos.toml)",
+                    if self.config.allow_hosts.is_empty() {
+                        "empty".to_string()
+                    } else {
+                        self.config.allow_hosts.join(", ")
+                    }
+                ),
+            }));
         }
         spec.validate().map_err(|mut e| {
             if e.message.contains("allow") {
@@ -336,6 +365,32 @@ impl Dispatcher {
             .map(|(name, r)| async move { stop_task(&name, r).await });
         futures_util::future::join_all(stops).await;
     }
+}
+
+/// The host of `host:port` or `[v6]:port` (the whole string when it has no port).
+fn host_of(addr: &str) -> &str {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match addr.rsplit_once(':') {
+        Some((h, _)) if !h.contains(':') => h,
+        _ => addr,
+    }
+}
+
+/// Whether `host` is named by an entry of `allow`: a host name (case-insensitive), an address or
+/// a CIDR containing the address.
+fn allowed(allow: &[String], host: &str) -> bool {
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    allow.iter().any(|a| {
+        let a = a.trim();
+        match (ip, a.parse::<ipnet::IpNet>(), a.parse::<std::net::IpAddr>()) {
+            (Some(ip), Ok(net), _) => net.contains(&ip),
+            (Some(ip), _, Ok(one)) => one == ip,
+            (None, Err(_), Err(_)) => a.eq_ignore_ascii_case(host),
+            _ => false,
+        }
+    })
 }
 
 async fn stop_task(name: &str, r: Running) {

@@ -338,3 +338,64 @@ async fn api_created_subscriptions_come_back_after_a_restart() {
     assert_eq!(got.origin, Origin::Api);
     d.shutdown().await;
 }
+
+#[test]
+fn api_created_syslog_and_nats_destinations_must_be_in_allow_hosts() {
+    assert_eq!(host_of("127.0.0.1:514"), "127.0.0.1");
+    assert_eq!(host_of("[2001:db8::1]:514"), "2001:db8::1");
+    assert_eq!(host_of("siem.example.net:6514"), "siem.example.net");
+    let allow = vec![
+        "192.0.2.0/24".to_string(),
+        "SIEM.example.net".to_string(),
+        "::1".to_string(),
+    ];
+    assert!(allowed(&allow, "192.0.2.7"));
+    assert!(allowed(&allow, "siem.example.net"));
+    assert!(allowed(&allow, "::1"));
+    assert!(!allowed(&allow, "198.51.100.1"));
+    assert!(!allowed(&allow, "evil.example.net"));
+    assert!(!allowed(&[], "127.0.0.1"));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let e = env();
+        let d = Dispatcher::start(
+            e.store.clone(),
+            e.subs.clone(),
+            DispatcherConfig {
+                allow_hosts: vec!["127.0.0.1".into()],
+            },
+            vec![],
+        )
+        .unwrap();
+        let spec = |sink: serde_json::Value| -> SubscriptionSpec {
+            serde_json::from_value(serde_json::json!({"name": "s", "sink": sink})).unwrap()
+        };
+        let err = d
+            .add(spec(
+                serde_json::json!({"type": "syslog", "address": "198.51.100.1:514"}),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[emit] allow_hosts") && err.contains("syslog.address"),
+            "{err}"
+        );
+        let err = d
+            .add(spec(
+                serde_json::json!({"type": "nats", "url": "nats://203.0.113.9:4222"}),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nats.url"), "{err}");
+        d.add(spec(
+            serde_json::json!({"type": "syslog", "address": "127.0.0.1:514"}),
+        ))
+        .unwrap();
+        d.shutdown().await;
+    });
+}
