@@ -58,8 +58,8 @@ pub struct EmitConfig {
     pub max_streams: usize,
     /// Interval of SSE keep-alive comments.
     pub keep_alive: HumanDuration,
-    /// Hosts (names, addresses, CIDRs) that webhooks created through the API may target; empty:
-    /// API-created webhooks are refused.
+    /// Hosts (names, addresses, CIDRs) that subscriptions created through the API may send to;
+    /// empty: API-created subscriptions are refused.
     pub allow_hosts: Vec<String>,
 }
 
