@@ -291,3 +291,22 @@ fn openapi_documents_the_emission_routes() {
             .is_object()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_with_an_id_beyond_the_feed_follows_from_the_end() {
+    let a = app(4);
+    a.store
+        .insert_batch(&mut [log("fw", Severity::Info)])
+        .unwrap();
+    let req = Request::get("/api/v1/stream")
+        .header("last-event-id", "1000")
+        .body(Body::empty())
+        .unwrap();
+    let resp = a.app.clone().oneshot(req).await.unwrap();
+    let mut body = resp.into_body().into_data_stream();
+    let mut buf = String::new();
+    a.store
+        .insert_batch(&mut [log("fw", Severity::Info)])
+        .unwrap();
+    assert_eq!(read_events(&mut body, &mut buf, 1).await[0].0, 2);
+}

@@ -6,7 +6,8 @@
 //!   when read, so an early change may show a later update).
 //! - With `Last-Event-ID` (header, or `?last_event_id=`), the changes after that seq are replayed
 //!   from the store, then the stream follows live; both come from the store's feed read in seq
-//!   order, so there is no gap and no duplicate. Without it the stream starts at the feed's end.
+//!   order, so there is no gap and no duplicate. Without it (or with an id beyond the feed's end)
+//!   the stream starts at the feed's end.
 //!   Changes of messages deleted by retention meanwhile are gone.
 //! - A comment line is sent every 15 s (configurable) when there is nothing else to send.
 //! - At most `[emit] max_streams` streams at once; beyond, 503 with `Retry-After`.
@@ -143,12 +144,12 @@ pub(crate) async fn stream(
     })?;
     let store = state.store.clone();
     let feed = emit.dispatcher.feed();
-    let start = match resume {
-        Some(s) => s,
-        None => store
-            .last_change()
-            .map_err(|e| ApiError::internal("message store failed", e))?,
-    };
+    let last = store
+        .last_change()
+        .map_err(|e| ApiError::internal("message store failed", e))?;
+    // An id beyond the feed's end is not one of this store's (e.g. a database restored from an
+    // older backup): follow from the end rather than skip what comes next.
+    let start = resume.unwrap_or(last).min(last);
     let mut closing = emit.closing.subscribe();
     if *closing.borrow_and_update() {
         return Err(ApiError::new(

@@ -92,6 +92,10 @@ impl Feed {
                 .collect());
         }
         if after > w.hi {
+            if after >= self.store.last_change()? {
+                // Nothing there yet: keep the window for the readers behind.
+                return Ok(Vec::new());
+            }
             w.entries.clear();
             w.lo = after;
             w.hi = after;
