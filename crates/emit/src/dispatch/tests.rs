@@ -192,7 +192,7 @@ async fn dampening_sends_at_most_one_push_per_period_with_the_changes_batched() 
     let e = env();
     let sink = TestSink::default();
     let mut s = spec("s", &sink);
-    s.dampening_period = Some(ConfigDuration(Duration::from_millis(400)));
+    s.dampening_period = Some(ConfigDuration(Duration::from_millis(1000)));
     let d = start(&e, vec![s]);
     insert(&e.store, [log("a", Severity::Info)]);
     until("first push", || sink.acked().len() == 1).await;
@@ -203,7 +203,7 @@ async fn dampening_sends_at_most_one_push_per_period_with_the_changes_batched() 
     }
     until("second push", || sink.acked().len() == 6).await;
     assert!(
-        first.elapsed() >= Duration::from_millis(300),
+        first.elapsed() >= Duration::from_millis(900),
         "second push came after {:?}",
         first.elapsed()
     );
@@ -219,7 +219,7 @@ async fn periodic_emission_pushes_what_gathered_each_interval() {
     let sink = TestSink::default();
     let mut s = spec("s", &sink);
     s.emission = Emission::Periodic {
-        interval: ConfigDuration(Duration::from_millis(300)),
+        interval: ConfigDuration(Duration::from_millis(1000)),
     };
     let d = start(&e, vec![s]);
     for _ in 0..3 {
