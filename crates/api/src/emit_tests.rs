@@ -23,6 +23,10 @@ struct App {
 }
 
 fn app(max_streams: usize) -> App {
+    app_with(max_streams, Duration::from_secs(15))
+}
+
+fn app_with(max_streams: usize, keep_alive: Duration) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("m.db")).unwrap());
     let dyn_store: Arc<dyn MessageStore> = store.clone();
@@ -48,11 +52,7 @@ fn app(max_streams: usize) -> App {
         config: Arc::new(ApiConfig::default()),
         nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
         flows: None,
-        emit: Some(EmitHandle::new(
-            dispatcher,
-            max_streams,
-            Duration::from_secs(15),
-        )),
+        emit: Some(EmitHandle::new(dispatcher, max_streams, keep_alive)),
     };
     App {
         app: router(state),
@@ -309,4 +309,17 @@ async fn stream_with_an_id_beyond_the_feed_follows_from_the_end() {
         .insert_batch(&mut [log("fw", Severity::Info)])
         .unwrap();
     assert_eq!(read_events(&mut body, &mut buf, 1).await[0].0, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_gets_keep_alive_comments() {
+    let a = app_with(4, Duration::from_millis(100));
+    let resp = a.app.clone().oneshot(get("/api/v1/stream")).await.unwrap();
+    let mut body = resp.into_body().into_data_stream();
+    let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+        .await
+        .expect("a keep-alive within 10 s")
+        .unwrap()
+        .unwrap();
+    assert!(chunk.starts_with(b":"), "{chunk:?}");
 }
