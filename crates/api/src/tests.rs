@@ -42,6 +42,7 @@ fn app_with(
         config: Arc::new(config),
         nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
         flows: flows.map(crate::flows::FlowArchive::new),
+        emit: None,
     };
     let app = router(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 4321))));
     (app, store)

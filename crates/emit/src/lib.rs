@@ -6,34 +6,22 @@
 //! persisted after its sink acknowledged delivery, so what was delivered is not delivered again
 //! after a restart, and what was not yet delivered is delivered in feed order when the sink is back.
 
+pub mod dispatch;
+pub mod feed;
+pub mod filter;
 pub mod nats;
+pub mod subscription;
 pub mod syslog_out;
 pub mod webhook;
 
+pub use dispatch::{Dispatcher, DispatcherConfig, EmitError, Origin, SubscriptionInfo};
+pub use filter::Filter;
+pub use subscription::{SubscriptionSpec, SubscriptionStore};
+
 use pharos_store::StoredMessage;
 
-/// What happened to a stored message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Change {
-    /// The message was stored.
-    Created,
-    /// A stored event was updated in place (e.g. a DDoS attack's rates or end).
-    Updated,
-    /// An event's life-cycle state changed (acknowledged, closed).
-    State,
-}
-
-impl Change {
-    /// The change's name in emitted documents.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Change::Created => "created",
-            Change::Updated => "updated",
-            Change::State => "state",
-        }
-    }
-}
+/// What happened to a stored message: the store's change kind (`created`, `updated`, `state`).
+pub use pharos_store::ChangeKind as Change;
 
 /// One change of the feed, to deliver.
 #[derive(Debug, Clone)]
@@ -56,4 +44,100 @@ pub enum SinkError {
     /// skipped.
     #[error("{0} (rejected)")]
     Rejected(String),
+}
+
+// ---- Shared by the sinks (webhook, syslog_out, nats): configuration errors, durations, TLS ----
+
+/// A sink configuration that cannot be used; the message names the key, what is wrong and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SinkConfigError {
+    /// The key at fault, e.g. `webhook.url`.
+    pub key: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl SinkConfigError {
+    pub(crate) fn new(key: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// A duration in a sink configuration: `"10s"`, `"500ms"`, `"2m"`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigDuration(pub std::time::Duration);
+
+impl<'de> serde::Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Self(std::time::Duration::from_secs(s))),
+            Raw::Text(t) => pharos_store::time::parse_duration_ms(&t)
+                .map(|ms| Self(std::time::Duration::from_millis(ms)))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "{t:?}: expected a duration like \"10s\", \"500ms\" or \"2m\", or a number of seconds"
+                    ))
+                }),
+        }
+    }
+}
+
+impl serde::Serialize for ConfigDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", self.0.as_millis()))
+    }
+}
+
+/// A rustls client configuration (ring provider, Mozilla roots) for other HTTPS clients of
+/// Pharos, e.g. the CLI's reqwest client, which is built without a default crypto provider.
+pub fn https_client_config() -> rustls::ClientConfig {
+    client_tls_config(None, "tls").expect("the Mozilla roots and the ring provider always load")
+}
+
+/// A rustls client configuration with the ring provider, trusting the Mozilla roots plus the
+/// certificates of the PEM file `ca_file` (for self-signed receivers); `key` names it in errors.
+pub(crate) fn client_tls_config(
+    ca_file: Option<&std::path::Path>,
+    key: &'static str,
+) -> Result<rustls::ClientConfig, SinkConfigError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let bad = |e: String| {
+            SinkConfigError::new(
+                key,
+                format!(
+                    "cannot read CA certificates from {}: {e}; give a PEM file with one or more CERTIFICATE blocks",
+                    path.display()
+                ),
+            )
+        };
+        let mut n = 0;
+        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+            let cert = cert.map_err(|e| bad(e.to_string()))?;
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(bad("no certificate found".into()));
+        }
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| SinkConfigError::new(key, format!("TLS setup failed: {e}")))
+    .map(|b| b.with_root_certificates(roots).with_no_client_auth())
 }

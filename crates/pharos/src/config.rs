@@ -44,6 +44,45 @@ pub struct Config {
     /// `[report]`: the periodic report (and the `i2nsf-counter` period). Not printed back.
     #[serde(skip_serializing)]
     pub report: pharos_detect::report::ReportConfig,
+    /// `[emit]`: subscriptions' common settings and the SSE stream limits.
+    pub emit: EmitConfig,
+    /// `[[subscription]]`: push subscriptions (webhook, syslog) defined here; printed back with
+    /// secrets redacted.
+    #[serde(serialize_with = "redacted_subscriptions")]
+    pub subscription: Vec<pharos_emit::SubscriptionSpec>,
+}
+
+fn redacted_subscriptions<S: serde::Serializer>(
+    v: &[pharos_emit::SubscriptionSpec],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|x| x.redacted()))
+}
+
+/// `[emit]` settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmitConfig {
+    /// Whether subscriptions and the SSE stream run.
+    pub enabled: bool,
+    /// Most SSE streams (`GET /api/v1/stream`) open at once; beyond, 503.
+    pub max_streams: usize,
+    /// Interval of SSE keep-alive comments.
+    pub keep_alive: HumanDuration,
+    /// Hosts (names, addresses, CIDRs) that subscriptions created through the API may send to;
+    /// empty: API-created subscriptions are refused.
+    pub allow_hosts: Vec<String>,
+}
+
+impl Default for EmitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_streams: 256,
+            keep_alive: HumanDuration(Duration::from_secs(15)),
+            allow_hosts: Vec::new(),
+        }
+    }
 }
 
 /// `[detect_hook]` settings: an operator's command (e.g. a blackholing script) run with the event
@@ -426,6 +465,24 @@ impl Config {
             pharos_detect::state::StateAlarms::new(st.clone())
                 .map_err(|e| format!("[state] {e}"))?;
         }
+        if self.emit.max_streams == 0 {
+            return Err("[emit] max_streams = 0: must be at least 1".into());
+        }
+        if self.emit.keep_alive.0.is_zero() {
+            return Err("[emit] keep_alive = \"0s\": must be at least 1s, e.g. \"15s\"".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, sub) in self.subscription.iter().enumerate() {
+            sub.validate()
+                .map_err(|e| format!("[[subscription]] #{}: {e}", i + 1))?;
+            if !names.insert(sub.name.as_str()) {
+                return Err(format!(
+                    "[[subscription]] #{}: name {:?} is used twice; give each subscription its own name",
+                    i + 1,
+                    sub.name
+                ));
+            }
+        }
         if !(1..=3600).contains(&self.detect_hook.timeout_seconds) {
             return Err(format!(
                 "[detect_hook] timeout_seconds = {}: must be between 1 and 3600",
@@ -614,5 +671,63 @@ mod tests {
         assert!(HumanDuration::parse("7").is_none());
         assert!(HumanDuration::parse("d").is_none());
         assert!(HumanDuration::parse("99999999999999999999d").is_none());
+    }
+
+    #[test]
+    fn subscriptions_and_emit_parse_validate_and_print_without_secrets() {
+        let c = Config::parse(
+            r#"
+[emit]
+max_streams = 8
+allow_hosts = ["hooks.example.net"]
+
+[[subscription]]
+name = "soc"
+dampening_period = "5s"
+[subscription.filter]
+kinds = ["ddos"]
+min_severity = "high"
+prefixes = ["192.0.2.0/24"]
+[subscription.sink]
+type = "webhook"
+url = "https://hooks.example.net/pharos"
+secret = "s3cret"
+allow = ["hooks.example.net"]
+
+[[subscription]]
+name = "siem"
+emission = { periodic = { interval = "30s" } }
+[subscription.sink]
+type = "syslog"
+address = "127.0.0.1:514"
+"#,
+            "pharos.toml",
+        )
+        .unwrap();
+        assert_eq!(c.emit.max_streams, 8);
+        assert_eq!(c.emit.keep_alive.0, Duration::from_secs(15));
+        assert_eq!(c.subscription.len(), 2);
+        let printed = toml::to_string(&c).unwrap();
+        assert!(!printed.contains("s3cret"), "{printed}");
+
+        let e = Config::parse(
+            "[[subscription]]\nname = \"Bad!\"\n[subscription.sink]\ntype = \"syslog\"\naddress = \"127.0.0.1:514\"\n",
+            "pharos.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("[[subscription]] #1") && e.contains("name"),
+            "{e}"
+        );
+        let twice = "[[subscription]]\nname = \"a\"\n[subscription.sink]\ntype = \"syslog\"\naddress = \"127.0.0.1:514\"\n";
+        let e = Config::parse(&format!("{twice}{twice}"), "pharos.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("used twice"), "{e}");
+        let e = Config::parse("[emit]\nmax_streams = 0\n", "pharos.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[emit] max_streams"), "{e}");
     }
 }

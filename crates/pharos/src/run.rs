@@ -1,7 +1,7 @@
 //! `pharos run`: wires the stages (push source -> store writer; syslog listeners -> syslog
 //! normalise stage -> store writer; flow collectors -> flow store writer (Parquet segments);
 //! flow consumer -> detection thread (`[detect]`) -> store writer and `[detect_hook]`;
-//! store -> API) and runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
+//! store -> API; store change feed -> subscriptions and SSE streams) and runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 //! finish, flushes (also the open flow segment) and exits 0.
 
 use std::path::Path;
@@ -169,6 +169,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .context("writing api.addr in the data directory")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, data_dir = %data_dir.display(), "API listening on {scheme}://{addr}");
+    let emit = start_emit(&cfg, data_dir, store.clone())?;
 
     let state = AppState {
         store: store.clone(),
@@ -180,8 +181,22 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         flows: cfg.flow_store.enabled.then(|| {
             pharos_api::flows::FlowArchive::new(pharos_store::flows::archive_root(data_dir))
         }),
+        emit: emit.clone(),
     };
-    pharos_api::server::serve(listener, tls, pharos_api::router(state), shutdown_signal()).await;
+    let streams = emit.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Open SSE streams end, so the graceful shutdown does not wait for them.
+        if let Some(e) = streams {
+            e.close();
+        }
+    };
+    pharos_api::server::serve(listener, tls, pharos_api::router(state), shutdown).await;
+
+    if let Some(e) = emit {
+        tracing::info!("stopping: subscriptions (positions persisted)");
+        e.dispatcher.shutdown().await;
+    }
 
     if let Some(f) = flows {
         tracing::info!("stopping: flow collectors");
@@ -244,6 +259,44 @@ fn first_start_token(tokens: &pharos_api::auth::TokenStore) -> anyhow::Result<()
         "first start: created the admin token \"admin\" (printed on stdout, not logged)"
     );
     Ok(())
+}
+
+/// Starts the subscriptions (`[[subscription]]` and those created through the API, kept in
+/// `<data_dir>/subscriptions.db`) unless `[emit] enabled = false`.
+fn start_emit(
+    cfg: &Config,
+    data_dir: &Path,
+    store: Arc<dyn MessageStore>,
+) -> anyhow::Result<Option<pharos_api::EmitHandle>> {
+    if !cfg.emit.enabled {
+        if !cfg.subscription.is_empty() {
+            tracing::warn!("[emit] enabled = false: the [[subscription]] entries do not run");
+        }
+        return Ok(None);
+    }
+    let path = data_dir.join("subscriptions.db");
+    let subs = Arc::new(
+        pharos_emit::SubscriptionStore::open(&path)
+            .with_context(|| format!("cannot open the subscription store {}", path.display()))?,
+    );
+    let dispatcher = pharos_emit::Dispatcher::start(
+        store,
+        subs,
+        pharos_emit::DispatcherConfig {
+            allow_hosts: cfg.emit.allow_hosts.clone(),
+        },
+        cfg.subscription.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("config error: {e}"))?;
+    tracing::info!(
+        subscriptions = dispatcher.list().len(),
+        "subscriptions running"
+    );
+    Ok(Some(pharos_api::EmitHandle::new(
+        dispatcher,
+        cfg.emit.max_streams,
+        cfg.emit.keep_alive.0,
+    )))
 }
 
 /// The running syslog listeners and the normalise stage that takes their records.
@@ -342,6 +395,30 @@ fn describe_metrics() {
     describe_counter!(
         "pharos_store_expired_total",
         "Messages deleted by retention"
+    );
+    describe_counter!(
+        "pharos_emit_delivered_total",
+        "Changes delivered by subscriptions (acknowledged by the sink), by subscription"
+    );
+    describe_counter!(
+        "pharos_emit_failed_total",
+        "Changes a subscription's sink rejected for good, by subscription"
+    );
+    describe_counter!(
+        "pharos_emit_dropped_total",
+        "Matching changes skipped because more than max_queue were pending, by subscription"
+    );
+    describe_counter!(
+        "pharos_emit_retries_total",
+        "Deliveries retried after a temporary failure, by subscription"
+    );
+    describe_gauge!(
+        "pharos_emit_pending",
+        "Changes pending per subscription (matching read plus unread feed lag: an upper bound)"
+    );
+    describe_gauge!(
+        "pharos_api_streams",
+        "Open SSE streams (GET /api/v1/stream)"
     );
     describe_gauge!(
         "pharos_store_messages",

@@ -438,7 +438,7 @@ async fn health_metrics_and_every_documented_operation_are_served() {
     let mut n = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
-            let url = inst.url(&path.replace("{id}", "1").replace("{name}", "nope"));
+            let url = inst.url(&path.replace("{id}", "1").replace("{name}", "none"));
             let req = match method.as_str() {
                 "get" => http.get(&url),
                 "post" => http.post(&url).body("{}"),
@@ -447,6 +447,15 @@ async fn health_metrics_and_every_documented_operation_are_served() {
             };
             let resp = req.send().await.unwrap();
             let status = resp.status();
+            if resp
+                .headers()
+                .get("content-type")
+                .is_some_and(|c| c == "text/event-stream")
+            {
+                // The SSE stream does not end; its headers show it is served.
+                n += 1;
+                continue;
+            }
             let body = resp.text().await.unwrap();
             assert!(
                 !body.contains("no route for"),

@@ -13,6 +13,12 @@
 //! - Address filters match by family: an IPv4 prefix matches only IPv4 addresses and an IPv6 prefix
 //!   only IPv6 addresses (an IPv4-mapped IPv6 address in a message is an IPv6 address), as
 //!   [`ipnet::IpNet::contains`] decides.
+//! - Change feed: every insert, in-place update and state change appends one entry with a sequence
+//!   number (`seq`, growing, never reused) in the transaction of the change.
+//!   [`MessageStore::changes`] returns entries after a seq in seq order with the message as it is
+//!   when read (a later update shows already in an earlier entry's message); entries of messages
+//!   deleted by retention are gone. [`MessageStore::watch_changes`] is told the newest seq after
+//!   each commit, so async code waits for changes without polling.
 //! - Reading a stored row that cannot be decoded returns [`StoreError::Corrupt`] naming its id; no
 //!   method panics on stored data.
 
@@ -128,6 +134,40 @@ pub struct StoredMessage {
     pub state_changed_at: Option<Timestamp>,
 }
 
+/// What a change-feed entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// The message was stored.
+    Created,
+    /// A stored message was updated in place (e.g. a DDoS attack's rates or end).
+    Updated,
+    /// An event's life-cycle state was set (acknowledged, closed).
+    State,
+}
+
+impl ChangeKind {
+    /// Every change kind, in code order.
+    pub const ALL: [ChangeKind; 3] = [ChangeKind::Created, ChangeKind::Updated, ChangeKind::State];
+
+    /// The name in documents and filters: `created`, `updated`, `state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::State => "state",
+        }
+    }
+
+    /// The change kind named `s` (as [`ChangeKind::as_str`] spells it).
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// One entry of the change feed: its seq, what happened, and the message as stored now.
+pub type FeedEntry = (u64, ChangeKind, StoredMessage);
+
 /// A page of results, newest event_time first (ties by id descending).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
@@ -155,4 +195,10 @@ pub trait MessageStore: Send + Sync {
     fn count(&self) -> Result<u64, StoreError>;
     /// Counts per kind name, for metrics at start-up.
     fn count_by_kind(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Up to `limit` change-feed entries with seq > `after_seq`, in seq order (entries of deleted messages skipped).
+    fn changes(&self, after_seq: u64, limit: usize) -> Result<Vec<FeedEntry>, StoreError>;
+    /// The newest seq ever assigned in the change feed (0 if none).
+    fn last_change(&self) -> Result<u64, StoreError>;
+    /// A receiver that holds the newest seq and is notified after every committed change.
+    fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64>;
 }

@@ -18,6 +18,8 @@
 //!   address prefixes (the matching rows of `message_addrs` are collected, one index seek per hour
 //!   bucket of the time range, then sorted) and the cases above. Kind filters run one ordered walk per (kind, severity) of the
 //!   `(kind, severity, event_time)` index and merge them.
+//! - The change feed's newest seq is kept in a `tokio::sync::watch` channel, updated after each
+//!   commit while the writer lock is held, so receivers see seqs in increasing order.
 //! - An in-memory store ([`SqliteStore::open_in_memory`]) has no reader pool: reads and writes share
 //!   the one connection.
 
@@ -35,7 +37,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 
 use crate::cursor::Cursor;
-use crate::{MessageQuery, MessageStore, Page, StoreError, StoredMessage};
+use crate::{ChangeKind, FeedEntry, MessageQuery, MessageStore, Page, StoreError, StoredMessage};
 use schema::KindCodes;
 
 /// Messages deleted per transaction by [`MessageStore::delete_before`].
@@ -54,6 +56,7 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Option<ReaderPool>,
     kinds: KindCodes,
+    feed: tokio::sync::watch::Sender<u64>,
 }
 
 /// Reader connections to a database file, opened on demand.
@@ -104,6 +107,7 @@ impl SqliteStore {
         Self::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
         let kinds = KindCodes::load(&conn)?;
+        let feed = tokio::sync::watch::Sender::new(last_seq(&conn)?);
         Ok(Self {
             writer: Mutex::new(conn),
             readers: Some(ReaderPool {
@@ -111,6 +115,7 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
             }),
             kinds,
+            feed,
         })
     }
 
@@ -120,10 +125,12 @@ impl SqliteStore {
         Self::configure_writer(&conn)?;
         schema::migrate(&mut conn)?;
         let kinds = KindCodes::load(&conn)?;
+        let feed = tokio::sync::watch::Sender::new(last_seq(&conn)?);
         Ok(Self {
             writer: Mutex::new(conn),
             readers: None,
             kinds,
+            feed,
         })
     }
 
@@ -186,6 +193,40 @@ impl SqliteStore {
         insert_addrs(tx, id, msg)?;
         Ok(())
     }
+}
+
+/// The newest seq the change feed ever assigned (0 if none).
+fn last_seq(conn: &Connection) -> Result<u64, StoreError> {
+    let v: i64 = conn.query_row(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(v as u64)
+}
+
+fn change_code(c: ChangeKind) -> i64 {
+    match c {
+        ChangeKind::Created => 0,
+        ChangeKind::Updated => 1,
+        ChangeKind::State => 2,
+    }
+}
+
+fn change_from_code(v: i64) -> Option<ChangeKind> {
+    Some(match v {
+        0 => ChangeKind::Created,
+        1 => ChangeKind::Updated,
+        2 => ChangeKind::State,
+        _ => return None,
+    })
+}
+
+/// Appends a change-feed entry for message `id`; returns its seq.
+fn record_change(tx: &Transaction<'_>, id: i64, change: ChangeKind) -> Result<u64, StoreError> {
+    tx.prepare_cached("INSERT INTO changes (message_id, change, at) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, change_code(change), ns(chrono::Utc::now())])?;
+    Ok(tx.last_insert_rowid() as u64)
 }
 
 /// Inserts the address rows of message `id`.
@@ -487,13 +528,16 @@ impl MessageStore for SqliteStore {
                 |r| r.get(0),
             )?;
             let mut ids = Vec::with_capacity(msgs.len());
+            let mut seq = 0;
             for (i, msg) in msgs.iter_mut().enumerate() {
                 let id = last + 1 + i as i64;
                 msg.common.id = Some(id as u64);
                 self.insert_one(&tx, id, msg)?;
+                seq = record_change(&tx, id, ChangeKind::Created)?;
                 ids.push(id as u64);
             }
             tx.commit()?;
+            self.feed.send_replace(seq);
             Ok(ids)
         })();
         if result.is_err() {
@@ -547,7 +591,9 @@ impl MessageStore for SqliteStore {
         tx.prepare_cached("DELETE FROM message_addrs WHERE message_id = ?1")?
             .execute([sid])?;
         insert_addrs(&tx, sid, msg)?;
+        let seq = record_change(&tx, sid, ChangeKind::Updated)?;
         tx.commit()?;
+        self.feed.send_replace(seq);
         Ok(())
     }
 
@@ -601,7 +647,9 @@ impl MessageStore for SqliteStore {
         tx.prepare_cached("UPDATE messages SET state = ?2, state_changed_at = ?3 WHERE id = ?1")?
             .execute(params![sid, state_code(state), ns(chrono::Utc::now())])?;
         let stored = get_on(&tx, sid)?.ok_or(StoreError::NotFound(id))?;
+        let seq = record_change(&tx, sid, ChangeKind::State)?;
         tx.commit()?;
+        self.feed.send_replace(seq);
         Ok(stored)
     }
 
@@ -616,6 +664,10 @@ impl MessageStore for SqliteStore {
                 "SELECT id FROM messages WHERE event_time < ?1 ORDER BY event_time, id LIMIT ?2";
             tx.prepare_cached(&format!(
                 "DELETE FROM message_addrs WHERE message_id IN ({chunk})"
+            ))?
+            .execute(params![t, DELETE_CHUNK as i64])?;
+            tx.prepare_cached(&format!(
+                "DELETE FROM changes WHERE message_id IN ({chunk})"
             ))?
             .execute(params![t, DELETE_CHUNK as i64])?;
             let n = tx
@@ -661,5 +713,40 @@ impl MessageStore for SqliteStore {
             out.sort();
             Ok(out)
         })
+    }
+
+    fn changes(&self, after_seq: u64, limit: usize) -> Result<Vec<FeedEntry>, StoreError> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let limit = limit.clamp(1, crate::MAX_LIMIT) as i64;
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT m.id, m.state, m.state_changed_at, m.json, m.event_time, c.seq, c.change
+                 FROM changes c JOIN messages m ON m.id = c.message_id
+                 WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(params![after, limit])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let (stored, _) = read_row(row)?;
+                let seq: i64 = row.get(5)?;
+                let code: i64 = row.get(6)?;
+                let change = change_from_code(code).ok_or_else(|| StoreError::Corrupt {
+                    id: stored.message.common.id.unwrap_or(0),
+                    reason: format!(
+                        "change feed entry {seq} has change code {code}, not 0, 1 or 2"
+                    ),
+                })?;
+                out.push((seq as u64, change, stored));
+            }
+            Ok(out)
+        })
+    }
+
+    fn last_change(&self) -> Result<u64, StoreError> {
+        Ok(*self.feed.borrow())
+    }
+
+    fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.feed.subscribe()
     }
 }

@@ -19,6 +19,11 @@
 //! instead of pages spread over the whole index: at 10 million rows the v1 index made every batch
 //! rewrite thousands of random pages (docs/PERFORMANCE.md). An address query seeks each bucket of
 //! its time range (`bucket IN (SELECT bucket FROM addr_buckets ...) AND addr BETWEEN ...`).
+//!
+//! Version 3 (change feed): `changes` gets one row per insert, in-place update and state change
+//! (`seq` AUTOINCREMENT, so never reused; `change` 0 created, 1 updated, 2 state; `at` ns), written
+//! in the transaction of the change. Retention deletes the rows of the messages it deletes. A
+//! database migrated from version 2 starts with an empty feed (older messages have no rows).
 
 use std::collections::HashMap;
 
@@ -27,7 +32,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::StoreError;
 
 /// Newest schema version this build writes and reads.
-pub(super) const VERSION: i64 = 2;
+pub(super) const VERSION: i64 = 3;
 
 /// Width of an address-index bucket: one hour of event time, in ns.
 pub(super) const ADDR_BUCKET_NS: i64 = 3_600_000_000_000;
@@ -86,6 +91,17 @@ CREATE TABLE addr_buckets (bucket INTEGER PRIMARY KEY);
 INSERT INTO addr_buckets (bucket) SELECT DISTINCT bucket FROM message_addrs;
 ";
 
+/// Version 2 to 3: the change feed.
+const V3: &str = "
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id INTEGER NOT NULL,
+    change INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX changes_message ON changes(message_id);
+";
+
 /// Brings the database to [`VERSION`]; refuses a newer one.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -102,7 +118,10 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if found < 2 {
         tx.execute_batch(V2)?;
     }
-    // Later versions: `if found < 3 { tx.execute_batch(V3)?; }` and so on, in order.
+    if found < 3 {
+        tx.execute_batch(V3)?;
+    }
+    // Later versions: `if found < 4 { tx.execute_batch(V4)?; }` and so on, in order.
     if found != VERSION {
         tx.pragma_update(None, "user_version", VERSION)?;
     }

@@ -10,7 +10,7 @@ use pharos_model::{
 use proptest::prelude::*;
 
 use super::*;
-use crate::{MessageQuery, MessageStore, StoreError, StoredMessage};
+use crate::{ChangeKind, MessageQuery, MessageStore, StoreError, StoredMessage};
 
 fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(1_750_000_000_000 + ms).unwrap()
@@ -791,13 +791,13 @@ fn version_1_database_is_migrated_and_address_queries_still_work() {
         .unwrap()
         .insert_batch(&mut msgs)
         .unwrap();
-    // Put the file back in the version 1 layout: no bucket, index on (addr, event_time).
+    // Put the file back in the version 1 layout: no bucket, index on (addr, event_time), no feed.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
         "CREATE TABLE v1 (message_id INTEGER NOT NULL, role INTEGER NOT NULL, addr BLOB NOT NULL,
              event_time INTEGER NOT NULL, PRIMARY KEY (message_id, role, addr)) WITHOUT ROWID;
          INSERT INTO v1 SELECT message_id, role, addr, event_time FROM message_addrs;
-         DROP TABLE message_addrs; DROP TABLE addr_buckets;
+         DROP TABLE message_addrs; DROP TABLE addr_buckets; DROP TABLE changes;
          ALTER TABLE v1 RENAME TO message_addrs;
          CREATE INDEX message_addrs_addr_time ON message_addrs(addr, event_time);
          PRAGMA user_version = 1;",
@@ -1174,4 +1174,133 @@ proptest! {
             prop_assert_eq!(got, want, "query {:?}", q);
         }
     }
+}
+
+// ---- change feed ----
+
+fn feed(s: &SqliteStore, after: u64) -> Vec<(u64, ChangeKind, u64)> {
+    s.changes(after, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|(seq, c, m)| (seq, c, m.message.common.id.unwrap()))
+        .collect()
+}
+
+#[test]
+fn change_feed_records_inserts_updates_and_state_changes_in_order() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(s.last_change().unwrap(), 0);
+    assert!(feed(&s, 0).is_empty());
+    let mut msgs = vec![
+        ddos("fw", 1, &[ip("198.51.100.1")], &[ip("192.0.2.1")], "r"),
+        log("fw", 2, "hello"),
+    ];
+    s.insert_batch(&mut msgs).unwrap();
+    let mut m = s.get(1).unwrap().unwrap().message;
+    m.common.severity = Severity::Critical;
+    s.update(&m).unwrap();
+    s.set_state(1, EventState::Acknowledged).unwrap();
+    assert!(
+        s.set_state(2, EventState::Closed).is_err(),
+        "a log has no state"
+    );
+    assert_eq!(
+        feed(&s, 0),
+        vec![
+            (1, ChangeKind::Created, 1),
+            (2, ChangeKind::Created, 2),
+            (3, ChangeKind::Updated, 1),
+            (4, ChangeKind::State, 1),
+        ]
+    );
+    assert_eq!(s.last_change().unwrap(), 4);
+    assert_eq!(
+        feed(&s, 2),
+        vec![(3, ChangeKind::Updated, 1), (4, ChangeKind::State, 1)]
+    );
+    assert_eq!(s.changes(0, 1).unwrap().len(), 1, "limit is honoured");
+    // The message is read as it is now: the created entry already shows the later update.
+    let first = &s.changes(0, 1).unwrap()[0].2;
+    assert_eq!(first.message.common.severity, Severity::Critical);
+    assert_eq!(first.state, Some(EventState::Acknowledged));
+}
+
+#[test]
+fn change_feed_skips_messages_deleted_by_retention_and_never_reuses_seqs() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let mut msgs: Vec<Message> = (0..10).map(|i| log("fw", i * 10, "x")).collect();
+    s.insert_batch(&mut msgs).unwrap();
+    assert_eq!(s.delete_before(at(50)).unwrap(), 5);
+    let got = feed(&s, 0);
+    assert_eq!(
+        got.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![6, 7, 8, 9, 10]
+    );
+    let rows: i64 = lock(&s.writer)
+        .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 5, "feed rows of deleted messages are deleted");
+    s.delete_before(at(1000)).unwrap();
+    assert!(feed(&s, 0).is_empty());
+    assert_eq!(s.last_change().unwrap(), 10);
+    s.insert_batch(&mut [log("fw", 0, "later")]).unwrap();
+    assert_eq!(feed(&s, 0), vec![(11, ChangeKind::Created, 11)]);
+}
+
+#[test]
+fn change_feed_and_last_seq_survive_reopen_and_migration_from_version_2_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("messages.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.insert_batch(&mut [log("fw", 1, "a"), log("fw", 2, "b")])
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.last_change().unwrap(), 2);
+    assert_eq!(feed(&s, 0).len(), 2);
+    drop(s);
+    // Back to version 2 (no feed table): migrating gives an empty feed, messages kept.
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("DROP TABLE changes; PRAGMA user_version = 2;")
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.count().unwrap(), 2);
+    assert_eq!(s.last_change().unwrap(), 0);
+    s.insert_batch(&mut [log("fw", 3, "c")]).unwrap();
+    assert_eq!(feed(&s, 0), vec![(1, ChangeKind::Created, 3)]);
+}
+
+#[test]
+fn watch_changes_is_told_the_newest_seq_after_each_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("m.db")).unwrap();
+    let mut rx = s.watch_changes();
+    assert_eq!(*rx.borrow_and_update(), 0);
+    assert!(!rx.has_changed().unwrap());
+    s.insert_batch(&mut [alarm("fw", 1, Severity::High, None), log("fw", 2, "b")])
+        .unwrap();
+    assert!(rx.has_changed().unwrap());
+    assert_eq!(*rx.borrow_and_update(), 2);
+    // What the watch announces is readable at once from another connection.
+    assert_eq!(feed(&s, 0).len(), 2);
+    s.set_state(1, EventState::Closed).unwrap();
+    assert_eq!(*rx.borrow_and_update(), 3);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let s = std::sync::Arc::new(s);
+    let s2 = s.clone();
+    let t = std::thread::spawn(move || s2.insert_batch(&mut [log("fw", 3, "c")]).unwrap());
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), rx.changed())
+            .await
+            .expect("watch fires")
+            .unwrap();
+    });
+    t.join().unwrap();
+    assert_eq!(*rx.borrow(), 4);
 }

@@ -1,0 +1,81 @@
+//! Subscriptions: `GET/POST /api/v1/subscriptions`, `GET/DELETE /api/v1/subscriptions/{name}`.
+//!
+//! Contract: `POST` validates the spec (name, filter, emission, sink) and answers 400 naming the
+//! key at fault, 409 when the name is taken; the destination must be in `[emit] allow_hosts` (a
+//! webhook's own `allow` is replaced by it; a syslog address or NATS URL host must match it). `DELETE` of a subscription defined in
+//! pharos.toml answers 409. Sink secrets are shown as `***`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use pharos_emit::{EmitError, SubscriptionSpec};
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState, EmitHandle};
+
+fn emit(state: &AppState) -> Result<&EmitHandle, ApiError> {
+    state.emit.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "emission is not running in this server",
+        )
+    })
+}
+
+fn emit_error(e: EmitError) -> ApiError {
+    match e {
+        EmitError::Invalid(e) => ApiError::bad_request(e.to_string()),
+        EmitError::Exists(_) | EmitError::ConfigDefined(_) => {
+            ApiError::new(StatusCode::CONFLICT, e.to_string())
+        }
+        EmitError::NotFound(_) => ApiError::not_found(e.to_string()),
+        other => ApiError::internal("subscription store failed", other),
+    }
+}
+
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let items = emit(&state)?.dispatcher.list();
+    Ok(Json(json!({ "items": items })))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let d = emit(&state)?.dispatcher.clone();
+    let spec: SubscriptionSpec = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "subscription body: {e}; expected {{\"name\": ..., \"filter\": {{...}}, \"sink\": {{\"type\": \"webhook\", \"url\": ..., \"secret\": ...}}}} (see /api/v1/openapi.json)"
+        ))
+    })?;
+    let info = tokio::task::spawn_blocking(move || d.add(spec))
+        .await
+        .map_err(|e| ApiError::internal("subscription task failed", e))?
+        .map_err(emit_error)?;
+    metrics::counter!("pharos_api_subscriptions_created_total").increment(1);
+    Ok((StatusCode::CREATED, Json(json!(info))))
+}
+
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    emit(&state)?
+        .dispatcher
+        .get(&name)
+        .map(|i| Json(json!(i)))
+        .ok_or_else(|| ApiError::not_found(format!("no subscription named {name:?}")))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    emit(&state)?
+        .dispatcher
+        .remove(&name)
+        .await
+        .map_err(emit_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
