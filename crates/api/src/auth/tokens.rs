@@ -356,21 +356,13 @@ fn validate_configured(configured: &[TokenConfig]) -> Result<Vec<Configured>, To
     Ok(out)
 }
 
-/// Parses an expiry like `30d`, `12h`, `15m` or `90s`.
+/// Parses an expiry like `30d`, `12h`, `15m` or `90s` (the durations of
+/// [`pharos_store::time::parse_duration_ms`]); zero is no expiry.
 pub fn parse_expiry(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-        .filter(|&s| s > 0)
-        .map(Duration::from_secs)
+    pharos_store::time::parse_duration_ms(s)
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
 }
 
 #[cfg(test)]

@@ -139,16 +139,18 @@ impl Host {
             self.buckets.fill(Bucket::default());
             self.ring_total = [0.0; 3];
         } else {
+            let n = self.classes.len();
             for s in self.head_sec + 1..=sec {
-                let i = (s & (ring as u64 - 1)) as usize;
+                // a second's buckets of every class are side by side: one or two cache lines
+                let i = (s & (ring as u64 - 1)) as usize * n;
                 if let Some(b) = self.buckets.get(i) {
                     let t = &mut self.ring_total;
                     t[0] = (t[0] - f64::from(b.pkts)).max(0.0);
                     t[1] = (t[1] - f64::from(b.bytes)).max(0.0);
                     t[2] = (t[2] - f64::from(b.flows)).max(0.0);
                 }
-                for slot in 0..self.classes.len() {
-                    self.buckets[slot * ring + i] = Bucket::default();
+                if let Some(sec) = self.buckets.get_mut(i..i + n) {
+                    sec.fill(Bucket::default());
                 }
             }
         }
@@ -161,13 +163,17 @@ impl Host {
         if s != NONE {
             return s as usize;
         }
-        let s = self.classes.len();
-        self.slot_of[c.index()] = s as u8;
+        let n = self.classes.len();
+        self.slot_of[c.index()] = n as u8;
         self.classes.push(c);
-        self.buckets
-            .resize(self.buckets.len() + ring, Bucket::default());
+        // second-major layout: second `i` holds the buckets of slots 0..n at `i * n`
+        let mut wider = vec![Bucket::default(); ring * (n + 1)];
+        for i in 0..ring {
+            wider[i * (n + 1)..i * (n + 1) + n].copy_from_slice(&self.buckets[i * n..i * n + n]);
+        }
+        self.buckets = wider;
         self.learned.push([0.0; 3]);
-        s
+        n
     }
 
     /// Per metric, the higher of the rates over the settled window (from `from`) and over the
@@ -643,7 +649,8 @@ fn bucket_metrics(buckets: &[Bucket], head: u64, slot: usize, sec: u64, ring: us
     if sec > head || head - sec >= ring as u64 {
         return [0.0; 3];
     }
-    let b = &buckets[slot * ring + (sec & (ring as u64 - 1)) as usize];
+    let n = buckets.len() / ring;
+    let b = &buckets[(sec & (ring as u64 - 1)) as usize * n + slot];
     [f64::from(b.pkts), f64::from(b.bytes), f64::from(b.flows)]
 }
 
@@ -728,15 +735,16 @@ fn count(
     let mut slots = [0usize; NCLASS];
     let mut ns = 0;
     for c in f.mask.iter() {
-        slots[ns] = host.slot(c, ring) * ring;
+        slots[ns] = host.slot(c, ring);
         ns += 1;
     }
     let slots = &slots[..ns];
+    let n = host.classes.len();
     let pk = f.packets as f32;
     let by = f.bytes as f32;
     let (start, end) = (f.start, f.end);
     let end_sec = end / 1000;
-    let ei = (end_sec & (r - 1)) as usize;
+    let ei = (end_sec & (r - 1)) as usize * n;
     if start / 1000 == end_sec {
         for s in slots {
             let bk = &mut host.buckets[s + ei];
@@ -754,7 +762,7 @@ fn count(
                 continue;
             }
             let w = (z - a) as f32 / dur;
-            let idx = (sec & (r - 1)) as usize;
+            let idx = (sec & (r - 1)) as usize * n;
             for s in slots {
                 let bk = &mut host.buckets[s + idx];
                 bk.pkts += pk * w;
