@@ -76,9 +76,87 @@ type Received = Arc<Mutex<Vec<(u64, String)>>>;
 
 const SECRET: &str = "e2e-secret";
 
+/// A test CA (PEM in `ca_file`, for the webhook's `ca_file`) and a server configuration with a
+/// certificate it issued for 127.0.0.1.
+struct ReceiverTls {
+    _dir: tempfile::TempDir,
+    ca_file: std::path::PathBuf,
+    server: Arc<rustls::ServerConfig>,
+}
+
+fn receiver_tls() -> ReceiverTls {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    support::install_crypto();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "e2e webhook CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let server = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
+    ReceiverTls {
+        _dir: dir,
+        ca_file,
+        server: Arc::new(server),
+    }
+}
+
+/// Serves POST /hook over HTTPS on `addr`, checking each signature and recording the document.
+async fn receiver_https(
+    addr: SocketAddr,
+    got: Received,
+    tls: Arc<rustls::ServerConfig>,
+) -> tokio::task::JoinHandle<()> {
+    let app = hook_app(got);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            conns.spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+            });
+        }
+    })
+}
+
 /// Serves POST /hook on `addr`, checking each signature and recording the document.
 async fn receiver(addr: SocketAddr, got: Received) -> tokio::task::JoinHandle<()> {
-    let app = axum::Router::new().route(
+    let app = hook_app(got);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    })
+}
+
+/// POST /hook: checks the signature, records (seq, id).
+fn hook_app(got: Received) -> axum::Router {
+    axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let got = got.clone();
@@ -101,11 +179,7 @@ async fn receiver(addr: SocketAddr, got: Received) -> tokio::task::JoinHandle<()
                 StatusCode::OK
             }
         }),
-    );
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    })
+    )
 }
 
 fn free_port() -> SocketAddr {
@@ -113,25 +187,29 @@ fn free_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-fn hook_config(addr: SocketAddr) -> String {
+fn hook_config(addr: SocketAddr, ca_file: &std::path::Path) -> String {
     format!(
         r#"
 [[subscription]]
 name = "hook"
 [subscription.sink]
 type = "webhook"
-url = "http://{addr}/hook"
+url = "https://{addr}/hook"
 secret = "{SECRET}"
 timeout = "2s"
+ca_file = {ca:?}
 allow = ["127.0.0.1"]
-"#
+"#,
+        ca = ca_file.display().to_string()
     )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_down_then_up_gets_every_message_once_in_order_and_nothing_twice_after_restart() {
+async fn https_webhook_down_then_up_gets_every_message_once_in_order_and_nothing_twice_after_restart()
+ {
     let addr = free_port();
-    let cfg = hook_config(addr);
+    let tls = receiver_tls();
+    let cfg = hook_config(addr, &tls.ca_file);
     let inst = Instance::start(&cfg);
     let mut ids = push(&inst, 0, 10).await;
     ids.extend(push(&inst, 10, 10).await);
@@ -145,7 +223,7 @@ async fn webhook_down_then_up_gets_every_message_once_in_order_and_nothing_twice
     assert_eq!(s["state"]["pending"], 20, "{s}");
 
     let got: Received = Arc::default();
-    let server = receiver(addr, got.clone()).await;
+    let server = receiver_https(addr, got.clone(), tls.server.clone()).await;
     until!("20 deliveries", inst, got.lock().unwrap().len() >= 20);
     until!("delivered = 20", inst, {
         subscription(&inst, "hook").await["state"]["delivered"] == 20
