@@ -205,4 +205,29 @@ mod tests {
             assert_eq!(identify(bad, None).subject, "(unreadable subject)");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Any corruption of a real certificate (bytes changed, cut short) is read without panic.
+        #[test]
+        fn corrupted_certificates_never_panic(
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..8),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let mut der = cert("fw-edge", &["fw-edge.example.net"]);
+            for (at, b) in flips {
+                let i = at % der.len();
+                der[i] = b;
+            }
+            der.truncate(cut % (der.len() + 1));
+            let c = identify(&der, None);
+            proptest::prop_assert!(!c.subject.is_empty());
+        }
+
+        /// Random bytes are read without panic.
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = identify(&bytes, None);
+        }
+    }
 }
