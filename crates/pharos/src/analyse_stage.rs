@@ -13,6 +13,10 @@
 //!   `last-seen` are updated in place when the window closes; dampening holds later outputs back.
 //! - Logs and counters are stored as they are; the correlation rules see them too (a failed login
 //!   log counts towards a brute-force rule) and what they raise is stored as a new event.
+//! - Firewall traffic logs whose action is `drop` or `reject` are connection attempts for a scan
+//!   detector of their own (`[detect.scan]` settings, when `[detect]` is set): one source probing
+//!   many ports of a host, or one port on many hosts, gives a port-scan or host-sweep intrusion
+//!   event, as the flow scan detector does from flows.
 //! - Every message is observed by [`StateAlarms`] (resource usage, session table, interfaces,
 //!   its NSF is seen); flow exporters are seen from the flow consumer. Alarms are stored as raised.
 //! - `first-seen` and `last-seen` are when Pharos received the first and the last of a fold.
@@ -20,6 +24,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use pharos_detect::ScanDetector;
 use pharos_detect::notify::{DedupKey, Notice, Notifier, Phase};
 use pharos_detect::state::{StateAlarm, StateAlarms};
 use pharos_model::Message;
@@ -86,6 +91,9 @@ impl SeenSources {
 pub struct AnalyseStage {
     notifier: Option<Notifier>,
     state: Option<StateAlarms>,
+    /// Scans from firewall deny logs.
+    denied: Option<ScanDetector>,
+    scans: Vec<pharos_detect::ScanAlarm>,
     seen: SeenSources,
     /// Stored id of the first notice of each open fold, and when it was output (ms).
     ids: HashMap<DedupKey, (u64, u64)>,
@@ -104,9 +112,10 @@ impl AnalyseStage {
     pub fn new(
         notify: Option<&pharos_detect::notify::NotifyConfig>,
         state: Option<&pharos_detect::state::StateConfig>,
+        scan: Option<&pharos_detect::ScanConfig>,
         seen: SeenSources,
     ) -> anyhow::Result<Option<Self>> {
-        if notify.is_none() && state.is_none() {
+        if notify.is_none() && state.is_none() && scan.is_none() {
             return Ok(None);
         }
         let horizon_ms = notify.map_or(0, |n| {
@@ -122,6 +131,11 @@ impl AnalyseStage {
                 .map(|s| StateAlarms::new(s.clone()))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("[state] {e}"))?,
+            denied: scan
+                .map(|c| ScanDetector::new(c.clone()))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("[detect.scan] {e}"))?,
+            scans: Vec::new(),
             seen,
             ids: HashMap::new(),
             awaiting: HashMap::new(),
@@ -163,6 +177,10 @@ impl AnalyseStage {
                 Phase::Correlated => out.insert.push(m),
             }
         }
+        for sc in self.scans.drain(..) {
+            metrics::counter!("pharos_detect_scans_total").increment(1);
+            out.insert.push(sc.message);
+        }
         for a in self.alarms.drain(..) {
             metrics::counter!("pharos_state_alarms_total", "cause" => format!("{:?}", a.cause).to_lowercase())
                 .increment(1);
@@ -194,6 +212,9 @@ impl Analyse for AnalyseStage {
         for m in msgs {
             if let Some(st) = self.state.as_mut() {
                 st.observe(&m, now_ms, &mut self.alarms);
+            }
+            if let (Some(d), Some((src, dst, port, proto))) = (self.denied.as_mut(), denied(&m)) {
+                d.observe_denied(src, dst, port, proto, now_ms, &mut self.scans);
             }
             match self.notifier.as_mut() {
                 Some(n) if m.kind.is_event() => n.process(&m, now_ms, &mut self.notices),
@@ -250,6 +271,23 @@ impl Analyse for AnalyseStage {
     }
 }
 
+/// A refused connection attempt of a firewall traffic log: source, destination, port, protocol.
+fn denied(m: &Message) -> Option<(std::net::IpAddr, std::net::IpAddr, u16, u8)> {
+    use pharos_model::ident::{IngressAction, Protocol};
+    let pharos_model::Kind::FirewallTrafficLog(f) = &m.kind else {
+        return None;
+    };
+    if !matches!(f.action, Some(IngressAction::Drop | IngressAction::Reject)) {
+        return None;
+    }
+    let proto = match f.protocol {
+        Some(Protocol::Udp) => 17,
+        Some(Protocol::Sctp) => 132,
+        _ => 6,
+    };
+    Some((f.src_ip?, f.dst_ip?, f.dst_port?, proto))
+}
+
 fn ts(ms: u64) -> pharos_model::Timestamp {
     chrono::DateTime::from_timestamp_millis(ms as i64).unwrap_or_default()
 }
@@ -293,7 +331,7 @@ mod tests {
             dedup_window_s: 10,
             ..NotifyConfig::default()
         };
-        let mut s = AnalyseStage::new(Some(&cfg), None, SeenSources::default())
+        let mut s = AnalyseStage::new(Some(&cfg), None, None, SeenSources::default())
             .unwrap()
             .unwrap();
         let mut id = 1;
@@ -360,7 +398,7 @@ mod tests {
             "#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let mut s = AnalyseStage::new(Some(&cfg), None, SeenSources::default())
+        let mut s = AnalyseStage::new(Some(&cfg), None, None, SeenSources::default())
             .unwrap()
             .unwrap();
         let mut id = 1;

@@ -67,6 +67,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let analyse = crate::analyse_stage::AnalyseStage::new(
         cfg.notify.as_ref(),
         cfg.state.as_ref(),
+        cfg.detect.as_ref().map(|d| &d.scan),
         seen.clone(),
     )?;
     let watch_exporters = cfg.state.is_some();
@@ -108,7 +109,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             )
         }
         Some(_) => {
-            tracing::warn!("[detect] is set but [flow] enabled = false: no flows, no detection");
+            tracing::warn!(
+                "[detect] is set but [flow] enabled = false: no flow detection (scans from firewall deny logs are still detected)"
+            );
             None
         }
         None => None,

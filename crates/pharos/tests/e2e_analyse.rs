@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use pharos_model::ident::UserActivityType;
 use pharos_model::{
-    AdditionalInfo, IntrusionEvent, Kind, Message, ResourceUtilizationLog, UserActivityLog,
+    AdditionalInfo, FirewallTrafficLog, IntrusionEvent, Kind, Message, ResourceUtilizationLog,
+    UserActivityLog,
 };
 use serde_json::Value;
 use support::{Instance, client};
@@ -224,4 +225,41 @@ async fn cpu_over_threshold_raises_one_alarm_until_it_rearms_and_a_silent_nsf_is
         (a.len() == 2).then_some(())
     })
     .await;
+}
+
+fn denied(port: u16) -> Message {
+    Message::new(
+        "fw-edge",
+        Kind::FirewallTrafficLog(FirewallTrafficLog {
+            src_ip: Some(IpAddr::from([203, 0, 113, 66])),
+            dst_ip: Some(IpAddr::from([192, 0, 2, 20])),
+            src_port: Some(50000),
+            dst_port: Some(port),
+            protocol: Some(pharos_model::ident::Protocol::Tcp),
+            action: Some(pharos_model::ident::IngressAction::Drop),
+            ..FirewallTrafficLog::default()
+        }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firewall_deny_logs_probing_many_ports_give_one_port_scan_event() {
+    let inst = Instance::start("[detect.scan]\nport_scan_ports = 10\nwindow_s = 60\n");
+    // 9 refused ports: below the threshold, only the logs are stored
+    let logs: Vec<Message> = (1..=9).map(|p| denied(1000 + p)).collect();
+    assert_eq!(push(&inst, &logs).await["stored"], 9);
+    assert!(messages(&inst, "kind=intrusion").await.is_empty());
+    // a pass is not a probe; the tenth refused port is
+    let mut passed = denied(2000);
+    if let Kind::FirewallTrafficLog(f) = &mut passed.kind {
+        f.action = Some(pharos_model::ident::IngressAction::Pass);
+    }
+    push(&inst, &[passed, denied(1010), denied(1011)]).await;
+    let scans = messages(&inst, "kind=intrusion").await;
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    let ev = scans[0]["notification"].to_string();
+    assert!(
+        ev.contains("port-scan") && ev.contains("203.0.113.66") && ev.contains("192.0.2.20"),
+        "{ev}"
+    );
 }
