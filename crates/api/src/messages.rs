@@ -61,7 +61,8 @@ pub fn parse_time(name: &str, s: &str, now: Timestamp) -> Result<Timestamp, ApiE
         })
 }
 
-fn parse_net(name: &str, s: &str) -> Result<IpNet, ApiError> {
+/// An address or prefix of query parameter `name`, or a 400 naming it.
+pub(crate) fn parse_net(name: &str, s: &str) -> Result<IpNet, ApiError> {
     let s = s.trim();
     if let Ok(n) = s.parse::<IpNet>() {
         return Ok(n.trunc());

@@ -17,10 +17,6 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rustls::ServerConfig;
-use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -39,71 +35,20 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 #[error("config error: [api.tls] {0}")]
 pub struct TlsError(String);
 
-fn certs(path: &std::path::Path, what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            TlsError(format!(
-                "{what} = {:?}: cannot read PEM certificates: {e}; give the path of a readable PEM file",
-                path.display().to_string()
-            ))
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError(format!(
-            "{what} = {:?}: no CERTIFICATE block found; give a PEM file",
-            path.display().to_string()
-        )));
-    }
-    Ok(certs)
-}
-
 /// Builds the TLS acceptor of `[api.tls]` (certificate, key, optional client CA).
 pub fn tls_acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain = certs(&cfg.cert, "cert")?;
-    let key = PrivateKeyDer::from_pem_file(&cfg.key).map_err(|e| {
-        TlsError(format!(
-            "key = {:?}: cannot read a PEM private key: {e}; give the path of the server's private key (PKCS#8, PKCS#1 or SEC1 PEM)",
-            cfg.key.display().to_string()
-        ))
-    })?;
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError(format!("TLS versions: {e}")))?;
-    let builder = match &cfg.client_ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in certs(ca, "client_ca")? {
-                roots.add(c).map_err(|e| {
-                    TlsError(format!("client_ca = {:?}: {e}", ca.display().to_string()))
-                })?;
-            }
-            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let v = if cfg.require_client_cert {
-                v
-            } else {
-                v.allow_unauthenticated()
-            };
-            builder.with_client_cert_verifier(v.build().map_err(|e| {
-                TlsError(format!("client_ca = {:?}: {e}", ca.display().to_string()))
-            })?)
-        }
-        None => {
-            if cfg.require_client_cert {
-                return Err(TlsError(
-                    "require_client_cert = true needs client_ca: give the CA that signs the client certificates".into(),
-                ));
-            }
-            builder.with_no_client_auth()
-        }
-    };
-    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
-        TlsError(format!(
-            "cert = {:?} and key = {:?} do not make a usable pair: {e}; give the key of that certificate",
-            cfg.cert.display().to_string(),
-            cfg.key.display().to_string()
-        ))
-    })?;
+    if cfg.require_client_cert && cfg.client_ca.is_none() {
+        return Err(TlsError(
+            "require_client_cert = true needs client_ca: give the CA that signs the client certificates".into(),
+        ));
+    }
+    let mut config = pharos_sources::tls::server_config(
+        &cfg.cert,
+        &cfg.key,
+        cfg.client_ca.as_deref(),
+        cfg.require_client_cert,
+    )
+    .map_err(TlsError)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use pharos_emit::{Change, Filter};
-use pharos_model::{KIND_NAMES, Severity};
+use pharos_model::Severity;
 use tokio::sync::mpsc;
 
 use crate::{ApiError, AppState};
@@ -67,35 +67,23 @@ impl StreamParams {
             nsf: list(&self.nsf),
             ..Default::default()
         };
-        if let Some(k) = f.kinds.iter().find(|k| !KIND_NAMES.contains(&k.as_str())) {
-            return Err(ApiError::bad_request(format!(
-                "kind={k:?}: expected one of {}",
-                KIND_NAMES.join(", ")
-            )));
-        }
         if let Some(s) = &self.min_severity {
-            f.min_severity = Some(
-                Severity::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == s.trim())
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "min_severity={s:?}: expected info, low, middle, high or critical"
-                        ))
-                    })?,
-            );
+            f.min_severity = Some(Severity::parse(s.trim()).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "min_severity={s:?}: expected info, low, middle, high or critical"
+                ))
+            })?);
         }
         for a in list(&self.addr) {
-            f.prefixes.push(
-                pharos_emit::filter::parse_prefix(&a)
-                    .map_err(|e| ApiError::bad_request(format!("addr: {e}")))?,
-            );
+            f.prefixes.push(crate::messages::parse_net("addr", &a)?);
         }
         for c in list(&self.change) {
             f.changes.push(Change::from_name(&c).ok_or_else(|| {
                 ApiError::bad_request(format!("change={c:?}: expected created, updated or state"))
             })?);
         }
+        f.validate()
+            .map_err(|e| ApiError::bad_request(format!("{}: {}", e.key, e.message)))?;
         Ok(f)
     }
 }

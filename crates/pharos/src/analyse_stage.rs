@@ -169,9 +169,7 @@ impl AnalyseStage {
                     }
                 }
                 Phase::First => {
-                    if self.notifier.is_some() {
-                        self.awaiting.insert(DedupKey::of(&m), now_ms);
-                    }
+                    self.awaiting.insert(DedupKey::of(&m), now_ms);
                     out.insert.push(m);
                 }
                 Phase::Correlated => out.insert.push(m),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pharos_detect::report::{Periodic, ReportConfig};
-use pharos_model::flow::FlowBatch;
+use pharos_model::flow::{FlowBatch, addr_from_bytes, flags};
 use pharos_model::{Counters, InterfaceCounters, Kind, Message, TrafficRates};
 use pharos_store::MessageStore;
 use pharos_store::flows::segment::now_ms;
@@ -116,13 +116,15 @@ impl InterfaceTotals {
     pub fn add(&mut self, b: &FlowBatch) {
         let n = b.len();
         for i in 0..n {
-            let (Some(e), Some(&p), Some(&by)) =
-                (b.exporter.get(i), b.packets.get(i), b.bytes.get(i))
-            else {
+            let (Some(&e), Some(&f), Some(&p), Some(&by)) = (
+                b.exporter.get(i),
+                b.flags.get(i),
+                b.packets.get(i),
+                b.bytes.get(i),
+            ) else {
                 break;
             };
-            let ip = std::net::Ipv6Addr::from(*e);
-            let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
+            let ip = addr_from_bytes(e, f & flags::EXPORTER_V4 != 0);
             for (ifx, off) in [(b.in_if.get(i), 0), (b.out_if.get(i), 2)] {
                 let Some(&ifx) = ifx.filter(|x| **x != 0) else {
                     continue;

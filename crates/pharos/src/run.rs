@@ -617,18 +617,16 @@ impl Taps {
 /// Marks the exporters of a batch seen, for the silence watch of `[state]` (a batch holds the
 /// records of one datagram or a few, so exporters change rarely within it).
 fn mark_exporters(seen: &crate::analyse_stage::SeenSources, b: &pharos_model::flow::FlowBatch) {
+    use pharos_model::flow::{addr_from_bytes, flags};
     let now = segment::now_ms();
-    let mut last: Option<&[u8; 16]> = None;
-    for e in &b.exporter {
-        if last == Some(e) {
+    let mut last = None;
+    for (e, f) in b.exporter.iter().zip(&b.flags) {
+        let v4 = f & flags::EXPORTER_V4 != 0;
+        if last == Some((e, v4)) {
             continue;
         }
-        last = Some(e);
-        let ip = std::net::Ipv6Addr::from(*e);
-        let ip = ip
-            .to_ipv4_mapped()
-            .map_or(std::net::IpAddr::V6(ip), std::net::IpAddr::V4);
-        seen.seen(ip.to_string(), now);
+        last = Some((e, v4));
+        seen.seen(addr_from_bytes(*e, v4).to_string(), now);
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod flow;
 pub mod syslog;
+pub mod tls;
 
 #[cfg(test)]
 mod test_metrics;

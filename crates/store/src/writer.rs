@@ -70,12 +70,6 @@ pub struct Analysed {
     pub update: Vec<Message>,
 }
 
-impl Analysed {
-    fn is_empty(&self) -> bool {
-        self.insert.is_empty() && self.update.is_empty()
-    }
-}
-
 /// A stage run on the writer thread over every submission before it is stored (see the module
 /// docs); its clock is the caller's `now_ms` (Unix ms).
 pub trait Analyse: Send {
@@ -166,10 +160,21 @@ impl StoreWriter {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+use crate::flows::segment::now_ms;
+
+/// Replaces the stored messages the analysis stage folded into (after the inserts, which the
+/// submitters are answered on: an update that fails loses a fold's count, never a submission).
+fn apply_updates(store: &dyn MessageStore, updates: &[Message]) {
+    for m in updates {
+        match store.update(m) {
+            // the folded-into message was deleted by retention meanwhile: nothing to update
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, id = ?m.common.id, "the analysis stage's update of a stored message failed; its fold count is lost");
+                metrics::counter!("pharos_store_write_errors_total").increment(1);
+            }
+        }
+    }
 }
 
 fn run(
@@ -233,15 +238,14 @@ fn run(
             }
             continue;
         }
-        let result = store.insert_batch(&mut all).and_then(|_| {
-            updates.iter().try_for_each(|m| match store.update(m) {
-                // the folded-into message was deleted by retention meanwhile: nothing to update
-                Err(StoreError::NotFound(_)) => Ok(()),
-                r => r,
-            })
-        });
+        let result = if all.is_empty() {
+            Ok(Vec::new())
+        } else {
+            store.insert_batch(&mut all)
+        };
         match result {
-            Ok(()) => {
+            Ok(_) => {
+                apply_updates(&*store, &updates);
                 for m in &all {
                     metrics::counter!("pharos_store_stored_total", "kind" => m.kind.name())
                         .increment(1);
@@ -269,19 +273,14 @@ fn run(
     if let Some(a) = analyse.as_mut() {
         let mut out = Analysed::default();
         a.finish(now_ms(), &mut out);
-        if !out.is_empty() {
-            let mut ins = out.insert;
-            let r = store.insert_batch(&mut ins).and_then(|_| {
-                out.update.iter().try_for_each(|m| match store.update(m) {
-                    Err(StoreError::NotFound(_)) => Ok(()),
-                    r => r,
-                })
-            });
-            if let Err(e) = r {
-                tracing::error!(error = %e, "store write failed at shutdown: the analysis stage's last updates were lost");
-                metrics::counter!("pharos_store_write_errors_total").increment(1);
-            }
+        let mut ins = out.insert;
+        if !ins.is_empty()
+            && let Err(e) = store.insert_batch(&mut ins)
+        {
+            tracing::error!(error = %e, lost = ins.len(), "store write failed at shutdown: what the analysis stage still held was lost");
+            metrics::counter!("pharos_store_write_errors_total").increment(1);
         }
+        apply_updates(&*store, &out.update);
     }
 }
 
