@@ -42,14 +42,7 @@ async fn push(inst: &Instance, from: u64, n: u64) -> Vec<String> {
 }
 
 async fn subscription(inst: &Instance, name: &str) -> Value {
-    client()
-        .get(inst.url(&format!("/api/v1/subscriptions/{name}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    support::get_json(inst, &format!("/api/v1/subscriptions/{name}")).await
 }
 
 /// Polls the async condition `f` every 20 ms until true; panics naming `what` after DEADLINE.
@@ -235,14 +228,7 @@ async fn https_webhook_down_then_up_gets_every_message_once_in_order_and_nothing
         assert_eq!(got_ids, ids, "every message once, in push order");
         assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "seqs increase");
     }
-    let metrics = client()
-        .get(inst.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::metrics_text(&inst).await;
     assert!(
         metrics.contains("pharos_emit_delivered_total{subscription=\"hook\"} 20"),
         "{metrics}"
