@@ -238,6 +238,7 @@ async fn tail(http: &reqwest::Client, args: &ListArgs, interval: f64) -> anyhow:
         .map(id_of)
         .max()
         .unwrap_or(0);
+    eprintln!("following messages stored after id {last} (Ctrl-C stops)");
     let mut header = true;
     loop {
         tokio::time::sleep(interval).await;

@@ -543,9 +543,22 @@ async fn events_tail_prints_events_stored_after_it_started() {
             &inst.base,
         ])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("following messages stored after id") {
+                let _ = started_tx.send(line);
+            }
+        }
+    });
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)
@@ -555,9 +568,12 @@ async fn events_tail_prints_events_stored_after_it_started() {
             let _ = tx.send(line);
         }
     });
-    // Give tail time to take its starting point, then store a log (not an event) and an event
-    // whose event time is old: only the event is printed.
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    // Once tail has taken its starting point (it says so on stderr), store a log (not an event)
+    // and an event whose event time is old: only the event is printed.
+    let line = started
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("tail said where it starts");
+    assert!(line.contains("after id 1 "), "{line}");
     let mut old = ddos.clone();
     old.common.event_time = chrono::DateTime::from_timestamp(1_000_000_000, 0).unwrap();
     let body = format!(
