@@ -588,6 +588,7 @@ fn emit_schemas() -> Value {
                     "pending": { "type": "integer", "description": "matching changes read but not delivered plus the unread feed lag (an upper bound)" },
                     "failed": { "type": "integer" },
                     "dropped": { "type": "integer" },
+                    "expired": { "type": "integer", "description": "changes deleted by retention before they were read" },
                     "retries": { "type": "integer" },
                     "last_error": { "type": "string" },
                     "last_delivery": { "type": "string", "format": "date-time" }

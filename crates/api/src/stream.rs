@@ -8,7 +8,10 @@
 //!   from the store, then the stream follows live; both come from the store's feed read in seq
 //!   order, so there is no gap and no duplicate. Without it (or with an id beyond the feed's end)
 //!   the stream starts at the feed's end.
-//!   Changes of messages deleted by retention meanwhile are gone.
+//!   Changes of messages deleted by retention meanwhile are gone; the stream says so with an
+//!   `expired` event (`id:` the seq before the next change, `data:` `{"after": A, "upto": B,
+//!   "count": N}`: the N changes in (A, B] were deleted before they could be sent), counted in
+//!   `pharos_api_stream_expired_total`.
 //! - A comment line is sent every 15 s (configurable) when there is nothing else to send.
 //! - At most `[emit] max_streams` streams at once; beyond, 503 with `Retry-After`.
 //! - [`crate::EmitHandle::close`] ends every open stream (at shutdown).
@@ -188,10 +191,16 @@ async fn follow(
                 Err(_) => return,
             };
             if entries.is_empty() {
+                if !send_expired(&tx, pos, last).await {
+                    return;
+                }
                 pos = last;
                 continue;
             }
             for e in entries {
+                if !send_expired(&tx, pos, e.seq - 1).await {
+                    return;
+                }
                 pos = e.seq;
                 if !filter.matches_entry(&e) {
                     continue;
@@ -216,4 +225,19 @@ async fn follow(
             _ = tx.closed() => return,
         }
     }
+}
+
+/// Tells the client that the changes in (`after`, `upto`] were deleted before they could be sent
+/// (nothing when there are none); false when the client went away.
+async fn send_expired(tx: &mpsc::Sender<Result<Event, Infallible>>, after: u64, upto: u64) -> bool {
+    if upto <= after {
+        return true;
+    }
+    let count = upto - after;
+    metrics::counter!("pharos_api_stream_expired_total").increment(count);
+    let ev = Event::default()
+        .id(upto.to_string())
+        .event("expired")
+        .data(serde_json::json!({"after": after, "upto": upto, "count": count}).to_string());
+    tx.send(Ok(ev)).await.is_ok()
 }

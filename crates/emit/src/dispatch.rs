@@ -12,12 +12,16 @@
 //!   as failed and skipped.
 //! - When more than `max_queue` changes are pending (feed seq lag), the oldest are skipped: the
 //!   matching ones among them are counted as dropped, and a warning is logged once per episode.
+//! - Changes deleted from the store (retention) before the subscription read them leave a gap in
+//!   the feed seq: they are counted as expired (whether they matched is no longer known), and a
+//!   warning is logged at most once a minute.
 //! - Dampening (RFC 8641): at most one push per `dampening_period`; the changes of the period go
 //!   in the next push as one batch. Periodic emission pushes what gathered every `interval`.
 //! - `pending` in [`DeliveryState`] is the number of matching changes read but not yet delivered
 //!   plus the feed seq lag not yet read (an upper bound: unread changes are not yet filtered).
 //! - Metrics: `pharos_emit_delivered_total{subscription}`, `pharos_emit_failed_total{subscription}`,
-//!   `pharos_emit_dropped_total{subscription}`, `pharos_emit_retries_total{subscription}`,
+//!   `pharos_emit_dropped_total{subscription}`, `pharos_emit_expired_total{subscription}`,
+//!   `pharos_emit_retries_total{subscription}`,
 //!   gauge `pharos_emit_pending{subscription}`.
 
 use std::collections::HashMap;
@@ -47,6 +51,8 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Least time between position writes that only skip non-matching changes.
 const SKIP_PERSIST_EVERY: Duration = Duration::from_secs(1);
+/// Least time between two warnings about expired changes.
+const EXPIRED_WARN_EVERY: Duration = Duration::from_secs(60);
 /// How long [`Dispatcher::shutdown`] lets a delivery in progress finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -73,6 +79,8 @@ pub struct DeliveryState {
     pub failed: u64,
     /// Matching changes skipped because more than `max_queue` were pending.
     pub dropped: u64,
+    /// Changes deleted from the store (retention) before they were read.
+    pub expired: u64,
     /// Retries after [`SinkError::Retry`] since start.
     pub retries: u64,
     /// The last delivery error, if the last attempt failed.
@@ -236,6 +244,7 @@ impl Dispatcher {
             delivered: pos.delivered,
             failed: pos.failed,
             dropped: pos.dropped,
+            expired: pos.expired,
             ..Default::default()
         }));
         let (stop, stop_rx) = watch::channel(false);
@@ -493,6 +502,8 @@ impl Task {
         let delivered_c = metrics::counter!("pharos_emit_delivered_total", &labels);
         let failed_c = metrics::counter!("pharos_emit_failed_total", &labels);
         let dropped_c = metrics::counter!("pharos_emit_dropped_total", &labels);
+        let expired_c = metrics::counter!("pharos_emit_expired_total", &labels);
+        let mut expired_warned: Option<Instant> = None;
         let retries_c = metrics::counter!("pharos_emit_retries_total", &labels);
         let pending_g = metrics::gauge!("pharos_emit_pending", &labels);
         let mut changes = self.store.watch_changes();
@@ -569,10 +580,19 @@ impl Task {
                 let read = tokio::task::spawn_blocking(move || feed.read(after, BATCH)).await;
                 match read {
                     Ok(Ok(entries)) => {
+                        // The feed seq has no holes but those retention left. A hole read
+                        // again after a restart (behind a pending change) is not counted again.
+                        let mut gap = 0;
+                        let upto = self.pos.expired_upto;
+                        let mut hole = |from: u64, to: u64| {
+                            gap += to.saturating_sub(from.max(upto));
+                        };
                         if entries.is_empty() {
+                            hole(scanned, last);
                             scanned = last;
                         }
                         for e in entries {
+                            hole(scanned, e.seq - 1);
                             scanned = e.seq;
                             if self.spec.filter.matches_entry(&e) {
                                 pending.push(Item {
@@ -580,6 +600,21 @@ impl Task {
                                     change: e.change,
                                     stored: e.stored.clone(),
                                 });
+                            }
+                        }
+                        self.pos.expired_upto = self.pos.expired_upto.max(scanned);
+                        if gap > 0 {
+                            self.pos.expired += gap;
+                            expired_c.increment(gap);
+                            lock(&self.state).expired = self.pos.expired;
+                            dirty = true;
+                            if expired_warned.is_none_or(|t| t.elapsed() >= EXPIRED_WARN_EVERY) {
+                                tracing::warn!(
+                                    subscription = %name,
+                                    expired = self.pos.expired,
+                                    "changes were deleted by retention before this subscription read them (counted in pharos_emit_expired_total); keep data longer or fix the sink"
+                                );
+                                expired_warned = Some(Instant::now());
                             }
                         }
                         if pending.is_empty() && scanned > self.pos.seq {

@@ -189,6 +189,10 @@ pub struct Position {
     pub failed: u64,
     /// Matching changes skipped because more than `max_queue` were pending.
     pub dropped: u64,
+    /// Changes deleted from the store (retention) before this subscription read them.
+    pub expired: u64,
+    /// Feed seq up to which holes were counted in `expired` (none is counted twice).
+    pub expired_upto: u64,
 }
 
 /// Errors of the subscription store.
@@ -231,9 +235,25 @@ CREATE TABLE IF NOT EXISTS positions (
     seq INTEGER NOT NULL,
     delivered INTEGER NOT NULL,
     failed INTEGER NOT NULL,
-    dropped INTEGER NOT NULL
+    dropped INTEGER NOT NULL,
+    expired INTEGER NOT NULL DEFAULT 0,
+    expired_upto INTEGER NOT NULL DEFAULT 0
 );
 ";
+
+/// Adds the columns that stores made by older versions lack.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_expired = conn
+        .prepare("SELECT 1 FROM pragma_table_info('positions') WHERE name = 'expired'")?
+        .exists([])?;
+    if !has_expired {
+        conn.execute_batch(
+            "ALTER TABLE positions ADD COLUMN expired INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE positions ADD COLUMN expired_upto INTEGER NOT NULL DEFAULT 0;",
+        )?;
+    }
+    Ok(())
+}
 
 impl SubscriptionStore {
     /// Opens (creating if needed) the store at `path`.
@@ -258,6 +278,7 @@ impl SubscriptionStore {
             .map_err(sq)?;
         conn.execute_batch("PRAGMA synchronous = FULL;")
             .and_then(|_| conn.execute_batch(SCHEMA))
+            .and_then(|_| migrate(&conn))
             .map_err(sq)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -340,7 +361,8 @@ impl SubscriptionStore {
     pub fn position(&self, name: &str) -> Result<Option<Position>, SubscriptionStoreError> {
         self.lock()
             .query_row(
-                "SELECT seq, delivered, failed, dropped FROM positions WHERE name = ?1",
+                "SELECT seq, delivered, failed, dropped, expired, expired_upto FROM positions
+                 WHERE name = ?1",
                 [name],
                 |r| {
                     Ok(Position {
@@ -348,6 +370,8 @@ impl SubscriptionStore {
                         delivered: r.get::<_, i64>(1)? as u64,
                         failed: r.get::<_, i64>(2)? as u64,
                         dropped: r.get::<_, i64>(3)? as u64,
+                        expired: r.get::<_, i64>(4)? as u64,
+                        expired_upto: r.get::<_, i64>(5)? as u64,
                     })
                 },
             )
@@ -359,14 +383,17 @@ impl SubscriptionStore {
     pub fn save_position(&self, name: &str, p: &Position) -> Result<(), SubscriptionStoreError> {
         self.lock()
             .execute(
-                "INSERT OR REPLACE INTO positions (name, seq, delivered, failed, dropped)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO positions
+                 (name, seq, delivered, failed, dropped, expired, expired_upto)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     name,
                     p.seq as i64,
                     p.delivered as i64,
                     p.failed as i64,
-                    p.dropped as i64
+                    p.dropped as i64,
+                    p.expired as i64,
+                    p.expired_upto as i64
                 ],
             )
             .map_err(|e| self.sq(e))?;
@@ -469,6 +496,8 @@ mod tests {
                 delivered: 40,
                 failed: 1,
                 dropped: 1,
+                expired: 3,
+                expired_upto: 30,
             };
             st.save_position("a", &p).unwrap();
             st.save_position("cfg", &p).unwrap();
@@ -486,5 +515,27 @@ mod tests {
         assert_eq!(st.position("a").unwrap().unwrap().seq, 42);
         assert_eq!(st.position("cfg").unwrap().unwrap().delivered, 40);
         assert_eq!(st.position("b").unwrap(), None);
+        assert_eq!(st.position("a").unwrap().unwrap().expired, 3);
+    }
+
+    #[test]
+    fn a_store_without_the_expired_column_is_migrated_keeping_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscriptions.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE positions (name TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+                     delivered INTEGER NOT NULL, failed INTEGER NOT NULL, dropped INTEGER NOT NULL);
+                 INSERT INTO positions VALUES ('old', 7, 5, 1, 1);",
+            )
+            .unwrap();
+        }
+        let st = SubscriptionStore::open(&path).unwrap();
+        let p = st.position("old").unwrap().unwrap();
+        assert_eq!((p.seq, p.delivered, p.expired), (7, 5, 0));
+        st.save_position("old", &Position { expired: 2, ..p })
+            .unwrap();
+        assert_eq!(st.position("old").unwrap().unwrap().expired, 2);
     }
 }

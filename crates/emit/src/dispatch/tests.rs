@@ -410,3 +410,58 @@ fn api_created_syslog_and_nats_destinations_must_be_in_allow_hosts() {
         d.shutdown().await;
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_deleted_by_retention_before_they_were_read_are_counted_expired_once() {
+    let e = env();
+    let old = |nsf: &str| {
+        let mut m = log(nsf, Severity::Info);
+        m.common.event_time = chrono::DateTime::from_timestamp(1_000_000_000, 0).unwrap();
+        m
+    };
+    // Position 0; then, while stopped: a new change (1), three old ones (2-4), a new one (5).
+    let first = TestSink::with_script(std::iter::repeat_n(Answer::Retry, 1000));
+    let d = start(&e, vec![spec("s", &first)]);
+    d.shutdown().await;
+    insert(&e.store, [log("new", Severity::Info)]);
+    insert(&e.store, [old("old"), old("old"), old("old")]);
+    insert(&e.store, [log("new", Severity::Info)]);
+    let cut = chrono::Utc::now() - chrono::Duration::days(1);
+    assert_eq!(e.store.delete_before(cut).unwrap(), 3);
+    // The receiver is down: 1 and 5 stay pending; the hole between them is counted.
+    let d = start(&e, vec![spec("s", &first)]);
+    until("3 expired", || d.get("s").unwrap().state.expired == 3).await;
+    assert_eq!(d.get("s").unwrap().state.position, 0, "1 is still pending");
+    d.shutdown().await;
+    // After a restart the same hole is read again and not counted again.
+    let sink = TestSink::default();
+    let subs = Arc::new(SubscriptionStore::open(&e.subs_path).unwrap());
+    let d = Dispatcher::start(
+        e.store.clone(),
+        subs,
+        DispatcherConfig::default(),
+        vec![spec("s", &sink)],
+    )
+    .unwrap();
+    until("delivered", || sink.acked() == vec![1, 5]).await;
+    until("position 5", || d.get("s").unwrap().state.position == 5).await;
+    assert_eq!(d.get("s").unwrap().state.expired, 3);
+    d.shutdown().await;
+    // Later holes count too (changes read before retention deleted them are still delivered:
+    // hence stopped here).
+    insert(&e.store, [old("old"), old("old")]);
+    assert_eq!(e.store.delete_before(cut).unwrap(), 2);
+    insert(&e.store, [log("new", Severity::Info)]);
+    let subs = Arc::new(SubscriptionStore::open(&e.subs_path).unwrap());
+    let d = Dispatcher::start(
+        e.store.clone(),
+        subs,
+        DispatcherConfig::default(),
+        vec![spec("s", &sink)],
+    )
+    .unwrap();
+    until("delivered 8", || sink.acked() == vec![1, 5, 8]).await;
+    until("5 expired", || d.get("s").unwrap().state.expired == 5).await;
+    d.shutdown().await;
+    assert_eq!(e.subs.position("s").unwrap().unwrap().expired, 5);
+}
