@@ -311,6 +311,7 @@ async fn stream_names_bad_parameters_and_refuses_beyond_max_streams() {
     for (q, key) in [
         ("kind=ddoss", "kind"),
         ("min_severity=urgent", "min_severity"),
+        ("severity=urgent", "severity"),
         ("addr=10.0.0.300", "addr"),
         ("change=deleted", "change"),
         ("last_event_id=abc", "last_event_id"),

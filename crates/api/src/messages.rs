@@ -22,7 +22,9 @@ pub struct ListParams {
     pub to: Option<String>,
     /// Comma-separated kind names (see `KIND_NAMES`).
     pub kind: Option<String>,
-    /// Minimum severity: info, low, middle, high, critical.
+    /// Minimum severity: info, low, middle, high, critical (`min_severity` is the same, as
+    /// subscription filters and the stream name it).
+    #[serde(alias = "min_severity")]
     pub severity: Option<String>,
     /// Exact NSF name.
     pub nsf: Option<String>,
@@ -287,6 +289,10 @@ mod tests {
         let q = p.to_query(now).unwrap();
         assert_eq!(q.addr.unwrap().to_string(), "10.0.0.0/8");
         assert_eq!(q.min_severity, Some(Severity::High));
+        // min_severity is the same parameter (the stream's and subscriptions' name).
+        let p: ListParams =
+            serde_json::from_value(serde_json::json!({"min_severity": "high"})).unwrap();
+        assert_eq!(p.to_query(now).unwrap().min_severity, Some(Severity::High));
         let p = ListParams {
             limit: Some(0),
             ..Default::default()

@@ -118,6 +118,7 @@ pub(crate) async fn push(
             }
         }
     })?;
+    record_pushes(&state, &stored, now, peer.ip());
     let ids: Vec<String> = stored
         .iter()
         .filter_map(|m| m.common.id)
@@ -128,6 +129,37 @@ pub(crate) async fn push(
         Json(json!({ "stored": ids.len(), "ids": ids })),
     ))
 }
+
+/// Counts stored pushes in the NSF inventory for the configured NSFs they name, so that
+/// `GET /api/v1/nsfs` shows pushing NSFs as heard from, like syslog senders.
+fn record_pushes(
+    state: &AppState,
+    stored: &[Message],
+    now: chrono::DateTime<chrono::Utc>,
+    peer: std::net::IpAddr,
+) {
+    let mut per_nsf: Vec<(&str, u64)> = Vec::new();
+    for m in stored {
+        let name = m.common.nsf_name.as_str();
+        match per_nsf.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => per_nsf.push((name, 1)),
+        }
+    }
+    for (name, n) in per_nsf {
+        if let Some(i) = state.nsfs.find_configured(name) {
+            let counts = pharos_store::inventory::NsfCounts {
+                received: n,
+                parsed: n,
+                unparsed: 0,
+            };
+            state.nsfs.record(i, counts, now, peer, Some(PUSH_FORMAT));
+        }
+    }
+}
+
+/// The format an NSF that pushes is shown with in the inventory.
+pub const PUSH_FORMAT: &str = "i2nsf-json";
 
 /// Charges each NSF's message bucket with its messages of the request, all or nothing.
 fn check_nsf_rate(state: &AppState, msgs: &[Message]) -> Result<(), ApiError> {

@@ -38,7 +38,9 @@ const READ_BATCH: usize = 500;
 pub struct StreamParams {
     /// Comma-separated kind names.
     pub kind: Option<String>,
-    /// Minimum severity: info, low, middle, high, critical.
+    /// Minimum severity: info, low, middle, high, critical (`severity` is the same, as
+    /// `GET /api/v1/messages` names it).
+    #[serde(alias = "severity")]
     pub min_severity: Option<String>,
     /// Comma-separated exact NSF names.
     pub nsf: Option<String>,

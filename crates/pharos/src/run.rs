@@ -173,6 +173,20 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, data_dir = %data_dir.display(), "API listening on {scheme}://{addr}");
     let emit = start_emit(&cfg, data_dir, store.clone())?;
+    // Counts of pushing NSFs reach the inventory file even when no syslog stage writes it.
+    let inventory = nsfs.clone();
+    let inventory_task = {
+        let inv = nsfs.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(INVENTORY_FLUSH_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let inv = inv.clone();
+                let _ = tokio::task::spawn_blocking(move || flush_inventory(&inv)).await;
+            }
+        })
+    };
 
     let state = AppState {
         store: store.clone(),
@@ -212,6 +226,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         s.stop().await;
         let _ = std::fs::remove_file(data_dir.join("syslog.addr"));
     }
+    inventory_task.abort();
+    let _ = tokio::task::spawn_blocking(move || flush_inventory(&inventory)).await;
     tracing::info!("stopping: flushing the store");
     for t in [retention_task, tick_task, report_task]
         .into_iter()
@@ -227,6 +243,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(data_dir.join("api.addr"));
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often the NSF inventory is written to nsfs.db from the API side.
+const INVENTORY_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Writes the NSF inventory, logging (not failing) when it cannot.
+fn flush_inventory(inv: &pharos_store::inventory::Inventory) {
+    if let Err(e) = inv.flush() {
+        tracing::warn!(error = %e, "writing the NSF inventory failed; counts stay in memory and are retried");
+    }
 }
 
 /// On the very first start (no token in auth.db, none configured) creates an admin token and

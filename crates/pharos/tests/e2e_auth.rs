@@ -519,6 +519,22 @@ async fn nsfs_push_with_client_certificates_of_the_configured_ca_only() {
     let items = all(admin.clone()).await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["nsf-name"], "edge-fw", "{}", items[0]);
+    // The inventory shows the pushing NSF as heard from.
+    let nsfs: Value = admin
+        .get(url("/api/v1/nsfs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fw = nsfs["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == "edge-fw"))
+        .unwrap_or_else(|| panic!("edge-fw in {nsfs}"));
+    assert_eq!(fw["received"], 1, "{fw}");
+    assert_eq!(fw["detected-format"], "i2nsf-json", "{fw}");
+    assert!(fw["last-seen"].is_string(), "{fw}");
     // The certificate is for pushing only.
     let r = nsf.get(url("/api/v1/messages")).send().await.unwrap();
     assert_eq!(r.status(), 401);

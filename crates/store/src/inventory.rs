@@ -420,6 +420,14 @@ impl Inventory {
             .map(|&i| Self::resolved(i, &st.entries[i]))
     }
 
+    /// The index of the configured entry named exactly `name` (pushing NSFs name themselves).
+    pub fn find_configured(&self, name: &str) -> Option<usize> {
+        self.read()
+            .entries
+            .iter()
+            .position(|e| e.configured && e.name == name)
+    }
+
     /// Registers an unknown sender under its address, with the format detected on its first line;
     /// once `limit` senders were registered automatically, further ones share [`OVERFLOW_NSF`].
     pub fn register(&self, peer: IpAddr, format: Option<&str>, limit: usize) -> Resolved {
