@@ -16,9 +16,13 @@
 //!   natural backpressure on the sender.
 //! - Limits (message size, connections in total and per peer, idle time) are enforced and
 //!   counted; a frame over the size limit is truncated or skipped and the connection goes on.
+//! - Once the channel is more than half full, a sender over `sender_messages_per_second` loses its
+//!   place: its UDP datagrams are dropped (`reason="sender_rate"`), its TCP and TLS connections
+//!   wait ([`fair`]); others within their rate still get in.
 //! - [`SyslogHandle::shutdown`] stops accepting and ends the listeners and their connections;
 //!   then the channel closes, so the next stage drains what was received and sees the end.
 
+pub mod fair;
 mod tcp;
 mod tls;
 mod udp;
@@ -80,6 +84,9 @@ pub struct SyslogConfig {
     /// Most senders registered automatically; later unknown senders share one inventory entry
     /// (normalise stage).
     pub max_auto_nsfs: usize,
+    /// Messages per second per sender (IPv4 address or IPv6 /64) that keep their place once the
+    /// queue is more than half full: beyond, UDP is dropped and TCP/TLS waits; 0 turns it off.
+    pub sender_messages_per_second: u32,
 }
 
 impl Default for SyslogConfig {
@@ -100,6 +107,7 @@ impl Default for SyslogConfig {
             default_parser: "auto".into(),
             udp_receive_buffer_bytes: 4 * 1024 * 1024,
             max_auto_nsfs: 4096,
+            sender_messages_per_second: 10_000,
         }
     }
 }
@@ -175,6 +183,8 @@ pub struct Settings {
     pub udp_receive_buffer_bytes: usize,
     /// True when the UDP/TCP addresses are the built-in defaults (a failed bind is then a warning).
     pub default_addresses: bool,
+    /// Fair share per sender under pressure (0: off).
+    pub sender_messages_per_second: u32,
 }
 
 impl SyslogConfig {
@@ -233,6 +243,7 @@ impl SyslogConfig {
             queue: self.queue,
             udp_receive_buffer_bytes: self.udp_receive_buffer_bytes,
             default_addresses: self.udp == d.udp && self.tcp == d.tcp,
+            sender_messages_per_second: self.sender_messages_per_second,
         })
     }
 }
@@ -330,6 +341,14 @@ pub(crate) struct Ctx {
     pub stop: watch::Receiver<bool>,
     pub settings: Arc<Settings>,
     pub conns: Arc<tcp::ConnLimits>,
+    pub fair: Arc<fair::SenderLimiter>,
+}
+
+impl Ctx {
+    /// True when less than half of the queue to the next stage is free.
+    pub fn under_pressure(&self) -> bool {
+        self.tx.capacity() < self.tx.max_capacity() / 2
+    }
 }
 
 /// Starts the listeners; every received message comes out of the returned channel (capacity
@@ -348,6 +367,10 @@ pub async fn start(
         conns: Arc::new(tcp::ConnLimits::new(
             settings.max_connections,
             settings.max_connections_per_peer,
+        )),
+        fair: Arc::new(fair::SenderLimiter::new(
+            settings.sender_messages_per_second,
+            fair::MAX_SENDERS,
         )),
     };
     let mut addrs = Vec::new();
@@ -423,9 +446,13 @@ fn describe_metrics() {
     );
     describe_counter!(
         "pharos_syslog_dropped_total",
-        // One counter for every cause of loss: the listeners count queue_full, oversize and
+        // One counter for every cause of loss: the listeners count queue_full, sender_rate, oversize and
         // incomplete, the normalise stage store_full, store_error and shutdown.
-        "Syslog messages not stored, by reason (queue_full, oversize, incomplete, store_full, store_error, shutdown)"
+        "Syslog messages not stored, by reason (queue_full, sender_rate, oversize, incomplete, store_full, store_error, shutdown)"
+    );
+    describe_counter!(
+        "pharos_syslog_throttled_total",
+        "TCP and TLS syslog messages held back because their sender was over sender_messages_per_second while the queue was more than half full, by transport"
     );
     describe_counter!(
         "pharos_syslog_truncated_total",

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use pharos_wire::syslog::{Frame, SyslogCodec};
@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::FramedRead;
 
+use super::fair::Verdict;
 use super::{Ctx, RawRecord, Transport};
 
 /// Open connections, in total and per peer address.
@@ -185,6 +186,25 @@ pub(super) async fn serve<S: AsyncRead + Unpin>(
             received: chrono::Utc::now(),
             bytes,
         };
+        // Over its rate while the queue fills up, the sender waits for its next token (its fair
+        // share, see fair.rs).
+        if !ctx.fair.is_off() {
+            let mut throttled = false;
+            while let Verdict::Refuse(wait) =
+                ctx.fair
+                    .check(peer.ip(), ctx.under_pressure(), Instant::now())
+            {
+                if !throttled {
+                    metrics::counter!("pharos_syslog_throttled_total", "transport" => t)
+                        .increment(1);
+                    throttled = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = ctx.stop.changed() => return,
+                }
+            }
+        }
         // Waiting here is the backpressure a stream sender feels.
         tokio::select! {
             r = ctx.tx.send(rec) => if r.is_err() { return },

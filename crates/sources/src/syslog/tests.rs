@@ -170,6 +170,103 @@ async fn a_full_queue_drops_udp_counted_and_makes_tcp_wait() {
     );
 }
 
+/// Polls `f` until true; fails with `what` after 10 s.
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_udp_sender_cannot_take_the_room_of_the_others() {
+    snapshotter();
+    let dropped = |r| counter("pharos_syslog_dropped_total", &[("reason", r)]);
+    let received = || counter("pharos_syslog_received_total", &[("transport", "udp")]);
+    let (rate0, full0, recv0) = (dropped("sender_rate"), dropped("queue_full"), received());
+    let (h, mut rx) = start(settings(|c| {
+        c.tcp = String::new();
+        c.queue = 20;
+        c.sender_messages_per_second = 2;
+    }))
+    .await
+    .unwrap();
+    let udp = addr(&h, Transport::Udp);
+    // Nobody reads. 127.0.0.1 floods: it gets in while half the queue is free, then loses its
+    // place; 127.0.0.2 sends 2 afterwards (its burst at 2/s) and they both get in.
+    let flood = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..200 {
+        flood
+            .send_to(format!("<13>flood {i}").as_bytes(), udp)
+            .unwrap();
+    }
+    until("the flood received", || received() - recv0 == 200).await;
+    let other = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    for i in 0..2 {
+        other
+            .send_to(format!("<13>other {i}").as_bytes(), udp)
+            .unwrap();
+    }
+    until("the others received", || received() - recv0 == 202).await;
+    let mut got = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        got.push(text(&r).to_string());
+    }
+    let others: Vec<&String> = got.iter().filter(|t| t.contains("other")).collect();
+    assert_eq!(others, ["<13>other 0", "<13>other 1"], "{got:?}");
+    // The flood kept the first 11 (until less than half the queue was free; a token more if the
+    // clock gave one), the rest was counted.
+    let kept = got.len() as u64 - 2;
+    assert!((11..=13).contains(&kept), "{got:?}");
+    assert_eq!(dropped("sender_rate") - rate0, 200 - kept);
+    assert_eq!(dropped("queue_full") - full0, 0);
+    assert!(shutdown_and_drain(h, rx).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_tcp_sender_waits_for_its_share_and_loses_nothing() {
+    snapshotter();
+    let throttled = || counter("pharos_syslog_throttled_total", &[("transport", "tcp")]);
+    let t0 = throttled();
+    let (h, mut rx) = start(settings(|c| {
+        c.queue = 20;
+        c.sender_messages_per_second = 2;
+    }))
+    .await
+    .unwrap();
+    let mut c = std::net::TcpStream::connect(addr(&h, Transport::Tcp)).unwrap();
+    let lines: String = (0..100).map(|i| format!("<13>tcp {i}\n")).collect();
+    c.write_all(lines.as_bytes()).unwrap();
+    c.flush().unwrap();
+    // Nobody reads: the connection is held back once the queue is half full...
+    until("the connection throttled", || throttled() > t0).await;
+    // ...so a UDP sender within its rate still gets in.
+    let other = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    for i in 0..2 {
+        other
+            .send_to(
+                format!("<13>other {i}").as_bytes(),
+                addr(&h, Transport::Udp),
+            )
+            .unwrap();
+    }
+    // Reading drains the queue: the connection goes on and every line arrives, in order.
+    let mut tcp = Vec::new();
+    let mut others = 0;
+    while tcp.len() < 100 || others < 2 {
+        let r = next(&mut rx).await;
+        match r.transport {
+            Transport::Tcp => tcp.push(text(&r).to_string()),
+            _ => others += 1,
+        }
+    }
+    let want: Vec<String> = (0..100).map(|i| format!("<13>tcp {i}")).collect();
+    assert_eq!(tcp, want);
+    drop(c);
+    assert!(shutdown_and_drain(h, rx).await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_per_peer_limit_are_refused_and_idle_ones_closed() {
     let (h, rx) = start(settings(|c| {

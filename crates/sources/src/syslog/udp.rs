@@ -7,6 +7,7 @@ use pharos_wire::syslog::OversizePolicy;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::error::TrySendError;
 
+use super::fair::Verdict;
 use super::{Ctx, RawRecord, Transport};
 
 /// Binds `addr` with a receive buffer of `rcvbuf` bytes (0: system default).
@@ -61,6 +62,14 @@ pub(super) async fn run(sock: UdpSocket, mut ctx: Ctx) {
                     continue;
                 }
             }
+        }
+        if let Verdict::Refuse(_) =
+            ctx.fair
+                .check(peer.ip(), ctx.under_pressure(), std::time::Instant::now())
+        {
+            metrics::counter!("pharos_syslog_dropped_total", "reason" => "sender_rate")
+                .increment(1);
+            continue;
         }
         let rec = RawRecord {
             transport: Transport::Udp,
