@@ -344,7 +344,8 @@ fn schemas() -> Value {
                 "expires": { "type": ["string", "null"], "format": "date-time" },
                 "revoked": { "type": "boolean" },
                 "last_used": { "type": ["string", "null"], "format": "date-time", "description": "to the minute" },
-                "source": { "type": "string", "enum": ["database", "config"] }
+                "source": { "type": "string", "enum": ["database", "config"] },
+                "nsf": { "type": "string", "description": "role nsf: the NSF name its pushes are stored under (absent: the documents' own)" }
             }
         },
         "TokenList": {
@@ -358,7 +359,8 @@ fn schemas() -> Value {
             "properties": {
                 "name": { "type": "string", "description": "1 to 64 letters, digits, '.', '_' or '-'" },
                 "role": { "type": "string", "enum": ["viewer", "analyst", "admin", "nsf"] },
-                "expires_in": { "type": "string", "description": "Lifetime like 30d, 12h, 15m or 90s; absent: no expiry" }
+                "expires_in": { "type": "string", "description": "Lifetime like 30d, 12h, 15m or 90s; absent: no expiry" },
+                "nsf": { "type": "string", "description": "Role nsf only: store what it pushes under this NSF name, whatever the documents say" }
             }
         },
         "TokenCreated": {
@@ -368,6 +370,7 @@ fn schemas() -> Value {
                 "name": { "type": "string" },
                 "role": { "type": "string" },
                 "expires": { "type": ["string", "null"], "format": "date-time" },
+                "nsf": { "type": ["string", "null"] },
                 "token": { "type": "string", "description": "The secret (`phr_...`), shown only this once" }
             }
         },

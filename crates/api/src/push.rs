@@ -58,11 +58,9 @@ pub(crate) async fn push(
     }
     let now = chrono::Utc::now();
     let source = Some(format!("push:{}", peer.ip()));
-    // A client certificate names the NSF: its messages carry that name whatever they say.
-    let cert_nsf = principal
-        .as_ref()
-        .filter(|p| p.certificate)
-        .map(|p| p.name.clone());
+    // A client certificate, or a token bound to an NSF, names the NSF: its messages carry that
+    // name whatever they say.
+    let cert_nsf = principal.as_ref().and_then(|p| p.nsf.clone());
     let mut msgs = Vec::with_capacity(docs.len());
     let mut failures = Vec::new();
     for (i, doc) in docs.iter().enumerate() {

@@ -57,6 +57,7 @@ pub(crate) fn test_auth(config: &ApiConfig) -> Arc<crate::auth::Auth> {
         name: "test-admin".into(),
         role: crate::auth::Role::Admin,
         sha256: hex::encode(crate::auth::tokens::hash(ADMIN)),
+        nsf: None,
     };
     let tokens = crate::auth::TokenStore::in_memory(&[admin]).unwrap();
     Arc::new(crate::auth::Auth::new(tokens, config))
@@ -652,6 +653,57 @@ mod auth {
         let mut req = get("/api/v1/messages");
         req.extensions_mut().insert(cert);
         assert_eq!(raw(&app, req).await.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_token_bound_to_an_nsf_pushes_under_that_name_only() {
+        let (app, store) = app();
+        let (s, v) = call(
+            &app,
+            post(
+                "/api/v1/tokens",
+                json!({"name": "edge", "role": "nsf", "nsf": "edge-fw"}).to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["nsf"], "edge-fw");
+        let bound = v["token"].as_str().unwrap().to_string();
+        // The document claims another NSF: it is stored under the token's.
+        let (s, v) = call(
+            &app,
+            with_token(post("/api/v1/push", alarm(95).to_string()), &bound),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let id: u64 = v["ids"][0].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            store.get(id).unwrap().unwrap().message.common.nsf_name,
+            "edge-fw"
+        );
+        // An unbound nsf token keeps the document's name.
+        let free = create(&app, "relay", "nsf").await;
+        let (_, v) = call(
+            &app,
+            with_token(post("/api/v1/push", alarm(96).to_string()), &free),
+        )
+        .await;
+        let id: u64 = v["ids"][0].as_str().unwrap().parse().unwrap();
+        assert_ne!(
+            store.get(id).unwrap().unwrap().message.common.nsf_name,
+            "edge-fw"
+        );
+        // Only nsf tokens can be bound.
+        let (s, v) = call(
+            &app,
+            post(
+                "/api/v1/tokens",
+                json!({"name": "v", "role": "viewer", "nsf": "edge-fw"}).to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["error"].as_str().unwrap().contains("role nsf"), "{v}");
     }
 
     #[tokio::test]

@@ -25,6 +25,9 @@ pub enum TokenCommand {
         /// Lifetime, e.g. 30d, 12h, 15m (default: no expiry).
         #[arg(long)]
         expires: Option<String>,
+        /// Role nsf only: store what it pushes under this NSF name, whatever the documents say.
+        #[arg(long)]
+        nsf: Option<String>,
         /// Configuration file (its [store] data_dir holds auth.db).
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -69,6 +72,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             role,
             name,
             expires,
+            nsf,
             config,
         } => {
             let role = Role::parse(&role)
@@ -79,8 +83,14 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
                     format!("--expires {s:?} is not a duration; use one like 30d, 12h, 15m or 90s")
                 })?),
             };
-            let secret = open(config.as_deref())?.create(&name, role, expires)?;
-            eprintln!("token {name:?} ({role}) created; it is shown only once:");
+            let secret =
+                open(config.as_deref())?.create_bound(&name, role, expires, nsf.as_deref())?;
+            match &nsf {
+                Some(n) => eprintln!(
+                    "token {name:?} ({role}, pushes stored as NSF {n:?}) created; it is shown only once:"
+                ),
+                None => eprintln!("token {name:?} ({role}) created; it is shown only once:"),
+            }
             println!("{secret}");
             Ok(())
         }
@@ -93,7 +103,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<24} {:<8} {:<8} {:<20} {:<20} {:<20}",
+                "{:<24} {:<8} {:<8} {:<20} {:<20} {:<20} NSF",
                 "NAME", "ROLE", "STATE", "CREATED", "EXPIRES", "LAST USED"
             );
             let t = |d: Option<chrono::DateTime<chrono::Utc>>| {
@@ -112,13 +122,14 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
                     "active"
                 };
                 println!(
-                    "{:<24} {:<8} {:<8} {:<20} {:<20} {:<20}",
+                    "{:<24} {:<8} {:<8} {:<20} {:<20} {:<20} {}",
                     x.name,
                     x.role.name(),
                     state,
                     t(x.created),
                     t(x.expires),
-                    t(x.last_used)
+                    t(x.last_used),
+                    x.nsf.as_deref().unwrap_or("-")
                 );
             }
             Ok(())

@@ -243,10 +243,46 @@ async fn expired_and_revoked_tokens_get_401_whether_revoked_by_api_or_cli() {
             .status(),
         200
     );
+    // An nsf token bound to one NSF with the CLI: its pushes carry that name.
+    let out = cli(
+        &inst,
+        &[
+            "token", "create", "--role", "nsf", "--name", "fw-cli", "--nsf", "edge-fw",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fw = with_token(String::from_utf8(out.stdout).unwrap().trim());
+    let r = fw
+        .post(inst.url("/api/v1/push"))
+        .body(alarm("pretends-to-be-core", 93).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let stored = support::get_json(
+        &inst,
+        &format!("/api/v1/messages/{}", v["ids"][0].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(stored["nsf-name"], "edge-fw", "{stored}");
+    let out = cli(
+        &inst,
+        &[
+            "token", "create", "--role", "viewer", "--name", "x", "--nsf", "edge-fw",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("role nsf"));
+
     let out = cli(&inst, &["token", "list"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("via-cli") && text.contains("via-api"),
+        text.contains("via-cli") && text.contains("via-api") && text.contains("edge-fw"),
         "{text}"
     );
     assert!(!text.contains(&secret));
@@ -297,7 +333,7 @@ async fn expired_and_revoked_tokens_get_401_whether_revoked_by_api_or_cli() {
         assert!(Instant::now() < deadline, "the token did not expire");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(count(&inst).await, 0);
+    assert_eq!(count(&inst).await, 1, "only the bound nsf token's push");
 }
 
 #[test]

@@ -94,10 +94,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             );
         }
         Ok(Some(token)) => match auth.tokens.lookup(token) {
-            Ok(Ok((name, role))) => Principal {
-                name,
-                role,
+            Ok(Ok(grant)) => Principal {
+                name: grant.name,
+                role: grant.role,
                 certificate: false,
+                nsf: grant.nsf,
             },
             Ok(Err(refusal)) => {
                 let why = match refusal {
@@ -120,6 +121,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 name: c.nsf_name().to_string(),
                 role: Role::Nsf,
                 certificate: true,
+                nsf: Some(c.nsf_name().to_string()),
             },
             _ => {
                 return refuse(

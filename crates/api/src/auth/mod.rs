@@ -131,6 +131,9 @@ pub struct TokenConfig {
     pub role: Role,
     /// Hex SHA-256 of the secret (`printf %s "$TOKEN" | sha256sum`); the secret is never written here.
     pub sha256: String,
+    /// Role nsf only: the NSF name its pushes are stored under, whatever the documents say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nsf: Option<String>,
 }
 
 /// `[api.tls]`: serve HTTPS, optionally asking for client certificates.
@@ -158,6 +161,8 @@ pub struct Principal {
     pub role: Role,
     /// True when the identity comes from a verified client certificate, not a token.
     pub certificate: bool,
+    /// The NSF name its pushes are stored under (a certificate's NSF, or a token's binding).
+    pub nsf: Option<String>,
 }
 
 /// The verified client certificate of the connection (a request extension, set by the TLS listener).

@@ -13,7 +13,9 @@ use crate::{ApiError, AppState};
 
 fn token_error(e: TokenError) -> ApiError {
     match e {
-        TokenError::InvalidName(_) | TokenError::Config(_) => ApiError::bad_request(e.to_string()),
+        TokenError::InvalidName(_) | TokenError::Config(_) | TokenError::Binding(_) => {
+            ApiError::bad_request(e.to_string())
+        }
         TokenError::Exists(_) | TokenError::FromConfig(_) => {
             ApiError::new(StatusCode::CONFLICT, e.to_string())
         }
@@ -35,6 +37,9 @@ pub(crate) struct CreateToken {
     role: String,
     #[serde(default)]
     expires_in: Option<String>,
+    /// Role nsf only: the NSF name its pushes are stored under.
+    #[serde(default)]
+    nsf: Option<String>,
 }
 
 pub(crate) async fn create(
@@ -65,7 +70,7 @@ pub(crate) async fn create(
     let secret = state
         .auth
         .tokens
-        .create(&body.name, role, expires)
+        .create_bound(&body.name, role, expires, body.nsf.as_deref())
         .map_err(token_error)?;
     let expires_at = expires
         .and_then(|d| chrono::Utc::now().checked_add_signed(chrono::TimeDelta::from_std(d).ok()?));
@@ -76,6 +81,7 @@ pub(crate) async fn create(
             "name": body.name,
             "role": role,
             "expires": expires_at,
+            "nsf": body.nsf,
             "token": secret,
             "note": "the token is shown only once; store it now",
         })),

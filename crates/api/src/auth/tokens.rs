@@ -3,7 +3,8 @@
 //!
 //! Contract: [`TokenStore::lookup`] reads the database on every call, so a token revoked by the
 //! API or by `pharos token revoke` (another process) is refused on its next use. `last_used` is
-//! written at most once a minute per token.
+//! written at most once a minute per token. A token of role `nsf` may be bound to an NSF name:
+//! what it pushes is then stored under that name, whatever the documents say.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -45,6 +46,9 @@ pub enum TokenError {
     /// A `[[api.token]]` entry is wrong.
     #[error("[[api.token]] {0}")]
     Config(String),
+    /// An NSF binding that cannot be made.
+    #[error("{0}")]
+    Binding(String),
     /// The database failed.
     #[error("token database: {0}")]
     Db(#[from] rusqlite::Error),
@@ -89,12 +93,43 @@ pub struct TokenInfo {
     pub last_used: Option<DateTime<Utc>>,
     /// `database` or `config`.
     pub source: &'static str,
+    /// The NSF its pushes are stored under, if it is bound to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nsf: Option<String>,
+}
+
+/// What a valid token grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The token's name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// The NSF its pushes are stored under, if it is bound to one.
+    pub nsf: Option<String>,
 }
 
 struct Configured {
     name: String,
     role: Role,
     hash: [u8; 32],
+    nsf: Option<String>,
+}
+
+/// Checks an NSF binding: only `nsf` tokens, a name of 1 to 255 printable characters.
+fn check_binding(role: Role, nsf: Option<&str>) -> Result<(), String> {
+    let Some(n) = nsf else { return Ok(()) };
+    if role != Role::Nsf {
+        return Err(format!(
+            "only tokens of role nsf can be bound to an NSF, not {role}; drop the NSF name or use role nsf"
+        ));
+    }
+    if n.is_empty() || n.len() > 255 || n.chars().any(char::is_control) {
+        return Err(format!(
+            "NSF name {n:?} is not valid: use 1 to 255 printable characters, e.g. \"edge-fw\""
+        ));
+    }
+    Ok(())
 }
 
 /// The token database and the configured tokens.
@@ -151,9 +186,17 @@ impl TokenStore {
                 created INTEGER NOT NULL,
                 expires INTEGER,
                 revoked INTEGER NOT NULL DEFAULT 0,
-                last_used INTEGER
+                last_used INTEGER,
+                nsf TEXT
             );",
         )?;
+        // Databases made before NSF bindings lack the column.
+        let has_nsf = conn
+            .prepare("SELECT 1 FROM pragma_table_info('tokens') WHERE name = 'nsf'")?
+            .exists([])?;
+        if !has_nsf {
+            conn.execute_batch("ALTER TABLE tokens ADD COLUMN nsf TEXT;")?;
+        }
         let configured = validate_configured(configured)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -184,6 +227,18 @@ impl TokenStore {
         role: Role,
         expires_in: Option<Duration>,
     ) -> Result<String, TokenError> {
+        self.create_bound(name, role, expires_in, None)
+    }
+
+    /// Creates a token whose pushes are stored under `nsf` (role nsf only); returns its secret.
+    pub fn create_bound(
+        &self,
+        name: &str,
+        role: Role,
+        expires_in: Option<Duration>,
+        nsf: Option<&str>,
+    ) -> Result<String, TokenError> {
+        check_binding(role, nsf).map_err(TokenError::Binding)?;
         if !valid_name(name) {
             return Err(TokenError::InvalidName(name.to_string()));
         }
@@ -194,8 +249,8 @@ impl TokenStore {
         let now = Utc::now().timestamp();
         let expires = expires_in.map(|d| now.saturating_add(d.as_secs() as i64));
         let r = self.conn().execute(
-            "INSERT INTO tokens (name, hash, role, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![name, &hash(&secret)[..], role.name(), now, expires],
+            "INSERT INTO tokens (name, hash, role, created, expires, nsf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![name, &hash(&secret)[..], role.name(), now, expires, nsf],
         );
         match r {
             Ok(_) => Ok(secret),
@@ -235,11 +290,12 @@ impl TokenStore {
                 revoked: false,
                 last_used: None,
                 source: "config",
+                nsf: c.nsf.clone(),
             })
             .collect();
         let conn = self.conn();
         let mut st = conn.prepare(
-            "SELECT name, role, created, expires, revoked, last_used FROM tokens ORDER BY name",
+            "SELECT name, role, created, expires, revoked, last_used, nsf FROM tokens ORDER BY name",
         )?;
         let rows = st.query_map([], |r| {
             Ok((
@@ -249,10 +305,11 @@ impl TokenStore {
                 r.get::<_, Option<i64>>(3)?,
                 r.get::<_, bool>(4)?,
                 r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })?;
         for row in rows {
-            let (name, role, created, expires, revoked, last_used) = row?;
+            let (name, role, created, expires, revoked, last_used, nsf) = row?;
             let Some(role) = Role::parse(&role) else {
                 continue;
             };
@@ -264,21 +321,26 @@ impl TokenStore {
                 revoked,
                 last_used: ts(last_used),
                 source: "database",
+                nsf,
             });
         }
         Ok(out)
     }
 
-    /// The name and role of the token with this secret, or why it is refused.
-    pub fn lookup(&self, secret: &str) -> Result<Result<(String, Role), Refusal>, TokenError> {
+    /// What the token with this secret grants, or why it is refused.
+    pub fn lookup(&self, secret: &str) -> Result<Result<Grant, Refusal>, TokenError> {
         let h = hash(secret);
         if let Some(c) = self.configured.iter().find(|c| c.hash == h) {
-            return Ok(Ok((c.name.clone(), c.role)));
+            return Ok(Ok(Grant {
+                name: c.name.clone(),
+                role: c.role,
+                nsf: c.nsf.clone(),
+            }));
         }
         let conn = self.conn();
         let row = conn
             .query_row(
-                "SELECT name, role, expires, revoked FROM tokens WHERE hash = ?1",
+                "SELECT name, role, expires, revoked, nsf FROM tokens WHERE hash = ?1",
                 [&h[..]],
                 |r| {
                     Ok((
@@ -286,11 +348,12 @@ impl TokenStore {
                         r.get::<_, String>(1)?,
                         r.get::<_, Option<i64>>(2)?,
                         r.get::<_, bool>(3)?,
+                        r.get::<_, Option<String>>(4)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((name, role, expires, revoked)) = row else {
+        let Some((name, role, expires, revoked, nsf)) = row else {
             return Ok(Err(Refusal::Unknown));
         };
         if revoked {
@@ -320,7 +383,7 @@ impl TokenStore {
                 params![now, name],
             );
         }
-        Ok(Ok((name, role)))
+        Ok(Ok(Grant { name, role, nsf }))
     }
 }
 
@@ -347,10 +410,13 @@ fn validate_configured(configured: &[TokenConfig]) -> Result<Vec<Configured>, To
         }
         let mut hash = [0u8; 32];
         hash.copy_from_slice(&bytes);
+        check_binding(c.role, c.nsf.as_deref())
+            .map_err(|e| TokenError::Config(format!("{at}: {e}")))?;
         out.push(Configured {
             name: c.name.clone(),
             role: c.role,
             hash,
+            nsf: c.nsf.clone(),
         });
     }
     Ok(out)
@@ -374,6 +440,15 @@ mod tests {
             name: "ops".into(),
             role: Role::Admin,
             sha256: hex::encode(hash(secret)),
+            nsf: None,
+        }
+    }
+
+    fn grant(name: &str, role: Role, nsf: Option<&str>) -> Grant {
+        Grant {
+            name: name.into(),
+            role,
+            nsf: nsf.map(str::to_string),
         }
     }
 
@@ -390,7 +465,7 @@ mod tests {
         );
         assert_eq!(
             s.lookup(&secret).unwrap(),
-            Ok(("grafana".to_string(), Role::Viewer))
+            Ok(grant("grafana", Role::Viewer, None))
         );
         assert_eq!(s.lookup("phr_nope").unwrap(), Err(Refusal::Unknown));
         let raw = std::fs::read(&path).unwrap();
@@ -445,7 +520,7 @@ mod tests {
         assert!(!s.is_empty().unwrap());
         assert_eq!(
             s.lookup("phr_secret").unwrap(),
-            Ok(("ops".to_string(), Role::Admin))
+            Ok(grant("ops", Role::Admin, None))
         );
         assert!(matches!(s.revoke("ops"), Err(TokenError::FromConfig(_))));
         assert!(matches!(
@@ -458,6 +533,73 @@ mod tests {
         };
         let e = TokenStore::in_memory(&[bad]).err().unwrap().to_string();
         assert!(e.contains("sha256") && e.contains("sha256sum"), "{e}");
+    }
+
+    #[test]
+    fn nsf_tokens_may_be_bound_to_an_nsf_and_other_roles_may_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        let s = TokenStore::open(&path, &[]).unwrap();
+        let secret = s
+            .create_bound("fw-token", Role::Nsf, None, Some("edge-fw"))
+            .unwrap();
+        assert_eq!(
+            s.lookup(&secret).unwrap(),
+            Ok(grant("fw-token", Role::Nsf, Some("edge-fw")))
+        );
+        assert_eq!(s.list().unwrap()[0].nsf.as_deref(), Some("edge-fw"));
+        let e = s
+            .create_bound("v", Role::Viewer, None, Some("edge-fw"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("role nsf"), "{e}");
+        let e = s
+            .create_bound("n", Role::Nsf, None, Some(""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not valid"), "{e}");
+        // Configured tokens too.
+        let cfg = TokenConfig {
+            role: Role::Nsf,
+            nsf: Some("core-ids".into()),
+            ..configured("phr_ids")
+        };
+        let c = TokenStore::in_memory(std::slice::from_ref(&cfg)).unwrap();
+        assert_eq!(
+            c.lookup("phr_ids").unwrap().unwrap().nsf.as_deref(),
+            Some("core-ids")
+        );
+        let bad = TokenConfig {
+            role: Role::Admin,
+            ..cfg
+        };
+        let e = TokenStore::in_memory(&[bad]).err().unwrap().to_string();
+        assert!(e.contains("[[api.token]]") && e.contains("role nsf"), "{e}");
+    }
+
+    #[test]
+    fn a_token_database_without_the_nsf_column_is_migrated_keeping_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE tokens (name TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE,
+                     role TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER,
+                     revoked INTEGER NOT NULL DEFAULT 0, last_used INTEGER);",
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO tokens (name, hash, role, created) VALUES ('old', ?1, 'viewer', 0)",
+                [&hash("phr_old")[..]],
+            )
+            .unwrap();
+        }
+        let s = TokenStore::open(&path, &[]).unwrap();
+        assert_eq!(
+            s.lookup("phr_old").unwrap(),
+            Ok(grant("old", Role::Viewer, None))
+        );
     }
 
     #[test]
