@@ -167,6 +167,25 @@ async fn subscriptions_are_created_listed_shown_and_deleted_with_clear_errors() 
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// Opens `path` as a stream resumed after `last_event_id`; its body.
+async fn resume(
+    app: &axum::Router,
+    path: &str,
+    last_event_id: &str,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin + use<> {
+    let req = Request::get(path)
+        .header("last-event-id", last_event_id)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app
+        .clone()
+        .oneshot(crate::tests::authed(req))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.into_body().into_data_stream()
+}
+
 /// Reads SSE events (id, event, data) from `body` until `n` arrived; panics after 10 s.
 async fn read_events(
     body: &mut (impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
@@ -287,17 +306,7 @@ async fn a_resume_over_changes_deleted_by_retention_gets_an_expired_event_for_th
         let cut = chrono::Utc::now() - chrono::Duration::days(1);
         assert_eq!(store.delete_before(cut).unwrap(), 2);
     });
-    let req = Request::get("/api/v1/stream")
-        .header("last-event-id", "0")
-        .body(Body::empty())
-        .unwrap();
-    let resp = a
-        .app
-        .clone()
-        .oneshot(crate::tests::authed(req))
-        .await
-        .unwrap();
-    let mut body = resp.into_body().into_data_stream();
+    let mut body = resume(&a.app, "/api/v1/stream", "0").await;
     let mut buf = String::new();
     let got = read_events(&mut body, &mut buf, 3).await;
     let seen: Vec<(u64, &str)> = got.iter().map(|e| (e.0, e.1.as_str())).collect();
@@ -380,17 +389,7 @@ async fn stream_with_an_id_beyond_the_feed_follows_from_the_end() {
     a.store
         .insert_batch(&mut [log("fw", Severity::Info)])
         .unwrap();
-    let req = Request::get("/api/v1/stream")
-        .header("last-event-id", "1000")
-        .body(Body::empty())
-        .unwrap();
-    let resp = a
-        .app
-        .clone()
-        .oneshot(crate::tests::authed(req))
-        .await
-        .unwrap();
-    let mut body = resp.into_body().into_data_stream();
+    let mut body = resume(&a.app, "/api/v1/stream", "1000").await;
     let mut buf = String::new();
     a.store
         .insert_batch(&mut [log("fw", Severity::Info)])

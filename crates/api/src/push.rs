@@ -136,15 +136,7 @@ fn record_pushes(
     now: chrono::DateTime<chrono::Utc>,
     peer: std::net::IpAddr,
 ) {
-    let mut per_nsf: Vec<(&str, u64)> = Vec::new();
-    for m in stored {
-        let name = m.common.nsf_name.as_str();
-        match per_nsf.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, c)) => *c += 1,
-            None => per_nsf.push((name, 1)),
-        }
-    }
-    for (name, n) in per_nsf {
+    for (name, n) in per_nsf(stored) {
         if let Some(i) = state.nsfs.find_configured(name) {
             let counts = pharos_store::inventory::NsfCounts {
                 received: n,
@@ -156,20 +148,29 @@ fn record_pushes(
     }
 }
 
+/// How many of `msgs` each NSF name has, in order of first appearance.
+fn per_nsf(msgs: &[Message]) -> Vec<(&str, u64)> {
+    let mut out: Vec<(&str, u64)> = Vec::new();
+    for m in msgs {
+        let name = m.common.nsf_name.as_str();
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => out.push((name, 1)),
+        }
+    }
+    out
+}
+
 /// The format an NSF that pushes is shown with in the inventory.
 pub const PUSH_FORMAT: &str = "i2nsf-json";
 
 /// Charges each NSF's message bucket with its messages of the request, all or nothing.
 fn check_nsf_rate(state: &AppState, msgs: &[Message]) -> Result<(), ApiError> {
-    let mut per_nsf: Vec<(&str, f64)> = Vec::new();
-    for m in msgs {
-        let name = m.common.nsf_name.as_str();
-        match per_nsf.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, c)) => *c += 1.0,
-            None => per_nsf.push((name, 1.0)),
-        }
-    }
-    let Err((nsf, wait)) = state.auth.limits.nsf_messages.check_all(&per_nsf) else {
+    let costs: Vec<(&str, f64)> = per_nsf(msgs)
+        .into_iter()
+        .map(|(n, c)| (n, c as f64))
+        .collect();
+    let Err((nsf, wait)) = state.auth.limits.nsf_messages.check_all(&costs) else {
         return Ok(());
     };
     metrics::counter!("pharos_push_rejected_total", "reason" => "nsf_rate")

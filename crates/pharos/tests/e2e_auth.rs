@@ -80,6 +80,17 @@ fn cli(inst: &Instance, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Runs `pharos ARGS --config ...`, fails the test unless it succeeds; its stdout, trimmed.
+fn cli_ok(inst: &Instance, args: &[&str]) -> String {
+    let out = cli(inst, args);
+    assert!(
+        out.status.success(),
+        "pharos {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_wrong_tokens_get_401_and_low_roles_get_403_changing_nothing() {
     let inst = Instance::start("");
@@ -223,16 +234,10 @@ async fn expired_and_revoked_tokens_get_401_whether_revoked_by_api_or_cli() {
     assert!(v["error"].as_str().unwrap().contains("revoked"), "{v}");
 
     // Created and revoked with the CLI while the daemon runs.
-    let out = cli(
+    let secret = cli_ok(
         &inst,
         &["token", "create", "--role", "viewer", "--name", "via-cli"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let secret = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(secret.starts_with("phr_"), "{secret}");
     let t = with_token(&secret);
     assert_eq!(
@@ -244,18 +249,13 @@ async fn expired_and_revoked_tokens_get_401_whether_revoked_by_api_or_cli() {
         200
     );
     // An nsf token bound to one NSF with the CLI: its pushes carry that name.
-    let out = cli(
+    let out = cli_ok(
         &inst,
         &[
             "token", "create", "--role", "nsf", "--name", "fw-cli", "--nsf", "edge-fw",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let fw = with_token(String::from_utf8(out.stdout).unwrap().trim());
+    let fw = with_token(&out);
     let r = fw
         .post(inst.url("/api/v1/push"))
         .body(alarm("pretends-to-be-core", 93).to_string())
@@ -286,12 +286,7 @@ async fn expired_and_revoked_tokens_get_401_whether_revoked_by_api_or_cli() {
         "{text}"
     );
     assert!(!text.contains(&secret));
-    let out = cli(&inst, &["token", "revoke", "via-cli"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli_ok(&inst, &["token", "revoke", "via-cli"]);
     assert_eq!(
         t.get(inst.url("/api/v1/nsfs"))
             .send()
@@ -302,7 +297,7 @@ async fn expired_and_revoked_tokens_get_401_whether_revoked_by_api_or_cli() {
     );
 
     // Expired.
-    let out = cli(
+    let out = cli_ok(
         &inst,
         &[
             "token",
@@ -315,12 +310,7 @@ async fn expired_and_revoked_tokens_get_401_whether_revoked_by_api_or_cli() {
             "2s",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t = with_token(String::from_utf8(out.stdout).unwrap().trim());
+    let t = with_token(&out);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let s = t.get(inst.url("/api/v1/nsfs")).send().await.unwrap();

@@ -72,6 +72,12 @@ fn start(e: &Env, specs: Vec<SubscriptionSpec>) -> Arc<Dispatcher> {
     .unwrap()
 }
 
+/// Starts a dispatcher as a restarted process would: the subscription store opened anew.
+fn restart(e: &Env, specs: Vec<SubscriptionSpec>) -> Arc<Dispatcher> {
+    let subs = Arc::new(SubscriptionStore::open(&e.subs_path).unwrap());
+    Dispatcher::start(e.store.clone(), subs, DispatcherConfig::default(), specs).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivers_matching_changes_in_feed_order_and_persists_the_position() {
     let e = env();
@@ -151,14 +157,7 @@ async fn after_a_restart_nothing_delivered_is_sent_again_and_nothing_pending_is_
     // While stopped: more changes, and the receiver is down when it comes back.
     insert(&e.store, (0..4).map(|_| log("fw", Severity::Info)));
     let sink2 = TestSink::with_script([Answer::Retry]);
-    let subs = Arc::new(SubscriptionStore::open(&e.subs_path).unwrap());
-    let d = Dispatcher::start(
-        e.store.clone(),
-        subs,
-        DispatcherConfig::default(),
-        vec![spec("s", &sink2)],
-    )
-    .unwrap();
+    let d = restart(&e, vec![spec("s", &sink2)]);
     until("4 delivered", || sink2.acked().len() == 4).await;
     assert_eq!(sink2.acked(), vec![4, 5, 6, 7]);
     // Counters persist: 3 before the restart, 4 after (counted just after the sink's answer).
@@ -435,14 +434,7 @@ async fn changes_deleted_by_retention_before_they_were_read_are_counted_expired_
     d.shutdown().await;
     // After a restart the same hole is read again and not counted again.
     let sink = TestSink::default();
-    let subs = Arc::new(SubscriptionStore::open(&e.subs_path).unwrap());
-    let d = Dispatcher::start(
-        e.store.clone(),
-        subs,
-        DispatcherConfig::default(),
-        vec![spec("s", &sink)],
-    )
-    .unwrap();
+    let d = restart(&e, vec![spec("s", &sink)]);
     until("delivered", || sink.acked() == vec![1, 5]).await;
     until("position 5", || d.get("s").unwrap().state.position == 5).await;
     assert_eq!(d.get("s").unwrap().state.expired, 3);
@@ -452,14 +444,7 @@ async fn changes_deleted_by_retention_before_they_were_read_are_counted_expired_
     insert(&e.store, [old("old"), old("old")]);
     assert_eq!(e.store.delete_before(cut).unwrap(), 2);
     insert(&e.store, [log("new", Severity::Info)]);
-    let subs = Arc::new(SubscriptionStore::open(&e.subs_path).unwrap());
-    let d = Dispatcher::start(
-        e.store.clone(),
-        subs,
-        DispatcherConfig::default(),
-        vec![spec("s", &sink)],
-    )
-    .unwrap();
+    let d = restart(&e, vec![spec("s", &sink)]);
     until("delivered 8", || sink.acked() == vec![1, 5, 8]).await;
     until("5 expired", || d.get("s").unwrap().state.expired == 5).await;
     d.shutdown().await;
