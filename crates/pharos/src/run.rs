@@ -438,6 +438,14 @@ fn describe_metrics() {
         "Matching changes skipped because more than max_queue were pending, by subscription"
     );
     describe_counter!(
+        "pharos_emit_expired_total",
+        "Changes deleted by retention before a subscription read them, by subscription"
+    );
+    describe_counter!(
+        "pharos_api_stream_expired_total",
+        "Changes a resumed SSE stream could not send because retention had deleted them"
+    );
+    describe_counter!(
         "pharos_emit_retries_total",
         "Deliveries retried after a temporary failure, by subscription"
     );
