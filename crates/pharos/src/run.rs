@@ -104,8 +104,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 );
             }
             Some(
-                crate::detect_stage::start(d, &cfg.detect_hook, store.clone(), writer.clone())
-                    .context("starting the detection stage")?,
+                crate::detect_stage::start(
+                    d,
+                    &cfg.detect_hook,
+                    store.clone(),
+                    writer.clone(),
+                    data_dir,
+                )
+                .context("starting the detection stage")?,
             )
         }
         Some(_) => {

@@ -576,3 +576,54 @@ async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_t
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learned_rates_are_saved_at_shutdown_and_restored_at_the_next_start() {
+    let cfg = format!("{LIVE}[detect.ddos.baseline]\nenabled = true\nlearning_s = 60\n");
+    let inst = Instance::start(&cfg);
+    replay_live(&inst);
+    assert_eq!(
+        wait_metric(&inst, "pharos_detect_flows_total", &[], 720).await,
+        720,
+        "{}",
+        inst.log()
+    );
+    let dir = inst.stop_keep_dir();
+    let path = dir.path().join("data/baselines.json");
+    let saved: Vec<Value> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(!saved.is_empty(), "nothing learned");
+    for h in &saved {
+        let addr = h["addr"].as_str().unwrap();
+        assert!(addr.starts_with("198.51.100."), "{h}");
+        assert!(
+            h["first_seen_ms"].as_u64().unwrap() > 1_700_000_000_000,
+            "{h}"
+        );
+        assert!(h["rates"]["all"].is_array(), "{h}");
+    }
+    // The next start takes them back.
+    let inst = Instance::start_in(dir, &cfg);
+    let want = format!("hosts={} of={}", saved.len(), saved.len());
+    // The log may be coloured: compare it without its escape sequences.
+    let plain = |s: String| {
+        let mut out = String::new();
+        let mut it = s.chars();
+        while let Some(c) = it.next() {
+            if c == '\x1b' {
+                it.by_ref().find(|c| c.is_ascii_alphabetic());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !plain(inst.log()).contains(&want) {
+        assert!(
+            Instant::now() < deadline,
+            "no \"learned rates restored {want}\" in the log:\n{}",
+            inst.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

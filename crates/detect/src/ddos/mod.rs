@@ -29,12 +29,14 @@
 //! - No input panics: arithmetic on counts and times saturates.
 
 mod attack;
+mod learned;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use attack::Victim;
 pub(crate) use attack::common as ts_common;
 pub use attack::{AttackId, AttackReport, AttackSummary, AttackUpdate};
+pub use learned::LearnedHost;
 
 use crate::class::{ClassSet, NCLASS, TrafficClass, classify, descendants};
 use crate::config::{Compiled, ConfigError, DdosConfig, Metrics, Target};
@@ -64,6 +66,8 @@ pub struct DdosStats {
     pub dropped_hosts: u64,
     /// Hosts tracked now.
     pub hosts: u64,
+    /// Idle hosts of baseline groups kept only for their learned rates.
+    pub dormant: u64,
     /// Attacks going on now.
     pub active_attacks: u64,
     /// Attacks started since creation.
@@ -213,6 +217,8 @@ pub struct DdosDetector {
     hosts: HashMap<(u128, u8), Host, RandomState>,
     /// Keys of the hosts that got flows since the last evaluation.
     dirty: Vec<(u128, u8)>,
+    /// Idle hosts of baseline groups, kept for their learned rates (at most `max_hosts`).
+    dormant: HashMap<(u128, u8), learned::Dormant, RandomState>,
     now_ms: u64,
     evaluated_sec: u64,
     /// Clock of the latest evaluation, ms.
@@ -241,6 +247,7 @@ impl DdosDetector {
             ring,
             hosts: HashMap::default(),
             dirty: Vec::new(),
+            dormant: HashMap::default(),
             now_ms: 0,
             evaluated_sec: 0,
             evaluated_ms: 0,
@@ -258,6 +265,7 @@ impl DdosDetector {
     pub fn stats(&self) -> DdosStats {
         let mut s = self.stats;
         s.hosts = self.hosts.len() as u64;
+        s.dormant = self.dormant.len() as u64;
         s.active_attacks = self.hosts.values().map(|h| h.attacks.len() as u64).sum();
         s
     }
@@ -406,6 +414,7 @@ impl DdosDetector {
             count(
                 &mut self.hosts,
                 &mut self.dirty,
+                &mut self.dormant,
                 &mut self.stats,
                 &ctx,
                 host,
@@ -422,6 +431,7 @@ impl DdosDetector {
                 count(
                     &mut self.hosts,
                     &mut self.dirty,
+                    &mut self.dormant,
                     &mut self.stats,
                     &ctx,
                     whole,
@@ -468,7 +478,16 @@ impl DdosDetector {
             }
         } else {
             self.dirty.clear();
-            self.hosts.retain(|_, h| e.host(h, stats, out));
+            let dormant = &mut self.dormant;
+            let max = self.cfg.max_hosts;
+            self.hosts.retain(|k, h| {
+                let keep = e.host(h, stats, out);
+                if !keep {
+                    // an idle host of a baseline group keeps what it learned
+                    learned::park(dormant, max, *k, h, e.groups);
+                }
+                keep
+            });
         }
         sort_updates(&mut out[first..]);
     }
@@ -701,9 +720,11 @@ struct Ctx {
 
 /// Counts one flow into the rings of `victim` (a host, or a prefix as a whole).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn count(
     hosts: &mut HashMap<(u128, u8), Host, RandomState>,
     dirty: &mut Vec<(u128, u8)>,
+    dormant: &mut HashMap<(u128, u8), learned::Dormant, RandomState>,
     stats: &mut DdosStats,
     ctx: &Ctx,
     victim: Victim,
@@ -722,7 +743,13 @@ fn count(
                 stats.dropped_hosts += 1;
                 return;
             }
-            v.insert(Host::new(group, victim, now_ms))
+            let mut h = Host::new(group, victim, now_ms);
+            if !dormant.is_empty()
+                && let Some(d) = dormant.remove(&key)
+            {
+                learned::wake(&mut h, d, ring);
+            }
+            v.insert(h)
         }
     };
     stats.counted += 1;

@@ -584,10 +584,19 @@ fn host_group_thresholds_apply_to_the_longest_prefix() {
 /// mean 200 flows/s, peak 360; then an https flood of 2000 flows/s at second 1500.
 fn daily(cfg: DdosConfig, attack: bool) -> Vec<AttackUpdate> {
     let mut d = DdosDetector::new(cfg).unwrap();
-    let mut rng = Rng::new(77);
+    daily_on(&mut d, 0..1_560, attack, &mut Rng::new(77))
+}
+
+/// The seconds `secs` of [`daily`] fed to `d`.
+fn daily_on(
+    d: &mut DdosDetector,
+    secs: std::ops::Range<u64>,
+    attack: bool,
+    rng: &mut Rng,
+) -> Vec<AttackUpdate> {
     let mut b = FlowBatch::new();
     let mut out = Vec::new();
-    for s in 0..1_560u64 {
+    for s in secs {
         b.clear();
         let t = T0 + s * 1000;
         let phase = 2.0 * std::f64::consts::PI * s as f64 / 600.0;
@@ -658,6 +667,104 @@ fn baseline_tolerates_the_daily_peak_and_catches_an_attack_absolute_thresholds_c
     assert_eq!(r.summary.rule, "web/https/baseline-fps");
     assert_eq!(r.id.victim, "198.51.100.10".parse::<IpAddr>().unwrap());
     assert!(r.id.start_ms >= T0 + 1_500_000);
+}
+
+fn learning_web() -> DdosConfig {
+    web_group(
+        Some(BaselineConfig {
+            enabled: true,
+            learning_s: 600,
+            half_life_s: 300,
+            multiplier: 3.0,
+            floor: limit(1_000, 10_000_000, 50),
+        }),
+        5_000,
+    )
+}
+
+fn started(out: &[AttackUpdate]) -> Vec<&AttackUpdate> {
+    out.iter()
+        .filter(|u| matches!(u, AttackUpdate::Started(_)))
+        .collect()
+}
+
+#[test]
+fn learned_rates_survive_a_restart_through_learned_and_restore_learned() {
+    let mut d = DdosDetector::new(learning_web()).unwrap();
+    assert!(daily_on(&mut d, 0..1_200, false, &mut Rng::new(77)).is_empty());
+    let saved = d.learned();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(saved[0].addr, "198.51.100.10".parse::<IpAddr>().unwrap());
+    assert_eq!(saved[0].first_seen_ms, T0 + 1000);
+    let https = saved[0].rates["https"];
+    assert!(
+        (100.0..400.0).contains(&https[2]),
+        "learned https flows/s {https:?}"
+    );
+
+    // Restarted without them: still learning, the absolute cap misses the flood.
+    let mut fresh = DdosDetector::new(learning_web()).unwrap();
+    let out = daily_on(&mut fresh, 1_200..1_560, true, &mut Rng::new(78));
+    assert!(started(&out).is_empty(), "{out:#?}");
+    // Restarted with them: the flood is caught on the learned rate at once.
+    let mut restored = DdosDetector::new(learning_web()).unwrap();
+    assert_eq!(restored.restore_learned(&saved), 1);
+    assert_eq!(restored.stats().dormant, 1);
+    let out = daily_on(&mut restored, 1_200..1_560, true, &mut Rng::new(78));
+    let s = started(&out);
+    assert_eq!(s.len(), 1, "{out:#?}");
+    assert_eq!(s[0].report().summary.rule, "web/https/baseline-fps");
+    assert_eq!(restored.stats().dormant, 0, "woken by its first flow");
+}
+
+#[test]
+fn restore_learned_skips_hosts_outside_baseline_groups_and_bad_rates() {
+    let mut d = DdosDetector::new(learning_web()).unwrap();
+    let host = |addr: &str, class: &str, r: [f64; 3]| LearnedHost {
+        addr: addr.parse().unwrap(),
+        first_seen_ms: T0,
+        rates: [(class.to_string(), r)].into_iter().collect(),
+    };
+    let list = [
+        host("198.51.100.10", "https", [10.0, 1000.0, 5.0]),
+        host("203.0.113.1", "https", [10.0, 1000.0, 5.0]),
+        host("198.51.100.10", "warp-drive", [1.0, 1.0, 1.0]),
+        host("198.51.100.10", "udp", [f64::NAN, 1.0, 1.0]),
+    ];
+    assert_eq!(
+        d.restore_learned(&list[..2]),
+        1,
+        "203.0.113.1 is in no group"
+    );
+    let mut d = DdosDetector::new(learning_web()).unwrap();
+    assert_eq!(d.restore_learned(&list[2..]), 0);
+    // Absolute-only groups learn nothing and take nothing.
+    let mut abs = DdosDetector::new(web_group(None, 300)).unwrap();
+    assert_eq!(abs.restore_learned(&list[..1]), 0);
+    assert!(abs.learned().is_empty());
+}
+
+#[test]
+fn an_idle_baseline_host_keeps_what_it_learned_past_eviction() {
+    let mut c = learning_web();
+    c.idle_evict_s = 60;
+    let mut d = DdosDetector::new(c).unwrap();
+    assert!(daily_on(&mut d, 0..1_200, false, &mut Rng::new(77)).is_empty());
+    let before = d.learned();
+    // Two quiet minutes: the host is evicted, its learned rates parked.
+    let mut out = Vec::new();
+    for s in 1_201..1_330u64 {
+        d.tick(T0 + s * 1000, &mut out);
+    }
+    assert_eq!((d.stats().hosts, d.stats().dormant), (0, 1));
+    let parked = d.learned();
+    assert_eq!(parked[0].first_seen_ms, before[0].first_seen_ms);
+    assert!(parked[0].rates["https"][2] > 0.0);
+    // It comes back with its ordinary traffic, then the flood: caught on the learned rate.
+    let out = daily_on(&mut d, 1_330..1_560, true, &mut Rng::new(79));
+    let s = started(&out);
+    assert_eq!(s.len(), 1, "{out:#?}");
+    assert_eq!(s[0].report().summary.rule, "web/https/baseline-fps");
 }
 
 #[test]

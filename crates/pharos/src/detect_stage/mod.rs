@@ -11,6 +11,7 @@
 //! It lives in the binary because it joins the detector and the store (docs/detect.md).
 
 pub mod hook;
+pub mod learned;
 pub mod render;
 
 use std::sync::Arc;
@@ -46,6 +47,10 @@ pub fn describe_metrics() {
         "Detection events that could not be stored or updated"
     );
     describe_counter!(
+        "pharos_detect_baseline_save_failures_total",
+        "Saves of the learned rates (baselines.json) that failed"
+    );
+    describe_counter!(
         "pharos_detect_hook_failures_total",
         "[detect_hook] runs that failed, by reason (spawn, exit, timeout, queue_full)"
     );
@@ -62,17 +67,20 @@ pub struct DetectStage {
     pub thread: std::thread::JoinHandle<()>,
 }
 
-/// Starts the detection thread (and the hook thread when `[detect_hook] command` is set). Must be
-/// called inside the tokio runtime: stores go through `writer`, whose submissions are awaited on
-/// the runtime.
+/// Starts the detection thread (and the hook thread when `[detect_hook] command` is set), with
+/// the learned rates saved in `data_dir` ([`learned`]). Must be called inside the tokio runtime:
+/// stores go through `writer`, whose submissions are awaited on the runtime.
 pub fn start(
     cfg: &pharos_detect::DetectConfig,
     hook: &crate::config::DetectHookConfig,
     store: Arc<dyn MessageStore>,
     writer: StoreWriter,
+    data_dir: &std::path::Path,
 ) -> anyhow::Result<DetectStage> {
-    let detector =
+    let mut detector =
         pharos_detect::Detector::new(cfg.clone()).map_err(|e| anyhow::anyhow!("[detect]: {e}"))?;
+    let learned_path = data_dir.join(learned::FILE);
+    learned::load(&mut detector.ddos, &learned_path);
     let hook = if hook.command.is_empty() {
         None
     } else {
@@ -89,21 +97,24 @@ pub fn start(
     };
     let thread = std::thread::Builder::new()
         .name("pharos-detect".into())
-        .spawn(move || detect_loop(rx, detector, sink))?;
+        .spawn(move || detect_loop(rx, detector, sink, &learned_path))?;
     Ok(DetectStage { tx, thread })
 }
 
-/// Runs the detectors on wall-clock ms until the channel closes, ticking every second; then
-/// ends every attack going on and stores the ends.
+/// Runs the detectors on wall-clock ms until the channel closes, ticking every second and saving
+/// the learned rates every [`learned::SAVE_EVERY`]; then ends every attack going on, stores the
+/// ends and saves the learned rates.
 fn detect_loop(
     rx: std::sync::mpsc::Receiver<pharos_model::flow::FlowBatch>,
     mut detector: pharos_detect::Detector,
     mut sink: DetectSink,
+    learned_path: &std::path::Path,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     let flows = metrics::counter!("pharos_detect_flows_total");
     let mut found = Vec::new();
     let mut next_tick = now_ms() + 1000;
+    let mut next_save = std::time::Instant::now() + learned::SAVE_EVERY;
     loop {
         let now = now_ms();
         let wait = Duration::from_millis(next_tick.saturating_sub(now).clamp(1, 1000));
@@ -121,9 +132,14 @@ fn detect_loop(
             next_tick = now + 1000;
         }
         sink.handle(&mut found);
+        if std::time::Instant::now() >= next_save {
+            learned::save(&detector.ddos, learned_path);
+            next_save = std::time::Instant::now() + learned::SAVE_EVERY;
+        }
     }
     detector.finish(now_ms(), &mut found);
     sink.handle(&mut found);
+    learned::save(&detector.ddos, learned_path);
     if let Some(h) = sink.hook.take() {
         h.finish();
     }
