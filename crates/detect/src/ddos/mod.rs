@@ -24,8 +24,10 @@
 //! - Memory: at most `max_hosts` hosts and prefixes (further ones are counted in
 //!   [`DdosStats::dropped_hosts`]); per host, 12 bytes times `window_s + delay_s + 1` rounded up
 //!   to a power of two, per class it has traffic in; per attack, sketches of `sketch_capacity`
-//!   entries. Per flow: one or two prefix lookups, one host hash lookup (two with aggregates),
-//!   no allocation (except the first flow of a new host or class).
+//!   entries; per idle host of a baseline group parked for its learned rates (see `learned.rs`),
+//!   about 40 bytes plus 32 per class, at most `max_hosts` of them. Per flow: one or two prefix
+//!   lookups, one host hash lookup (two with aggregates), no allocation (except the first flow of
+//!   a new host or class).
 //! - No input panics: arithmetic on counts and times saturates.
 
 mod attack;
