@@ -215,10 +215,11 @@ async fn a_flooding_udp_sender_cannot_take_the_room_of_the_others() {
     }
     let others: Vec<&String> = got.iter().filter(|t| t.contains("other")).collect();
     assert_eq!(others, ["<13>other 0", "<13>other 1"], "{got:?}");
-    // The flood kept the first 11 (until less than half the queue was free; a token more if the
-    // clock gave one), the rest was counted.
+    // The flood kept the first 11 (until less than half the queue was free), plus one per token
+    // the clock gave it meanwhile (2/s: a loaded machine may take a while over 200 datagrams);
+    // the rest was counted.
     let kept = got.len() as u64 - 2;
-    assert!((11..=13).contains(&kept), "{got:?}");
+    assert!((11..=17).contains(&kept), "{got:?}");
     assert_eq!(dropped("sender_rate") - rate0, 200 - kept);
     assert_eq!(dropped("queue_full") - full0, 0);
     assert!(shutdown_and_drain(h, rx).await.is_empty());
