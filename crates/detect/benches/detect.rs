@@ -82,34 +82,40 @@ fn bench_one(
     });
 }
 
-fn bench(c: &mut Criterion) {
-    let batches = mixed_traffic(T0, SECS, PER_SEC, SLICES);
-    let flows: usize = batches.iter().map(|(_, b)| b.len()).sum();
-    let mut g = c.benchmark_group("detect");
-    g.throughput(Throughput::Elements(flows as u64));
-    g.sample_size(10);
-
+/// The DDoS detector alone, then both detectors (what `pharos run` does), over `batches`.
+fn bench_ddos_and_both(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    batches: &[(u64, FlowBatch)],
+    secs: u64,
+) {
     let mut d = DdosDetector::new(ddos_config()).unwrap();
     let mut out = Vec::new();
-    bench_one(&mut g, "ddos_30k_hosts_mixed", &batches, SECS, |b, now| {
+    bench_one(g, "ddos_30k_hosts_mixed", batches, secs, |b, now| {
         d.process(b, now, &mut out);
         out.clear();
     });
-
-    let mut d = ScanDetector::new(ScanConfig::default()).unwrap();
-    let mut out = Vec::new();
-    bench_one(&mut g, "scan_mixed", &batches, SECS, |b, now| {
-        d.process(b, now, &mut out);
-        out.clear();
-    });
-
     let cfg = DetectConfig {
         ddos: ddos_config(),
         scan: ScanConfig::default(),
     };
     let mut d = Detector::new(cfg).unwrap();
     let mut out = Vec::new();
-    bench_one(&mut g, "ddos_and_scan", &batches, SECS, |b, now| {
+    bench_one(g, "ddos_and_scan", batches, secs, |b, now| {
+        d.process(b, now, &mut out);
+        out.clear();
+    });
+}
+
+fn bench(c: &mut Criterion) {
+    let batches = mixed_traffic(T0, SECS, PER_SEC, SLICES);
+    let flows: usize = batches.iter().map(|(_, b)| b.len()).sum();
+    let mut g = c.benchmark_group("detect");
+    g.throughput(Throughput::Elements(flows as u64));
+    g.sample_size(10);
+    bench_ddos_and_both(&mut g, &batches, SECS);
+    let mut d = ScanDetector::new(ScanConfig::default()).unwrap();
+    let mut out = Vec::new();
+    bench_one(&mut g, "scan_mixed", &batches, SECS, |b, now| {
         d.process(b, now, &mut out);
         out.clear();
     });
@@ -122,28 +128,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("detect_1m_per_s");
     g.throughput(Throughput::Elements(flows as u64));
     g.sample_size(10);
-    let mut d = DdosDetector::new(ddos_config()).unwrap();
-    let mut out = Vec::new();
-    bench_one(
-        &mut g,
-        "ddos_30k_hosts_mixed",
-        &batches,
-        SECS_HI,
-        |b, now| {
-            d.process(b, now, &mut out);
-            out.clear();
-        },
-    );
-    let cfg = DetectConfig {
-        ddos: ddos_config(),
-        scan: ScanConfig::default(),
-    };
-    let mut d = Detector::new(cfg).unwrap();
-    let mut out = Vec::new();
-    bench_one(&mut g, "ddos_and_scan", &batches, SECS_HI, |b, now| {
-        d.process(b, now, &mut out);
-        out.clear();
-    });
+    bench_ddos_and_both(&mut g, &batches, SECS_HI);
     g.finish();
 }
 

@@ -189,7 +189,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             loop {
                 every.tick().await;
                 let inv = inv.clone();
-                let _ = tokio::task::spawn_blocking(move || flush_inventory(&inv)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || crate::syslog_stage::flush_inventory(&inv))
+                        .await;
             }
         })
     };
@@ -233,7 +235,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(data_dir.join("syslog.addr"));
     }
     inventory_task.abort();
-    let _ = tokio::task::spawn_blocking(move || flush_inventory(&inventory)).await;
+    let _ =
+        tokio::task::spawn_blocking(move || crate::syslog_stage::flush_inventory(&inventory)).await;
     tracing::info!("stopping: flushing the store");
     for t in [retention_task, tick_task, report_task]
         .into_iter()
@@ -253,13 +256,6 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
 /// How often the NSF inventory is written to nsfs.db from the API side.
 const INVENTORY_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Writes the NSF inventory, logging (not failing) when it cannot.
-fn flush_inventory(inv: &pharos_store::inventory::Inventory) {
-    if let Err(e) = inv.flush() {
-        tracing::warn!(error = %e, "writing the NSF inventory failed; counts stay in memory and are retried");
-    }
-}
 
 /// On the very first start (no token in auth.db, none configured) creates an admin token and
 /// prints it once on stdout; only its hash is stored, and it never goes to the log.

@@ -55,6 +55,15 @@ async fn messages(inst: &Instance, http: &reqwest::Client) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// `POST /api/v1/push` of `body` with `http`'s credentials.
+async fn push(inst: &Instance, http: &reqwest::Client, body: &Value) -> reqwest::Response {
+    http.post(inst.url("/api/v1/push"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn count(inst: &Instance) -> usize {
     messages(inst, &client()).await.len()
 }
@@ -95,12 +104,7 @@ fn cli_ok(inst: &Instance, args: &[&str]) -> String {
 async fn missing_or_wrong_tokens_get_401_and_low_roles_get_403_changing_nothing() {
     let inst = Instance::start("");
     let admin = client();
-    let r = admin
-        .post(inst.url("/api/v1/push"))
-        .body(alarm("fw-1", 91).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = push(&inst, &admin, &alarm("fw-1", 91)).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     let id = v["ids"][0].as_str().unwrap().to_string();
@@ -118,12 +122,7 @@ async fn missing_or_wrong_tokens_get_401_and_low_roles_get_403_changing_nothing(
             let v: Value = r.json().await.unwrap();
             assert!(v["error"].as_str().unwrap().contains("token"), "{v}");
         }
-        let r = http
-            .post(inst.url("/api/v1/push"))
-            .body(alarm("fw-1", 92).to_string())
-            .send()
-            .await
-            .unwrap();
+        let r = push(&inst, &http, &alarm("fw-1", 92)).await;
         assert_eq!(r.status(), 401);
         let r = http
             .post(inst.url(&format!("/api/v1/events/{id}/ack")))
@@ -159,12 +158,7 @@ async fn missing_or_wrong_tokens_get_401_and_low_roles_get_403_changing_nothing(
     assert_eq!(r.status(), 403);
     let v: Value = r.json().await.unwrap();
     assert!(v["error"].as_str().unwrap().contains("analyst"), "{v}");
-    let r = viewer
-        .post(inst.url("/api/v1/push"))
-        .body(alarm("fw-1", 93).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = push(&inst, &viewer, &alarm("fw-1", 93)).await;
     assert_eq!(r.status(), 403);
 
     // Nothing was stored or changed by the refused requests.
@@ -256,12 +250,7 @@ async fn expired_and_revoked_tokens_get_401_whether_revoked_by_api_or_cli() {
         ],
     );
     let fw = with_token(&out);
-    let r = fw
-        .post(inst.url("/api/v1/push"))
-        .body(alarm("pretends-to-be-core", 93).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = push(&inst, &fw, &alarm("pretends-to-be-core", 93)).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     let stored = support::get_json(
@@ -606,12 +595,7 @@ fn a_bad_tls_path_is_a_config_error_naming_the_key() {
 async fn an_oversize_body_gets_413_and_stores_nothing() {
     let inst = Instance::start("max_body_bytes = 2048\n");
     let big: Vec<Value> = (0..100).map(|i| alarm("fw-big", i)).collect();
-    let r = client()
-        .post(inst.url("/api/v1/push"))
-        .body(Value::Array(big).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = push(&inst, &client(), &Value::Array(big)).await;
     assert_eq!(r.status(), 413);
     assert_eq!(count(&inst).await, 0);
 }

@@ -171,14 +171,15 @@ fn normalize_loop(
             break;
         }
         if last_flush.elapsed() >= FLUSH_EVERY {
-            flush(&inventory);
+            flush_inventory(&inventory);
             last_flush = Instant::now();
         }
     }
-    flush(&inventory);
+    flush_inventory(&inventory);
 }
 
-fn flush(inventory: &Inventory) {
+/// Writes the NSF inventory, logging (not failing) when it cannot.
+pub(crate) fn flush_inventory(inventory: &Inventory) {
     if let Err(e) = inventory.flush() {
         tracing::warn!(error = %e, "writing the NSF inventory failed; counts stay in memory and are retried");
     }
