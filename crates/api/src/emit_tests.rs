@@ -414,3 +414,51 @@ async fn an_idle_stream_gets_keep_alive_comments() {
         .unwrap();
     assert!(chunk.starts_with(b":"), "{chunk:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_names_with_control_characters_get_400_naming_the_character() {
+    let a = app(4);
+    let spec = json!({
+        "name": "soc\u{7f}",
+        "sink": {"type": "syslog", "address": "127.0.0.1:9"}
+    });
+    let (s, v) = call(&a.app, post_json("/api/v1/subscriptions", &spec)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("\\x7f") && e.contains("byte 3"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_data_escapes_del_and_c1_controls() {
+    let a = app(4);
+    let text = "x\u{1b}[2J y\u{7f} z\u{9b}31m";
+    let mut m = log("fw", Severity::High);
+    m.common.message = Some(text.into());
+    m.common.raw = Some(text.into());
+    a.store.insert_batch(&mut [m]).unwrap();
+    let mut body = resume(&a.app, "/api/v1/stream", "0").await;
+    let mut raw = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !raw.contains("\n\n") {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("timed out waiting for the event")
+            .expect("stream ended")
+            .unwrap();
+        raw.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        !raw.contains('\u{1b}') && !raw.contains('\u{7f}') && !raw.contains('\u{9b}'),
+        "a raw control character in {raw:?}"
+    );
+    assert!(raw.contains("\\u007f") && raw.contains("\\u009b"), "{raw}");
+    let data = raw
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("a data line");
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert!(
+        crate::tests::holds_string(&v, text),
+        "the text reads back unchanged: {v}"
+    );
+}

@@ -1,8 +1,9 @@
 //! API errors and their HTTP rendering: a JSON body `{"error": ..., "details": [...]}`.
 
-use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::json::Json;
 
 /// An error answered to an API client.
 #[derive(Debug)]

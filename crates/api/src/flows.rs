@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use pharos_store::flows::filter::{self, FilterError};
@@ -12,6 +11,7 @@ use pharos_store::flows::query::{Key, MAX_LIMIT, Metric, Order, QueryError, Scan
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use crate::json::Json;
 use crate::{ApiError, AppState};
 
 /// Flow scans that may run at once.

@@ -10,9 +10,12 @@
 //! (or, for push, a verified client certificate) with the role of [`auth::required`], and is
 //! rate-limited per client; see [`auth`].
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 mod error;
 pub mod flows;
+pub mod json;
 mod messages;
 pub mod nsfs;
 pub mod openapi;
@@ -21,6 +24,7 @@ pub mod reports;
 pub mod server;
 pub mod stream;
 mod subscriptions;
+pub mod yang;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +44,8 @@ pub use messages::render_stored;
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Address and port to listen on.
+    /// Address and port to listen on (a host name such as `localhost:8080` is resolved).
+    #[serde(deserialize_with = "pharos_model::listen::deserialize")]
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -172,6 +177,8 @@ pub fn router(state: AppState) -> Router {
             get(subscriptions::get_one).delete(subscriptions::delete),
         )
         .route("/api/v1/stream", get(stream::stream))
+        .route("/api/v1/yang", get(yang::list))
+        .route("/api/v1/yang/{module}", get(yang::get_one))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

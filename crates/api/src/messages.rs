@@ -1,16 +1,29 @@
 //! Message queries and event life cycle: `GET /api/v1/messages`, `GET /api/v1/messages/{id}`,
 //! `POST /api/v1/events/{id}/ack`.
+//!
+//! Contract of the acknowledgement: the caller's token name is recorded as `acked-by`, with
+//! `acked-at` and the optional `comment` of a `{"comment": "..."}` body (at most
+//! [`MAX_ACK_COMMENT`] bytes of printable text). Acknowledging an acknowledged event answers 200
+//! with the original record unchanged, and `pharos_api_events_acknowledged_total` counts each
+//! event once.
 
 use std::net::IpAddr;
 
-use axum::Json;
+use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use ipnet::IpNet;
+use pharos_model::text::{is_unsafe_char, printable};
 use pharos_model::{EventState, KIND_NAMES, Severity, Timestamp};
 use pharos_store::{MessageQuery, StoreError, StoredMessage};
 use serde_json::{Value, json};
 
+use crate::auth::Principal;
+use crate::json::Json;
 use crate::{ApiError, AppState};
+
+/// The longest acknowledgement comment accepted, in bytes.
+pub const MAX_ACK_COMMENT: usize = 1024;
 
 /// Query string of `GET /api/v1/messages`; every parameter optional.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -166,6 +179,15 @@ pub fn render_stored(s: &StoredMessage) -> Value {
     if let Some(t) = s.state_changed_at {
         v["state-changed-at"] = json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
     }
+    if let Some(a) = &s.ack {
+        if let Some(by) = &a.by {
+            v["acked-by"] = json!(by);
+        }
+        v["acked-at"] = json!(a.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        if let Some(c) = &a.comment {
+            v["ack-comment"] = json!(c);
+        }
+    }
     v
 }
 
@@ -227,15 +249,63 @@ pub(crate) async fn get_one(
     }
 }
 
+/// The body of `POST /api/v1/events/{id}/ack`; the body itself is optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    /// Why, or what was done.
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// The comment of an acknowledgement body: none for an empty body or an empty comment; 400 for
+/// malformed JSON, a comment over [`MAX_ACK_COMMENT`] bytes or one with a control or invisible
+/// character (named with its place).
+fn ack_comment(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let body: AckBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "acknowledgement body: {e}; send {{\"comment\": \"...\"}} or nothing"
+        ))
+    })?;
+    let Some(c) = body.comment.filter(|c| !c.trim().is_empty()) else {
+        return Ok(None);
+    };
+    if c.len() > MAX_ACK_COMMENT {
+        return Err(ApiError::bad_request(format!(
+            "comment is {} bytes long; at most {MAX_ACK_COMMENT} are allowed, shorten it",
+            c.len()
+        )));
+    }
+    if let Some((i, ch)) = c.char_indices().find(|&(_, ch)| is_unsafe_char(ch)) {
+        return Err(ApiError::bad_request(format!(
+            "comment holds the control or invisible character {} at byte {i}; write it as one line of printable text",
+            printable(ch.encode_utf8(&mut [0; 4]))
+        )));
+    }
+    Ok(Some(c))
+}
+
 pub(crate) async fn ack(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
+    let comment = ack_comment(&body)?;
+    // The middleware sets the principal on every route that needs a role, as this one does.
+    let by = principal.map_or_else(|| "unknown".to_string(), |Extension(p)| p.name);
     let store = state.store.clone();
-    let s = blocking(move || store.set_state(id, EventState::Acknowledged)).await?;
-    metrics::counter!("pharos_api_events_acknowledged_total").increment(1);
-    Ok(Json(render_stored(&s)))
+    let actor = by.clone();
+    let done = blocking(move || store.acknowledge(id, &actor, comment.as_deref())).await?;
+    if done.first {
+        metrics::counter!("pharos_api_events_acknowledged_total").increment(1);
+        tracing::info!(id, by = %printable(&by), "event acknowledged");
+    }
+    Ok(Json(render_stored(&done.stored)))
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! `GET /api/v1/nsfs`: the NSF inventory (configured and automatically registered senders) with
 //! counts and last-seen times.
 
-use axum::Json;
 use axum::extract::State;
 use pharos_store::inventory::NsfEntry;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::json::Json;
 
 /// One inventory entry as JSON.
 pub fn render(e: &NsfEntry) -> Value {

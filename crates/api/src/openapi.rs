@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document of the API, generated from one table of operations so that every
 //! route is described (a test checks each documented operation against the router).
 
-use axum::Json;
 use serde_json::{Value, json};
+
+use crate::json::Json;
 
 /// One documented operation.
 struct Op {
@@ -14,6 +15,9 @@ struct Op {
     ok: (&'static str, &'static str),
     errors: &'static [&'static str],
 }
+
+/// Request bodies that may be left out.
+const OPTIONAL_BODIES: &[&str] = &["AckBody"];
 
 const LIST_PARAMS: &[(&str, &str, &str)] = &[
     (
@@ -114,7 +118,7 @@ const OPS: &[Op] = &[
     Op {
         method: "post",
         path: "/api/v1/push",
-        summary: "Push I2NSF YANG-JSON notifications (one document, a JSON array, or NDJSON). Answered only once every message is durable; one invalid document refuses the whole request.",
+        summary: "Push I2NSF YANG-JSON notifications (one document, a JSON array, or NDJSON). Answered only once every message is durable; one invalid document refuses the whole request (400 naming the field, e.g. an nsf-name with a control character).",
         params: &[],
         body: Some("PushBody"),
         ok: ("Stored", "PushResult"),
@@ -141,7 +145,7 @@ const OPS: &[Op] = &[
     Op {
         method: "delete",
         path: "/api/v1/tokens/{name}",
-        summary: "Revoke an API token (admin); it is refused from its next request on",
+        summary: "Revoke an API token (admin); it is refused from its next request on. 409 when the token is defined in pharos.toml, or is the last active admin token (create another admin token first)",
         params: &[("name", "path", "Token name")],
         body: None,
         ok: ("Revoked", "Object"),
@@ -168,9 +172,9 @@ const OPS: &[Op] = &[
     Op {
         method: "post",
         path: "/api/v1/events/{id}/ack",
-        summary: "Acknowledge an event (alarms and events only; logs have no state)",
+        summary: "Acknowledge an event (alarms and events only; logs have no state: 409), recording the caller's token name as acked-by and an optional comment. Idempotent: acknowledging again answers 200 with the original acknowledgement unchanged and is counted once in pharos_api_events_acknowledged_total",
         params: &[("id", "path", "Message id")],
-        body: None,
+        body: Some("AckBody"),
         ok: ("The acknowledged event", "StoredMessage"),
         errors: &["400", "404", "409"],
     },
@@ -303,6 +307,24 @@ const OPS: &[Op] = &[
     },
     Op {
         method: "get",
+        path: "/api/v1/yang",
+        summary: "The YANG modules whose data Pharos speaks (name, revision, path)",
+        params: &[],
+        body: None,
+        ok: ("The served modules", "Object"),
+        errors: &[],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/yang/{module}",
+        summary: "A YANG module's text (application/yang), by name or name@revision",
+        params: &[("module", "path", "Module name, optionally @revision")],
+        body: None,
+        ok: ("The module", "Text"),
+        errors: &["404"],
+    },
+    Op {
+        method: "get",
         path: "/healthz",
         summary: "Liveness: `ok` while the server runs",
         params: &[],
@@ -357,7 +379,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["name", "role"],
             "properties": {
-                "name": { "type": "string", "description": "1 to 64 letters, digits, '.', '_' or '-'" },
+                "name": { "type": "string", "description": "1 to 64 letters, digits, '.', '_' or '-' (a control character is refused with 400 naming it)" },
                 "role": { "type": "string", "enum": ["viewer", "analyst", "admin", "nsf"] },
                 "expires_in": { "type": "string", "description": "Lifetime like 30d, 12h, 15m or 90s; absent: no expiry" },
                 "nsf": { "type": "string", "description": "Role nsf only: store what it pushes under this NSF name, whatever the documents say" }
@@ -413,9 +435,13 @@ fn schemas() -> Value {
                 "nsf-name": { "type": "string" },
                 "state": { "type": "string", "enum": ["open", "acknowledged", "closed"] },
                 "state-changed-at": { "type": "string", "format": "date-time" },
+                "acked-by": { "type": "string", "description": "Name of the token that acknowledged the event (absent for acknowledgements older than this field)" },
+                "acked-at": { "type": "string", "format": "date-time", "description": "When the event was first acknowledged" },
+                "ack-comment": { "type": "string", "description": "The comment given with the acknowledgement" },
                 "notification": { "$ref": "#/components/schemas/Notification" }
             }
         },
+
         "NsfList": {
             "type": "object",
             "required": ["items"],
@@ -549,6 +575,13 @@ fn schemas() -> Value {
     if let (Some(all), Value::Object(emit)) = (v.as_object_mut(), emit_schemas()) {
         all.extend(emit);
     }
+    v["AckBody"] = json!({
+        "type": "object",
+        "description": "Optional: the body may be empty",
+        "properties": {
+            "comment": { "type": "string", "maxLength": crate::messages::MAX_ACK_COMMENT, "description": "Why, or what was done: printable text without control characters, at most 1024 bytes" }
+        }
+    });
     v
 }
 
@@ -575,8 +608,13 @@ fn emit_schemas() -> Value {
                 "dampening_period": { "type": "string", "description": "e.g. \"5s\": at most one push per period" },
                 "max_queue": { "type": "integer", "description": "pending changes kept (default 100000); beyond, the oldest are dropped" },
                 "sink": { "type": "object", "required": ["type"], "properties": {
-                    "type": { "enum": ["webhook", "syslog", "nats"] }
-                }, "description": "webhook: url, secret, batch, timeout, ca_file; syslog: address, transport (udp|tcp|tls), ca_file, app_name, hostname, facility, max_udp_bytes, timeout; nats: url, subject_prefix, creds, token, ca_file, stream, ack_timeout" }
+                    // The registered sinks and their keys (pharos_emit::sinks::REGISTRY).
+                    "type": { "enum": pharos_emit::sinks::kinds().collect::<Vec<_>>() }
+                }, "description": pharos_emit::sinks::REGISTRY
+                    .iter()
+                    .map(|t| format!("{}: {}", t.kind, t.keys.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ") }
             }
         },
         "Subscription": {
@@ -671,7 +709,8 @@ pub fn document() -> Value {
             if op.path == crate::auth::PUSH_PATH {
                 c["application/x-ndjson"] = json!({ "schema": { "type": "string" } });
             }
-            operation["requestBody"] = json!({ "required": true, "content": c });
+            let required = !OPTIONAL_BODIES.contains(&body);
+            operation["requestBody"] = json!({ "required": required, "content": c });
         }
         let entry = paths
             .entry(op.path.to_string())

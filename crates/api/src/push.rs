@@ -1,10 +1,11 @@
 //! `POST /api/v1/push`: NSFs push I2NSF YANG-JSON notifications: one document, a JSON array of
 //! documents, or NDJSON (one per line). All-or-nothing: one invalid document refuses the request.
+//! Documents are decoded with [`pharos_model::json::decode_ingest`]: an `nsf-name` with a control
+//! or invisible character is invalid (400 naming `.../nsf-name`, the character and its place).
 
 use std::net::SocketAddr;
 
 use axum::Extension;
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
@@ -14,6 +15,7 @@ use pharos_store::writer::SubmitError;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
+use crate::json::Json;
 use crate::{ApiError, AppState};
 
 pub(crate) async fn push(
@@ -64,7 +66,7 @@ pub(crate) async fn push(
     let mut msgs = Vec::with_capacity(docs.len());
     let mut failures = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
-        match pharos_model::json::decode(doc) {
+        match pharos_model::json::decode_ingest(doc) {
             Ok(mut m) => {
                 m.common.id = None;
                 m.common.receive_time = now;

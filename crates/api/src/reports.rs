@@ -5,7 +5,6 @@
 //! earliest event time read (pages come newest first, so a capped report covers the newest part of
 //! the window).
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use pharos_model::Timestamp;
 use pharos_store::{MAX_LIMIT, MessageQuery, MessageStore};
 use serde_json::json;
 
+use crate::json::Json;
 use crate::messages::parse_time;
 use crate::{ApiError, AppState};
 

@@ -210,7 +210,7 @@ async fn follow(
                 // Rendered once for every stream that sends this entry.
                 let data = e
                     .rendered
-                    .get_or_init(|| crate::render_stored(&e.stored).to_string());
+                    .get_or_init(|| render_data(&crate::render_stored(&e.stored)));
                 let ev = Event::default()
                     .id(e.seq.to_string())
                     .event(e.change.as_str())
@@ -240,6 +240,13 @@ async fn send_expired(tx: &mpsc::Sender<Result<Event, Infallible>>, after: u64, 
     let ev = Event::default()
         .id(upto.to_string())
         .event("expired")
-        .data(serde_json::json!({"after": after, "upto": upto, "count": count}).to_string());
+        .data(render_data(
+            &serde_json::json!({"after": after, "upto": upto, "count": count}),
+        ));
     tx.send(Ok(ev)).await.is_ok()
+}
+
+/// The data of one SSE event: compact JSON with unsafe characters escaped ([`crate::json`]).
+fn render_data(v: &serde_json::Value) -> String {
+    crate::json::to_string(v).unwrap_or_else(|_| v.to_string())
 }

@@ -5,13 +5,13 @@
 //! webhook's own `allow` is replaced by it; a syslog address or NATS URL host must match it). `DELETE` of a subscription defined in
 //! pharos.toml answers 409. Sink secrets are shown as `***`.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pharos_emit::{EmitError, SubscriptionSpec};
 use serde_json::{Value, json};
 
+use crate::json::Json;
 use crate::{ApiError, AppState, EmitHandle};
 
 fn emit(state: &AppState) -> Result<&EmitHandle, ApiError> {

@@ -72,6 +72,16 @@ pub(crate) fn authed(mut req: Request<Body>) -> Request<Body> {
     req
 }
 
+/// Whether `v` holds the string `s` anywhere.
+pub(crate) fn holds_string(v: &Value, s: &str) -> bool {
+    match v {
+        Value::String(t) => t == s,
+        Value::Array(a) => a.iter().any(|x| holds_string(x, s)),
+        Value::Object(o) => o.values().any(|x| holds_string(x, s)),
+        _ => false,
+    }
+}
+
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
     let resp = app.clone().oneshot(authed(req)).await.unwrap();
     let status = resp.status();
@@ -785,5 +795,215 @@ async fn the_openapi_document_declares_bearer_auth_and_every_operation_is_routed
             !v.to_string().contains("no route for"),
             "{method} {path} is documented but not routed: {s} {v}"
         );
+    }
+}
+
+mod issue14 {
+    //! Lock-out, acknowledgement records, identifiers and control characters in answers.
+
+    use super::*;
+
+    /// An app whose only admin token is `root` in the database (no configured token); its secret.
+    fn app_with_db_admin() -> (axum::Router, Arc<dyn MessageStore>, String) {
+        let config = ApiConfig::default();
+        let tokens = crate::auth::TokenStore::in_memory(&[]).unwrap();
+        let root = tokens
+            .create("root", crate::auth::Role::Admin, None)
+            .unwrap();
+        let store: Arc<dyn MessageStore> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let (writer, _thread) = StoreWriter::spawn(store.clone(), WriterConfig::default());
+        let state = AppState {
+            store: store.clone(),
+            writer,
+            metrics: None,
+            auth: Arc::new(crate::auth::Auth::new(tokens, &config)),
+            config: Arc::new(config),
+            nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
+            flows: None,
+            emit: None,
+        };
+        let app = router(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 4321))));
+        (app, store, root)
+    }
+
+    fn bearer(mut req: Request<Body>, token: &str) -> Request<Body> {
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req
+    }
+
+    fn delete(path: &str) -> Request<Body> {
+        Request::delete(path).body(Body::empty()).unwrap()
+    }
+
+    /// The raw body of `req` (made with the test admin token unless it has one).
+    async fn body_bytes(app: &axum::Router, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let resp = app.clone().oneshot(authed(req)).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, bytes.to_vec())
+    }
+
+    #[tokio::test]
+    async fn the_last_admin_token_cannot_revoke_itself() {
+        let (app, _, root) = app_with_db_admin();
+        let (s, v) = call(&app, bearer(delete("/api/v1/tokens/root"), &root)).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        let e = v["error"].as_str().unwrap();
+        assert!(
+            e.contains("last active admin") && e.contains("create another admin token"),
+            "{e}"
+        );
+        // Still valid.
+        let (s, _) = call(&app, bearer(get("/api/v1/tokens"), &root)).await;
+        assert_eq!(s, StatusCode::OK);
+        // With a second admin, the first may go; then the second is the last.
+        let (s, v) = call(
+            &app,
+            bearer(
+                post(
+                    "/api/v1/tokens",
+                    json!({"name": "root2", "role": "admin"}).to_string(),
+                ),
+                &root,
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let root2 = v["token"].as_str().unwrap().to_string();
+        let (s, v) = call(&app, bearer(delete("/api/v1/tokens/root"), &root)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, _) = call(&app, bearer(delete("/api/v1/tokens/root2"), &root2)).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+    }
+
+    /// A token of `role` named `name`, created through the API with the test admin; its secret.
+    async fn token(app: &axum::Router, name: &str, role: &str) -> String {
+        let (s, v) = call(
+            app,
+            post(
+                "/api/v1/tokens",
+                json!({"name": name, "role": role}).to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    fn ack(id: u64, body: &str) -> Request<Body> {
+        post(&format!("/api/v1/events/{id}/ack"), body.to_string())
+    }
+
+    #[tokio::test]
+    async fn acknowledging_records_actor_and_comment_and_a_second_ack_keeps_the_first() {
+        let (app, store) = app();
+        let alice = token(&app, "alice", "analyst").await;
+        let bob = token(&app, "bob", "analyst").await;
+        let mut m = vec![pharos_model::json::decode(&alarm(90)).unwrap()];
+        let id = store.insert_batch(&mut m).unwrap()[0];
+
+        let (s, first) = call(&app, bearer(ack(id, r#"{"comment": "on it"}"#), &alice)).await;
+        assert_eq!(s, StatusCode::OK, "{first}");
+        assert_eq!(first["state"], "acknowledged");
+        assert_eq!(first["acked-by"], "alice");
+        assert_eq!(first["ack-comment"], "on it");
+        assert!(first["acked-at"].is_string(), "{first}");
+
+        let (s, again) = call(&app, bearer(ack(id, r#"{"comment": "me too"}"#), &bob)).await;
+        assert_eq!(s, StatusCode::OK, "{again}");
+        assert_eq!(again, first, "the original acknowledgement is kept");
+        let (s, got) = call(&app, get(&format!("/api/v1/messages/{id}"))).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(got, first, "GET shows the acknowledgement");
+        let (_, page) = call(&app, get("/api/v1/messages?state=acknowledged")).await;
+        assert_eq!(page["items"][0]["acked-by"], "alice", "{page}");
+
+        // No body, or an empty one, is an acknowledgement without a comment.
+        let mut m = vec![pharos_model::json::decode(&alarm(91)).unwrap()];
+        let id2 = store.insert_batch(&mut m).unwrap()[0];
+        let (s, v) = call(&app, bearer(ack(id2, ""), &bob)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["acked-by"], "bob");
+        assert!(v.get("ack-comment").is_none(), "{v}");
+    }
+
+    #[tokio::test]
+    async fn ack_comments_with_control_characters_or_too_long_are_refused() {
+        let (app, store) = app();
+        let mut m = vec![pharos_model::json::decode(&alarm(90)).unwrap()];
+        let id = store.insert_batch(&mut m).unwrap()[0];
+        let long = "x".repeat(crate::messages::MAX_ACK_COMMENT + 1);
+        for (body, needle) in [
+            (json!({"comment": "ok\u{1b}[2J"}).to_string(), "\\x1b"),
+            (json!({"comment": "a\u{7f}"}).to_string(), "\\x7f"),
+            (json!({"comment": long}).to_string(), "at most 1024"),
+            (json!({"note": "x"}).to_string(), "unknown field"),
+            ("{not json".to_string(), "comment"),
+        ] {
+            let (s, v) = call(&app, ack(id, &body)).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+            assert!(v["error"].as_str().unwrap().contains(needle), "{v}");
+        }
+        assert_eq!(
+            store.get(id).unwrap().unwrap().ack,
+            None,
+            "nothing was acknowledged"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pushed_nsf_name_with_nul_is_refused_naming_the_field() {
+        let (app, store) = app();
+        let mut doc = alarm(90);
+        doc["ietf-i2nsf-monitoring-interface:i2nsf-event"]["nsf-name"] = json!("fw\u{0}1");
+        let (s, v) = call(&app, post("/api/v1/push", doc.to_string())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["details"][0]["path"], "i2nsf-event/nsf-name", "{v}");
+        let e = v["error"].as_str().unwrap();
+        assert!(e.contains("nsf-name") && e.contains("\\x00"), "{e}");
+        assert_eq!(store.count().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn token_names_with_control_characters_get_400_naming_the_character() {
+        let (app, _) = app();
+        let (s, v) = call(
+            &app,
+            post(
+                "/api/v1/tokens",
+                json!({"name": "ci\u{1b}[31m", "role": "viewer"}).to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        let e = v["error"].as_str().unwrap();
+        assert!(e.contains("\\x1b") && e.contains("byte 2"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn answers_escape_del_and_c1_controls_in_message_text() {
+        let (app, store) = app();
+        let text = "x\u{1b}[2J y\u{7f} z\u{9b}31m";
+        let mut m = pharos_model::json::decode(&alarm(90)).unwrap();
+        m.common.message = Some(text.into());
+        m.common.raw = Some(format!("raw {text}"));
+        let id = store.insert_batch(&mut [m]).unwrap()[0];
+        for path in [
+            format!("/api/v1/messages/{id}"),
+            "/api/v1/messages".to_string(),
+        ] {
+            let (s, body) = body_bytes(&app, get(&path)).await;
+            assert_eq!(s, StatusCode::OK);
+            let raw = String::from_utf8(body).unwrap();
+            assert!(
+                !raw.contains('\u{1b}') && !raw.contains('\u{7f}') && !raw.contains('\u{9b}'),
+                "{path}: a raw control character in {raw:?}"
+            );
+            assert!(raw.contains("\\u007f") && raw.contains("\\u009b"), "{raw}");
+            // Still JSON with the same text.
+            let v: Value = serde_json::from_str(&raw).unwrap();
+            assert!(holds_string(&v, text), "the text reads back unchanged: {v}");
+        }
     }
 }

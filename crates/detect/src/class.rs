@@ -221,6 +221,23 @@ pub(crate) const fn descendants() -> [u32; NCLASS] {
     out
 }
 
+/// The most specific class that contains both `a` and `b` (one of them when it contains the
+/// other; `all` at worst).
+pub(crate) fn common_ancestor(a: TrafficClass, b: TrafficClass) -> TrafficClass {
+    let mut x = Some(a);
+    while let Some(c) = x {
+        let mut y = Some(b);
+        while let Some(d) = y {
+            if c == d {
+                return c;
+            }
+            y = d.parent();
+        }
+        x = c.parent();
+    }
+    TrafficClass::All
+}
+
 const FIN: u8 = 0x01;
 const SYN: u8 = 0x02;
 const RST: u8 = 0x04;

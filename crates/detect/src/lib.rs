@@ -6,6 +6,7 @@
 //! [`Detector`] runs every flow detector over the same batches; [`DdosDetector`] and
 //! [`ScanDetector`] can be used alone.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod class;

@@ -180,6 +180,7 @@ mod tests {
                 message: msg,
                 state: None,
                 state_changed_at: None,
+                ack: None,
             },
         }
     }

@@ -6,16 +6,21 @@
 //! persisted after its sink acknowledged delivery, so what was delivered is not delivered again
 //! after a restart, and what was not yet delivered is delivered in feed order when the sink is back.
 
+#![forbid(unsafe_code)]
+
 pub mod dispatch;
 pub mod feed;
 pub mod filter;
 pub mod nats;
+pub mod sink;
+pub mod sinks;
 pub mod subscription;
 pub mod syslog_out;
 pub mod webhook;
 
 pub use dispatch::{Dispatcher, DispatcherConfig, EmitError, Origin, SubscriptionInfo};
 pub use filter::Filter;
+pub use sink::{Sink, SinkConfig, SinkSpec};
 pub use subscription::{SubscriptionSpec, SubscriptionStore};
 
 use pharos_store::StoredMessage;
@@ -140,4 +145,22 @@ pub(crate) fn client_tls_config(
     .with_safe_default_protocol_versions()
     .map_err(|e| SinkConfigError::new(key, format!("TLS setup failed: {e}")))
     .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Registers the descriptions of the sinks' metrics (for `/metrics`); the dispatcher's
+/// per-subscription metrics are described by the binary with the others it composes.
+pub fn describe_metrics() {
+    use metrics::describe_counter;
+    describe_counter!(
+        "pharos_emit_sent_total",
+        "Items a sink sent and its receiver acknowledged, by sink type"
+    );
+    describe_counter!(
+        "pharos_emit_sink_errors_total",
+        "Items of sink delivery attempts that failed (retried or rejected), by sink type and reason"
+    );
+    describe_counter!(
+        "pharos_emit_truncated_total",
+        "Syslog messages cut to the datagram size, by sink type"
+    );
 }

@@ -19,9 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ConfigDuration;
 use crate::filter::Filter;
-use crate::nats::NatsConfig;
-use crate::syslog_out::SyslogOutConfig;
-use crate::webhook::WebhookConfig;
+pub use crate::sink::SinkSpec;
 
 /// Default bound of pending changes per subscription ([`SubscriptionSpec::max_queue`]).
 pub const DEFAULT_MAX_QUEUE: u64 = 100_000;
@@ -38,50 +36,6 @@ pub enum Emission {
         /// Time between pushes, e.g. `"30s"`.
         interval: ConfigDuration,
     },
-}
-
-/// Where a subscription delivers: one of the sinks, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum SinkSpec {
-    /// HTTPS POST, signed ([`crate::webhook`]).
-    Webhook(WebhookConfig),
-    /// RFC 5424 syslog over UDP, TCP or TLS ([`crate::syslog_out`]).
-    Syslog(SyslogOutConfig),
-    /// NATS JetStream publish ([`crate::nats`]).
-    Nats(NatsConfig),
-    /// A sink for the dispatcher's tests.
-    #[cfg(test)]
-    #[serde(skip)]
-    Test(crate::dispatch::test_sink::TestSink),
-}
-
-impl SinkSpec {
-    /// The same spec with secrets replaced by `***`, to show it.
-    pub fn redacted(&self) -> Self {
-        match self {
-            SinkSpec::Webhook(w) => SinkSpec::Webhook(w.redacted()),
-            SinkSpec::Nats(n) => SinkSpec::Nats(NatsConfig {
-                token: n
-                    .token
-                    .as_ref()
-                    .map(|_| crate::webhook::Secret("***".into())),
-                ..n.clone()
-            }),
-            other => other.clone(),
-        }
-    }
-
-    /// The sink's type name (`webhook`, `syslog`, `nats`).
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            SinkSpec::Webhook(_) => "webhook",
-            SinkSpec::Syslog(_) => "syslog",
-            SinkSpec::Nats(_) => "nats",
-            #[cfg(test)]
-            SinkSpec::Test(_) => "test",
-        }
-    }
 }
 
 fn default_max_queue() -> u64 {
@@ -149,20 +103,20 @@ impl SubscriptionSpec {
                 "max_queue must be at least 1 (default 100000 pending changes)".into(),
             ));
         }
-        match &self.sink {
-            SinkSpec::Webhook(w) => w.build().map(drop),
-            SinkSpec::Syslog(s) => s.build().map(drop),
-            SinkSpec::Nats(n) => n.build().map(drop),
-            #[cfg(test)]
-            SinkSpec::Test(_) => Ok(()),
-        }
-        .map_err(|e| err(format!("sink.{e}")))
+        self.sink.validate().map_err(|e| err(format!("sink.{e}")))
     }
 }
 
-/// Checks a subscription name: 1..=64 of `a-z0-9-_`.
+/// Checks a subscription name: 1..=64 of `a-z0-9-_`. A control or invisible character is named
+/// with its position first ([`pharos_model::text::check_identifier`]), so the error says which.
 pub fn validate_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 64 {
+    if let Err(e) = pharos_model::text::check_identifier(name) {
+        return Err(format!(
+            "name {} {e}; use 1 to 64 characters of a-z, 0-9, - and _",
+            pharos_model::text::printable(name)
+        ));
+    }
+    if name.len() > 64 {
         return Err(format!(
             "name {name:?} must be 1 to 64 characters of a-z, 0-9, - and _"
         ));
@@ -441,12 +395,27 @@ mod tests {
 
     #[test]
     fn bad_names_filters_and_sinks_are_errors_naming_the_key() {
-        for bad in ["", "Soc", "a b", "é", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "Soc",
+            "a b",
+            "é",
+            &"x".repeat(65),
+            "a\u{7f}",
+            "a\u{202e}b",
+        ] {
             let mut s = webhook_spec("x");
             s.name = bad.to_string();
             let e = s.validate().unwrap_err().to_string();
             assert!(e.contains("name"), "{e}");
         }
+        let mut s = webhook_spec("x");
+        s.name = "soc\u{1b}[2J".into();
+        let e = s.validate().unwrap_err().message;
+        assert!(
+            e.contains("\\x1b") && e.contains("byte 3") && !e.contains('\u{1b}'),
+            "{e}"
+        );
         let mut s = webhook_spec("x");
         s.filter.kinds = vec!["nope".into()];
         assert!(
@@ -456,7 +425,7 @@ mod tests {
                 .contains("filter.kinds")
         );
         let mut s = webhook_spec("x");
-        if let SinkSpec::Webhook(w) = &mut s.sink {
+        if let Some(w) = s.sink.config_mut::<crate::webhook::WebhookConfig>() {
             w.url = "not a url".into();
         }
         let e = s.validate().unwrap_err().to_string();

@@ -111,11 +111,12 @@ impl Leaf for String {
 }
 
 macro_rules! small_uint {
-    ($($t:ty),*) => {$(
+    ($($t:ty: $yang:literal),*) => {$(
         impl Leaf for $t {
             fn encode(&self) -> OutScalar { OutScalar::Num(u64::from(*self)) }
             fn decode(s: &Scalar, _: &str) -> Result<Self, String> {
-                let want = format!("expected an integer 0..={} ({})", <$t>::MAX, stringify!($t));
+                // in the schema's words (YANG type and range), never the Rust type
+                let want = format!("expected a {} (an integer 0..{})", $yang, <$t>::MAX);
                 match s.kind {
                     ScalarKind::Num | ScalarKind::Xml => {}
                     _ => return Err(format!("{want} as a JSON number, got {:?}", s.text)),
@@ -129,14 +130,14 @@ macro_rules! small_uint {
         }
     )*};
 }
-small_uint!(u8, u16, u32);
+small_uint!(u8: "uint8", u16: "uint16", u32: "uint32");
 
 impl Leaf for u64 {
     fn encode(&self) -> OutScalar {
         OutScalar::Str(self.to_string())
     }
     fn decode(s: &Scalar, _: &str) -> Result<Self, String> {
-        let want = "expected a uint64 0..=18446744073709551615";
+        let want = "expected a uint64 (an integer 0..18446744073709551615)";
         if s.kind == ScalarKind::Num {
             return Err(format!(
                 "{want} encoded as a JSON string (RFC 7951 §6.1), got the number {}",

@@ -1,6 +1,7 @@
 //! Test support shared by every crate's tests: validates messages and YANG-JSON documents with
-//! `yanglint` against the I2NSF modules in `../shared/yang/` (or `$PHAROS_SHARED/yang`) and our
-//! extension module in `yang/`. Not for production paths: it runs an external program.
+//! `yanglint` against the modules vendored in the repository's `yang/` (the IETF I2NSF modules and
+//! their imports, and our extension module), and decides what a test does when a tool or
+//! `../shared` is missing ([`skip`]). Not for production paths: it runs an external program.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +28,7 @@ pub fn shared_dir() -> PathBuf {
     }
 }
 
-/// The repository's own YANG directory (our extension module).
+/// The repository's YANG directory: the vendored IETF modules and our extension module.
 pub fn repo_yang() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../yang")
 }
@@ -43,9 +44,25 @@ pub const IFTYPE_MODULE: &str = r#"module pharos-test-iftype {
 }
 "#;
 
+/// Whether every test must run whole (`PHAROS_REQUIRE_ALL=1`, as CI sets it): a missing tool or
+/// `../shared` then fails the test instead of skipping a part of it.
+pub fn require_all() -> bool {
+    std::env::var_os("PHAROS_REQUIRE_ALL").is_some_and(|v| v == "1")
+}
+
+/// Says that a test skips a part because `why` (a tool or `../shared` is missing): prints
+/// `SKIPPED: why`, or fails the test when [`require_all`] is set.
+#[track_caller]
+pub fn skip(why: &str) {
+    assert!(
+        !require_all(),
+        "PHAROS_REQUIRE_ALL=1 and this test cannot run whole: {why}"
+    );
+    eprintln!("SKIPPED: {why}");
+}
+
 /// yanglint with the module set loaded, in a scratch directory removed on drop.
 pub struct Linter {
-    shared_yang: PathBuf,
     modules: Vec<PathBuf>,
     dir: PathBuf,
 }
@@ -62,12 +79,12 @@ impl Linter {
         if Command::new("yanglint").arg("-v").output().is_err() {
             return Err("yanglint not found on PATH (Debian: libyang2-tools)".into());
         }
-        let shared_yang = shared_dir().join("yang");
-        let monitoring = shared_yang.join("ietf-i2nsf-monitoring-interface@2022-06-01.yang");
+        let yang = repo_yang();
+        let monitoring = yang.join("ietf-i2nsf-monitoring-interface@2022-06-01.yang");
         if !monitoring.exists() {
             return Err(format!(
-                "{} has no I2NSF YANG modules (set PHAROS_SHARED)",
-                shared_yang.display()
+                "{} has no I2NSF YANG modules (the repository's yang/ is incomplete)",
+                yang.display()
             ));
         }
         static N: AtomicU64 = AtomicU64::new(0);
@@ -81,15 +98,11 @@ impl Linter {
             .map_err(|e| e.to_string())?;
         let modules = vec![
             monitoring,
-            shared_yang.join("ietf-i2nsf-nsf-facing-interface@2022-06-01.yang"),
-            repo_yang().join("pharos-i2nsf-extensions@2026-11-24.yang"),
+            yang.join("ietf-i2nsf-nsf-facing-interface@2022-06-01.yang"),
+            yang.join("pharos-i2nsf-extensions@2026-11-24.yang"),
             dir.join("pharos-test-iftype.yang"),
         ];
-        Ok(Self {
-            shared_yang,
-            modules,
-            dir,
-        })
+        Ok(Self { modules, dir })
     }
 
     /// The scratch directory.
@@ -100,8 +113,6 @@ impl Linter {
     /// Runs yanglint with `args` on `file`; Err holds its complaint and the document.
     pub fn run(&self, args: &[&str], file: &Path) -> Result<(), String> {
         let out = Command::new("yanglint")
-            .arg("-p")
-            .arg(&self.shared_yang)
             .arg("-p")
             .arg(repo_yang())
             .arg("-p")

@@ -7,12 +7,14 @@
 //! the monitoring module, leaves whose YANG `when` is false left out, and our envelope in
 //! `pharos-i2nsf-extensions:envelope`. [`decode`] accepts that document, bare or inside a RESTCONF
 //! `ietf-restconf:notification` wrapper, and rejects anything the modules do not allow with a
-//! [`ModelError`] naming the field. It never panics.
+//! [`ModelError`] naming the field. It never panics. [`decode_ingest`] is the decoder for new input:
+//! it also refuses names that would be unsafe to show (an `nsf-name` with control characters).
 
 use serde_json::{Map, Value};
 
 use crate::codec::{Node, NodeValue, Out, OutScalar, OutValue, Scalar, ScalarKind, parse_time};
 use crate::ident::MONITORING;
+use crate::text::check_identifier;
 use crate::{Kind, Message, ModelError, Severity, cases};
 
 /// Member name of the RESTCONF notification wrapper (RFC 8040 §6.4).
@@ -38,6 +40,22 @@ pub fn encode_string(m: &Message) -> String {
 
 /// Decodes a YANG-JSON document, bare or wrapped in `ietf-restconf:notification`.
 pub fn decode(v: &Value) -> Result<Message, ModelError> {
+    decode_top(v).map(|(_, m)| m)
+}
+
+/// Decodes a document that arrives from outside (a push): [`decode`], then the checks that apply
+/// to new input only. `nsf-name` must pass [`check_identifier`] (1 to 255 bytes, no control or
+/// invisible character), since it becomes a name in tables, logs and filters. Stored documents
+/// are read back with [`decode`], so messages stored before a check existed stay readable.
+pub fn decode_ingest(v: &Value) -> Result<Message, ModelError> {
+    let (top, m) = decode_top(v)?;
+    check_identifier(&m.common.nsf_name)
+        .map_err(|e| ModelError::new(format!("{top}/nsf-name"), e.to_string()))?;
+    Ok(m)
+}
+
+/// [`decode`], also returning the top-level node's name (e.g. `i2nsf-event`).
+fn decode_top(v: &Value) -> Result<(&str, Message), ModelError> {
     let Some(obj) = v.as_object() else {
         return Err(ModelError::new("", "expected a JSON object"));
     };
@@ -107,7 +125,7 @@ pub fn decode(v: &Value) -> Result<Message, ModelError> {
         return Err(ModelError::new(top, "expected a JSON object"));
     };
     let nodes = json_to_nodes(body, MONITORING, top, 0)?;
-    cases::from_nodes(top, &nodes, event_time)
+    Ok((top, cases::from_nodes(top, &nodes, event_time)?))
 }
 
 /// Decodes a YANG-JSON string.
@@ -216,4 +234,41 @@ fn json_to_nodes(
         }
     }
     Ok(nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(nsf: &str) -> Value {
+        serde_json::json!({"ietf-i2nsf-monitoring-interface:i2nsf-event": {
+            "nsf-name": nsf,
+            "i2nsf-system-detection-alarm": {"alarm-category": "cpu-alarm", "usage": 91, "threshold": 80}
+        }})
+    }
+
+    #[test]
+    fn ingest_refuses_an_nsf_name_with_a_control_character_naming_the_field() {
+        let e = decode_ingest(&event("fw\u{0}1")).unwrap_err();
+        assert_eq!(e.path, "i2nsf-event/nsf-name");
+        assert!(
+            e.reason.contains("\\x00") && e.reason.contains("byte 2"),
+            "{e}"
+        );
+        for bad in ["", "fw\u{1b}[31m", "fw\u{7f}", "fw\u{9b}", "fw\u{202e}"] {
+            assert!(decode_ingest(&event(bad)).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            decode_ingest(&event("edge fw-1")).unwrap().common.nsf_name,
+            "edge fw-1"
+        );
+    }
+
+    #[test]
+    fn stored_documents_with_such_a_name_stay_readable() {
+        assert_eq!(
+            decode(&event("fw\u{0}1")).unwrap().common.nsf_name,
+            "fw\u{0}1"
+        );
+    }
 }

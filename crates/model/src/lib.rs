@@ -7,6 +7,8 @@
 //! against the module, and [`json::decode`] accepts exactly what the module allows, naming the field
 //! of the first violation.
 
+#![forbid(unsafe_code)]
+
 mod cases;
 mod codec;
 #[doc(hidden)]
@@ -15,9 +17,11 @@ pub mod error;
 pub mod flow;
 pub mod ident;
 pub mod json;
+pub mod listen;
 pub mod message;
 #[doc(hidden)]
 pub mod samples;
+pub mod text;
 pub mod xml;
 
 pub use error::ModelError;

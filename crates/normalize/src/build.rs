@@ -7,10 +7,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use pharos_model::ident::{
-    ApplicationProtocol, IngressAction, Protocol, ReqMethod, TransportProtocol, UserActivityType,
-    VirusType, WebAttackType,
+    ApplicationProtocol, DdosType, IngressAction, IntrusionAttackType, Protocol, ReqMethod,
+    TransportProtocol, UserActivityType, VirusType, WebAttackType,
 };
-use pharos_model::{Kind, Message, Severity, SystemAccessLog, Timestamp, UserActivityLog};
+use pharos_model::{
+    DdosEvent, IntrusionEvent, Kind, Message, Severity, SystemAccessLog, Timestamp,
+    UserActivityLog, WebAttackEvent,
+};
 
 use crate::{FormatName, LogInput, UNKNOWN_GROUP, UNKNOWN_USER};
 
@@ -539,6 +542,120 @@ pub fn config_change(
         authentication: None,
         changes: present(policy).map(clip).into_iter().collect(),
     })
+}
+
+/// The two ends of a flow as a vendor reports them; any part may be missing. Every event kind
+/// with addresses starts from one, so a vendor reads its address fields once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub src_ip: Option<IpAddr>,
+    pub src_port: Option<u16>,
+    pub dst_ip: Option<IpAddr>,
+    pub dst_port: Option<u16>,
+}
+
+/// The HTTP request of a web attack, as the vendor's strings: [`web_attack`] parses the method
+/// and clips the rest.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    pub method: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub response_code: Option<String>,
+}
+
+/// What an intrusion event says beyond its flow and rule: protocol, application and attack type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ids {
+    pub protocol: Option<TransportProtocol>,
+    pub app: Option<ApplicationProtocol>,
+    pub attack_type: Option<IntrusionAttackType>,
+}
+
+/// A web attack event (no filtering type, no cookies: vendors that know them set them with
+/// struct-update syntax).
+pub fn web_attack(
+    flow: Flow,
+    rule_name: String,
+    attack_type: Option<WebAttackType>,
+    req: Request<'_>,
+) -> WebAttackEvent {
+    WebAttackEvent {
+        src_ip: flow.src_ip,
+        src_port: flow.src_port,
+        dst_ip: flow.dst_ip,
+        dst_port: flow.dst_port,
+        rule_name,
+        attack_type,
+        req_method: req.method.and_then(req_method),
+        req_target: req.target.map(clip),
+        filtering_type: Vec::new(),
+        cookies: None,
+        req_host: req.host.map(clip),
+        response_code: req.response_code,
+    }
+}
+
+/// An intrusion event.
+pub fn intrusion(flow: Flow, rule_name: String, ids: Ids) -> IntrusionEvent {
+    IntrusionEvent {
+        src_ip: flow.src_ip,
+        src_port: flow.src_port,
+        dst_ip: flow.dst_ip,
+        dst_port: flow.dst_port,
+        rule_name,
+        protocol: ids.protocol,
+        app: ids.app,
+        attack_type: ids.attack_type,
+    }
+}
+
+/// An IDS/IPS signature match: a web attack when the signature was classified as one (`web`),
+/// else an intrusion. Every signature-based vendor maps its alerts through here.
+pub fn intrusion_or_web_attack(
+    flow: Flow,
+    rule_name: String,
+    web: Option<WebAttackType>,
+    req: Request<'_>,
+    ids: Ids,
+) -> Kind {
+    match web {
+        Some(t) => Kind::WebAttack(web_attack(flow, rule_name, Some(t), req)),
+        None => Kind::Intrusion(intrusion(flow, rule_name, ids)),
+    }
+}
+
+/// A DDoS event for one flow's ends, starting at the record's time ([`UNSET_START`]); rate and
+/// throughput are left for vendors that report them.
+pub fn ddos(flow: Flow, rule_name: String, attack_type: Option<DdosType>) -> DdosEvent {
+    DdosEvent {
+        attack_type,
+        start_time: UNSET_START,
+        end_time: None,
+        attack_src_ip: flow.src_ip.into_iter().collect(),
+        attack_dst_ip: flow.dst_ip.into_iter().collect(),
+        attack_src_port: flow.src_port.into_iter().collect(),
+        attack_dst_port: flow.dst_port.into_iter().collect(),
+        rule_name,
+        attack_rate: None,
+        attack_throughput: None,
+    }
+}
+
+/// The application a vendor names, else the one its destination port is known for.
+pub fn app_or_port(name: Option<&str>, dst_port: Option<u16>) -> Option<ApplicationProtocol> {
+    name.and_then(app_protocol)
+        .or_else(|| app_by_port(dst_port))
+}
+
+/// The value of the first keyword of `table` that `lower_text` (already lower-cased) contains;
+/// `None` when none does. Keyword cascades (`if text.contains(..) else if ..`) become tables
+/// read by this.
+pub fn first_keyword<T: Copy>(lower_text: &str, table: &[(&str, T)]) -> Option<T> {
+    table
+        .iter()
+        .find(|(word, _)| lower_text.contains(word))
+        .map(|(_, v)| *v)
 }
 
 /// The rule name, or the documented placeholder `"<format>-unknown-rule"`.

@@ -19,6 +19,8 @@
 //!   Cisco ASA message id outside the table) is a generic log too (`parsed: false`), but keeps the
 //!   vendor's `format`, vendor name and severity.
 
+#![forbid(unsafe_code)]
+
 mod build;
 mod fields;
 mod time;

@@ -177,7 +177,14 @@ impl AnalyseStage {
         }
         for sc in self.scans.drain(..) {
             metrics::counter!("pharos_detect_scans_total").increment(1);
-            out.insert.push(sc.message);
+            let d = pharos_detect::Detection::Scan(sc);
+            tracing::warn!(
+                "scan found in firewall deny logs: {}",
+                crate::detect_stage::render::readable(&d)
+            );
+            if let pharos_detect::Detection::Scan(sc) = d {
+                out.insert.push(sc.message);
+            }
         }
         for a in self.alarms.drain(..) {
             metrics::counter!("pharos_state_alarms_total", "cause" => format!("{:?}", a.cause).to_lowercase())

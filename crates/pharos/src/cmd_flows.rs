@@ -3,7 +3,11 @@
 //!
 //! Output is a table for people and JSON with `--json`; a progress bar runs on stderr while a scan
 //! takes long and stderr is a terminal. Segments that cannot be read are named on stderr and the
-//! answer is computed from the rest.
+//! answer is computed from the rest. A data directory without a flow archive is an error, not an
+//! empty answer.
+//!
+//! Tables name protocols (`TCP`, `UDP`) where JSON keeps their numbers, and fit
+//! [`crate::cmd_decode::TABLE_WIDTH`] columns. CSV exports write times in RFC 3339 (UTC).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -13,12 +17,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use pharos_model::flow::{FlowBatch, FlowRecord};
+use pharos_model::text::printable;
 use pharos_store::flows::filter;
 use pharos_store::flows::query::{
-    Key, KeyValue, Metric, Order, Progress, Scan, ScanStats, Selection, Totals,
+    Key, KeyField, KeyValue, Metric, Order, Progress, Scan, ScanStats, Selection, Totals,
 };
 use pharos_store::flows::segment::{SegmentConfig, SegmentWriter, now_ms};
 
+use crate::cmd_decode::shown;
 use crate::config::Config;
 
 /// `pharos flows` subcommands.
@@ -55,7 +61,7 @@ pub struct ScanArgs {
     #[arg(long)]
     pub json: bool,
     /// Worker threads (default: one per core).
-    #[arg(long)]
+    #[arg(long, value_parser = positive("a number of threads such as 4"))]
     pub threads: Option<usize>,
     /// Filter in nfdump syntax, e.g. `proto udp and dst port 53`; several words are joined
     /// (options may come before or after them).
@@ -66,7 +72,7 @@ pub struct ScanArgs {
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {
     /// Most flows shown.
-    #[arg(long, short = 'l', default_value_t = 100)]
+    #[arg(long, short = 'l', default_value_t = 100, value_parser = positive("a number of flows such as 100"))]
     pub limit: usize,
     /// time (earliest first), bytes or packets (largest first).
     #[arg(long, default_value = "time")]
@@ -85,7 +91,7 @@ pub struct TopArgs {
     #[arg(long, default_value = "bytes")]
     pub by: String,
     /// Rows shown.
-    #[arg(short = 'n', long = "top", default_value_t = 10)]
+    #[arg(short = 'n', long = "top", default_value_t = 10, value_parser = positive("a number of rows such as 10"))]
     pub n: usize,
     #[command(flatten)]
     pub scan: ScanArgs,
@@ -101,7 +107,7 @@ pub struct SeriesArgs {
     #[arg(long)]
     pub key: Option<String>,
     /// With --key: key values shown.
-    #[arg(short = 'n', long = "top", default_value_t = 5)]
+    #[arg(short = 'n', long = "top", default_value_t = 5, value_parser = positive("a number of key values such as 5"))]
     pub n: usize,
     /// With --key: order of the key values (bytes, packets, flows).
     #[arg(long, default_value = "bytes")]
@@ -136,8 +142,22 @@ pub struct ImportArgs {
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Flows per segment file.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = positive("a number of flows such as 1000000"))]
     pub segment_flows: usize,
+}
+
+/// A clap parser for a count of at least 1, whose error says what was meant (`expected a number
+/// of rows such as 10, found "ten"`) instead of naming a Rust type.
+pub(crate) fn positive(
+    what: &'static str,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "expected {what} (a whole number, at least 1), found {:?}",
+            printable(s)
+        )),
+    }
 }
 
 /// Runs `pharos flows ...`.
@@ -159,10 +179,23 @@ fn data_dir(explicit: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Pa
     Ok(cfg.store.data_dir)
 }
 
+/// The flow archive under `dir`, or an error naming where it was looked for and how to get one.
+fn existing_archive(dir: &Path) -> anyhow::Result<PathBuf> {
+    let root = pharos_store::flows::archive_root(dir);
+    if !root.is_dir() {
+        bail!(
+            "no flow archive at {}: give the data directory of a Pharos that collects flows \
+             (--data-dir, or data_dir in the configuration), or load captures into it with \
+             `pharos flows import CAPTURE --data-dir {}`",
+            root.display(),
+            dir.display()
+        );
+    }
+    Ok(root)
+}
+
 impl ScanArgs {
     fn scan(&self) -> anyhow::Result<(Scan, String)> {
-        let dir = data_dir(self.data_dir.as_deref(), self.config.as_deref())?;
-        let root = pharos_store::flows::archive_root(&dir);
         let text = self.filter.join(" ");
         let expr = filter::parse(&text).map_err(|e| {
             anyhow::anyhow!(
@@ -183,6 +216,9 @@ impl ScanArgs {
             from_ms: time("from", &self.from)?,
             to_ms: time("to", &self.to)?,
         };
+        // The arguments are checked first: a mistake in them is named even without an archive.
+        let dir = data_dir(self.data_dir.as_deref(), self.config.as_deref())?;
+        let root = existing_archive(&dir)?;
         let mut scan = Scan::new(root, selection);
         if let Some(t) = self.threads {
             scan.threads = t.max(1);
@@ -231,12 +267,18 @@ fn with_progress<T>(scan: &mut Scan, f: impl FnOnce(&Scan) -> T) -> T {
 
 fn warn_errors(stats: &ScanStats) {
     for e in &stats.errors {
-        eprintln!("pharos flows: skipped an unreadable segment: {e}");
+        eprintln!(
+            "pharos flows: skipped an unreadable segment: {}",
+            printable(e)
+        );
+    }
+    if stats.segments == 0 {
+        eprintln!("pharos flows: the flow archive holds no flows yet");
     }
 }
 
 /// `1234567` as `1,234,567`.
-fn group(n: u64) -> String {
+pub(crate) fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
@@ -335,19 +377,10 @@ fn top(a: TopArgs) -> anyhow::Result<()> {
             format!(", filter: {}", text.trim())
         }
     );
-    let width = t
-        .rows
-        .iter()
-        .map(|r| r.key.to_string().len())
-        .max()
-        .unwrap_or(0)
-        .max(key.to_string().len());
-    println!(
-        "{:>4}  {:<width$}  {:>14} {:>7}  {:>16} {:>7}  {:>20} {:>7}",
-        "rank", key, "flows", "", "packets", "", "bytes", ""
-    );
+    let table = TopTable::new(key, &t);
+    println!("{}", table.header(key));
     for (i, r) in t.rows.iter().enumerate() {
-        print_row(i + 1, &r.key, &r.totals, &t.total, width);
+        println!("{}", table.row(i + 1, &r.key, &r.totals));
     }
     println!(
         "total: {} flows, {} packets, {} bytes; {} distinct {}",
@@ -361,18 +394,135 @@ fn top(a: TopArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_row(rank: usize, key: &KeyValue, t: &Totals, total: &Totals, width: usize) {
-    println!(
-        "{:>4}  {:<width$}  {:>14} {:>7}  {:>16} {:>7}  {:>20} {:>7}",
-        rank,
-        key.to_string(),
-        group(t.flows),
-        pct(t.flows, total.flows),
-        group(t.packets),
-        pct(t.packets, total.packets),
-        group(t.bytes),
-        pct(t.bytes, total.bytes),
-    );
+/// A key value as tables show it: protocols by name (`TCP`), everything else as is. JSON keeps
+/// the number.
+fn key_text(key: Key, v: &KeyValue) -> String {
+    match (key.field, v) {
+        (KeyField::Proto, KeyValue::Num(n)) => match u8::try_from(*n) {
+            Ok(p) => crate::cmd_decode::proto_name(p).into_owned(),
+            Err(_) => n.to_string(),
+        },
+        _ => v.to_string(),
+    }
+}
+
+/// The columns of a top-N table, sized to its values so that it fits
+/// [`crate::cmd_decode::TABLE_WIDTH`]: counts are exact with thousands separators, or scaled
+/// (`1.2 G`) when exact counts would not fit.
+struct TopTable {
+    key: usize,
+    flows: usize,
+    packets: usize,
+    bytes: usize,
+    scaled: bool,
+    total: Totals,
+    field: Key,
+}
+
+impl TopTable {
+    fn new(key: Key, t: &pharos_store::flows::query::TopN) -> Self {
+        let kw = t
+            .rows
+            .iter()
+            .map(|r| key_text(key, &r.key).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(key.to_string().len());
+        let widths = |f: &dyn Fn(u64) -> String| {
+            let w = |get: &dyn Fn(&Totals) -> u64, title: &str| {
+                t.rows
+                    .iter()
+                    .map(|r| f(get(&r.totals)).len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(title.len())
+            };
+            (
+                w(&|x| x.flows, "flows"),
+                w(&|x| x.packets, "packets"),
+                w(&|x| x.bytes, "bytes"),
+            )
+        };
+        let mut table = TopTable {
+            key: kw,
+            flows: 0,
+            packets: 0,
+            bytes: 0,
+            scaled: false,
+            total: t.total,
+            field: key,
+        };
+        (table.flows, table.packets, table.bytes) = widths(&group);
+        if table.width() > crate::cmd_decode::TABLE_WIDTH {
+            table.scaled = true;
+            (table.flows, table.packets, table.bytes) = widths(&crate::cmd_decode::scaled);
+        }
+        table
+    }
+
+    /// Characters of a row: rank, key, then three counts with their percentages.
+    fn width(&self) -> usize {
+        4 + 2
+            + self.key
+            + 2
+            + self.flows
+            + 1
+            + 6
+            + 2
+            + self.packets
+            + 1
+            + 6
+            + 2
+            + self.bytes
+            + 1
+            + 6
+    }
+
+    fn count(&self, n: u64) -> String {
+        if self.scaled {
+            crate::cmd_decode::scaled(n)
+        } else {
+            group(n)
+        }
+    }
+
+    fn header(&self, key: Key) -> String {
+        format!(
+            "{:>4}  {:<kw$}  {:>fw$} {:>6}  {:>pw$} {:>6}  {:>bw$} {:>6}",
+            "rank",
+            key.to_string(),
+            "flows",
+            "",
+            "packets",
+            "",
+            "bytes",
+            "",
+            kw = self.key,
+            fw = self.flows,
+            pw = self.packets,
+            bw = self.bytes,
+        )
+        .trim_end()
+        .to_string()
+    }
+
+    fn row(&self, rank: usize, key: &KeyValue, t: &Totals) -> String {
+        format!(
+            "{:>4}  {:<kw$}  {:>fw$} {:>6}  {:>pw$} {:>6}  {:>bw$} {:>6}",
+            rank,
+            key_text(self.field, key),
+            self.count(t.flows),
+            pct(t.flows, self.total.flows),
+            self.count(t.packets),
+            pct(t.packets, self.total.packets),
+            self.count(t.bytes),
+            pct(t.bytes, self.total.bytes),
+            kw = self.key,
+            fw = self.flows,
+            pw = self.packets,
+            bw = self.bytes,
+        )
+    }
 }
 
 fn utc(ms: u64) -> String {
@@ -424,7 +574,7 @@ fn series(a: SeriesArgs) -> anyhow::Result<()> {
         for ks in &s.keys {
             println!(
                 "\n{k} {}: {} {by} in total",
-                ks.key,
+                key_text(k, &ks.key),
                 group(ks.totals.get(by))
             );
             print_points(&ks.points);
@@ -434,10 +584,12 @@ fn series(a: SeriesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CSV columns of an export: the names of the JSON objects.
+/// CSV columns of an export: the names of the JSON objects, except the times: `start` and `end`
+/// are RFC 3339 in UTC with milliseconds (`2026-12-02T14:00:00.123Z`), which spreadsheets and
+/// people read, where JSON has `start_ms` and `end_ms` in Unix milliseconds.
 const CSV_COLUMNS: &[&str] = &[
-    "start_ms",
-    "end_ms",
+    "start",
+    "end",
     "exporter",
     "domain",
     "in_if",
@@ -464,13 +616,22 @@ const CSV_COLUMNS: &[&str] = &[
     "end_reason",
 ];
 
+/// `2026-12-02T14:00:00.123Z`; the Unix ms as a number if out of chrono's range.
+fn rfc3339(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
 fn csv_row(out: &mut impl Write, r: &FlowRecord) -> std::io::Result<()> {
     let opt = |v: Option<String>| v.unwrap_or_default();
     writeln!(
         out,
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-        r.start_ms,
-        r.end_ms,
+        rfc3339(r.start_ms),
+        rfc3339(r.end_ms),
         r.exporter,
         r.domain,
         r.in_if,
@@ -509,7 +670,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
             let mut w = pharos_store::flows::export::ParquetExport::create(path)?;
             let stats = with_progress(&mut scan, |s| s.for_each(|b| w.write(b)))?;
             let rows = w.finish()?;
-            eprintln!("{} flows written to {}", group(rows), path.display());
+            eprintln!("{} flows written to {}", group(rows), shown(path));
             stats
         }
         "csv" | "json" => {
@@ -578,8 +739,9 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
     let mut segments = 0u64;
     let mut bytes = 0u64;
     let (mut min_t, mut max_t) = (u64::MAX, 0u64);
+    let mut unreadable = Vec::new();
     for file in &a.files {
-        let (capture, write_err) = crate::cmd_decode::decode_capture(file, |_, batch| {
+        let decoded = crate::cmd_decode::decode_capture(file, |_, batch| {
             if batch.is_empty() {
                 return Ok(());
             }
@@ -595,7 +757,16 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
                 bytes += s.bytes;
             }
             Ok::<(), pharos_store::flows::segment::FlowStoreError>(())
-        })?;
+        });
+        let (capture, write_err) = match decoded {
+            Ok(d) => d,
+            Err(e) if a.files.len() > 1 => {
+                eprintln!("pharos flows import: {}", printable(&format!("{e:#}")));
+                unreadable.push(file.display().to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(e) = write_err {
             return Err(anyhow::Error::from(e).context(format!(
                 "writing the flows of {} into {}; flows already written stay",
@@ -613,12 +784,15 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
         }
         eprintln!(
             "{}: {} flows from {} datagrams ({} not flow exports or damaged){}",
-            file.display(),
+            shown(file),
             group(capture.flows),
             group(capture.datagrams),
             group(capture.not_flows),
             capture.damage_note()
         );
+        for note in capture.no_template_notes() {
+            eprintln!("{}: {note}", shown(file));
+        }
         total_flows += capture.flows;
     }
     let secs = started.elapsed().as_secs_f64();
@@ -626,7 +800,7 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
         "imported {} flows into {} segments under {} ({} bytes, {:.1} bytes/flow) in {:.1} s{}",
         group(total_flows),
         segments,
-        root.display(),
+        shown(&root),
         group(bytes),
         if total_flows > 0 {
             bytes as f64 / total_flows as f64
@@ -640,5 +814,111 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
             String::new()
         }
     );
+    if !unreadable.is_empty() {
+        bail!(
+            "{} of {} captures could not be read: {}; the flows of the others were imported",
+            unreadable.len(),
+            a.files.len(),
+            unreadable.join(", ")
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pharos_store::flows::query::{TopN, TopRow};
+
+    #[test]
+    fn counts_are_refused_in_words_not_rust_types() {
+        let p = positive("a number of rows such as 10");
+        assert_eq!(p("12"), Ok(12));
+        for bad in ["0", "-1", "ten", "99999999999999999999999"] {
+            let e = p(bad).unwrap_err();
+            assert!(e.contains("a number of rows such as 10"), "{e}");
+            assert!(!e.contains("usize") && !e.contains("invalid digit"), "{e}");
+        }
+        assert!(p("\u{1b}[2J").unwrap_err().contains("\\x1b"));
+    }
+
+    #[test]
+    fn csv_times_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(rfc3339(1_764_000_000_123), "2025-11-24T16:00:00.123Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        let mut out = Vec::new();
+        csv_row(&mut out, &FlowRecord::default()).unwrap();
+        let line = String::from_utf8(out).unwrap();
+        assert_eq!(
+            line.split(',').count(),
+            CSV_COLUMNS.len(),
+            "one value per column: {line}"
+        );
+        assert!(line.starts_with("1970-01-01T00:00:00.000Z,1970-01-01T00:00:00.000Z,"));
+    }
+
+    #[test]
+    fn protocol_keys_print_by_name_other_keys_as_they_are() {
+        let proto: Key = "proto".parse().unwrap();
+        assert_eq!(key_text(proto, &KeyValue::Num(17)), "UDP");
+        assert_eq!(key_text(proto, &KeyValue::Num(253)), "253");
+        let port: Key = "dstport".parse().unwrap();
+        assert_eq!(key_text(port, &KeyValue::Num(17)), "17");
+    }
+
+    #[test]
+    fn the_widest_top_table_fits_the_table_width() {
+        let key: Key = "srcip6/128".parse().unwrap();
+        let big = Totals {
+            flows: u64::MAX / 3,
+            packets: u64::MAX / 2,
+            bytes: u64::MAX,
+        };
+        let t = TopN {
+            key,
+            by: Metric::Bytes,
+            rows: vec![TopRow {
+                key: KeyValue::Net(
+                    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
+                        .parse()
+                        .unwrap(),
+                ),
+                totals: big,
+            }],
+            total: big,
+            distinct: 1,
+            stats: ScanStats::default(),
+        };
+        let table = TopTable::new(key, &t);
+        let lines = [table.header(key), table.row(1, &t.rows[0].key, &big)];
+        for l in &lines {
+            assert!(
+                l.chars().count() <= crate::cmd_decode::TABLE_WIDTH,
+                "{}: {l}",
+                l.len()
+            );
+        }
+        assert!(
+            lines[1].contains(" E "),
+            "scaled when exact counts do not fit: {}",
+            lines[1]
+        );
+        // Ordinary values stay exact.
+        let small = Totals {
+            flows: 1_234,
+            packets: 56_789,
+            bytes: 12_345_678,
+        };
+        let t = TopN {
+            rows: vec![TopRow {
+                key: KeyValue::Num(6),
+                totals: small,
+            }],
+            total: small,
+            ..t
+        };
+        let proto: Key = "proto".parse().unwrap();
+        let row = TopTable::new(proto, &t).row(1, &t.rows[0].key, &small);
+        assert!(row.contains("TCP") && row.contains("12,345,678"), "{row}");
+    }
 }

@@ -29,6 +29,10 @@ pub struct ParseArgs {
     /// Zone of RFC 3164 header timestamps: "UTC", "local" or an offset like "+01:00".
     #[arg(long, default_value = "UTC")]
     timezone: String,
+    /// How far in the future an RFC 3164 timestamp (which has no year) may be and still get this
+    /// year; beyond, last year (as `[syslog] year_margin`): "1d", "12h", "0s".
+    #[arg(long, default_value = "1d")]
+    year_margin: String,
 }
 
 /// Runs `pharos parse`.
@@ -43,6 +47,14 @@ pub fn parse_cmd(args: ParseArgs) -> anyhow::Result<()> {
             args.timezone
         )
     })?;
+    let year_margin = crate::config::HumanDuration::parse(&args.year_margin)
+        .and_then(|d| chrono::TimeDelta::from_std(d.0).ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--year-margin {:?}: expected a duration like \"1d\", \"12h\" or \"0s\"",
+                args.year_margin
+            )
+        })?;
     let input: Box<dyn BufRead> = match args.file.as_deref() {
         None => Box::new(std::io::stdin().lock()),
         Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
@@ -75,7 +87,12 @@ pub fn parse_cmd(args: ParseArgs) -> anyhow::Result<()> {
         }
         let line = String::from_utf8_lossy(&buf);
         let now = chrono::Utc::now();
-        let header = parse(&line, &ParseOptions { tz, received: now });
+        let opts = ParseOptions {
+            tz,
+            received: now,
+            year_margin,
+        };
+        let header = parse(&line, &opts);
         let input = log_input(&header, &line, None);
         let nsf = args.nsf.as_deref().or(input.host).unwrap_or("local");
         let n = normalize(&input, format, nsf);

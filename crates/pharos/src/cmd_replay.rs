@@ -7,21 +7,23 @@
 //! separate); `--single-source` sends everything from one socket.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use pharos_model::text::printable;
 
-use crate::cmd_decode::read_udp_datagrams;
+use crate::cmd_decode::{read_udp_datagrams, shown};
 
 /// Arguments of `pharos replay`.
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
     /// Capture file (pcap or pcapng) whose UDP datagrams are sent.
     pub file: PathBuf,
-    /// Collector address, e.g. 127.0.0.1:2055.
-    #[arg(long)]
+    /// Collector: address or host name, and port, e.g. 127.0.0.1:2055, [::1]:2055,
+    /// localhost:2055, collector.example.net:2055.
+    #[arg(long, value_parser = parse_collector, value_name = "HOST:PORT")]
     pub to: SocketAddr,
     /// Datagrams per second, e.g. 20000 or 20000/s.
     #[arg(long, value_parser = parse_rate, conflicts_with = "burst")]
@@ -30,14 +32,74 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub burst: bool,
     /// Send the whole capture this many times.
-    #[arg(long = "loop", default_value_t = 1, value_name = "N")]
+    #[arg(long = "loop", default_value_t = 1, value_name = "N", value_parser = parse_loops)]
     pub loops: u32,
     /// Only send datagrams whose destination port in the capture is this one.
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", value_parser = parse_port)]
     pub only_port: Option<u16>,
     /// Send every datagram from one socket instead of one socket per original sender.
     #[arg(long)]
     pub single_source: bool,
+}
+
+/// `--to`: an address and port, or a host name and port resolved here (the first address the
+/// resolver gives, IPv4 preferred, as most collectors listen on IPv4).
+fn parse_collector(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let shown = printable(s);
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!(
+            "{shown:?}: expected HOST:PORT, e.g. 127.0.0.1:2055 or localhost:2055 (the port is required)"
+        ));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{shown:?}: the port {:?} is not a port number 0..65535; e.g. localhost:2055",
+            printable(port)
+        ));
+    }
+    if host.is_empty() {
+        return Err(format!(
+            "{shown:?}: the host is missing; e.g. 127.0.0.1:2055 or localhost:2055"
+        ));
+    }
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| {
+            format!(
+                "{shown:?}: cannot resolve the host name {:?} ({}); give an address such as 127.0.0.1:2055, or a name the resolver knows",
+                printable(host),
+                printable(&e.to_string())
+            )
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{shown:?}: the host name resolves to no address"))
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    s.trim().parse::<u16>().map_err(|_| {
+        format!(
+            "expected a UDP port number 0..65535 such as 2055, found {:?}",
+            printable(s)
+        )
+    })
+}
+
+fn parse_loops(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "expected how many times to send the capture (1 or more, e.g. 3), found {:?}",
+            printable(s)
+        )),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -85,7 +147,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     if let Some(e) = &capture.damaged {
         eprintln!(
             "pharos replay: {}: capture damaged after {} datagrams ({e}); sending those",
-            args.file.display(),
+            shown(&args.file),
             index.len()
         );
     }
@@ -195,6 +257,45 @@ fn send_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collectors_are_addresses_or_resolved_host_names() {
+        assert_eq!(
+            parse_collector("127.0.0.1:2055").unwrap(),
+            "127.0.0.1:2055".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_collector("[::1]:2055").unwrap(),
+            "[::1]:2055".parse::<SocketAddr>().unwrap()
+        );
+        let a = parse_collector("localhost:2055").unwrap();
+        assert!(a.ip().is_loopback() && a.port() == 2055, "{a}");
+        let e = parse_collector("localhost").unwrap_err();
+        assert!(
+            e.contains("HOST:PORT") && e.contains("port is required"),
+            "{e}"
+        );
+        let e = parse_collector("localhost:99999").unwrap_err();
+        assert!(e.contains("not a port number"), "{e}");
+        let e = parse_collector("no-such-host.invalid:2055").unwrap_err();
+        assert!(
+            e.contains("cannot resolve") && e.contains("no-such-host.invalid"),
+            "{e}"
+        );
+        assert!(!e.contains("invalid socket address syntax"), "{e}");
+    }
+
+    #[test]
+    fn ports_and_loops_are_refused_in_words() {
+        assert_eq!(parse_port("2055"), Ok(2055));
+        let e = parse_port("70000").unwrap_err();
+        assert!(
+            e.contains("UDP port number 0..65535") && !e.contains("u16"),
+            "{e}"
+        );
+        assert_eq!(parse_loops("3"), Ok(3));
+        assert!(parse_loops("0").unwrap_err().contains("1 or more"));
+    }
 
     #[test]
     fn rate_accepts_plain_and_per_second_forms() {

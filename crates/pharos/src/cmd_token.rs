@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 use pharos_api::auth::tokens::parse_expiry;
-use pharos_api::auth::{Role, TokenStore};
+use pharos_api::auth::{Role, TokenError, TokenStore};
 
 use crate::config::Config;
 
@@ -41,16 +41,22 @@ pub enum TokenCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revokes a token: it is refused from its next request on.
+    /// Revokes a token: it is refused from its next request on. The last active admin token is
+    /// kept unless --force: without one, nobody can manage tokens through the API.
     Revoke {
         /// The token's name.
         name: String,
+        /// Revoke it even if it is the last active admin token (then only this command and
+        /// `pharos token create` can make new tokens).
+        #[arg(long)]
+        force: bool,
         /// Configuration file (its [store] data_dir holds auth.db).
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
 }
 
+/// Opens (creating the data directory and auth.db if needed) the token database, for `create`.
 fn open(config: Option<&std::path::Path>) -> anyhow::Result<TokenStore> {
     let (cfg, _) = Config::load(config)?;
     let dir = &cfg.store.data_dir;
@@ -63,6 +69,33 @@ fn open(config: Option<&std::path::Path>) -> anyhow::Result<TokenStore> {
     let path = dir.join("auth.db");
     TokenStore::open(&path, &cfg.api.token)
         .with_context(|| format!("cannot open the token database {}", path.display()))
+}
+
+/// Opens the token database only if it exists, for `list` and `revoke`: they never create the
+/// data directory or auth.db. Without auth.db, `list` still shows the configured tokens
+/// (`[[api.token]]`) when there are some; otherwise the error says how to get a database.
+fn open_existing(
+    config: Option<&std::path::Path>,
+    configured_suffice: bool,
+) -> anyhow::Result<TokenStore> {
+    let (cfg, _) = Config::load(config)?;
+    let path = cfg.store.data_dir.join("auth.db");
+    match TokenStore::open_existing(&path, &cfg.api.token)
+        .with_context(|| format!("cannot open the token database {}", path.display()))?
+    {
+        Some(t) => Ok(t),
+        None if configured_suffice && !cfg.api.token.is_empty() => {
+            eprintln!(
+                "no token database at {}: only the tokens of the configuration ([[api.token]]) are listed",
+                path.display()
+            );
+            Ok(TokenStore::in_memory(&cfg.api.token)?)
+        }
+        None => anyhow::bail!(
+            "no token database at {}; start `pharos run` once, or create a token with `pharos token create` ([store] data_dir decides where)",
+            path.display()
+        ),
+    }
 }
 
 /// Runs a `token` subcommand.
@@ -95,7 +128,7 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             Ok(())
         }
         TokenCommand::List { config, json } => {
-            let list = open(config.as_deref())?.list()?;
+            let list = open_existing(config.as_deref(), true)?.list()?;
             if json {
                 for t in &list {
                     println!("{}", serde_json::to_string(t)?);
@@ -134,9 +167,23 @@ pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        TokenCommand::Revoke { name, config } => {
-            open(config.as_deref())?.revoke(&name)?;
-            eprintln!("token {name:?} revoked");
+        TokenCommand::Revoke {
+            name,
+            force,
+            config,
+        } => {
+            match open_existing(config.as_deref(), false)?.revoke(&name, force) {
+                Ok(()) => {}
+                Err(e @ TokenError::LastAdmin(_)) => {
+                    anyhow::bail!("{e}; or pass --force to revoke it anyway")
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if force {
+                eprintln!("token {name:?} revoked (--force)");
+            } else {
+                eprintln!("token {name:?} revoked");
+            }
             Ok(())
         }
     }

@@ -139,7 +139,8 @@ impl Default for StoreConfig {
 pub struct LogConfig {
     /// Filter in `RUST_LOG` syntax, e.g. "info" or "info,pharos_api=debug" (RUST_LOG overrides).
     pub level: String,
-    /// "text" for people, "json" for log shippers.
+    /// "text" for people (ANSI colour only when stderr is a terminal), "json" for log shippers
+    /// (one object per line). Control characters of logged text are escaped in both.
     pub format: LogFormat,
 }
 
@@ -159,6 +160,8 @@ pub struct FlowConfig {
     /// Whether `pharos run` starts the flow collectors.
     pub enabled: bool,
     /// UDP addresses to listen on; every protocol is accepted on every address (version sniffing).
+    /// Host names with a port (`localhost:2055`) are resolved.
+    #[serde(deserialize_with = "pharos_model::listen::deserialize_list")]
     pub listen: Vec<std::net::SocketAddr>,
     /// Receive buffer asked for each socket, bytes (capped by net.core.rmem_max unless root).
     pub receive_buffer_bytes: usize,
@@ -483,10 +486,52 @@ impl Config {
                 ));
             }
         }
-        if !(1..=3600).contains(&self.detect_hook.timeout_seconds) {
+        self.detect_hook.validate()?;
+        Ok(())
+    }
+}
+
+impl DetectHookConfig {
+    /// Checks the timeout, and that `command` names a program that exists and may be executed
+    /// (a path, or a name found on `PATH`): a hook that cannot start would leave attacks
+    /// unmitigated with nothing but a counter to say so.
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=3600).contains(&self.timeout_seconds) {
             return Err(format!(
                 "[detect_hook] timeout_seconds = {}: must be between 1 and 3600",
-                self.detect_hook.timeout_seconds
+                self.timeout_seconds
+            ));
+        }
+        if self.command.is_empty() {
+            return Ok(());
+        }
+        let key = format!("[detect_hook] command = {:?}", self.command);
+        let candidates: Vec<PathBuf> = if self.command.contains('/') {
+            vec![PathBuf::from(&self.command)]
+        } else {
+            std::env::var_os("PATH")
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join(&self.command))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let Some(found) = candidates.iter().find(|p| p.is_file()) else {
+            return Err(if self.command.contains('/') {
+                format!("{key}: no such file; give the path of the program to run")
+            } else {
+                format!("{key}: not found on PATH; give the program's full path")
+            });
+        };
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(found)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o111 == 0 {
+            return Err(format!(
+                "{key}: {} is not executable; make it so (chmod +x) or give another program",
+                found.display()
             ));
         }
         Ok(())
@@ -555,10 +600,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("[flow.sampling]"), "{e}");
-        let e = Config::parse("[flow]\nlisten = [\"localhost:2055\"]\n", "p.toml")
+        let e = Config::parse("[flow]\nlisten = [\"localhost\"]\n", "p.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("listen") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("listen") && e.contains("line 2") && e.contains("no port"),
+            "{e}"
+        );
         // The effective configuration prints and reads back.
         let text = toml::to_string_pretty(&c).unwrap();
         assert_eq!(
@@ -587,6 +635,43 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("[[nsf]] #1") && e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn syslog_year_margin_and_relays_are_read_checked_and_printed_back() {
+        let text = "[syslog]\nyear_margin = \"12h\"\n\n[[syslog.relay]]\naddresses = [\"192.0.2.10\", \"10.9.0.0/24\"]\nmax_hostnames = 50\n";
+        let c = Config::parse(text, "p.toml").unwrap();
+        assert_eq!(c.syslog.year_margin, "12h");
+        assert_eq!(c.syslog.relay.len(), 1);
+        assert_eq!(c.syslog.relay[0].max_hostnames, 50);
+        let s = crate::syslog_stage::StageSettings::new(&c.syslog, &c.nsf).unwrap();
+        assert_eq!(s.year_margin, chrono::TimeDelta::hours(12));
+        assert_eq!(s.relays[0].addresses.len(), 2);
+        // What check-config prints reads back the same.
+        let again = Config::parse(&toml::to_string(&c).unwrap(), "printed").unwrap();
+        assert_eq!(again.syslog, c.syslog);
+        // Defaults: a day, no relays, 1024 hostnames per relay.
+        let d =
+            Config::parse("[[syslog.relay]]\naddresses = [\"192.0.2.10\"]\n", "p.toml").unwrap();
+        assert_eq!(d.syslog.year_margin, "1d");
+        assert_eq!(d.syslog.relay[0].max_hostnames, 1024);
+        for (bad, want) in [
+            (
+                "[syslog]\nyear_margin = \"soon\"\n",
+                "[syslog] year_margin = \"soon\"",
+            ),
+            (
+                "[[syslog.relay]]\naddresses = [\"relay.example\"]\n",
+                "[[syslog.relay]] #1: addresses",
+            ),
+            (
+                "[[syslog.relay]]\nadresses = [\"192.0.2.10\"]\n",
+                "adresses",
+            ),
+        ] {
+            let e = Config::parse(bad, "p.toml").unwrap_err().to_string();
+            assert!(e.contains("p.toml") && e.contains(want), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -630,6 +715,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("retention") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn a_detect_hook_that_cannot_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("hook.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let parse = |cmd: &str| {
+            Config::parse(&format!("[detect_hook]\ncommand = {cmd:?}\n"), "p.toml")
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let e = parse(&script.display().to_string()).unwrap_err();
+        assert!(
+            e.contains("is not executable") && e.contains("chmod +x"),
+            "{e}"
+        );
+        let e = parse("/nonexistent/blackhole").unwrap_err();
+        assert!(e.contains("no such file"), "{e}");
+        let e = parse("no-such-program-pharos").unwrap_err();
+        assert!(e.contains("not found on PATH"), "{e}");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        parse(&script.display().to_string()).unwrap();
+        parse("true").unwrap();
+    }
+
+    #[test]
+    fn listen_addresses_take_host_names() {
+        let c = Config::parse(
+            "[api]\nlisten = \"localhost:27083\"\n[flow]\nlisten = [\"localhost:2055\"]\n",
+            "p.toml",
+        )
+        .unwrap();
+        assert!(c.api.listen.ip().is_loopback() && c.api.listen.port() == 27083);
+        assert_eq!(c.flow.listen[0].port(), 2055);
+        let e = Config::parse("[api]\nlisten = \"localhost\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no port") && e.contains("localhost:8080"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! `pharos`: network security monitoring. One binary, subcommands for the daemon and its tools.
 
+#![forbid(unsafe_code)]
+
 mod analyse_stage;
 mod client;
+mod cmd_backup;
 mod cmd_decode;
 mod cmd_detect;
 mod cmd_flows;
@@ -9,7 +12,9 @@ mod cmd_parse;
 mod cmd_replay;
 mod cmd_token;
 mod config;
+mod datadir;
 mod detect_stage;
+mod loss_report;
 mod report_stage;
 mod run;
 mod syslog_stage;
@@ -62,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd_token::TokenCommand,
     },
+    /// Copies the data directory's databases, flow archive and reports into DIR, consistently,
+    /// while `pharos run` runs or not (docs/operations.md).
+    Backup(cmd_backup::BackupArgs),
+    /// Fills a stopped daemon's data directory from a backup made by `pharos backup`.
+    Restore(cmd_backup::RestoreArgs),
     /// Normalises log lines offline (syslog header + vendor normaliser), one output line per line.
     Parse(cmd_parse::ParseArgs),
 }
@@ -81,11 +91,17 @@ fn main() -> ExitCode {
         Command::Flows { command } => cmd_flows::flows(command),
         Command::Parse(args) => cmd_parse::parse_cmd(args),
         Command::Token { command } => cmd_token::token(command),
+        Command::Backup(args) => cmd_backup::backup(args),
+        Command::Restore(args) => cmd_backup::restore(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pharos: {e:#}");
+            // errors quote inputs (files, answers, addresses): no raw control character reaches
+            // the terminal, line breaks of multi-line messages stay
+            let text = format!("{e:#}");
+            let shown: Vec<_> = text.lines().map(pharos_model::text::printable).collect();
+            eprintln!("pharos: {}", shown.join("\n"));
             ExitCode::FAILURE
         }
     }

@@ -3,6 +3,19 @@
 //! flow consumer -> detection thread (`[detect]`) -> store writer and `[detect_hook]`;
 //! store -> API; store change feed -> subscriptions and SSE streams) and runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 //! finish, flushes (also the open flow segment) and exits 0.
+//!
+//! Contract for operators (docs/operations.md):
+//! - SIGTERM and SIGINT are caught from the first moment of `run`: a stop that arrives during
+//!   start-up lets start-up finish (every stage is bounded) and then stops through the same
+//!   ordered path, exit status 0; one that arrives before the data directory is opened stops at
+//!   once. No stage is killed by a signal.
+//! - The data directory is locked ([`DataDirLock`]) before anything in it is read or written, and
+//!   stays locked until every file is written and the `*.addr` files are removed.
+//! - The message store's write-ahead log is checkpointed into `messages.db` every
+//!   [`CHECKPOINT_EVERY`] and, like every database of the data directory, at the clean stop: after
+//!   a stop each `.db` file alone holds all its data.
+//! - Log lines carry colour only when stderr is a terminal, and never a raw control character
+//!   from their fields ([`SafeLog`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,47 +29,265 @@ use pharos_store::{MessageStore, SqliteStore};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
+use crate::datadir::DataDirLock;
 use crate::syslog_stage::{StageSettings, SyslogStage};
 
 /// Runs the daemon with the configuration at `path` (or the defaults).
 pub fn run(path: Option<&Path>) -> anyhow::Result<()> {
-    let (cfg, origin) = Config::load(path)?;
-    init_log(&cfg);
-    tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "pharos starting");
+    // The stop signals are caught before anything else, so that a SIGTERM at any later moment
+    // (configuration, stores, binding) ends in the clean stop instead of killing the process.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("pharos")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(cfg))
+    let stop = {
+        let _entered = runtime.enter();
+        StopSignal::install()?
+    };
+    let (cfg, origin) = Config::load(path)?;
+    init_log(&cfg);
+    tracing::info!(config = %origin, version = env!("CARGO_PKG_VERSION"), "pharos starting");
+    runtime.block_on(serve(cfg, stop))
 }
 
-fn init_log(cfg: &Config) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cfg.log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// SIGTERM and SIGINT, caught from the start of [`run`]: the first one asks the daemon to stop;
+/// later ones are logged and otherwise ignored (the stop is under way).
+#[derive(Clone)]
+struct StopSignal(tokio::sync::watch::Receiver<Option<&'static str>>);
+
+impl StopSignal {
+    /// Installs both handlers (in place when this returns) and the task that notes the signals.
+    /// Must run inside the runtime.
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                if tx.send_replace(Some(name)).is_some() {
+                    tracing::warn!("{name} received again: the stop is under way");
+                }
+            }
+        });
+        Ok(Self(rx))
+    }
+
+    /// The signal received so far, if any.
+    fn requested(&self) -> Option<&'static str> {
+        *self.0.borrow()
+    }
+
+    /// Waits for the first signal and names it.
+    async fn wait(mut self) -> &'static str {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(v) => v.unwrap_or("signal"),
+            // The noting task never ends while the runtime runs.
+            Err(_) => std::future::pending().await,
+        }
     }
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+fn init_log(cfg: &Config) {
+    use std::io::IsTerminal;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    // Colour only for a person at a terminal; never in a file, a pipe or journald.
+    let colour = cfg.log.format == LogFormat::Text
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let out = SafeLog::new(cfg.log.format, colour, |line: &[u8]| {
+        use std::io::Write;
+        let _ = std::io::stderr().lock().write_all(line);
+    });
+    use tracing_subscriber::util::SubscriberInitExt;
+    log_subscriber(filter, cfg.log.format, colour, out).init();
+}
+
+/// The daemon's log subscriber: `format` lines through `out`, ANSI colour iff `colour`.
+fn log_subscriber(
+    filter: EnvFilter,
+    format: LogFormat,
+    colour: bool,
+    out: SafeLog,
+) -> Box<dyn tracing::Subscriber + Send + Sync> {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour)
+        .with_writer(out);
+    match format {
+        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Json => Box::new(builder.json().finish()),
+    }
+}
+
+/// Where [`SafeLog`] writes each finished line (stderr in the daemon, a buffer in tests).
+type LogSink = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// The log's writer. tracing-subscriber escapes only some control characters (ESC, BEL, BS, FF,
+/// DEL, C1 in messages) and none in `%display` fields, so a NUL, CR or LF from the network would
+/// reach the log raw (a forged second line). Each event's line is buffered here and written in
+/// one piece with every unsafe character ([`pharos_model::text::is_unsafe_char`]) made visible
+/// except the line's own final newline: in text, as [`pharos_model::text::printable`] writes it
+/// (only the colour sequences of the formatter itself pass when `colour` is on); in JSON, as a
+/// `\uXXXX` escape inside the string, the same JSON value.
+#[derive(Clone)]
+struct SafeLog {
+    sink: LogSink,
+    format: LogFormat,
+    colour: bool,
+}
+
+impl SafeLog {
+    fn new(format: LogFormat, colour: bool, sink: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        Self {
+            sink: Arc::new(sink),
+            format,
+            colour,
+        }
+    }
+
+    /// `line` (one formatted event) with every unsafe character escaped.
+    fn escape<'a>(&self, line: &'a str) -> std::borrow::Cow<'a, str> {
+        use pharos_model::text::{is_unsafe_char, json_safe, printable};
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        if !body.chars().any(is_unsafe_char) {
+            return std::borrow::Cow::Borrowed(line);
+        }
+        let mut out = match self.format {
+            LogFormat::Json => json_safe(body).into_owned(),
+            LogFormat::Text => {
+                let mut out = String::with_capacity(body.len() + 16);
+                let mut rest = body;
+                while let Some(c) = rest.chars().next() {
+                    let n = match sgr_len(rest) {
+                        Some(n) if self.colour => {
+                            out.push_str(&rest[..n]);
+                            n
+                        }
+                        _ => {
+                            let mut b = [0; 4];
+                            out.push_str(&printable(c.encode_utf8(&mut b)));
+                            c.len_utf8()
+                        }
+                    };
+                    rest = &rest[n..];
+                }
+                out
+            }
+        };
+        out.push_str(end);
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// The length of the colour sequence (`ESC [ digits and ; m`) `s` starts with, if it does.
+fn sgr_len(s: &str) -> Option<usize> {
+    let rest = s.strip_prefix("\u{1b}[")?;
+    let params = rest.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+    (rest[params..].starts_with('m')).then_some(2 + params + 1)
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SafeLog {
+    type Writer = SafeLine<'a>;
+
+    fn make_writer(&'a self) -> SafeLine<'a> {
+        SafeLine {
+            log: self,
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// One event's bytes, escaped and written when dropped.
+struct SafeLine<'a> {
+    log: &'a SafeLog,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for SafeLine<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SafeLine<'_> {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        (self.log.sink)(self.log.escape(&text).as_bytes());
+    }
+}
+
+/// How often the message store's write-ahead log is checkpointed into messages.db while the
+/// daemon runs (also once at start-up): bounds the log's size and what a plain file copy misses.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
+
+async fn checkpoint_loop(store: Arc<SqliteStore>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.checkpoint()).await {
+            Ok(Ok(true)) => tracing::debug!("messages.db: write-ahead log checkpointed"),
+            Ok(Ok(false)) => tracing::debug!(
+                "messages.db: checkpoint incomplete (a reader holds an old snapshot); the next one catches up"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "messages.db: checkpoint failed; will retry"),
+            Err(e) => tracing::warn!(error = %e, "messages.db: checkpoint task failed; will retry"),
+        }
+    }
+}
+
+/// At the clean stop: checkpoints every database of the data directory, so that each `.db` file
+/// alone holds all its data (a copy without `-wal` is complete).
+fn checkpoint_all(store: &SqliteStore, data_dir: &Path) {
+    match store.checkpoint() {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("messages.db: the final checkpoint was incomplete"),
+        Err(e) => tracing::warn!(error = %e, "messages.db: the final checkpoint failed"),
+    }
+    for name in &crate::datadir::DATABASES[1..] {
+        match crate::datadir::checkpoint_file(&data_dir.join(name)) {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("{name}: the final checkpoint was incomplete"),
+            Err(e) => tracing::warn!(error = %e, "{name}: the final checkpoint failed"),
+        }
+    }
+}
+
+async fn serve(cfg: Config, stop: StopSignal) -> anyhow::Result<()> {
     let data_dir = &cfg.store.data_dir;
     let data_dir_owned = data_dir.clone();
-    std::fs::create_dir_all(data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {} ([store] data_dir); check permissions",
-            data_dir.display()
-        )
-    })?;
+    // Before anything in the data directory is read or written: one daemon per directory.
+    let lock = DataDirLock::acquire(data_dir)?;
+    if let Some(sig) = stop.requested() {
+        tracing::info!("{sig} received during start-up: stopped before opening anything");
+        return Ok(());
+    }
     let db = data_dir.join("messages.db");
-    let store: Arc<dyn MessageStore> = Arc::new(
+    let sqlite = Arc::new(
         SqliteStore::open(&db)
             .with_context(|| format!("cannot open the message store {}", db.display()))?,
     );
+    let store: Arc<dyn MessageStore> = sqlite.clone();
+    let checkpoint_task = tokio::spawn(checkpoint_loop(sqlite.clone()));
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -210,7 +441,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     let streams = emit.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        let sig = stop.wait().await;
+        tracing::info!("{sig} received: stopping");
         // Open SSE streams end, so the graceful shutdown does not wait for them.
         if let Some(e) = streams {
             e.close();
@@ -248,8 +480,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || writer_thread.join())
         .await
         .ok();
+    checkpoint_task.abort();
     drop(store);
+    tracing::info!("stopping: checkpointing the databases");
+    let dir = data_dir.clone();
+    let _ = tokio::task::spawn_blocking(move || checkpoint_all(&sqlite, &dir)).await;
     let _ = std::fs::remove_file(data_dir.join("api.addr"));
+    drop(lock);
     tracing::info!("stopped");
     Ok(())
 }
@@ -371,15 +608,6 @@ async fn start_syslog(
     Ok(Some(Syslog { listeners, stage }))
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-    }
-}
-
 async fn retention_loop(store: Arc<dyn MessageStore>, retention: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600).min(retention));
     loop {
@@ -487,7 +715,24 @@ fn describe_metrics() {
         "pharos_api_tls_handshake_failures_total",
         "API TLS handshakes that failed or timed out (e.g. a client certificate of an unknown CA)"
     );
+    describe_counter!(
+        "pharos_api_flow_queries_total",
+        "Flow archive queries answered by the API"
+    );
+    describe_counter!(
+        "pharos_api_flow_queries_refused_total",
+        "Flow archive queries refused because too many were running"
+    );
+    describe_counter!(
+        "pharos_api_subscriptions_created_total",
+        "Subscriptions created through the API"
+    );
+    describe_counter!(
+        "pharos_api_stream_events_total",
+        "Events sent on SSE streams"
+    );
     segment::describe_metrics();
+    pharos_emit::describe_metrics();
     crate::detect_stage::describe_metrics();
     crate::analyse_stage::describe_metrics();
 }
@@ -536,13 +781,14 @@ fn start_flows(
     let rx = collector
         .take_receiver()
         .context("flow collector without a channel")?;
+    let losses = crate::loss_report::LossReport::new(Some(collector.stats_handle()));
     let (detect_tx, detect) = match detect {
         Some(d) => (Some(d.tx), Some(d.thread)),
         None => (None, None),
     };
     let consumer = std::thread::Builder::new()
         .name("flow-store".into())
-        .spawn(move || flow_store_loop(rx, writer, detect_tx, taps))
+        .spawn(move || flow_store_loop(rx, writer, detect_tx, taps, losses))
         .context("starting the flow store thread")?;
     Ok(Some(FlowStage {
         collector,
@@ -563,8 +809,10 @@ fn flow_store_loop(
     mut writer: Option<SegmentWriter>,
     mut detect: Option<std::sync::mpsc::SyncSender<pharos_model::flow::FlowBatch>>,
     mut taps: Taps,
+    mut losses: crate::loss_report::LossReport,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
+    let mut detect_skipped = 0u64;
     let batches = metrics::counter!("pharos_flow_batches_consumed_total");
     let records = metrics::counter!("pharos_flow_records_consumed_total");
     loop {
@@ -585,6 +833,7 @@ fn flow_store_loop(
                     match tx.try_send(b) {
                         Ok(()) => {}
                         Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                            detect_skipped += 1;
                             metrics::counter!("pharos_detect_dropped_batches_total").increment(1)
                         }
                         Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
@@ -603,6 +852,7 @@ fn flow_store_loop(
             w.tick(segment::now_ms());
         }
         taps.counters_due();
+        losses.poll(writer.as_ref().map_or(0, |w| w.dropped()), detect_skipped);
     }
     // Closing the channel lets the detection thread finish its attacks.
     drop(detect);
@@ -676,5 +926,62 @@ impl FlowStage {
             let _ = d.join();
         }
         let _ = std::fs::remove_file(data_dir.join("flow.addr"));
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    /// Logs one event with network text in its message and fields through the daemon's log
+    /// subscriber and returns what reached the sink.
+    fn logged(format: LogFormat, colour: bool) -> String {
+        let buf = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = buf.clone();
+        let out = SafeLog::new(format, colour, move |line: &[u8]| {
+            sink.lock().unwrap().extend_from_slice(line)
+        });
+        let sub = log_subscriber(EnvFilter::new("info"), format, colour, out);
+        let evil = "x\u{1b}[2J\u{7}\0y\r\nforged line \u{9b}1m\u{202e}";
+        tracing::subscriber::with_default(sub, || {
+            tracing::info!(text = %evil, debug = ?evil, "got {evil}");
+        });
+        String::from_utf8(buf.lock().unwrap().clone()).unwrap()
+    }
+
+    fn no_raw_control_but_the_final_newline(s: &str) {
+        let body = s.strip_suffix('\n').expect("one line, ending in a newline");
+        assert!(
+            !body.chars().any(pharos_model::text::is_unsafe_char),
+            "{body:?}"
+        );
+    }
+
+    #[test]
+    fn a_text_log_line_escapes_every_control_character_of_network_text() {
+        let line = logged(LogFormat::Text, false);
+        no_raw_control_but_the_final_newline(&line);
+        assert!(line.contains("\\x1b[2J"), "{line}");
+        assert!(line.contains("\\x00y\\r\\nforged"), "{line}");
+    }
+
+    #[test]
+    fn a_coloured_text_log_keeps_its_colours_but_escapes_network_text() {
+        let line = logged(LogFormat::Text, true);
+        let body = line.strip_suffix('\n').unwrap();
+        assert!(body.contains("\u{1b}["), "colour expected: {body:?}");
+        assert!(!body.contains("\u{1b}[2J") && !body.contains('\0') && !body.contains('\r'));
+        assert!(!body.contains('\n') && !body.contains('\u{9b}'));
+    }
+
+    #[test]
+    fn a_json_log_line_is_one_object_with_the_text_intact_and_no_raw_control() {
+        let line = logged(LogFormat::Json, false);
+        no_raw_control_but_the_final_newline(&line);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v["fields"]["text"],
+            "x\u{1b}[2J\u{7}\0y\r\nforged line \u{9b}1m\u{202e}"
+        );
     }
 }

@@ -92,7 +92,7 @@ async fn one_notification_of_every_kind_is_stored_read_back_and_valid_yang() {
     let docs: Vec<Value> = back.iter().map(|v| v["notification"].clone()).collect();
     match support::yanglint_validate(&docs) {
         Ok(true) => {}
-        Ok(false) => eprintln!("SKIPPED yanglint validation: yanglint or ../shared/yang is absent"),
+        Ok(false) => {} // said by yanglint_validate
         Err(e) => panic!("yanglint rejected what the API returned: {e}"),
     }
 }

@@ -695,3 +695,220 @@ async fn push_and_per_nsf_limits_refuse_whole_requests_and_store_nothing() {
     assert_eq!(count(&inst).await, 5 + accepted);
     assert!(support::metric(&inst, "pharos_api_rate_limited_total", &["limit=\"push\""]).await > 0);
 }
+
+/// Starts `pharos run` on a configuration without `[[api.token]]` whose only admin token, `root`,
+/// was made with `pharos token create` before the start; the instance and root's secret.
+fn start_with_db_admin_only() -> (Instance, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("pharos.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[api]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = {:?}\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::bin())
+        .args([
+            "token", "create", "--role", "admin", "--name", "root", "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let child = std::process::Command::new(support::bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("pharos.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut inst = Instance {
+        child: Some(child),
+        dir,
+        base: String::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(data.join("api.addr"))
+            && s.ends_with('\n')
+        {
+            inst.base = format!("http://{}", s.trim());
+            break;
+        }
+        if let Some(status) = inst.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!(
+                "pharos exited during start-up with {status}: {}",
+                inst.log()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pharos did not start: {}",
+            inst.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (inst, root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_admin_token_is_not_revoked_by_api_or_cli_unless_forced() {
+    let (inst, root) = start_with_db_admin_only();
+    let as_root = with_token(&root);
+
+    // HTTP: the last admin revoking itself gets 409 and stays valid.
+    let r = as_root
+        .delete(inst.url("/api/v1/tokens/root"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("last active admin"),
+        "{v}"
+    );
+    let r = as_root
+        .get(inst.url("/api/v1/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // CLI: refused with a message that says what to do, unless --force.
+    let out = cli(&inst, &["token", "revoke", "root"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("last active admin") && err.contains("--force"),
+        "{err}"
+    );
+    let r = as_root
+        .get(inst.url("/api/v1/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the CLI revoked nothing");
+
+    // With a second admin, root may go; the log names who revoked which token.
+    let r = as_root
+        .post(inst.url("/api/v1/tokens"))
+        .json(&json!({"name": "root2", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let root2 = v["token"].as_str().unwrap().to_string();
+    let r = with_token(&root2)
+        .delete(inst.url("/api/v1/tokens/root"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = as_root
+        .get(inst.url("/api/v1/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let log = inst.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("revoked") && l.contains("token=root ") && l.contains("by=root2")),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&root) && !log.contains(&root2),
+        "a secret reached the log"
+    );
+
+    // root2 is now the last admin: the CLI refuses, --force revokes it.
+    assert!(!cli(&inst, &["token", "revoke", "root2"]).status.success());
+    cli_ok(&inst, &["token", "revoke", "root2", "--force"]);
+    let r = with_token(&root2)
+        .get(inst.url("/api/v1/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_nsf_name_with_nul_gets_400_naming_the_field_and_stores_nothing() {
+    let inst = Instance::start("");
+    let r = push(&inst, &client(), &alarm("fw\u{0}1", 91)).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.contains("i2nsf-event/nsf-name") && e.contains("\\x00"),
+        "{e}"
+    );
+    assert_eq!(v["details"][0]["path"], "i2nsf-event/nsf-name");
+    assert_eq!(count(&inst).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_twice_with_a_comment_records_the_actor_and_counts_once() {
+    let inst = Instance::start("");
+    let alice = create_token(&inst, "alice", "analyst").await;
+    let bob = create_token(&inst, "bob", "analyst").await;
+    let r = push(&inst, &client(), &alarm("fw-1", 91)).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let id = v["ids"][0].as_str().unwrap().to_string();
+
+    // First with the CLI and --comment, as alice.
+    let out = std::process::Command::new(support::bin())
+        .env("PHAROS_TOKEN", &alice)
+        .args([
+            "events",
+            "ack",
+            &id,
+            "--comment",
+            "looking into it",
+            "--url",
+            &inst.base,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = support::get_json(&inst, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(first["state"], "acknowledged");
+    assert_eq!(first["acked-by"], "alice");
+    assert_eq!(first["ack-comment"], "looking into it");
+    assert!(first["acked-at"].is_string(), "{first}");
+
+    // Again over HTTP, as bob with another comment: 200, the first record unchanged.
+    let r = with_token(&bob)
+        .post(inst.url(&format!("/api/v1/events/{id}/ack")))
+        .json(&json!({"comment": "me too"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(
+        support::get_json(&inst, &format!("/api/v1/messages/{id}")).await,
+        first
+    );
+    assert_eq!(
+        support::metric(&inst, "pharos_api_events_acknowledged_total", &[]).await,
+        1
+    );
+}

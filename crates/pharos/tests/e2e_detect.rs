@@ -575,6 +575,68 @@ async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_t
             );
         }
     }
+
+    // The `started` run already carries the sources known when the attack was raised.
+    for victim in ["198.51.100.10", "198.51.100.20", "198.51.100.30"] {
+        assert!(
+            text.lines().any(|l| l.starts_with("started ")
+                && l.contains(victim)
+                && l.contains("\"attack-src-ip\"")),
+            "the started run for {victim} names no source: {text}"
+        );
+    }
+
+    // The daemon's log says what detection watches, and each attack's start and end.
+    let log = inst.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("detection started") && l.contains("198.51.100.0/24")),
+        "{log}"
+    );
+    for victim in ["198.51.100.10", "198.51.100.20", "198.51.100.30"] {
+        for what in ["attack started", "attack ended"] {
+            assert!(
+                log.lines()
+                    .any(|l| l.contains(what) && l.contains(&format!("victim={victim}"))),
+                "no {what:?} line for {victim}: {log}"
+            );
+        }
+    }
+
+    // `pharos events` finds the daemon from the configuration in its working directory (no
+    // --url): DDoS events by attack start, with their duration, times in UTC.
+    let out = Command::new(bin())
+        .args(["events", "list", "--kind", "ddos"])
+        .env_remove("PHAROS_URL")
+        .env("PHAROS_TOKEN", support::ADMIN_TOKEN)
+        .current_dir(inst.dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("connecting to {} (from ", inst.base))
+            && stderr.contains("api.addr"),
+        "{stderr}"
+    );
+    let mut rows = stdout.lines();
+    let header = rows.next().unwrap_or_default();
+    assert!(
+        header.contains("TIME (UTC)") && header.contains("DURATION"),
+        "{header}"
+    );
+    let rows: Vec<&str> = rows.filter(|l| l.contains("ddos")).collect();
+    assert_eq!(rows.len(), ATTACKS, "{stdout}");
+    for r in &rows {
+        assert!(
+            !r.contains("ongoing") && r.split_whitespace().any(|w| w.ends_with('s')),
+            "an ended attack shows its duration: {r}"
+        );
+        assert!(r.chars().count() <= 120, "{r}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -258,7 +258,7 @@ async fn corpus_captures_replayed_give_the_flows_decode_finds() {
     ];
     let present: Vec<PathBuf> = files.iter().filter_map(|f| corpus(f)).collect();
     if present.is_empty() {
-        eprintln!("SKIPPED: ../shared/corpora/flows is absent (set PHAROS_SHARED)");
+        pharos_model::conformance::skip("../shared/corpora/flows is absent (set PHAROS_SHARED)");
         return;
     }
     let inst = Instance::start("[flow]\nlisten = [\"127.0.0.1:0\"]\n");
@@ -373,12 +373,14 @@ fn decode_json_agrees_with_tshark_on_netflow_v5() {
     let mut cases = vec![(generated, 2055)];
     match corpus("akvorado/netflow/nfv5.pcap") {
         Some(p) => cases.push((p, 9990)),
-        None => eprintln!("SKIPPED the corpus part: ../shared/corpora/flows is absent"),
+        None => {
+            pharos_model::conformance::skip("the corpus part: ../shared/corpora/flows is absent")
+        }
     }
     for (file, port) in cases {
         let Some(want) = tshark_v5(&file, port) else {
-            eprintln!(
-                "SKIPPED: tshark is not installed; known values are checked by the generated-capture test"
+            pharos_model::conformance::skip(
+                "tshark is not installed; known values are checked by the generated-capture test",
             );
             return;
         };
@@ -466,7 +468,7 @@ fn decode_of_an_unreadable_file_fails_naming_it() {
 #[test]
 fn every_corpus_flow_capture_decodes_with_exit_status_zero() {
     let Some(shared) = shared_dir() else {
-        eprintln!("SKIPPED: ../shared is absent");
+        pharos_model::conformance::skip("../shared is absent");
         return;
     };
     let mut n = 0;
@@ -894,7 +896,7 @@ fn flows_import_then_top_query_series_and_export_answer_from_the_archive() {
     let csv = String::from_utf8_lossy(&out.stdout);
     let dns = flows.iter().filter(|f| f.dport == 53).count();
     assert_eq!(csv.lines().count(), dns + 1, "header and one line per flow");
-    assert!(csv.starts_with("start_ms,end_ms,exporter"));
+    assert!(csv.starts_with("start,end,exporter"));
 
     let pq = tmp.path().join("export.parquet");
     let out = pharos(&[

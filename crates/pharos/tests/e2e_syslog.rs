@@ -394,3 +394,109 @@ fn pharos_parse_prints_one_line_per_input_line_and_counts_unparsed_on_stderr() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected auto or one of"));
 }
+
+/// Polls `GET /api/v1/messages` until a message with each raw text in `raws` is stored.
+async fn wait_for(inst: &Instance, raws: &[&str]) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let items = messages(inst).await;
+        if raws.iter().all(|r| find(&items, r).is_some()) {
+            return items;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all of {raws:?} stored in 30 s: {}",
+            inst.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_s_lines_belong_to_their_header_hostname_and_keep_the_relay_as_source() {
+    let inst = Instance::start(
+        r#"
+[syslog]
+udp = "127.0.0.1:0"
+tcp = "127.0.0.1:0"
+
+[[syslog.relay]]
+addresses = ["127.0.0.1"]
+"#,
+    );
+    let all = addrs(&inst);
+    // Through the relay at 127.0.0.1: an ASA, and a Linux host using util-linux
+    // `logger --rfc3164 -t sshd` (a tag without pid).
+    let asa = "<164>Dec  7 08:28:41 asa-1 : %ASA-4-106023: Deny tcp src outside:192.0.2.9/4431 dst inside:10.0.0.5/22 by access-group \"outside_in\" [0x0, 0x0]";
+    let logger =
+        "<36>Dec  7 08:28:41 vm sshd: Failed password for root from 192.0.2.9 port 22 ssh2";
+    let relay = UdpSocket::bind("127.0.0.1:0").unwrap();
+    relay.send_to(asa.as_bytes(), addr(&all, "udp")).unwrap();
+    let mut c = TcpStream::connect(addr(&all, "tcp")).unwrap();
+    writeln!(c, "{logger}").unwrap();
+    drop(c);
+    // Not a relay: a header hostname does not move its lines off its address.
+    let direct = "<164>Dec  7 08:28:42 asa-9 : %ASA-4-106023: Deny tcp src outside:192.0.2.9/4432 dst inside:10.0.0.5/22 by access-group \"outside_in\" [0x0, 0x0]";
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    other.send_to(direct.as_bytes(), addr(&all, "udp")).unwrap();
+
+    let items = wait_for(&inst, &[asa, logger, direct]).await;
+    let m = find(&items, asa).unwrap();
+    assert_eq!(m["nsf-name"], "asa-1", "{m}");
+    assert_eq!(envelope(m)["source"], "syslog-udp:127.0.0.1", "{m}");
+    assert_eq!(m["kind"], "firewall-traffic-log", "{m}");
+    let m = find(&items, logger).unwrap();
+    assert_eq!(m["nsf-name"], "vm", "{m}");
+    assert_eq!(envelope(m)["source"], "syslog-tcp:127.0.0.1", "{m}");
+    // The tag stays in the text, and sshd still recognises the line.
+    assert_eq!(m["kind"], "user-activity-log", "{m}");
+    assert!(
+        m.to_string()
+            .contains("\"sshd: Failed password for root from 192.0.2.9 port 22 ssh2\""),
+        "{m}"
+    );
+    assert_eq!(find(&items, direct).unwrap()["nsf-name"], "127.0.0.2");
+    // Only messages of asa-1 when filtered by its name.
+    let page = support::get_json(&inst, "/api/v1/messages?nsf=asa-1").await;
+    let names: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["nsf-name"])
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| *n == "asa-1"),
+        "{page}"
+    );
+
+    // The inventory: one entry per device behind the relay, the relay as their last address, and
+    // the format their first line was recognised as.
+    let nsfs = support::get_json(&inst, "/api/v1/nsfs").await;
+    let list = nsfs["items"].as_array().unwrap();
+    let entry = |name: &str| {
+        list.iter()
+            .find(|n| n["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {nsfs}"))
+    };
+    let e = entry("asa-1");
+    assert_eq!(e["configured"], false, "{e}");
+    assert_eq!(e["last-address"], "127.0.0.1", "{e}");
+    assert_eq!(e["detected-format"], "cisco-asa", "{e}");
+    assert_eq!(e["received"], 1, "{e}");
+    let e = entry("vm");
+    assert_eq!(e["last-address"], "127.0.0.1", "{e}");
+    assert_eq!(e["detected-format"], "sshd", "{e}");
+    assert_eq!(entry("127.0.0.2")["received"], 1);
+    assert!(
+        list.iter()
+            .all(|n| n["name"] != "127.0.0.1" && n["name"] != "asa-9"),
+        "{nsfs}"
+    );
+    // The registration log names the same format as the inventory.
+    let log = inst.log();
+    let registered = log
+        .lines()
+        .find(|l| l.contains("from a relayed syslog header as asa-1"))
+        .unwrap_or_else(|| panic!("the registration is logged: {log}"));
+    assert!(registered.contains("cisco-asa"), "{registered}");
+}

@@ -197,7 +197,7 @@ pub fn yanglint_validate(docs: &[serde_json::Value]) -> Result<bool, String> {
     match validate_json(docs)? {
         Outcome::Validated(_) => Ok(true),
         Outcome::Skipped(why) => {
-            eprintln!("SKIPPED yanglint: {why}");
+            pharos_model::conformance::skip(&format!("yanglint: {why}"));
             Ok(false)
         }
     }

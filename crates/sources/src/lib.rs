@@ -1,5 +1,8 @@
 //! Pharos sources: UDP flow collectors and syslog listeners.
 
+// Only the socket module (recvmmsg, SO_RXQ_OVFL) may use unsafe code; it allows it there.
+#![deny(unsafe_code)]
+
 pub mod flow;
 pub mod syslog;
 pub mod tls;

@@ -3,10 +3,19 @@
 //! last time each was heard from.
 //!
 //! Contract:
-//! - [`Inventory::resolve`] finds the NSF of a sender: configured entries by address (the most
-//!   specific prefix wins) then by header hostname (case-insensitive), then automatically
-//!   registered senders by exact address. [`Inventory::register`] adds an unknown sender under its
-//!   address as name, with the format detected on its first line.
+//! - [`Inventory::resolve`] finds the NSF of a line from `peer` whose header named `hostname`:
+//!   - from a relay ([`Inventory::set_relays`]) with a hostname: the configured entry whose
+//!     `hostnames` or `name` is that hostname (case-insensitive), else the hostname entry that a
+//!     relay of the same `[[syslog.relay]]` registered. A hostname registered through another
+//!     relay (or taken by a sender's address entry) is not claimed: a relay may only register
+//!     hostnames for itself, and such lines fall through to the relay's own address, below;
+//!   - from any other sender (or a relay line without a hostname): configured entries by address
+//!     (the most specific prefix wins), then by header hostname or name (case-insensitive), then
+//!     automatically registered senders by exact address. Relay-registered hostnames are not
+//!     matched: a sender that is not a relay cannot feed a relay's devices.
+//! - [`Inventory::register`] adds what `resolve` did not find: a relay's hostname (at most
+//!   `max_hostnames` per relay), else the sender under its address as name; in both cases with the
+//!   format its first line was recognised as, and at most `limit` automatic entries in all.
 //! - Counts and last-seen times live in memory and are written to their own SQLite file by
 //!   [`Inventory::flush`] (callers flush periodically and at shutdown); a restart keeps them, and
 //!   keeps automatically registered senders. Configuration always wins over what was stored.
@@ -145,6 +154,9 @@ pub struct NsfEntry {
     pub parsed: u64,
     /// Lines stored as generic logs.
     pub unparsed: u64,
+    /// For an entry registered from a relay's header hostname: the relay address that registered
+    /// it (the relay entry it belongs to is the one containing this address).
+    pub relay: Option<IpAddr>,
 }
 
 impl NsfEntry {
@@ -169,6 +181,7 @@ impl NsfEntry {
             received: 0,
             parsed: 0,
             unparsed: 0,
+            relay: None,
         }
     }
 
@@ -189,8 +202,43 @@ impl NsfEntry {
             received: 0,
             parsed: 0,
             unparsed: 0,
+            relay: None,
         }
     }
+
+    /// An entry for `hostname`, registered from the header of a line relayed by `relay`.
+    fn relayed(hostname: &str, relay: IpAddr, format: Option<&str>) -> Self {
+        Self {
+            name: hostname.to_string(),
+            addresses: Vec::new(),
+            hostnames: vec![hostname.to_ascii_lowercase()],
+            relay: Some(relay),
+            ..Self::auto(relay, format)
+        }
+    }
+}
+
+/// A `[[syslog.relay]]` entry as the inventory uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relay {
+    /// Its addresses or prefixes.
+    pub addresses: Vec<IpNet>,
+    /// Most hostnames it may register automatically.
+    pub max_hostnames: usize,
+}
+
+/// What [`Inventory::register`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Nothing: the entry existed (e.g. the relay's own address entry, when its line named a
+    /// hostname it may not claim).
+    Existing,
+    /// A new entry named by the sender's address.
+    Address,
+    /// A new entry named by the header hostname of a relayed line.
+    Hostname,
+    /// A limit was reached: the line counts under [`OVERFLOW_NSF`].
+    Overflow,
 }
 
 /// What the normalise stage needs to know about a sender's NSF.
@@ -224,9 +272,98 @@ struct State {
     entries: Vec<NsfEntry>,
     /// Automatically registered senders by address.
     auto: HashMap<IpAddr, usize>,
+    /// Entries registered from relayed header hostnames, by lower-case hostname.
+    hosts: HashMap<String, usize>,
+    /// Entries registered automatically (by address or hostname), for the overall limit.
+    auto_entries: usize,
+    /// The `[[syslog.relay]]` entries.
+    relays: Vec<Relay>,
+    /// Hostnames registered per relay (index in `relays`).
+    relay_hostnames: HashMap<usize, usize>,
     /// The shared entry of senders beyond the automatic registration limit.
     overflow: Option<usize>,
     dirty: bool,
+}
+
+impl State {
+    /// The configured entry whose `addresses` contain `peer` (the most specific prefix wins).
+    fn configured_address(&self, peer: IpAddr) -> Option<usize> {
+        let mut best: Option<(u8, usize)> = None;
+        for (i, e) in self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.configured)
+        {
+            for net in &e.addresses {
+                if net.contains(&peer) && best.is_none_or(|(len, _)| net.prefix_len() > len) {
+                    best = Some((net.prefix_len(), i));
+                }
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// The relay `peer` belongs to (the most specific prefix wins).
+    fn relay_of(&self, peer: IpAddr) -> Option<usize> {
+        let mut best: Option<(u8, usize)> = None;
+        for (i, r) in self.relays.iter().enumerate() {
+            for net in &r.addresses {
+                if net.contains(&peer) && best.is_none_or(|(len, _)| net.prefix_len() > len) {
+                    best = Some((net.prefix_len(), i));
+                }
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// The configured entry whose `hostnames` or `name` is `host` (case-insensitive).
+    fn configured_host(&self, host: &str) -> Option<usize> {
+        self.entries.iter().position(|e| {
+            e.configured
+                && (e.name.eq_ignore_ascii_case(host)
+                    || e.hostnames.iter().any(|x| x.eq_ignore_ascii_case(host)))
+        })
+    }
+
+    /// The hostname entry for `host` when a relay of the same relay entry as `relay` registered it.
+    fn relayed_host(&self, host: &str, relay: usize) -> Option<usize> {
+        let &i = self.hosts.get(&host.to_ascii_lowercase())?;
+        let owner = self.entries[i].relay.and_then(|a| self.relay_of(a));
+        (owner == Some(relay)).then_some(i)
+    }
+
+    /// True when some entry is already named `name` (case-insensitive).
+    fn name_taken(&self, name: &str) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Hostnames registered per relay, recounted (after loading or a change of relays).
+    fn count_relay_hostnames(&mut self) {
+        let mut counts = HashMap::new();
+        for &i in self.hosts.values() {
+            if let Some(r) = self.entries[i].relay.and_then(|a| self.relay_of(a)) {
+                *counts.entry(r).or_insert(0) += 1;
+            }
+        }
+        self.relay_hostnames = counts;
+    }
+
+    /// The shared entry of senders beyond a limit, created on first use.
+    fn overflow(&mut self) -> usize {
+        match self.overflow {
+            Some(i) => i,
+            None => {
+                self.entries.push(overflow_entry());
+                let i = self.entries.len() - 1;
+                self.overflow = Some(i);
+                self.dirty = true;
+                i
+            }
+        }
+    }
 }
 
 /// Name of the one entry that counts the senders that arrive after the automatic registration
@@ -250,6 +387,7 @@ fn overflow_entry() -> NsfEntry {
         received: 0,
         parsed: 0,
         unparsed: 0,
+        relay: None,
     }
 }
 
@@ -276,8 +414,21 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS nsf (
     last_seen TEXT,
     received INTEGER NOT NULL DEFAULT 0,
     parsed INTEGER NOT NULL DEFAULT 0,
-    unparsed INTEGER NOT NULL DEFAULT 0
+    unparsed INTEGER NOT NULL DEFAULT 0,
+    relay TEXT
 )";
+
+/// Adds the `relay` column (entries registered from a relay's header hostname) to an inventory
+/// file written before it existed.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_relay = conn
+        .prepare("SELECT 1 FROM pragma_table_info('nsf') WHERE name = 'relay'")?
+        .exists([])?;
+    if !has_relay {
+        conn.execute_batch("ALTER TABLE nsf ADD COLUMN relay TEXT")?;
+    }
+    Ok(())
+}
 
 fn parse_time(s: Option<String>) -> Option<Timestamp> {
     s.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
@@ -302,11 +453,12 @@ impl Inventory {
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         let inv = Self::in_memory(configured);
         {
             let mut st = inv.state.write().unwrap_or_else(|e| e.into_inner());
             let mut stmt = conn.prepare(
-                "SELECT name, configured, address, detected_format, first_seen, last_seen, received, parsed, unparsed FROM nsf",
+                "SELECT name, configured, address, detected_format, first_seen, last_seen, received, parsed, unparsed, relay FROM nsf",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -319,6 +471,7 @@ impl Inventory {
                     r.get::<_, i64>(6)?,
                     r.get::<_, i64>(7)?,
                     r.get::<_, i64>(8)?,
+                    r.get::<_, Option<String>>(9)?,
                 ))
             })?;
             for row in rows {
@@ -332,8 +485,10 @@ impl Inventory {
                     received,
                     parsed,
                     unparsed,
+                    relay,
                 ) = row?;
                 let address = address.and_then(|a| a.parse::<IpAddr>().ok());
+                let relay = relay.and_then(|a| a.parse::<IpAddr>().ok());
                 let idx = match st.entries.iter().position(|e| e.name == name) {
                     Some(i) => i,
                     // An [[nsf]] entry since removed from the configuration is forgotten.
@@ -342,6 +497,19 @@ impl Inventory {
                         st.entries.push(overflow_entry());
                         let i = st.entries.len() - 1;
                         st.overflow = Some(i);
+                        i
+                    }
+                    None if relay.is_some() => {
+                        // A hostname a relay registered in an earlier run.
+                        let key = name.to_ascii_lowercase();
+                        if st.hosts.contains_key(&key) {
+                            continue;
+                        }
+                        let Some(r) = relay else { continue };
+                        st.entries.push(NsfEntry::relayed(&name, r, None));
+                        let i = st.entries.len() - 1;
+                        st.hosts.insert(key, i);
+                        st.auto_entries += 1;
                         i
                     }
                     None => {
@@ -357,6 +525,7 @@ impl Inventory {
                         st.entries.push(e);
                         let i = st.entries.len() - 1;
                         st.auto.insert(addr, i);
+                        st.auto_entries += 1;
                         i
                     }
                 };
@@ -394,30 +563,37 @@ impl Inventory {
         }
     }
 
-    /// The NSF of a sender at `peer` whose header named `hostname`, if known.
+    /// Declares the `[[syslog.relay]]` entries (replacing earlier ones): lines from their
+    /// addresses are attributed to the hostname their header names.
+    pub fn set_relays(&self, relays: Vec<Relay>) {
+        let mut st = self.write();
+        st.relays = relays;
+        st.count_relay_hostnames();
+    }
+
+    /// The NSF of a line from `peer` whose header named `hostname`, if known (module doc for the
+    /// order); `None` when [`Inventory::register`] should decide.
     pub fn resolve(&self, peer: IpAddr, hostname: Option<&str>) -> Option<Resolved> {
         let st = self.read();
-        let mut best: Option<(u8, usize)> = None;
-        for (i, e) in st.entries.iter().enumerate().filter(|(_, e)| e.configured) {
-            for net in &e.addresses {
-                if net.contains(&peer) && best.is_none_or(|(len, _)| net.prefix_len() > len) {
-                    best = Some((net.prefix_len(), i));
+        let host = hostname.filter(|h| !h.is_empty());
+        let found = match (st.relay_of(peer), host) {
+            (Some(relay), Some(h)) => {
+                match st.configured_host(h).or_else(|| st.relayed_host(h, relay)) {
+                    Some(i) => Some(i),
+                    // A hostname nobody has yet: the relay may register it.
+                    None if !st.name_taken(h) => return None,
+                    // Another relay's hostname or a sender's address: the relay's own entry.
+                    None => st
+                        .configured_address(peer)
+                        .or_else(|| st.auto.get(&peer).copied()),
                 }
             }
-        }
-        if let Some((_, i)) = best {
-            return Some(Self::resolved(i, &st.entries[i]));
-        }
-        if let Some(h) = hostname.filter(|h| !h.is_empty())
-            && let Some((i, e)) = st.entries.iter().enumerate().find(|(_, e)| {
-                e.configured && e.hostnames.iter().any(|x| x.eq_ignore_ascii_case(h))
-            })
-        {
-            return Some(Self::resolved(i, e));
-        }
-        st.auto
-            .get(&peer)
-            .map(|&i| Self::resolved(i, &st.entries[i]))
+            _ => st
+                .configured_address(peer)
+                .or_else(|| host.and_then(|h| st.configured_host(h)))
+                .or_else(|| st.auto.get(&peer).copied()),
+        };
+        found.map(|i| Self::resolved(i, &st.entries[i]))
     }
 
     /// The index of the configured entry named exactly `name` (pushing NSFs name themselves).
@@ -428,31 +604,67 @@ impl Inventory {
             .position(|e| e.configured && e.name == name)
     }
 
-    /// Registers an unknown sender under its address, with the format detected on its first line;
-    /// once `limit` senders were registered automatically, further ones share [`OVERFLOW_NSF`].
-    pub fn register(&self, peer: IpAddr, format: Option<&str>, limit: usize) -> Resolved {
+    /// Registers what [`Inventory::resolve`] did not find, with `format`, the format its first
+    /// line was recognised as: from a relay, the header `hostname` when no entry has that name yet
+    /// (at most the relay's `max_hostnames`); else the sender under its address as name (an entry
+    /// already named by that address, e.g. a hostname a relay registered for a device that names
+    /// itself by its address, is the sender's). Once `limit` entries were registered automatically,
+    /// or the relay registered its `max_hostnames`, further ones share [`OVERFLOW_NSF`].
+    pub fn register(
+        &self,
+        peer: IpAddr,
+        hostname: Option<&str>,
+        format: Option<&str>,
+        limit: usize,
+    ) -> (Resolved, Registration) {
         let mut st = self.write();
-        if let Some(&i) = st.auto.get(&peer) {
-            return Self::resolved(i, &st.entries[i]);
-        }
-        if st.auto.len() >= limit {
-            let i = match st.overflow {
-                Some(i) => i,
-                None => {
-                    st.entries.push(overflow_entry());
-                    let i = st.entries.len() - 1;
-                    st.overflow = Some(i);
-                    st.dirty = true;
-                    i
+        let (i, how) = Self::register_in(&mut st, peer, hostname, format, limit);
+        (Self::resolved(i, &st.entries[i]), how)
+    }
+
+    fn register_in(
+        st: &mut State,
+        peer: IpAddr,
+        hostname: Option<&str>,
+        format: Option<&str>,
+        limit: usize,
+    ) -> (usize, Registration) {
+        if let (Some(relay), Some(h)) = (st.relay_of(peer), hostname.filter(|h| !h.is_empty())) {
+            if let Some(i) = st.configured_host(h).or_else(|| st.relayed_host(h, relay)) {
+                return (i, Registration::Existing);
+            }
+            if !st.name_taken(h) {
+                let used = st.relay_hostnames.get(&relay).copied().unwrap_or(0);
+                if st.auto_entries >= limit || used >= st.relays[relay].max_hostnames {
+                    return (st.overflow(), Registration::Overflow);
                 }
-            };
-            return Self::resolved(i, &st.entries[i]);
+                st.entries.push(NsfEntry::relayed(h, peer, format));
+                let i = st.entries.len() - 1;
+                st.hosts.insert(h.to_ascii_lowercase(), i);
+                st.auto_entries += 1;
+                *st.relay_hostnames.entry(relay).or_insert(0) += 1;
+                st.dirty = true;
+                return (i, Registration::Hostname);
+            }
+            // Taken: the relay's own entry, by address, below.
+        }
+        if let Some(&i) = st.auto.get(&peer) {
+            return (i, Registration::Existing);
+        }
+        let name = peer.to_string();
+        if let Some(i) = st.entries.iter().position(|e| e.name == name) {
+            st.auto.insert(peer, i);
+            return (i, Registration::Existing);
+        }
+        if st.auto_entries >= limit {
+            return (st.overflow(), Registration::Overflow);
         }
         st.entries.push(NsfEntry::auto(peer, format));
         let i = st.entries.len() - 1;
         st.auto.insert(peer, i);
+        st.auto_entries += 1;
         st.dirty = true;
-        Self::resolved(i, &st.entries[i])
+        (i, Registration::Address)
     }
 
     /// Adds counts to the entry at `index`, marks it seen at `when` from `peer`, and remembers the
@@ -506,10 +718,10 @@ impl Inventory {
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare(
-                "INSERT INTO nsf (name, configured, address, detected_format, first_seen, last_seen, received, parsed, unparsed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO nsf (name, configured, address, detected_format, first_seen, last_seen, received, parsed, unparsed, relay)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(name) DO UPDATE SET configured = ?2, address = ?3, detected_format = ?4, first_seen = ?5,
-                   last_seen = ?6, received = ?7, parsed = ?8, unparsed = ?9",
+                   last_seen = ?6, received = ?7, parsed = ?8, unparsed = ?9, relay = ?10",
             )?;
             for e in &entries {
                 stmt.execute(params![
@@ -522,6 +734,7 @@ impl Inventory {
                     e.received as i64,
                     e.parsed as i64,
                     e.unparsed as i64,
+                    e.relay.map(|a| a.to_string()),
                 ])?;
             }
         }
@@ -567,7 +780,9 @@ mod tests {
             "host"
         );
         assert!(inv.resolve("192.0.2.1".parse().unwrap(), None).is_none());
-        let r = inv.register("192.0.2.1".parse().unwrap(), Some("sshd"), 10);
+        let r = inv
+            .register("192.0.2.1".parse().unwrap(), None, Some("sshd"), 10)
+            .0;
         assert_eq!(r.name, "192.0.2.1");
         assert_eq!(
             inv.resolve("192.0.2.1".parse().unwrap(), None)
@@ -597,7 +812,7 @@ mod tests {
                 "192.0.2.7".parse().unwrap(),
                 Some("fortigate"),
             );
-            let a = inv.register("198.51.100.1".parse().unwrap(), None, 10);
+            let (a, _) = inv.register("198.51.100.1".parse().unwrap(), None, None, 10);
             inv.record(
                 a.index,
                 NsfCounts {
@@ -637,15 +852,17 @@ mod tests {
     #[test]
     fn senders_beyond_the_limit_share_one_entry() {
         let inv = Inventory::in_memory(&[]);
-        let a = inv.register("192.0.2.1".parse().unwrap(), None, 2);
-        let b = inv.register("192.0.2.2".parse().unwrap(), None, 2);
-        let c = inv.register("192.0.2.3".parse().unwrap(), None, 2);
-        let d = inv.register("192.0.2.4".parse().unwrap(), None, 2);
+        let (a, _) = inv.register("192.0.2.1".parse().unwrap(), None, None, 2);
+        let (b, _) = inv.register("192.0.2.2".parse().unwrap(), None, None, 2);
+        let (c, _) = inv.register("192.0.2.3".parse().unwrap(), None, None, 2);
+        let (d, _) = inv.register("192.0.2.4".parse().unwrap(), None, None, 2);
         assert_ne!(a.index, b.index);
         assert_eq!((c.name.as_str(), c.index), (OVERFLOW_NSF, d.index));
         assert_eq!(inv.list().len(), 3);
         assert_eq!(
-            inv.register("192.0.2.1".parse().unwrap(), None, 2).index,
+            inv.register("192.0.2.1".parse().unwrap(), None, None, 2)
+                .0
+                .index,
             a.index
         );
     }
@@ -666,6 +883,174 @@ mod tests {
                 .validate(0)
                 .unwrap_err()
                 .contains("at least one")
+        );
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn relays(inv: &Inventory, max_hostnames: usize) {
+        inv.set_relays(vec![
+            // A redundant pair: one relay entry, one set of hostnames.
+            Relay {
+                addresses: vec![
+                    parse_net("10.9.0.1").unwrap(),
+                    parse_net("10.9.0.2").unwrap(),
+                ],
+                max_hostnames,
+            },
+            Relay {
+                addresses: vec![parse_net("10.8.0.0/24").unwrap()],
+                max_hostnames,
+            },
+        ]);
+    }
+
+    #[test]
+    fn relay_lines_belong_to_their_header_hostname_and_only_that_relay_may_claim_it() {
+        let inv = Inventory::in_memory(&[cfg("edge", &["192.0.2.7"], &["edge-fw"])]);
+        relays(&inv, 10);
+        let relay = ip("10.9.0.1");
+        // Unknown to the inventory: resolve leaves it to register, which names it by the hostname.
+        assert!(inv.resolve(relay, Some("asa-1")).is_none());
+        let (r, how) = inv.register(relay, Some("asa-1"), Some("cisco-asa"), 100);
+        assert_eq!((r.name.as_str(), how), ("asa-1", Registration::Hostname));
+        let e = &inv.list()[r.index];
+        assert_eq!(e.relay, Some(relay));
+        assert_eq!(e.detected_format.as_deref(), Some("cisco-asa"));
+        // Case-insensitive, and the other relay of the same pair shares it.
+        assert_eq!(
+            inv.resolve(ip("10.9.0.2"), Some("ASA-1")).unwrap().index,
+            r.index
+        );
+        // Configured NSFs by hostname or by name, even those that send from an address.
+        assert_eq!(inv.resolve(relay, Some("edge-fw")).unwrap().name, "edge");
+        assert_eq!(inv.resolve(relay, Some("EDGE")).unwrap().name, "edge");
+        // A relay's own lines (no hostname) are its own.
+        assert!(inv.resolve(relay, None).is_none());
+        let (own, how) = inv.register(relay, None, None, 100);
+        assert_eq!(
+            (own.name.as_str(), how),
+            ("10.9.0.1", Registration::Address)
+        );
+        // Another relay may not claim asa-1: its lines stay under its own address.
+        let other = ip("10.8.0.5");
+        assert!(inv.resolve(other, Some("asa-1")).is_none());
+        let (o, how) = inv.register(other, Some("asa-1"), None, 100);
+        assert_eq!((o.name.as_str(), how), ("10.8.0.5", Registration::Address));
+        assert_eq!(inv.resolve(other, Some("asa-1")).unwrap().index, o.index);
+        // Nor may a relay claim a sender's address entry by naming it.
+        assert_eq!(inv.resolve(other, Some("10.9.0.1")).unwrap().index, o.index);
+        // A sender that is not a relay: its header hostname is used for configured NSFs only.
+        let direct = ip("198.51.100.4");
+        assert_eq!(inv.resolve(direct, Some("edge-fw")).unwrap().name, "edge");
+        assert_eq!(inv.resolve(direct, Some("edge")).unwrap().name, "edge");
+        assert!(inv.resolve(direct, Some("asa-1")).is_none());
+        let (d, _) = inv.register(direct, Some("asa-1"), None, 100);
+        assert_eq!(d.name, "198.51.100.4");
+        // An address bound in [[nsf]] wins over a hostname for senders that are not relays.
+        assert_eq!(
+            inv.resolve(ip("192.0.2.7"), Some("asa-1")).unwrap().name,
+            "edge"
+        );
+    }
+
+    #[test]
+    fn a_device_named_by_its_address_through_a_relay_keeps_its_entry_when_it_sends_directly() {
+        let inv = Inventory::in_memory(&[]);
+        relays(&inv, 10);
+        let (r, _) = inv.register(ip("10.9.0.1"), Some("192.0.2.50"), None, 100);
+        assert_eq!(r.name, "192.0.2.50");
+        let (d, how) = inv.register(ip("192.0.2.50"), None, None, 100);
+        assert_eq!((d.index, how), (r.index, Registration::Existing));
+        assert_eq!(inv.resolve(ip("192.0.2.50"), None).unwrap().index, r.index);
+        assert_eq!(inv.list().len(), 1, "one name, one entry");
+    }
+
+    #[test]
+    fn hostnames_beyond_a_relays_limit_share_one_entry() {
+        let inv = Inventory::in_memory(&[]);
+        relays(&inv, 2);
+        let relay = ip("10.9.0.1");
+        let names: Vec<_> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|h| inv.register(relay, Some(h), None, 100))
+            .collect();
+        assert_eq!(names[1].1, Registration::Hostname);
+        assert_eq!(
+            (names[2].0.name.as_str(), names[2].1),
+            (OVERFLOW_NSF, Registration::Overflow)
+        );
+        assert_eq!(names[3].0.index, names[2].0.index);
+        // The other relay has its own allowance; the overall limit still applies.
+        let (e, how) = inv.register(ip("10.8.0.1"), Some("e"), None, 100);
+        assert_eq!((e.name.as_str(), how), ("e", Registration::Hostname));
+        let (_, how) = inv.register(ip("10.8.0.1"), Some("f"), None, 3);
+        assert_eq!(how, Registration::Overflow);
+        // Known hostnames keep resolving once the limit is reached.
+        assert_eq!(
+            inv.resolve(relay, Some("a")).unwrap().index,
+            names[0].0.index
+        );
+    }
+
+    #[test]
+    fn relayed_hostnames_survive_a_restart_in_an_inventory_file_older_than_relays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nsfs.db");
+        {
+            // A file written before the relay column existed.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE nsf (name TEXT PRIMARY KEY, configured INTEGER NOT NULL, address TEXT,
+                 detected_format TEXT, first_seen TEXT, last_seen TEXT, received INTEGER NOT NULL DEFAULT 0,
+                 parsed INTEGER NOT NULL DEFAULT 0, unparsed INTEGER NOT NULL DEFAULT 0);
+                 INSERT INTO nsf (name, configured, address, received) VALUES ('192.0.2.1', 0, '192.0.2.1', 4);",
+            )
+            .unwrap();
+        }
+        let index = {
+            let inv = Inventory::open(&path, &[]).unwrap();
+            relays(&inv, 1);
+            let (r, _) = inv.register(ip("10.9.0.1"), Some("asa-1"), Some("cisco-asa"), 100);
+            inv.record(
+                r.index,
+                NsfCounts {
+                    received: 2,
+                    parsed: 2,
+                    unparsed: 0,
+                },
+                chrono::Utc::now(),
+                ip("10.9.0.2"),
+                Some("cisco-asa"),
+            );
+            inv.flush().unwrap();
+            r.index
+        };
+        let inv = Inventory::open(&path, &[]).unwrap();
+        relays(&inv, 1);
+        let e = &inv.list()[index];
+        assert_eq!(
+            (e.name.as_str(), e.received, e.relay),
+            ("asa-1", 2, Some(ip("10.9.0.1")))
+        );
+        assert_eq!(e.last_address, Some(ip("10.9.0.2")));
+        assert_eq!(
+            inv.resolve(ip("10.9.0.2"), Some("asa-1")).unwrap().index,
+            index
+        );
+        assert!(
+            inv.resolve(ip("10.8.0.1"), Some("asa-1"))
+                .is_none_or(|r| r.index != index)
+        );
+        // The relay's allowance (1) was used before the restart.
+        assert_eq!(
+            inv.register(ip("10.9.0.1"), Some("asa-2"), None, 100).1,
+            Registration::Overflow
+        );
+        assert_eq!(
+            inv.resolve(ip("192.0.2.1"), None).unwrap().name,
+            "192.0.2.1"
         );
     }
 }

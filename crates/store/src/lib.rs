@@ -6,6 +6,8 @@
 //!   `common.id`, and the batch is durable (fsynced) when it returns `Ok`.
 //! - Events ([`pharos_model::Kind::is_event`]) start [`EventState::Open`]; logs and counters have
 //!   no state and [`MessageStore::set_state`] refuses them with [`StoreError::NotAnEvent`].
+//! - [`MessageStore::acknowledge`] records who acknowledged an event, when and why, once: a second
+//!   acknowledgement changes nothing (no change-feed entry) and says so, so it is counted once.
 //! - [`MessageStore::query`] returns pages newest `event_time` first, ties by id descending. Paging
 //!   is by key (event time, id), so following `next_cursor` returns every message that existed when
 //!   the first page was read exactly once, in order, also while messages are inserted or deleted
@@ -21,6 +23,8 @@
 //!   each commit, so async code waits for changes without polling.
 //! - Reading a stored row that cannot be decoded returns [`StoreError::Corrupt`] naming its id; no
 //!   method panics on stored data.
+
+#![forbid(unsafe_code)]
 
 mod cursor;
 pub mod flows;
@@ -132,6 +136,30 @@ pub struct StoredMessage {
     pub state: Option<EventState>,
     /// When the state was last set with [`MessageStore::set_state`]; `None` if never.
     pub state_changed_at: Option<Timestamp>,
+    /// Who acknowledged the event, when and why; `None` until [`MessageStore::acknowledge`].
+    pub ack: Option<Acknowledgement>,
+}
+
+/// The record of an event's acknowledgement, kept as first written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// Who acknowledged it (an API token's name); `None` for events acknowledged before actors
+    /// were recorded (databases older than schema version 4).
+    pub by: Option<String>,
+    /// When it was acknowledged.
+    pub at: Timestamp,
+    /// The acknowledger's comment, if any.
+    pub comment: Option<String>,
+}
+
+/// What [`MessageStore::acknowledge`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acknowledged {
+    /// The event as stored after the call.
+    pub stored: StoredMessage,
+    /// True when this call acknowledged it; false when it was acknowledged already and nothing
+    /// changed (so callers count each acknowledgement once).
+    pub first: bool,
 }
 
 /// What a change-feed entry records.
@@ -188,7 +216,17 @@ pub trait MessageStore: Send + Sync {
     /// One page of the messages matching `q`, newest first.
     fn query(&self, q: &MessageQuery) -> Result<Page, StoreError>;
     /// Sets the state of an event; NotFound / NotAnEvent otherwise. Returns the updated message.
+    /// Setting [`EventState::Open`] also clears the acknowledgement record.
     fn set_state(&self, id: u64, state: EventState) -> Result<StoredMessage, StoreError>;
+    /// Acknowledges an event as `by` with an optional comment; NotFound / NotAnEvent otherwise.
+    /// Idempotent: an event acknowledged already keeps its original record and state, and the
+    /// answer says `first: false`. A closed event keeps its state and gains the record.
+    fn acknowledge(
+        &self,
+        id: u64,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<Acknowledged, StoreError>;
     /// Deletes messages whose event_time is before `t`; returns how many.
     fn delete_before(&self, t: Timestamp) -> Result<u64, StoreError>;
     /// Number of stored messages.

@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
     let opts = ParseOptions {
         tz: TimeZone::Utc,
         received: chrono::Utc::now(),
+        year_margin: pharos_wire::syslog::DEFAULT_YEAR_MARGIN,
     };
     let bytes: usize = LINES.iter().map(|l| l.len()).sum();
     let mut g = c.benchmark_group("syslog_header");

@@ -11,7 +11,11 @@
 //!   are replaced by a redefinition or removed by an IPFIX withdrawal.
 //! - Data sets whose template is unknown are held (bounded per exporter in bytes and in time) and
 //!   decoded, in arrival order, as soon as the template arrives; held data that expires is
-//!   counted as dropped with the reason `"held data expired (no template)"`.
+//!   counted as dropped with the reason `"held data expired (no template)"`. Every data set
+//!   that never met its template (expired, over the hold budget, or still held at
+//!   [`FlowDecoder::finish`]) is also counted per template in [`DecoderStats::no_template`],
+//!   so a tool can say which exporter sends data before its templates; when the template
+//!   arrives later, the dropped sets are converted to a record count.
 //! - Packets and bytes are multiplied by the sampling rate, resolved in this order: the
 //!   per-exporter override, a rate stated in the data record itself, the rate of the record's
 //!   sampler / selector id (from options data), the latest rate the domain's options data gave,
@@ -39,7 +43,16 @@ use crate::ipfix::IpfixPacket;
 use crate::netflow_v5::{V5Packet, V5Scratch};
 use crate::netflow_v9::V9Packet;
 use crate::sflow::{CounterSample, SflowDatagram};
-use crate::template::{Acc, FieldSpec, Plan, TemplateEvent, ipfix_templates, v9_templates};
+use crate::template::{
+    Acc, FieldSpec, Plan, TemplateEvent, VARIABLE_LENGTH, ipfix_templates, v9_templates,
+};
+
+/// Most templates [`DecoderStats::no_template`] names; data of further templates is counted in
+/// [`DecoderStats::no_template_sets`] only (bounds memory on hostile input).
+pub const MAX_NO_TEMPLATE_KEYS: usize = 256;
+/// Most distinct data set lengths remembered per template while it is unknown, to count the
+/// records once it arrives; past this the record count stays unknown.
+const MAX_SET_LENGTHS: usize = 64;
 
 /// Decoder settings and bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +195,86 @@ pub struct SequenceStats {
     expected: Option<u32>,
 }
 
+/// A template as the decoder keys it: exporter, observation domain (v9 source id), template id
+/// and protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TemplateRef {
+    /// Exporter address (the UDP source).
+    pub exporter: IpAddr,
+    /// Observation domain (IPFIX) or source id (NetFlow v9).
+    pub domain: u32,
+    /// Template id.
+    pub id: u16,
+    /// IPFIX (true) or NetFlow v9 (false).
+    pub ipfix: bool,
+}
+
+impl fmt::Display for TemplateRef {
+    /// `v9 template 256 from 10.0.0.1 domain 0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} template {} from {} domain {}",
+            if self.ipfix { "IPFIX" } else { "v9" },
+            self.id,
+            self.exporter,
+            self.domain
+        )
+    }
+}
+
+/// Data sets of one template that were dropped because the template was unknown when they
+/// arrived and did not come within the hold time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Undecoded {
+    /// Data sets dropped.
+    pub sets: u64,
+    /// Bytes of those sets.
+    pub bytes: u64,
+    /// Data records in those sets, known once the template arrived later (its record length
+    /// divides each set); `None` while it has not, or when its records have variable length.
+    pub records: Option<u64>,
+    /// Sets not yet converted to records: count per set length.
+    lengths: BTreeMap<usize, u64>,
+    /// Set when more than [`MAX_SET_LENGTHS`] distinct lengths came: records stay unknown.
+    lengths_lost: bool,
+}
+
+impl Undecoded {
+    fn add(&mut self, len: usize) {
+        self.sets += 1;
+        self.bytes += len as u64;
+        if self.lengths_lost {
+            return;
+        }
+        if self.lengths.len() >= MAX_SET_LENGTHS && !self.lengths.contains_key(&len) {
+            self.lengths_lost = true;
+            self.lengths.clear();
+            return;
+        }
+        *self.lengths.entry(len).or_insert(0) += 1;
+    }
+
+    /// The template arrived: its fixed record length (`None`: variable) counts the records.
+    fn template_known(&mut self, record_len: Option<usize>) {
+        let lengths = std::mem::take(&mut self.lengths);
+        let Some(l) = record_len.filter(|l| *l > 0) else {
+            return;
+        };
+        if self.lengths_lost {
+            return;
+        }
+        if lengths.is_empty() && self.records.is_some() {
+            return;
+        }
+        let n: u64 = lengths
+            .iter()
+            .map(|(len, count)| (len / l) as u64 * count)
+            .sum();
+        self.records = Some(self.records.unwrap_or(0) + n);
+    }
+}
+
 /// Everything a decoder counted since it was created.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DecoderStats {
@@ -211,6 +304,11 @@ pub struct DecoderStats {
     pub held_sets: u64,
     /// Held data sets decoded when their template arrived.
     pub held_released: u64,
+    /// Data sets dropped because their template was unknown (any reason: expired while held,
+    /// over the hold budget, still held at [`FlowDecoder::finish`]).
+    pub no_template_sets: u64,
+    /// The same, per template (at most [`MAX_NO_TEMPLATE_KEYS`] templates).
+    pub no_template: BTreeMap<TemplateRef, Undecoded>,
     /// Enterprise-specific fields walked over in data records (kept out of `FlowRecord`).
     pub enterprise_fields: u64,
     /// IETF fields walked over in data records that `FlowRecord` has no column for.
@@ -250,6 +348,15 @@ impl DecoderStats {
     fn drop(&mut self, reason: &'static str, n: u64) {
         *self.drops.entry(reason).or_insert(0) += n;
     }
+
+    /// Counts one data set of `len` bytes dropped because template `key` was unknown.
+    fn no_template(&mut self, key: &TKey, len: usize) {
+        self.no_template_sets += 1;
+        let r = key.as_ref();
+        if self.no_template.len() < MAX_NO_TEMPLATE_KEYS || self.no_template.contains_key(&r) {
+            self.no_template.entry(r).or_default().add(len);
+        }
+    }
 }
 
 impl fmt::Display for DecoderStats {
@@ -287,8 +394,8 @@ impl fmt::Display for DecoderStats {
         )?;
         writeln!(
             f,
-            "held data sets: {} held, {} decoded after their template",
-            self.held_sets, self.held_released
+            "held data sets: {} held, {} decoded after their template, {} dropped without it",
+            self.held_sets, self.held_released, self.no_template_sets
         )?;
         writeln!(
             f,
@@ -335,6 +442,17 @@ struct TKey {
     domain: u32,
     id: u16,
     ipfix: bool,
+}
+
+impl TKey {
+    fn as_ref(&self) -> TemplateRef {
+        TemplateRef {
+            exporter: self.exporter,
+            domain: self.domain,
+            id: self.id,
+            ipfix: self.ipfix,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -510,10 +628,12 @@ impl FlowDecoder {
         let timeout = self.config.hold_timeout.as_millis() as u64;
         let mut dropped = 0u64;
         let exporters = &mut self.exporters;
+        let stats = &mut self.stats;
         self.held.retain(|h| {
             let keep = now_ms.saturating_sub(h.received_ms) <= timeout;
             if !keep {
                 dropped += 1;
+                stats.no_template(&h.key, h.data.len());
                 if let Some(e) = exporters.get_mut(&h.key.exporter) {
                     e.held_bytes = e.held_bytes.saturating_sub(h.data.len());
                 }
@@ -523,6 +643,13 @@ impl FlowDecoder {
         if dropped > 0 {
             self.stats.drop("held data expired (no template)", dropped);
         }
+    }
+
+    /// The end of the input (a capture read to its end): data still held can no longer meet
+    /// its template, so it is dropped and counted like expired data (reason `"held data
+    /// expired (no template)"`, and in [`DecoderStats::no_template`]).
+    pub fn finish(&mut self) {
+        self.expire_held(u64::MAX);
     }
 
     fn rate_override(&self, ip: IpAddr) -> Option<u32> {
@@ -826,6 +953,10 @@ impl FlowDecoder {
                     }
                     e.templates += 1;
                 }
+                if let Some(u) = self.stats.no_template.get_mut(&key.as_ref()) {
+                    let fixed = fields.iter().all(|f| f.len != VARIABLE_LENGTH);
+                    u.template_known(fixed.then_some(plan.min_len));
+                }
                 self.templates.insert(
                     key,
                     Template {
@@ -915,12 +1046,14 @@ impl FlowDecoder {
         {
             self.stats
                 .drop("exporter limit (data without template dropped)", 1);
+            self.stats.no_template(&key, body.len());
             return None;
         }
         let max = self.config.max_held_bytes_per_exporter;
         let e = self.exporters.entry(ctx.exporter).or_default();
         if e.held_bytes + body.len() > max {
             self.stats.drop("held data over budget (no template)", 1);
+            self.stats.no_template(&key, body.len());
             return None;
         }
         e.held_bytes += body.len();
@@ -1061,5 +1194,115 @@ impl FlowDecoder {
             self.stats.unmapped_fields += plan.unmapped_fields as u64 * n as u64;
         }
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECS: u32 = 1_700_000_000;
+    const T0: u64 = SECS as u64 * 1000;
+
+    /// A NetFlow v9 datagram of `sets` (flowset id, body), source id 0.
+    fn v9(seq: u32, sets: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&9u16.to_be_bytes());
+        d.extend_from_slice(&(sets.len() as u16).to_be_bytes());
+        d.extend_from_slice(&100_000u32.to_be_bytes());
+        d.extend_from_slice(&SECS.to_be_bytes());
+        d.extend_from_slice(&seq.to_be_bytes());
+        d.extend_from_slice(&0u32.to_be_bytes());
+        for (id, body) in sets {
+            d.extend_from_slice(&id.to_be_bytes());
+            d.extend_from_slice(&(4 + body.len() as u16).to_be_bytes());
+            d.extend_from_slice(body);
+        }
+        d
+    }
+
+    /// Template 256: IPv4 source (8), destination (12), protocol (4): 9-byte records.
+    fn template() -> (u16, Vec<u8>) {
+        let mut b = Vec::new();
+        for v in [256u16, 3, 8, 4, 12, 4, 4, 1] {
+            b.extend_from_slice(&v.to_be_bytes());
+        }
+        (0, b)
+    }
+
+    /// A data set of template 256 with `n` records.
+    fn data(n: u8) -> (u16, Vec<u8>) {
+        let mut b = Vec::new();
+        for i in 0..n {
+            b.extend_from_slice(&[10, 0, 0, i, 198, 51, 100, 1, 17]);
+        }
+        (256, b)
+    }
+
+    fn exporter() -> SocketAddr {
+        "10.0.0.1:2055".parse().unwrap()
+    }
+
+    fn key() -> TemplateRef {
+        TemplateRef {
+            exporter: exporter().ip(),
+            domain: 0,
+            id: 256,
+            ipfix: false,
+        }
+    }
+
+    #[test]
+    fn data_dropped_before_its_late_template_is_counted_in_records_per_template() {
+        let mut d = FlowDecoder::new(DecoderConfig::default());
+        let mut out = FlowBatch::new();
+        d.decode(exporter(), T0, &v9(0, &[data(3)]), &mut out)
+            .unwrap();
+        d.decode(exporter(), T0 + 100, &v9(1, &[data(2)]), &mut out)
+            .unwrap();
+        // The template comes after the hold time: the held sets expire first.
+        let o = d
+            .decode(
+                exporter(),
+                T0 + 5_000,
+                &v9(2, &[template(), data(4)]),
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(o.flows, 4, "data after the template is decoded");
+        let u = &d.stats().no_template[&key()];
+        assert_eq!((u.sets, u.bytes, u.records), (2, 45, Some(5)));
+        assert_eq!(d.stats().no_template_sets, 2);
+        assert_eq!(key().to_string(), "v9 template 256 from 10.0.0.1 domain 0");
+    }
+
+    #[test]
+    fn data_still_held_at_the_end_of_input_is_counted_by_finish() {
+        let mut d = FlowDecoder::new(DecoderConfig::default());
+        let mut out = FlowBatch::new();
+        d.decode(exporter(), T0, &v9(0, &[data(3)]), &mut out)
+            .unwrap();
+        assert!(d.stats().no_template.is_empty(), "still waiting");
+        d.finish();
+        let u = &d.stats().no_template[&key()];
+        assert_eq!((u.sets, u.bytes, u.records), (1, 27, None));
+        assert_eq!(
+            d.stats().drops.get("held data expired (no template)"),
+            Some(&1)
+        );
+    }
+
+    #[test]
+    fn data_released_by_its_template_in_time_is_not_counted_as_undecoded() {
+        let mut d = FlowDecoder::new(DecoderConfig::default());
+        let mut out = FlowBatch::new();
+        d.decode(exporter(), T0, &v9(0, &[data(3)]), &mut out)
+            .unwrap();
+        d.decode(exporter(), T0 + 500, &v9(1, &[template()]), &mut out)
+            .unwrap();
+        d.finish();
+        assert_eq!(out.len(), 3);
+        assert!(d.stats().no_template.is_empty());
+        assert_eq!(d.stats().no_template_sets, 0);
     }
 }

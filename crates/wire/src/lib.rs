@@ -29,6 +29,8 @@
 //! sub-agent id, and start/end are `received_ms`. For v5, `domain` is `engine_type << 8 |
 //! engine_id`.
 
+#![forbid(unsafe_code)]
+
 mod bytes;
 pub mod decoder;
 pub mod error;

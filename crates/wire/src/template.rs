@@ -63,6 +63,10 @@ pub(crate) enum Target {
     Direction,
     SamplingInterval,
     SamplerId,
+    SamplerMode,
+    SelectorAlgorithm,
+    TimeInterval,
+    TimeSpace,
     EndReason,
     StartSec,
     EndSec,
@@ -113,7 +117,11 @@ pub(crate) fn target_of(id: u16) -> Target {
         176 | 178 => IcmpType,
         177 | 179 => IcmpCode,
         34 | 50 => SamplingInterval,
+        35 | 49 => SamplerMode,
         48 | 302 => SamplerId,
+        304 => SelectorAlgorithm,
+        307 => TimeInterval,
+        308 => TimeSpace,
         58 | 243 => Vlan,
         59 | 254 => VlanAlt,
         61 => Direction,
@@ -192,7 +200,9 @@ impl Plan {
             if matches!(
                 target,
                 Target::SamplingInterval
+                    | Target::SelectorAlgorithm
                     | Target::PacketInterval
+                    | Target::TimeInterval
                     | Target::SamplingSize
                     | Target::SamplingPopulation
                     | Target::SamplingProbability
@@ -321,6 +331,16 @@ pub(crate) struct Acc {
     pub direction: Option<u8>,
     pub sampling_interval: Option<u32>,
     pub sampler_id: Option<u64>,
+    /// samplingAlgorithm (35) / samplerMode (49): 1 deterministic, 2 random. Read so that the
+    /// element counts as understood; the rate comes from the interval alone either way.
+    pub sampler_mode: Option<u8>,
+    /// PSAMP selectorAlgorithm (304, RFC 5477 / IANA "PSAMP Selector Algorithm"): says which of
+    /// the parameter families below is the selector's.
+    pub selector_algorithm: Option<u16>,
+    /// samplingTimeInterval / samplingTimeSpace (307/308, µs): time-based selection, which has
+    /// no packet rate.
+    pub time_interval: Option<u64>,
+    pub time_space: Option<u64>,
     pub end_reason: Option<u8>,
     pub start_ms: Option<u64>,
     pub end_ms: Option<u64>,
@@ -387,6 +407,10 @@ impl Acc {
                 }
             }
             SamplerId => self.sampler_id = Some(uint(v)),
+            SamplerMode => self.sampler_mode = Some(uint(v) as u8),
+            SelectorAlgorithm => self.selector_algorithm = Some(uint(v) as u16),
+            TimeInterval => self.time_interval = Some(uint(v)),
+            TimeSpace => self.time_space = Some(uint(v)),
             EndReason => self.end_reason = Some(uint(v) as u8),
             StartSec => self.start_ms = Some(uint(v).saturating_mul(1000)),
             EndSec => self.end_ms = Some(uint(v).saturating_mul(1000)),

@@ -463,8 +463,8 @@ fn flows_agree_with_tshark_dissection() {
         return;
     };
     if !have_tshark() {
-        println!(
-            "SKIPPED: flows_agree_with_tshark_dissection: tshark/mergecap not installed (apt-get install tshark)"
+        pharos_model::conformance::skip(
+            "flows_agree_with_tshark_dissection: tshark/mergecap not installed (apt-get install tshark)",
         );
         return;
     }
@@ -558,7 +558,7 @@ fn sflow_samples_agree_with_tcpdump_expected_output() {
         let pcap = dir.join(format!("tcpdump/{c}.pcap"));
         let out = dir.join(format!("tcpdump/{c}.out"));
         let (Ok(text), true) = (std::fs::read_to_string(&out), pcap.exists()) else {
-            println!("SKIPPED: {c}: capture or expected output missing");
+            pharos_model::conformance::skip(&format!("{c}: capture or expected output missing"));
             continue;
         };
         // Expected: flow samples (rate, input, output) and counter samples (ifindex, octets).

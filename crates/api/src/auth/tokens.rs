@@ -12,8 +12,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use pharos_model::text::{IdentifierError, check_identifier, printable};
 use rand::RngCore;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 use super::{Role, TokenConfig};
@@ -32,12 +33,27 @@ pub enum TokenError {
         "token name {0:?} is not valid: use 1 to 64 letters, digits, '.', '_' or '-', e.g. \"grafana\""
     )]
     InvalidName(String),
+    /// The name is empty, too long, or holds a control or invisible character (said which, where).
+    #[error(
+        "token name {name} {reason}; use 1 to 64 letters, digits, '.', '_' or '-', e.g. \"grafana\""
+    )]
+    UnsafeName {
+        /// The name as given, escaped for display.
+        name: String,
+        /// What is wrong with it.
+        reason: IdentifierError,
+    },
     /// A token of that name exists (possibly revoked).
     #[error("a token named {0:?} exists already; choose another name")]
     Exists(String),
     /// No token of that name.
     #[error("no token named {0:?}; see `pharos token list`")]
     NotFound(String),
+    /// Revoking the token would leave no active admin token, so nobody could manage tokens.
+    #[error(
+        "token {0:?} is the last active admin token: revoking it would leave nobody able to manage tokens; create another admin token first (`pharos token create --role admin --name NAME`, or POST /api/v1/tokens with role admin)"
+    )]
+    LastAdmin(String),
     /// The token is defined in the configuration.
     #[error(
         "token {0:?} is defined in the configuration ([[api.token]]); remove it there and restart"
@@ -116,7 +132,7 @@ struct Configured {
     nsf: Option<String>,
 }
 
-/// Checks an NSF binding: only `nsf` tokens, a name of 1 to 255 printable characters.
+/// Checks an NSF binding: only `nsf` tokens, a name that passes [`check_identifier`].
 fn check_binding(role: Role, nsf: Option<&str>) -> Result<(), String> {
     let Some(n) = nsf else { return Ok(()) };
     if role != Role::Nsf {
@@ -124,12 +140,20 @@ fn check_binding(role: Role, nsf: Option<&str>) -> Result<(), String> {
             "only tokens of role nsf can be bound to an NSF, not {role}; drop the NSF name or use role nsf"
         ));
     }
-    if n.is_empty() || n.len() > 255 || n.chars().any(char::is_control) {
-        return Err(format!(
-            "NSF name {n:?} is not valid: use 1 to 255 printable characters, e.g. \"edge-fw\""
-        ));
-    }
-    Ok(())
+    check_identifier(n).map_err(|e| {
+        format!(
+            "NSF name {} is not valid: it {e}; use 1 to 255 printable characters, e.g. \"edge-fw\"",
+            printable(n)
+        )
+    })
+}
+
+/// Refuses a token name with a control or invisible character, saying which and where.
+fn check_name(name: &str) -> Result<(), TokenError> {
+    check_identifier(name).map_err(|reason| TokenError::UnsafeName {
+        name: format!("\"{}\"", printable(name)),
+        reason,
+    })
 }
 
 /// The token database and the configured tokens.
@@ -169,6 +193,23 @@ impl TokenStore {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         Self::with_connection(conn, configured)
+    }
+
+    /// Opens the token database at `path` only if it exists: never creates the file (nor its
+    /// directory), for commands that only read or change existing tokens and must leave an empty
+    /// directory empty. `None` when there is no database file at `path`.
+    pub fn open_existing(
+        path: &Path,
+        configured: &[TokenConfig],
+    ) -> Result<Option<Self>, TokenError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match Connection::open_with_flags(path, flags) {
+            Ok(c) => c,
+            Err(_) if !path.exists() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Self::with_connection(conn, configured).map(Some)
     }
 
     /// An in-memory store (tests).
@@ -239,6 +280,7 @@ impl TokenStore {
         nsf: Option<&str>,
     ) -> Result<String, TokenError> {
         check_binding(role, nsf).map_err(TokenError::Binding)?;
+        check_name(name)?;
         if !valid_name(name) {
             return Err(TokenError::InvalidName(name.to_string()));
         }
@@ -263,17 +305,44 @@ impl TokenStore {
         }
     }
 
-    /// Revokes the token `name` (revoking twice is not an error).
-    pub fn revoke(&self, name: &str) -> Result<(), TokenError> {
+    /// Revokes the token `name` (revoking twice is not an error). Unless `force`, refuses with
+    /// [`TokenError::LastAdmin`] to revoke the last active (not revoked, not expired) admin
+    /// token, configured admin tokens included: nobody could manage tokens through the API after
+    /// it. The check and the revocation are one transaction, so two revocations in two processes
+    /// cannot both pass it.
+    pub fn revoke(&self, name: &str, force: bool) -> Result<(), TokenError> {
         if self.configured.iter().any(|c| c.name == name) {
             return Err(TokenError::FromConfig(name.to_string()));
         }
-        let n = self
-            .conn()
-            .execute("UPDATE tokens SET revoked = 1 WHERE name = ?1", [name])?;
-        if n == 0 {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = Utc::now().timestamp();
+        let target: Option<(String, bool, Option<i64>)> = tx
+            .query_row(
+                "SELECT role, revoked, expires FROM tokens WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((role, revoked, expires)) = target else {
             return Err(TokenError::NotFound(name.to_string()));
+        };
+        let active_admin =
+            role == Role::Admin.name() && !revoked && expires.is_none_or(|e| e > now);
+        if active_admin && !force {
+            let others: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM tokens WHERE role = ?1 AND revoked = 0
+                     AND (expires IS NULL OR expires > ?2) AND name != ?3",
+                params![Role::Admin.name(), now, name],
+                |r| r.get(0),
+            )?;
+            let configured = self.configured.iter().any(|c| c.role == Role::Admin);
+            if others == 0 && !configured {
+                return Err(TokenError::LastAdmin(name.to_string()));
+            }
         }
+        tx.execute("UPDATE tokens SET revoked = 1 WHERE name = ?1", [name])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -391,6 +460,11 @@ fn validate_configured(configured: &[TokenConfig]) -> Result<Vec<Configured>, To
     let mut out = Vec::with_capacity(configured.len());
     for (i, c) in configured.iter().enumerate() {
         let at = format!("#{} ({:?})", i + 1, c.name);
+        if let Err(e) = check_identifier(&c.name) {
+            return Err(TokenError::Config(format!(
+                "{at}: name {e}; use 1 to 64 letters, digits, '.', '_' or '-'"
+            )));
+        }
         if !valid_name(&c.name) {
             return Err(TokenError::Config(format!(
                 "{at}: name is not valid: use 1 to 64 letters, digits, '.', '_' or '-'"
@@ -453,6 +527,25 @@ mod tests {
     }
 
     #[test]
+    fn open_existing_never_creates_the_database_and_reads_one_that_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.db");
+        assert!(TokenStore::open_existing(&path, &[]).unwrap().is_none());
+        assert!(!path.exists());
+        TokenStore::open(&path, &[])
+            .unwrap()
+            .create("grafana", Role::Viewer, None)
+            .unwrap();
+        let listed = TokenStore::open_existing(&path, &[])
+            .unwrap()
+            .expect("the database exists")
+            .list()
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, "grafana");
+    }
+
+    #[test]
     fn created_tokens_are_found_by_secret_and_stored_only_hashed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("auth.db");
@@ -494,9 +587,12 @@ mod tests {
         let cli = TokenStore::open(&path, &[]).unwrap();
         let secret = cli.create("ci", Role::Analyst, None).unwrap();
         assert!(daemon.lookup(&secret).unwrap().is_ok());
-        cli.revoke("ci").unwrap();
+        cli.revoke("ci", false).unwrap();
         assert_eq!(daemon.lookup(&secret).unwrap(), Err(Refusal::Revoked));
-        assert!(matches!(cli.revoke("nope"), Err(TokenError::NotFound(_))));
+        assert!(matches!(
+            cli.revoke("nope", false),
+            Err(TokenError::NotFound(_))
+        ));
         let list = daemon.list().unwrap();
         assert_eq!(list.len(), 1);
         assert!(list[0].revoked && list[0].last_used.is_some());
@@ -522,7 +618,10 @@ mod tests {
             s.lookup("phr_secret").unwrap(),
             Ok(grant("ops", Role::Admin, None))
         );
-        assert!(matches!(s.revoke("ops"), Err(TokenError::FromConfig(_))));
+        assert!(matches!(
+            s.revoke("ops", false),
+            Err(TokenError::FromConfig(_))
+        ));
         assert!(matches!(
             s.create("ops", Role::Viewer, None),
             Err(TokenError::Exists(_))
@@ -600,6 +699,83 @@ mod tests {
             s.lookup("phr_old").unwrap(),
             Ok(grant("old", Role::Viewer, None))
         );
+    }
+
+    #[test]
+    fn the_last_active_admin_token_is_not_revoked_unless_forced() {
+        let s = TokenStore::in_memory(&[]).unwrap();
+        s.create("root", Role::Admin, None).unwrap();
+        s.create("viewer", Role::Viewer, None).unwrap();
+        let e = s.revoke("root", false).unwrap_err();
+        assert!(
+            matches!(e, TokenError::LastAdmin(ref n) if n == "root"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("create another admin token"), "{e}");
+        assert!(!s.list().unwrap().iter().any(|t| t.revoked));
+        // Tokens of other roles are revoked freely.
+        s.revoke("viewer", false).unwrap();
+        // An expired or revoked admin does not count as another.
+        s.create("old", Role::Admin, Some(Duration::from_secs(1)))
+            .unwrap();
+        s.conn()
+            .execute(
+                "UPDATE tokens SET expires = expires - 10 WHERE name = 'old'",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(
+            s.revoke("root", false),
+            Err(TokenError::LastAdmin(_))
+        ));
+        // With a second active admin, either may go, but not both.
+        s.create("root2", Role::Admin, None).unwrap();
+        s.revoke("root", false).unwrap();
+        assert!(matches!(
+            s.revoke("root2", false),
+            Err(TokenError::LastAdmin(_))
+        ));
+        // Revoking a revoked admin again is not refused; forcing revokes the last one.
+        s.revoke("root", false).unwrap();
+        s.revoke("root2", true).unwrap();
+        assert!(
+            s.list()
+                .unwrap()
+                .iter()
+                .filter(|t| t.role == Role::Admin)
+                .all(|t| t.revoked || t.expires.is_some())
+        );
+    }
+
+    #[test]
+    fn a_configured_admin_token_counts_as_another_admin() {
+        let s = TokenStore::in_memory(&[configured("phr_ops")]).unwrap();
+        s.create("root", Role::Admin, None).unwrap();
+        s.revoke("root", false).unwrap();
+    }
+
+    #[test]
+    fn token_names_with_control_characters_are_refused_saying_which_and_where() {
+        let s = TokenStore::in_memory(&[]).unwrap();
+        let e = s.create("ci\u{0}x", Role::Viewer, None).unwrap_err();
+        assert!(matches!(e, TokenError::UnsafeName { .. }), "{e}");
+        let m = e.to_string();
+        assert!(
+            m.contains("\\x00") && m.contains("byte 2") && !m.contains('\0'),
+            "{m}"
+        );
+        let e = s
+            .create_bound("fw", Role::Nsf, None, Some("edge\u{1b}[2J"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\\x1b") && !e.contains('\u{1b}'), "{e}");
+        let bad = TokenConfig {
+            name: "ops\u{7f}".into(),
+            ..configured("phr_x")
+        };
+        let e = TokenStore::in_memory(&[bad]).err().unwrap().to_string();
+        assert!(e.contains("[[api.token]]") && e.contains("\\x7f"), "{e}");
+        assert!(s.list().unwrap().is_empty());
     }
 
     #[test]

@@ -35,14 +35,18 @@ impl Victim {
     }
 }
 
-/// Stable identity of an attack: a store updates the event with the same id in place.
+/// Stable identity of an attack: a store updates the event with the same id in place, and every
+/// phase of one attack (its start, each update, the refinement of its type, its end) has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AttackId {
     /// The attacked host (the network address, for a prefix attacked as a whole).
     pub victim: IpAddr,
     /// For a prefix attacked as a whole, its length (`None` for a host).
     pub prefix_len: Option<u8>,
-    /// The traffic class that crossed its threshold.
+    /// The traffic class the attack was raised as. It stays when the attack is refined into a
+    /// more specific class (an `all` attack that turns out to be a SYN flood keeps `all` here):
+    /// the class it is reported as now is [`AttackSummary::class`], its type
+    /// [`AttackSummary::attack_type`]. Two attacks on one victim at once are of disjoint classes.
     pub class: TrafficClass,
     /// When the attack started, Unix ms.
     pub start_ms: u64,
@@ -66,6 +70,9 @@ impl std::fmt::Display for AttackId {
 pub struct AttackSummary {
     /// Reported `ddos-type`; `None` for a flood of a protocol the model has no identity for.
     pub attack_type: Option<DdosType>,
+    /// The traffic class the attack is reported as now: the class it was raised as
+    /// ([`AttackId::class`]) or, once refined, the more specific class its traffic turned out to be.
+    pub class: TrafficClass,
     /// Host group of the victim.
     pub group: String,
     /// Rule that fired: `<group>/<class>/[baseline-]<pps|bps|fps>`.
@@ -187,10 +194,49 @@ pub(crate) fn common(
 /// Size of the uniform source sample.
 const RESERVOIR: usize = 32;
 
+/// The threshold an attack is held to: the class whose rate is compared, the metric, its value,
+/// whether it is a learned one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Trigger {
+    pub class: TrafficClass,
+    pub metric: usize,
+    pub threshold: f64,
+    pub baseline: bool,
+}
+
+/// The `ddos-type` of an attack in `class`, given every class's rates.
+fn type_of(class: TrafficClass, rates: &[Metrics; NCLASS]) -> Option<DdosType> {
+    let r = rates[class.index()];
+    match class.ddos_type() {
+        Some(DdosType::DnsReplyFlood) if r[1] > 512.0 * r[0] => Some(DdosType::DnsAmpFlood),
+        Some(t) => Some(t),
+        None => {
+            let pps = |c: TrafficClass| rates[c.index()][0];
+            type_from_mix(
+                r[0],
+                &[
+                    (6, pps(TrafficClass::Tcp)),
+                    (17, pps(TrafficClass::Udp)),
+                    (1, pps(TrafficClass::Icmpv4)),
+                    (58, pps(TrafficClass::Icmpv6)),
+                ],
+            )
+        }
+    }
+}
+
 /// An attack going on.
 #[derive(Debug, Clone)]
 pub(crate) struct Attack {
+    /// The class it is reported as (its type, rates and sketches): [`Attack::raised_as`] or a
+    /// more specific class it was refined into.
     pub class: TrafficClass,
+    /// The class it was raised as, part of its [`AttackId`].
+    raised_as: TrafficClass,
+    /// The threshold it is held to: on `class` itself, or on an ancestor whose threshold fired
+    /// while most of its traffic was in `class` (the attack lasts while a class on the path from
+    /// `class` up to this one is over its threshold).
+    pub trigger: Trigger,
     attack_type: Option<DdosType>,
     group: String,
     rule: String,
@@ -207,8 +253,10 @@ pub(crate) struct Attack {
     last_over_sec: Option<u64>,
     /// Rates of the last window over the threshold.
     pub last_window: Metrics,
-    threshold: f64,
-    metric: usize,
+    /// Mean and peak rates over the seconds from the start to the latest evaluation, settled or
+    /// not: what is reported until a settled second was measured (the window's mean would
+    /// include the quiet seconds before the attack).
+    onset: Option<(Metrics, Metrics)>,
     sources: SpaceSaving<([u8; 16], bool)>,
     /// Uniform reservoir sample of the flows' sources (Algorithm R) and its generator state.
     reservoir: Vec<([u8; 16], bool)>,
@@ -221,45 +269,25 @@ pub(crate) struct Attack {
 }
 
 impl Attack {
-    #[allow(clippy::too_many_arguments)]
+    /// An attack reported as `class`, held to `trigger` (on `class` or an ancestor of it).
     pub fn start(
         cfg: &DdosConfig,
         class: TrafficClass,
+        trigger: Trigger,
         group: &str,
-        metric: usize,
-        baseline: bool,
-        threshold: f64,
         start_ms: u64,
         now_ms: u64,
-        rates: [Metrics; NCLASS],
+        rates: &[Metrics; NCLASS],
     ) -> Attack {
         let r = rates[class.index()];
-        let attack_type = match class.ddos_type() {
-            Some(DdosType::DnsReplyFlood) if r[1] > 512.0 * r[0] => Some(DdosType::DnsAmpFlood),
-            Some(t) => Some(t),
-            None => {
-                let pps = |c: TrafficClass| rates[c.index()][0];
-                type_from_mix(
-                    r[0],
-                    &[
-                        (6, pps(TrafficClass::Tcp)),
-                        (17, pps(TrafficClass::Udp)),
-                        (1, pps(TrafficClass::Icmpv4)),
-                        (58, pps(TrafficClass::Icmpv6)),
-                    ],
-                )
-            }
-        };
         let k = cfg.sketch_capacity;
         Attack {
             class,
-            attack_type,
+            raised_as: class,
+            trigger,
+            attack_type: type_of(class, rates),
             group: group.to_string(),
-            rule: format!(
-                "{group}/{class}/{}{}",
-                if baseline { "baseline-" } else { "" },
-                METRIC_NAMES[metric]
-            ),
+            rule: rule(group, &trigger),
             start_ms: start_ms.min(now_ms),
             below_since_ms: None,
             last_update_ms: now_ms,
@@ -269,8 +297,7 @@ impl Attack {
             next_sec: start_ms / 1000,
             last_over_sec: None,
             last_window: r,
-            threshold,
-            metric,
+            onset: None,
             sources: SpaceSaving::new(k),
             reservoir: Vec::new(),
             rng: start_ms | 1,
@@ -282,13 +309,55 @@ impl Attack {
         }
     }
 
+    /// Holds the attack to `t` from now on (its rule names it).
+    pub fn retrigger(&mut self, t: Trigger) {
+        if self.trigger != t {
+            self.trigger = t;
+            self.rule = rule(&self.group, &t);
+        }
+    }
+
+    /// Reports the attack as `class` from now on, a more specific class than the one it had,
+    /// held to `t`: its type follows, and its rates are measured again from its start on the new
+    /// class's seconds (those the ring still holds). Its id and sketches stay: the sources and
+    /// ports seen so far were those of the wider class, mostly the same flows.
+    pub fn refine(&mut self, class: TrafficClass, t: Trigger, rates: &[Metrics; NCLASS]) {
+        self.class = class;
+        self.attack_type = type_of(class, rates);
+        self.retrigger(t);
+        self.secs = 0;
+        self.sum = [0.0; 3];
+        self.peak = [0.0; 3];
+        self.next_sec = self.start_ms / 1000;
+        self.last_over_sec = None;
+        self.last_window = rates[class.index()];
+        self.onset = None;
+    }
+
+    /// Whether no settled second was measured yet (the report then needs [`Attack::set_onset`]).
+    pub fn unsettled(&self) -> bool {
+        self.secs == 0
+    }
+
+    /// Second the attack started in.
+    pub fn start_sec(&self) -> u64 {
+        self.start_ms / 1000
+    }
+
+    /// Mean and peak rates of the attack's class over the seconds since its start (see `onset`).
+    pub fn set_onset(&mut self, mean: Metrics, peak: Metrics) {
+        self.onset = Some((mean, peak));
+    }
+
     /// Measures the settled seconds `[next, settled)` still in the window (from `from` on):
     /// the attack's rate is the mean of the seconds whose own rate reached the threshold, so the
-    /// ramp of the window average at the start and end does not bias it.
-    pub fn feed(&mut self, second: impl Fn(u64) -> Metrics, from: u64, settled: u64) {
+    /// ramp of the window average at the start and end does not bias it. `second` gives a
+    /// second's packets, bytes and flows of the attack's class, and the value of the trigger's
+    /// metric in the trigger's class (the same class unless the attack is held to an ancestor).
+    pub fn feed(&mut self, second: impl Fn(u64) -> (Metrics, f64), from: u64, settled: u64) {
         for s in self.next_sec.max(from)..settled {
-            let v = second(s);
-            if v[self.metric] >= self.threshold {
+            let (v, t) = second(s);
+            if t >= self.trigger.threshold {
                 self.secs += 1;
                 self.last_over_sec = Some(s);
                 for (m, x) in v.into_iter().enumerate() {
@@ -317,6 +386,16 @@ impl Attack {
         self.last_over_sec.map_or(below_ms, |s| {
             s.saturating_add(1).saturating_mul(1000).min(below_ms)
         })
+    }
+
+    /// When the attack started, Unix ms (part of its [`AttackId`]).
+    pub fn start_ms(&self) -> u64 {
+        self.start_ms
+    }
+
+    /// The class it was raised as (part of its [`AttackId`]).
+    pub fn raised_as(&self) -> TrafficClass {
+        self.raised_as
     }
 
     /// Records one flow of the attack's class.
@@ -360,9 +439,13 @@ impl Attack {
     }
 
     fn summary(&self, cfg: &DdosConfig, end_ms: Option<u64>) -> AttackSummary {
-        // before a whole second was measured, the window's rates stand in
+        // before a whole second was measured, the seconds since the start stand in (else the
+        // window's rates)
         let (sum, peak, n) = if self.secs == 0 {
-            (self.last_window, self.last_window, 1.0)
+            match self.onset {
+                Some((mean, peak)) => (mean, peak, 1.0),
+                None => (self.last_window, self.last_window, 1.0),
+            }
         } else {
             (self.sum, self.peak, self.secs as f64)
         };
@@ -397,6 +480,7 @@ impl Attack {
         }
         AttackSummary {
             attack_type: self.attack_type,
+            class: self.class,
             group: self.group.clone(),
             rule: self.rule.clone(),
             start_ms: self.start_ms,
@@ -442,12 +526,13 @@ impl Attack {
         let id = AttackId {
             victim,
             prefix_len,
-            class: self.class,
+            class: self.raised_as,
             start_ms: self.start_ms,
         };
         // how far over its threshold the attack went decides the severity
-        let ratio = self.peak[self.metric].max(self.last_window[self.metric])
-            / self.threshold.max(f64::MIN_POSITIVE);
+        let m = self.trigger.metric;
+        let ratio =
+            self.peak[m].max(self.last_window[m]) / self.trigger.threshold.max(f64::MIN_POSITIVE);
         let severity = if ratio >= 10.0 {
             Severity::Critical
         } else {
@@ -480,13 +565,27 @@ impl Attack {
             attack_rate: Some(s.avg_pps.round() as u64),
             attack_throughput: Some(s.avg_bytes_ps.round() as u64),
         };
+        // The event's time is the attack's start, in every update: stored events are listed
+        // and filtered by when the attack began; the receive time says when this report was made.
+        let mut common = common(&cfg.nsf_name, "detect:ddos", now_ms, severity, text);
+        common.event_time = ts(self.start_ms);
         AttackReport {
             id,
             message: Message {
-                common: common(&cfg.nsf_name, "detect:ddos", now_ms, severity, text),
+                common,
                 kind: Kind::Ddos(event),
             },
             summary: s,
         }
     }
+}
+
+/// `<group>/<class>/[baseline-]<metric>`: the rule an attack is held to.
+fn rule(group: &str, t: &Trigger) -> String {
+    format!(
+        "{group}/{}/{}{}",
+        t.class,
+        if t.baseline { "baseline-" } else { "" },
+        METRIC_NAMES[t.metric]
+    )
 }

@@ -13,11 +13,27 @@
 //!   too: it can only undercount, so when even it is over a threshold the attack starts at once
 //!   (a strong attack is seen about one second after it begins). Data older than the ring is
 //!   dropped (counted as late). A flow claiming to last more than an hour is counted at its end.
-//! - An attack starts when a class's rate reaches a threshold (any of pps, bits/s, flows/s), unless
-//!   a more specific class of the same host ([`TrafficClass::parent`]) is also over or under
-//!   attack: a NTP reflection is reported once, as `ntp-amp-flood`, not also as `udp-flood`.
-//!   It ends once the rate stayed below the threshold for `hold_s`. Every update carries the
-//!   whole event so far (a store replaces the previous one with the same [`AttackId`]).
+//! - One attack, one event. An attack starts when a class's rate reaches a threshold (any of
+//!   pps, bits/s, flows/s) and no more specific class of the same host ([`TrafficClass::parent`])
+//!   is also over or under attack: a NTP reflection is reported once, as `ntp-amp-flood`, not
+//!   also as `udp-flood`. Its type at the first report is already the most specific one: when a
+//!   coarse class crosses first (`all` counts the victim's ordinary traffic too), the attack is
+//!   raised as the most specific class that carries more than half of the coarse class's rate
+//!   (a SYN flood is a `syn-flood` from its start), held to the coarse class's threshold until
+//!   its own crosses. When it cannot be told (a mix), it is raised on the coarse class and
+//!   refined in place once a descendant crosses its own threshold: an `Updated` report at once,
+//!   same [`AttackId`] (whose `class` stays the one raised; [`AttackSummary::class`] is the one
+//!   now). Classes that are mostly the same traffic (SYNs to port 80 are `syn` and `http`) are
+//!   one attack. Disjoint classes over their thresholds at once (an NTP reflection and a SYN
+//!   flood on one victim) are two attacks, each with its type and id.
+//! - An attack ends once its class stayed below the threshold it is held to for `hold_s` (an
+//!   over-threshold ancestor that the attack's class still carries most of keeps it going).
+//!   Every update carries the whole event so far (a store replaces the previous one with the
+//!   same [`AttackId`]).
+//! - Rates reported: the mean and peak over the settled seconds of the attack that reached the
+//!   threshold; before a settled second was measured (an attack seen early through the window
+//!   ending now), over the seconds from its start to now, never the window's mean with the
+//!   quiet seconds before the attack in it.
 //! - A host group with `aggregate` limits also measures each of its prefixes as a whole (one
 //!   more state, keyed by the prefix): an attack spread thinly over many hosts is reported on
 //!   the prefix (`AttackId::prefix_len`), independently of its hosts' own attacks.
@@ -40,9 +56,9 @@ pub(crate) use attack::common as ts_common;
 pub use attack::{AttackId, AttackReport, AttackSummary, AttackUpdate};
 pub use learned::LearnedHost;
 
-use crate::class::{ClassSet, NCLASS, TrafficClass, classify, descendants};
+use crate::class::{ClassSet, NCLASS, TrafficClass, classify, common_ancestor, descendants};
 use crate::config::{Compiled, ConfigError, DdosConfig, Metrics, Target};
-use attack::Attack;
+use attack::{Attack, Trigger};
 use foldhash::fast::RandomState;
 use pharos_model::flow::{FlowBatch, flags};
 use std::collections::HashMap;
@@ -294,6 +310,7 @@ impl DdosDetector {
     pub fn process(&mut self, batch: &FlowBatch, now_ms: u64, out: &mut Vec<AttackUpdate>) {
         self.ingest(batch, now_ms);
         let now_ms = self.clock(now_ms);
+        let first = out.len();
         if now_ms >= self.evaluated_ms.saturating_add(EARLY_EVAL_MS)
             && now_ms / 1000 == self.evaluated_sec
         {
@@ -301,6 +318,87 @@ impl DdosDetector {
             self.evaluate(now_ms, true, out);
         } else {
             self.tick(now_ms, out);
+        }
+        if out[first..]
+            .iter()
+            .any(|u| matches!(u, AttackUpdate::Started(_)))
+        {
+            self.seed_started(batch, now_ms, &mut out[first..]);
+        }
+    }
+
+    /// Attacks that start while a batch is processed have seen none of its flows (they were
+    /// counted before the attack existed): their sketches take the batch's flows towards their
+    /// victim, and their `Started` reports are made again, so the first event (and the hook's
+    /// input) already names the top sources and ports known at that moment.
+    fn seed_started(&mut self, b: &FlowBatch, now_ms: u64, updates: &mut [AttackUpdate]) {
+        let fresh: Vec<((u128, u8), TrafficClass, u64)> = updates
+            .iter()
+            .filter_map(|u| match u {
+                AttackUpdate::Started(r) => Some((key_of(&r.id), r.id.class, r.id.start_ms)),
+                _ => None,
+            })
+            .collect();
+        let is_fresh = |key: (u128, u8), a: &attack::Attack| {
+            fresh
+                .iter()
+                .any(|&(k, c, s)| k == key && c == a.raised_as() && s == a.start_ms())
+        };
+        for i in 0..crate::readable_rows(b) {
+            let f = b.flags[i];
+            let dst = &b.dst_addr[i];
+            let dv4 = f & flags::DST_V4 != 0;
+            let aggregate = match self.c.dst.lookup(dst, dv4) {
+                None | Some(Target::Allowed) => continue,
+                Some(Target::Group(_)) => None,
+                Some(Target::GroupAndAggregate { len, .. }) => Some(len),
+            };
+            let src = (b.src_addr[i], f & flags::SRC_V4 != 0);
+            if !self.c.allow_src.is_empty() && self.c.allow_src.lookup(&src.0, src.1).is_some() {
+                continue;
+            }
+            let (sp, dp, proto) = (b.src_port[i], b.dst_port[i], b.proto[i]);
+            let mask = classify(proto, b.tcp_flags[i], sp, dp);
+            let host = Victim {
+                addr: *dst,
+                v4: dv4,
+                prefix_len: 128,
+            };
+            let whole = aggregate.map(|len| Victim {
+                addr: crate::prefix::mask(u128::from_be_bytes(*dst), len).to_be_bytes(),
+                v4: dv4,
+                prefix_len: len,
+            });
+            for key in [Some(host.key()), whole.map(|w| w.key())]
+                .into_iter()
+                .flatten()
+            {
+                if !fresh.iter().any(|&(k, ..)| k == key) {
+                    continue;
+                }
+                let Some(h) = self.hosts.get_mut(&key) else {
+                    continue;
+                };
+                for a in h.attacks.iter_mut() {
+                    if mask.contains(a.class) && is_fresh(key, a) {
+                        a.observe(src, sp, dp, proto, b.packets[i], b.sampling_rate[i]);
+                    }
+                }
+            }
+        }
+        for u in updates.iter_mut() {
+            let AttackUpdate::Started(r) = u else {
+                continue;
+            };
+            let key = key_of(&r.id);
+            if let Some(h) = self.hosts.get(&key)
+                && let Some(a) = h
+                    .attacks
+                    .iter()
+                    .find(|a| a.raised_as() == r.id.class && a.start_ms() == r.id.start_ms)
+            {
+                *r = a.event(&self.cfg, &h.victim, now_ms, None);
+            }
         }
     }
 
@@ -554,6 +652,8 @@ impl Eval<'_> {
         }
         let mut rates = [[0.0f64; 3]; NCLASS];
         let mut fired: [Option<(usize, bool, f64)>; NCLASS] = [None; NCLASS];
+        // per class, how far towards its threshold it is (its highest rate / threshold ratio)
+        let mut near = [0.0f64; NCLASS];
         let mut over = 0u32;
         for (slot, &c) in h.classes.iter().enumerate() {
             let ci = c.index();
@@ -570,6 +670,7 @@ impl Eval<'_> {
                     }
                 }
             }
+            near[ci] = (0..3).fold(0.0, |n: f64, m| n.max(rate[m] / thr[m]));
             if let Some(m) = (0..3).find(|&m| rate[m] >= thr[m]) {
                 over |= 1 << ci;
                 fired[ci] = Some((m, thr[m] < abs[m], thr[m]));
@@ -589,21 +690,108 @@ impl Eval<'_> {
                 }
             }
         }
+        let trigger_of = |c: TrafficClass| {
+            fired[c.index()].map(|(metric, baseline, threshold)| Trigger {
+                class: c,
+                metric,
+                threshold,
+                baseline,
+            })
+        };
+        // the most specific classes over their threshold (none of their descendants is)
+        let mut leaves = over;
+        for c in ClassSet(over).iter() {
+            if desc[c.index()] & over != 0 {
+                leaves &= !(1 << c.index());
+            }
+        }
+        // Refinement: an attack raised on a coarse class (its threshold crossed first) whose
+        // descendant now crosses its own becomes that descendant, in place (same id).
+        let mut refined = 0u32;
+        if leaves != 0 {
+            for a in h.attacks.iter_mut() {
+                let cands = leaves & desc[a.class.index()] & !h.active;
+                if cands == 0 {
+                    continue;
+                }
+                let c = most_over(cands, &fired, &rates);
+                let Some(t) = trigger_of(c) else {
+                    continue;
+                };
+                h.active = (h.active & !(1 << a.class.index())) | (1 << c.index());
+                a.refine(c, t, &rates);
+                refined |= 1 << c.index();
+            }
+        }
+        // Leaves no attack is about yet start one below, unless an attack going on is the same
+        // traffic: then they keep it going instead (`kept`). The same traffic: the attack's class
+        // carries most of the leaf's (a SYN flood keeps its `syn` attack going while it also
+        // holds `all` over), or shares most of its traffic with the class the leaf would start
+        // as (SYNs to port 80 are both `syn` and `http`).
+        let mut kept = 0u32;
+        for c in ClassSet(leaves & !h.active).iter() {
+            let ci = c.index();
+            let Some(t) = trigger_of(c) else {
+                continue;
+            };
+            if desc[ci] & h.active != 0 {
+                // a more specific attack going on (perhaps in its hold time)
+                let total = rates[ci][t.metric];
+                for a in h.attacks.iter() {
+                    if desc[ci] & (1 << a.class.index()) != 0
+                        && rates[a.class.index()][t.metric] * 2.0 > total
+                    {
+                        kept |= 1 << a.class.index();
+                    }
+                }
+                continue;
+            }
+            let class = dominant(c, t.metric, &rates, &near, &h.classes);
+            if let Some(a) = h.attacks.iter().find(|a| overlaps(class, a.class, &rates)) {
+                kept |= 1 << a.class.index();
+            }
+        }
         // life cycle of ongoing attacks
         let mut k = 0;
         while k < h.attacks.len() {
             let a = &mut h.attacks[k];
             let ci = a.class.index();
             let slot = h.slot_of[ci] as usize;
+            if over & (1 << ci) != 0
+                && a.trigger.class != a.class
+                && let Some(t) = trigger_of(a.class)
+            {
+                // its own class crossed its threshold: held to it from now on
+                a.retrigger(t);
+            }
+            let t = a.trigger;
+            let tslot = h.slot_of[t.class.index()] as usize;
             a.feed(
-                |sec| bucket_metrics(&h.buckets, h.head_sec, slot, sec, ring),
+                |sec| {
+                    let v = bucket_metrics(&h.buckets, h.head_sec, slot, sec, ring);
+                    let tv = if tslot == slot {
+                        v[t.metric]
+                    } else {
+                        bucket_metrics(&h.buckets, h.head_sec, tslot, sec, ring)[t.metric]
+                    };
+                    (v, tv)
+                },
                 from,
                 settled,
             );
-            if over & (1 << ci) != 0 {
+            if a.unsettled()
+                && let Some((mean, peak)) =
+                    onset(&h.buckets, h.head_sec, slot, a.start_sec(), now_sec, ring)
+            {
+                a.set_onset(mean, peak);
+            }
+            if (over | kept) & (1 << ci) != 0 {
                 a.below_since_ms = None;
                 a.last_window = rates[ci];
-                if update_ms > 0 && now_ms.saturating_sub(a.last_update_ms) >= update_ms {
+                // a refined type is news: reported at once
+                if refined & (1 << ci) != 0
+                    || update_ms > 0 && now_ms.saturating_sub(a.last_update_ms) >= update_ms
+                {
                     a.last_update_ms = now_ms;
                     out.push(AttackUpdate::Updated(a.event(cfg, &h.victim, now_ms, None)));
                 }
@@ -625,42 +813,149 @@ impl Eval<'_> {
                 }
             }
         }
-        // new attacks: the most specific classes over threshold
-        let candidates = over & !h.active;
-        for c in ClassSet(candidates).iter() {
+        // New attacks, one per leaf no attack is about: reported at once as the most specific
+        // class that carries most of the leaf's traffic (a SYN flood that holds `all` over its
+        // threshold before `syn` is a `syn-flood` from its first event), held to the leaf's
+        // threshold until its own class crosses its own.
+        for c in ClassSet(leaves & !h.active).iter() {
             let ci = c.index();
-            if desc[ci] & (over | h.active) != 0 {
+            if desc[ci] & h.active != 0 {
                 continue;
             }
-            let Some((metric, baseline, thr)) = fired[ci] else {
+            let Some(t) = trigger_of(c) else {
                 continue;
             };
-            let slot = h.slot_of[ci] as usize;
+            let class = dominant(c, t.metric, &rates, &near, &h.classes);
+            if h.attacks.iter().any(|a| overlaps(class, a.class, &rates)) {
+                continue;
+            }
             let span = window + cfg.delay_s;
-            let start_ms = h.first_over_ms(slot, from, span, ring, metric, thr);
-            let mut a = Attack::start(
-                cfg,
-                c,
-                &group.name,
-                metric,
-                baseline,
-                thr,
-                start_ms,
-                now_ms,
-                rates,
+            let start_ms = h.first_over_ms(
+                h.slot_of[ci] as usize,
+                from,
+                span,
+                ring,
+                t.metric,
+                t.threshold,
             );
+            let mut a = Attack::start(cfg, class, t, &group.name, start_ms, now_ms, &rates);
+            let slot = h.slot_of[class.index()] as usize;
+            let tslot = h.slot_of[ci] as usize;
             a.feed(
-                |sec| bucket_metrics(&h.buckets, h.head_sec, slot, sec, ring),
+                |sec| {
+                    let v = bucket_metrics(&h.buckets, h.head_sec, slot, sec, ring);
+                    let tv = bucket_metrics(&h.buckets, h.head_sec, tslot, sec, ring)[t.metric];
+                    (v, tv)
+                },
                 from,
                 settled,
             );
-            h.active |= 1 << ci;
+            if let Some((mean, peak)) =
+                onset(&h.buckets, h.head_sec, slot, a.start_sec(), now_sec, ring)
+            {
+                a.set_onset(mean, peak);
+            }
+            h.active |= 1 << class.index();
             stats.started += 1;
             out.push(AttackUpdate::Started(a.event(cfg, &h.victim, now_ms, None)));
             h.attacks.push(a);
         }
         h.active != 0 || now_sec.saturating_sub(h.last_seen_sec) <= evict_sec
     }
+}
+
+/// Mean and peak `[packets, bytes, flows]` per second of `slot` over the seconds `[from, to)`
+/// (`None` when empty): an attack's rates since its start, before a settled second measured them.
+fn onset(
+    buckets: &[Bucket],
+    head: u64,
+    slot: usize,
+    from: u64,
+    to: u64,
+    ring: usize,
+) -> Option<(Metrics, Metrics)> {
+    let from = from.max(to.saturating_sub(ring as u64 - 1));
+    if from >= to {
+        return None;
+    }
+    let (mut sum, mut peak) = ([0.0; 3], [0.0f64; 3]);
+    for s in from..to {
+        let v = bucket_metrics(buckets, head, slot, s, ring);
+        for m in 0..3 {
+            sum[m] += v[m];
+            peak[m] = peak[m].max(v[m]);
+        }
+    }
+    let n = (to - from) as f64;
+    Some((sum.map(|x| x / n), peak))
+}
+
+/// Of the classes in `set` (all over their threshold), the one furthest over it.
+fn most_over(
+    set: u32,
+    fired: &[Option<(usize, bool, f64)>; NCLASS],
+    rates: &[Metrics; NCLASS],
+) -> TrafficClass {
+    let ratio = |c: TrafficClass| {
+        fired[c.index()].map_or(0.0, |(m, _, thr)| {
+            rates[c.index()][m] / thr.max(f64::MIN_POSITIVE)
+        })
+    };
+    let mut best = TrafficClass::All;
+    let mut best_ratio = f64::NEG_INFINITY;
+    for c in ClassSet(set).iter() {
+        let r = ratio(c);
+        if r > best_ratio {
+            (best, best_ratio) = (c, r);
+        }
+    }
+    best
+}
+
+/// The most specific class that carries more than half of `c`'s `metric`: down the class tree
+/// from `c`, among the children that carry more than half of it, the one nearest its own
+/// threshold (`near`; the first in index order on a tie): of SYNs to port 80, both `syn` and
+/// `http`, the one that would cross first. `c` itself when no child does.
+fn dominant(
+    c: TrafficClass,
+    metric: usize,
+    rates: &[Metrics; NCLASS],
+    near: &[f64; NCLASS],
+    classes: &[TrafficClass],
+) -> TrafficClass {
+    let total = rates[c.index()][metric];
+    let mut cur = c;
+    loop {
+        let mut best: Option<TrafficClass> = None;
+        for &x in classes {
+            if x.parent() != Some(cur) || rates[x.index()][metric] * 2.0 <= total {
+                continue;
+            }
+            let (n, i) = (near[x.index()], x.index());
+            if best.is_none_or(|b| n > near[b.index()] || n == near[b.index()] && i < b.index()) {
+                best = Some(x);
+            }
+        }
+        match best {
+            Some(x) if total > 0.0 => cur = x,
+            _ => return cur,
+        }
+    }
+}
+
+/// Whether classes `x` and `y` are mostly the same traffic: one contains the other, or, on some
+/// metric, what they must share (their sum beyond the rate of their closest common ancestor) is
+/// at least half of the smaller one (SYNs to port 80 are in `syn` and in `http`).
+fn overlaps(x: TrafficClass, y: TrafficClass, rates: &[Metrics; NCLASS]) -> bool {
+    let a = common_ancestor(x, y);
+    if a == x || a == y {
+        return true;
+    }
+    let (rx, ry, ra) = (rates[x.index()], rates[y.index()], rates[a.index()]);
+    (0..3).any(|m| {
+        let small = rx[m].min(ry[m]);
+        small > 0.0 && rx[m] + ry[m] - ra[m] >= 0.5 * small
+    })
 }
 
 /// `[packets, bytes, flows]` of one second of one slot whose ring ends at second `head`; zero for
@@ -813,6 +1108,22 @@ fn count(
             }
         }
     }
+}
+
+/// The state key of an attack's victim (host, or prefix taken as a whole).
+fn key_of(id: &AttackId) -> (u128, u8) {
+    let (addr, v4) = pharos_model::flow::addr_to_bytes(&id.victim);
+    let prefix_len = match (id.prefix_len, v4) {
+        (None, _) => 128,
+        (Some(l), true) => l.saturating_add(96),
+        (Some(l), false) => l,
+    };
+    Victim {
+        addr,
+        v4,
+        prefix_len,
+    }
+    .key()
 }
 
 fn sort_updates(u: &mut [AttackUpdate]) {

@@ -3,7 +3,7 @@ use crate::config::{BaselineConfig, HostGroupConfig, Limit};
 use crate::synth::{AttackGen, AttackSpec, Rng, background, flow};
 use pharos_model::Kind;
 use pharos_model::flow::FlowRecord;
-use pharos_model::ident::DdosType;
+use pharos_model::ident::{DdosType, Identity};
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -167,6 +167,17 @@ fn detects(spec: AttackSpec, class: TrafficClass, want: DdosType) {
     assert_eq!(e.attack_type, Some(want));
     assert_eq!(e.attack_dst_ip, vec![victim]);
     assert!(e.end_time.is_none());
+    // The first event already names sources: those of the batch that started it.
+    let at_start = e
+        .attack_src_ip
+        .iter()
+        .filter(|a| a.to_string().starts_with("203.0.11"))
+        .count();
+    assert!(
+        at_start > 0 && at_start * 10 >= e.attack_src_ip.len() * 8,
+        "{want:?}: sources at start {:?}",
+        e.attack_src_ip
+    );
     assert!(
         s.id.start_ms >= T0 + 10_000 && s.id.start_ms <= T0 + 13_000,
         "start {}",
@@ -1039,4 +1050,249 @@ fn carpet_bombing_of_a_prefix_is_one_aggregate_attack() {
         (100_000.0..125_000.0).contains(&pps),
         "aggregate pps {pps:.0}"
     );
+}
+
+/// Thresholds as in the FastNetMon comparison (bench/fastnetmon/pharos-detect.toml): the same
+/// per-host limits on `all` and on every class that names a type, so `all`, which also counts
+/// the victim's ordinary traffic, crosses before the attack's own class does.
+fn fnm_cfg() -> DdosConfig {
+    let mut c = cfg();
+    for cl in TrafficClass::ALL {
+        let l = match cl {
+            TrafficClass::All => limit(5_000, 50_000_000, 3_000),
+            TrafficClass::Tcp | TrafficClass::Http | TrafficClass::Https | TrafficClass::Tls => {
+                limit(0, 0, 3_000)
+            }
+            _ => limit(5_000, 50_000_000, 0),
+        };
+        c.thresholds.insert(cl, l);
+    }
+    c
+}
+
+/// The victim's ordinary traffic: about 1,000 pps (UDP and HTTPS), one-second flows.
+fn victim_background(t: u64, b: &mut FlowBatch) {
+    for i in 0..10u16 {
+        let mut f = flow("192.0.2.50", VICTIM, 17, 30_000 + i, 40_000 + i, t, t + 999);
+        f.packets = 50;
+        f.bytes = 50 * 600;
+        b.push(&f);
+        let mut f = flow("192.0.2.51", VICTIM, 6, 50_000 + i, 443, t, t + 999);
+        f.tcp_flags = 0x18;
+        f.packets = 50;
+        f.bytes = 50 * 400;
+        b.push(&f);
+    }
+}
+
+/// An attack of instantaneous flow records every 100 ms from `T0 + a0 s` (a clean start: every
+/// packet sent before the clock is exported by then).
+fn clean(s: AttackSpec) -> AttackSpec {
+    AttackSpec {
+        flow_ms: (0, 0),
+        ..s
+    }
+}
+
+/// `spec` from second 10 to 40 over the victim's ordinary traffic, with [`fnm_cfg`].
+fn over_fnm(spec: AttackSpec) -> Run {
+    let t0 = T0 + 10_000;
+    let mut g = AttackGen::new(spec, t0, 7);
+    run_with(fnm_cfg(), 70, 31, |s, t, b| {
+        victim_background(t, b);
+        if s == 39 {
+            g.finish(t0, t + 1000, b);
+        } else if (10..39).contains(&s) {
+            g.emit(t0, t + 1000, b);
+        }
+    })
+}
+
+/// One attack that crosses `all` before its own class: exactly one event, of type `want` from
+/// the first notification on, with its true rate at the first alarm and in the first update.
+fn one_event_typed_from_the_start(r: &Run, pps: f64, want: DdosType) {
+    let started = r.started();
+    assert_eq!(
+        started.len(),
+        1,
+        "{:#?}",
+        started.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
+    let s = started[0];
+    assert_eq!(s.summary.attack_type, Some(want), "{}", s.id);
+    let Kind::Ddos(e) = &s.message.kind else {
+        panic!("not a DDoS event")
+    };
+    assert_eq!(e.attack_type, Some(want));
+    within(s.summary.avg_pps, pps, "pps at the first alarm");
+    within(
+        e.attack_rate.unwrap() as f64,
+        pps,
+        "attack-rate at the first alarm",
+    );
+    let first_update = r
+        .updates
+        .iter()
+        .find_map(|(_, u)| match u {
+            AttackUpdate::Updated(r) => Some(r),
+            _ => None,
+        })
+        .expect("an update");
+    within(first_update.summary.avg_pps, pps, "pps at the first update");
+    assert!(r.updates.iter().all(|(_, u)| u.id() == &s.id), "one id");
+    assert!(
+        r.updates
+            .iter()
+            .all(|(_, u)| u.report().summary.attack_type == Some(want)),
+        "the type never changes"
+    );
+    let ended = r.ended();
+    assert_eq!(ended.len(), 1);
+    within(ended[0].1.summary.avg_pps, pps, "pps at the end");
+}
+
+#[test]
+fn a_syn_flood_crossing_all_before_syn_is_one_syn_flood_from_the_first_event() {
+    let r = over_fnm(clean(spec(6, 0x02, None, Some(80), 7_000, 60)));
+    one_event_typed_from_the_start(&r, 7_000.0, DdosType::SynFlood);
+}
+
+#[test]
+fn an_icmp_flood_crossing_all_before_icmpv4_is_one_icmpv4_flood_from_the_first_event() {
+    let r = over_fnm(clean(spec(1, 0, Some(0), Some(0), 7_000, 84)));
+    one_event_typed_from_the_start(&r, 7_000.0, DdosType::Icmpv4Flood);
+}
+
+#[test]
+fn an_ntp_reflection_crossing_all_first_is_one_ntp_amp_flood() {
+    let r = over_fnm(spec(17, 0, Some(123), None, 7_000, 468));
+    let s = r.started();
+    assert_eq!(s.len(), 1, "{s:#?}");
+    assert_eq!(s[0].summary.attack_type, Some(DdosType::NtpAmpFlood));
+    assert!(r.updates.iter().all(|(_, u)| u.id() == &s[0].id));
+}
+
+#[test]
+fn a_strong_attack_reports_its_true_rate_at_the_first_alarm() {
+    // Seen within a second through the window ending now, whose mean still holds four quiet
+    // seconds: the rate reported is measured over the seconds since the attack began.
+    let r = run(
+        cfg(),
+        Some(clean(spec(6, 0x02, None, Some(80), 150_000, 60))),
+        10,
+        30,
+        50,
+        24,
+    );
+    let (t, first) = r.updates.first().expect("detected");
+    assert!(matches!(first, AttackUpdate::Started(_)));
+    assert!(*t <= T0 + 11_000, "seen at {} ms", t - T0);
+    let s = first.report();
+    within(s.summary.avg_pps, 150_000.0, "pps at the first alarm");
+    within(s.summary.peak_pps, 150_000.0, "peak at the first alarm");
+    within(
+        s.summary.avg_bytes_ps,
+        150_000.0 * 60.0,
+        "bytes/s at the first alarm",
+    );
+}
+
+#[test]
+fn a_mixed_flood_raised_on_all_is_refined_in_place_when_one_class_crosses_its_threshold() {
+    // NTP, SYN and ICMP, none over its own threshold nor most of the traffic: an `all` attack
+    // of no single type; then the SYN part grows over its threshold: the same attack, updated
+    // at once with the type syn-flood (no second start, one id for the hook).
+    let t0 = T0 + 10_000;
+    let mut gens = [
+        AttackGen::new(clean(spec(17, 0, Some(123), None, 2_000, 468)), t0, 1),
+        AttackGen::new(clean(spec(6, 0x02, None, Some(80), 2_000, 60)), t0, 2),
+        AttackGen::new(clean(spec(1, 0, Some(0), Some(0), 1_500, 84)), t0, 3),
+    ];
+    let t1 = T0 + 20_000;
+    let mut more_syn = AttackGen::new(clean(spec(6, 0x02, None, Some(80), 6_000, 60)), t1, 4);
+    let r = run_with(fnm_cfg(), 70, 32, |s, t, b| {
+        victim_background(t, b);
+        if (10..40).contains(&s) {
+            for g in gens.iter_mut() {
+                g.emit(t0, t + 1000, b);
+            }
+        }
+        if (20..40).contains(&s) {
+            more_syn.emit(t1, t + 1000, b);
+        }
+    });
+    let started = r.started();
+    assert_eq!(started.len(), 1, "{started:#?}");
+    let id = started[0].id;
+    assert_eq!(id.class, TrafficClass::All);
+    assert_eq!(started[0].summary.class, TrafficClass::All);
+    assert_eq!(
+        started[0].summary.attack_type, None,
+        "no protocol dominates"
+    );
+    let (t_refined, refined) = r
+        .updates
+        .iter()
+        .find(|(_, u)| u.report().summary.attack_type == Some(DdosType::SynFlood))
+        .expect("refined to syn-flood");
+    assert!(matches!(refined, AttackUpdate::Updated(_)), "{refined:#?}");
+    assert!(
+        (T0 + 20_000..=T0 + 24_000).contains(t_refined),
+        "refined at {} ms",
+        t_refined - T0
+    );
+    assert_eq!(refined.id(), &id, "same attack, same id");
+    assert_eq!(refined.report().summary.class, TrafficClass::Syn);
+    assert_eq!(refined.report().summary.rule, "default/syn/pps");
+    assert_eq!(
+        id.to_string(),
+        format!("ddos/{VICTIM}/all/{}", id.start_ms),
+        "the id keeps the class the attack was raised as"
+    );
+    assert!(r.updates.iter().all(|(_, u)| u.id() == &id));
+    let ended = r.ended();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].1.summary.attack_type, Some(DdosType::SynFlood));
+    within(ended[0].1.summary.avg_pps, 8_000.0, "pps of the syn-flood");
+}
+
+#[test]
+fn an_ntp_reflection_and_a_syn_flood_on_one_victim_at_once_are_two_attacks() {
+    // Disjoint traffic, each over its own threshold: two attacks, each with its own type and id.
+    let t0 = T0 + 10_000;
+    let mut ntp = AttackGen::new(spec(17, 0, Some(123), None, 20_000, 468), t0, 1);
+    let mut syn = AttackGen::new(spec(6, 0x02, None, Some(80), 50_000, 60), t0, 2);
+    let r = run_with(cfg(), 60, 33, |s, t, b| {
+        if (10..30).contains(&s) {
+            ntp.emit(t0, t + 1000, b);
+            syn.emit(t0, t + 1000, b);
+        }
+    });
+    let mut types: Vec<_> = r.started().iter().map(|s| s.summary.attack_type).collect();
+    types.sort_by_key(|t| t.map(|t| t.name()));
+    assert_eq!(
+        types,
+        vec![Some(DdosType::NtpAmpFlood), Some(DdosType::SynFlood)]
+    );
+    assert_eq!(r.ended().len(), 2);
+}
+
+#[test]
+fn a_syn_flood_to_port_80_is_not_also_an_http_flood() {
+    // Every SYN to port 80 is in `syn` and in `http`: both cross (pps and flows/s) at once, on
+    // the same traffic. One attack, the first class in the tree order (`syn`).
+    let s = AttackSpec {
+        sources: 1_000,
+        ..clean(spec(6, 0x02, None, Some(80), 150_000, 60))
+    };
+    let r = run(cfg(), Some(s), 10, 30, 50, 25);
+    let started = r.started();
+    assert_eq!(
+        started.len(),
+        1,
+        "{:#?}",
+        started.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
+    assert_eq!(started[0].summary.attack_type, Some(DdosType::SynFlood));
+    assert_eq!(r.ended().len(), 1);
 }

@@ -830,7 +830,7 @@ fn tally(corpus: &str, results: Vec<(String, Result<Vec<String>, String>)>) {
 #[test]
 fn suricata_verify_threshold_cases_give_the_expected_alert_counts() {
     let Some(root) = corpus("semantics/suricata-verify") else {
-        eprintln!("skipped: ../shared/corpora/semantics/suricata-verify absent");
+        pharos_model::conformance::skip("../shared/corpora/semantics/suricata-verify absent");
         return;
     };
     let mut dirs = Vec::new();
@@ -962,7 +962,7 @@ fn run_crowdsec_case(dir: &Path) -> Result<Vec<String>, String> {
 #[test]
 fn crowdsec_hub_brute_force_and_port_scan_tests_give_the_expected_alert_counts() {
     let Some(root) = corpus("vendor-logs/crowdsec-hub-tests") else {
-        eprintln!("skipped: ../shared/corpora/vendor-logs/crowdsec-hub-tests absent");
+        pharos_model::conformance::skip("../shared/corpora/vendor-logs/crowdsec-hub-tests absent");
         return;
     };
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)

@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::{Item, SinkError};
+use crate::sink::{Sink, SinkConfig, SinkSpec};
+use crate::{Item, SinkConfigError, SinkError};
 
 /// What the test sink answers to one delivery.
 #[derive(Debug, Clone)]
@@ -52,7 +53,42 @@ impl TestSink {
         self.0.lock().unwrap().offered.clone()
     }
 
-    pub async fn deliver(&mut self, items: &[Item]) -> Result<(), SinkError> {
+    /// A subscription sink spec delivering to this sink.
+    pub fn spec(&self) -> SinkSpec {
+        SinkSpec::new(self.clone())
+    }
+}
+
+/// Written as an empty table: the test sink is never read back from a file or a request.
+impl serde::Serialize for TestSink {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
+    }
+}
+
+/// The test sink's configuration is the sink itself (a shared handle): not in the registry, so
+/// only tests can make a spec of it.
+impl SinkConfig for TestSink {
+    const KIND: &'static str = "test";
+    const KEYS: &'static [&'static str] = &[];
+    type Sink = TestSink;
+
+    fn build(&self) -> Result<TestSink, SinkConfigError> {
+        Ok(self.clone())
+    }
+
+    fn confine(&mut self, _allow_hosts: &[String]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Sink for TestSink {
+    fn describe(&self) -> String {
+        "test".into()
+    }
+
+    async fn deliver(&mut self, items: &[Item]) -> Result<(), SinkError> {
         tokio::time::sleep(Duration::from_millis(1)).await;
         let mut st = self.0.lock().unwrap();
         let seqs: Vec<u64> = items.iter().map(|i| i.seq).collect();

@@ -8,7 +8,9 @@ use super::test_sink::{Answer, TestSink};
 use super::*;
 use crate::ConfigDuration;
 use crate::filter::Filter;
-use crate::subscription::{DEFAULT_MAX_QUEUE, SubscriptionStore};
+use crate::sink::{allowed, host_of};
+use crate::subscription::{DEFAULT_MAX_QUEUE, Emission, SubscriptionStore};
+use crate::webhook::WebhookConfig;
 
 fn log(nsf: &str, sev: Severity) -> Message {
     let mut m = Message::new(nsf, Kind::GenericLog(GenericLog::default()));
@@ -23,7 +25,7 @@ fn spec(name: &str, sink: &TestSink) -> SubscriptionSpec {
         filter: Filter::default(),
         emission: Emission::OnChange,
         dampening_period: None,
-        sink: SinkSpec::Test(sink.clone()),
+        sink: sink.spec(),
         max_queue: DEFAULT_MAX_QUEUE,
     }
 }
@@ -287,7 +289,7 @@ async fn subscriptions_are_added_and_removed_at_runtime_and_config_ones_are_kept
     .unwrap();
     let info = d.add(api.clone()).unwrap();
     assert_eq!(info.origin, Origin::Api);
-    let SinkSpec::Webhook(w) = &info.spec.sink else {
+    let Some(w) = info.spec.sink.config::<WebhookConfig>() else {
         panic!()
     };
     assert_eq!(
@@ -299,7 +301,7 @@ async fn subscriptions_are_added_and_removed_at_runtime_and_config_ones_are_kept
     assert!(matches!(d.add(api.clone()), Err(EmitError::Exists(_))));
     let mut far = api.clone();
     far.name = "far".into();
-    if let SinkSpec::Webhook(w) = &mut far.sink {
+    if let Some(w) = far.sink.config_mut::<WebhookConfig>() {
         w.url = "https://hooks.example.net/x".into();
     }
     let err = d.add(far).unwrap_err().to_string();

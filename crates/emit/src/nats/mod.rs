@@ -146,6 +146,42 @@ impl NatsConfig {
     }
 }
 
+impl crate::sink::SinkConfig for NatsConfig {
+    const KIND: &'static str = SINK;
+    const KEYS: &'static [&'static str] = &[
+        "url",
+        "subject_prefix",
+        "creds",
+        "token",
+        "ca_file",
+        "stream",
+        "ack_timeout",
+    ];
+    type Sink = NatsSink;
+
+    fn build(&self) -> Result<NatsSink, SinkConfigError> {
+        NatsConfig::build(self)
+    }
+
+    /// The token replaced by `***`.
+    fn redacted(&self) -> Self {
+        Self {
+            token: self.token.as_ref().map(|_| Secret("***".into())),
+            ..self.clone()
+        }
+    }
+
+    /// The host of `url` must be in `[emit] allow_hosts`.
+    fn confine(&mut self, allow_hosts: &[String]) -> Result<(), String> {
+        let rest = self
+            .url
+            .strip_prefix("nats://")
+            .or_else(|| self.url.strip_prefix("tls://"))
+            .unwrap_or(&self.url);
+        crate::sink::require_allowed("nats.url", crate::sink::host_of(rest), allow_hosts)
+    }
+}
+
 fn is_token(t: &str) -> bool {
     !t.is_empty()
         && t.bytes()
@@ -217,9 +253,19 @@ impl std::fmt::Debug for NatsSink {
 }
 
 fn fail(reason: &'static str, n: usize, e: SinkError) -> SinkError {
-    metrics::counter!("pharos_emit_failed_total", "sink" => SINK, "reason" => reason)
+    metrics::counter!("pharos_emit_sink_errors_total", "sink" => SINK, "reason" => reason)
         .increment(n as u64);
     e
+}
+
+impl crate::sink::Sink for NatsSink {
+    fn describe(&self) -> String {
+        NatsSink::describe(self)
+    }
+
+    async fn deliver(&mut self, items: &[Item]) -> Result<(), SinkError> {
+        NatsSink::deliver(self, items).await
+    }
 }
 
 impl NatsSink {

@@ -196,6 +196,34 @@ impl SyslogOutConfig {
     }
 }
 
+impl crate::sink::SinkConfig for SyslogOutConfig {
+    const KIND: &'static str = SINK;
+    const KEYS: &'static [&'static str] = &[
+        "address",
+        "transport",
+        "ca_file",
+        "app_name",
+        "hostname",
+        "facility",
+        "max_udp_bytes",
+        "timeout",
+    ];
+    type Sink = SyslogOutSink;
+
+    fn build(&self) -> Result<SyslogOutSink, SinkConfigError> {
+        SyslogOutConfig::build(self)
+    }
+
+    /// The host of `address` must be in `[emit] allow_hosts`.
+    fn confine(&mut self, allow_hosts: &[String]) -> Result<(), String> {
+        crate::sink::require_allowed(
+            "syslog.address",
+            crate::sink::host_of(&self.address),
+            allow_hosts,
+        )
+    }
+}
+
 /// `host:port` or `[v6]:port` into the host (without brackets) and a non-zero port.
 fn split_address(a: &str) -> Option<(String, u16)> {
     let (host, port) = a.trim().rsplit_once(':')?;
@@ -412,6 +440,16 @@ impl Conn {
     }
 }
 
+impl crate::sink::Sink for SyslogOutSink {
+    fn describe(&self) -> String {
+        SyslogOutSink::describe(self)
+    }
+
+    async fn deliver(&mut self, items: &[Item]) -> Result<(), SinkError> {
+        SyslogOutSink::deliver(self, items).await
+    }
+}
+
 /// A syslog-out sink built from a [`SyslogOutConfig`].
 pub struct SyslogOutSink {
     target: String,
@@ -458,7 +496,7 @@ impl SyslogOutSink {
             Ok(()) => metrics::counter!("pharos_emit_sent_total", "sink" => SINK)
                 .increment(items.len() as u64),
             Err((reason, _)) => {
-                metrics::counter!("pharos_emit_failed_total", "sink" => SINK, "reason" => *reason)
+                metrics::counter!("pharos_emit_sink_errors_total", "sink" => SINK, "reason" => *reason)
                     .increment(items.len() as u64)
             }
         }

@@ -308,3 +308,11 @@ fn syslog_config_errors_name_the_key() {
         .is_err()
     );
 }
+
+#[test]
+fn syslog_config_is_registered_and_writes_its_keys_in_order() {
+    assert!(crate::sinks::find("syslog").is_some());
+    let mut c = SyslogOutConfig::new("127.0.0.1:514", Transport::Tls);
+    c.hostname = Some("h".into());
+    crate::sink::assert_keys_round_trip(c);
+}

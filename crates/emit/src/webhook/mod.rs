@@ -200,6 +200,31 @@ impl WebhookConfig {
     }
 }
 
+impl crate::sink::SinkConfig for WebhookConfig {
+    const KIND: &'static str = SINK;
+    const KEYS: &'static [&'static str] =
+        &["url", "secret", "batch", "timeout", "ca_file", "allow"];
+    type Sink = WebhookSink;
+
+    fn build(&self) -> Result<WebhookSink, SinkConfigError> {
+        WebhookConfig::build(self)
+    }
+
+    fn redacted(&self) -> Self {
+        WebhookConfig::redacted(self)
+    }
+
+    /// The webhook's own `allow` is replaced by `[emit] allow_hosts` (the URL's host is then
+    /// checked against it by [`WebhookConfig::build`]); an empty `allow_hosts` refuses it.
+    fn confine(&mut self, allow_hosts: &[String]) -> Result<(), String> {
+        if allow_hosts.is_empty() {
+            return Err("webhooks created through the API are refused while [emit] allow_hosts is empty; list the receivers' hosts there (or define the subscription in pharos.toml)".into());
+        }
+        self.allow = allow_hosts.to_vec();
+        Ok(())
+    }
+}
+
 /// One entry of the allow-list.
 enum Allow {
     Name(String),
@@ -357,7 +382,7 @@ impl WebhookSink {
             .send()
             .await;
         let fail = |reason: &'static str, e: SinkError| {
-            metrics::counter!("pharos_emit_failed_total", "sink" => SINK, "reason" => reason)
+            metrics::counter!("pharos_emit_sink_errors_total", "sink" => SINK, "reason" => reason)
                 .increment(count as u64);
             Err(e)
         };
@@ -390,6 +415,16 @@ impl WebhookSink {
         } else {
             fail("rejected", SinkError::Rejected(msg))
         }
+    }
+}
+
+impl crate::sink::Sink for WebhookSink {
+    fn describe(&self) -> String {
+        WebhookSink::describe(self)
+    }
+
+    async fn deliver(&mut self, items: &[Item]) -> Result<(), SinkError> {
+        WebhookSink::deliver(self, items).await
     }
 }
 

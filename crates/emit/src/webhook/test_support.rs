@@ -72,6 +72,7 @@ pub(crate) fn item(seq: u64, change: Change, message: Message) -> Item {
             message,
             state,
             state_changed_at: None,
+            ack: None,
         },
     }
 }

@@ -304,3 +304,12 @@ fn sign_and_verify_agree_and_verify_rejects_tampering() {
     assert!(!verify(b"k", b"body", "sha256=00"));
     assert!(!verify(b"k", b"body", &s[7..]));
 }
+
+#[test]
+fn webhook_config_is_registered_and_writes_its_keys_in_order() {
+    assert!(crate::sinks::find("webhook").is_some());
+    let mut c = WebhookConfig::new("https://h.example/x", "k");
+    c.ca_file = Some("/etc/ca.pem".into());
+    c.batch = true;
+    crate::sink::assert_keys_round_trip(c);
+}

@@ -12,7 +12,7 @@ pub fn linter() -> Option<Linter> {
     match Linter::new() {
         Ok(l) => Some(l),
         Err(why) => {
-            eprintln!("SKIPPED: {why}");
+            conformance::skip(&why);
             None
         }
     }
@@ -21,7 +21,7 @@ pub fn linter() -> Option<Linter> {
 pub fn validate_all(msgs: &[Message]) {
     match conformance::validate_messages(msgs) {
         Ok(Outcome::Validated(n)) => assert!(n >= msgs.len()),
-        Ok(Outcome::Skipped(why)) => eprintln!("SKIPPED: {why}"),
+        Ok(Outcome::Skipped(why)) => conformance::skip(&why),
         Err(e) => panic!("{e}"),
     }
 }

@@ -12,12 +12,10 @@
 use std::net::IpAddr;
 
 use pharos_model::ident::{DdosType, OperationType, UserActivityType};
-use pharos_model::{
-    DdosEvent, FirewallTrafficLog, IntrusionEvent, Kind, Severity, VirusEvent, WebAttackEvent,
-};
+use pharos_model::{FirewallTrafficLog, Kind, Severity, VirusEvent};
 
 use crate::LogInput;
-use crate::build::{self, Draft, has_words, ip, port};
+use crate::build::{self, Draft, Flow, Ids, Request, has_words, ip, port};
 use crate::fields::{Kv, parse_cef};
 use crate::vendors::{Probe, has, probe};
 
@@ -188,6 +186,12 @@ fn any_word(texts: &[&str], words: &[&str]) -> bool {
 /// The kind of a CEF/LEEF event from its fields.
 pub fn classify(f: &Fields<'_>, placeholder: &'static str) -> Kind {
     let texts = [f.name, f.category];
+    let flow = Flow {
+        src_ip: f.src,
+        src_port: f.spt,
+        dst_ip: f.dst,
+        dst_port: f.dpt,
+    };
     let rule_name = || {
         build::rule_or(
             f.rule.or(Some(f.name)).or(Some(f.signature_id)),
@@ -216,63 +220,34 @@ pub fn classify(f: &Fields<'_>, placeholder: &'static str) -> Kind {
         .or_else(|| build::web_attack_type(f.category))
         .or_else(|| f.rule.and_then(build::web_attack_type));
     if let Some(t) = web {
-        return Kind::WebAttack(WebAttackEvent {
-            src_ip: f.src,
-            src_port: f.spt,
-            dst_ip: f.dst,
-            dst_port: f.dpt,
-            rule_name: rule_name(),
-            attack_type: Some(t),
-            req_method: f.method.and_then(build::req_method),
-            req_target: f.url.map(build::clip),
-            filtering_type: Vec::new(),
-            cookies: None,
-            req_host: f.host.map(build::clip),
+        let req = Request {
+            method: f.method,
+            target: f.url,
+            host: f.host,
             response_code: None,
-        });
+        };
+        return Kind::WebAttack(build::web_attack(flow, rule_name(), Some(t), req));
     }
     if any_word(&texts, DDOS) {
+        /// Flood words in an event name (lower case); first match wins.
+        const FLOODS: &[(&str, DdosType)] = &[
+            ("syn", DdosType::SynFlood),
+            ("udp", DdosType::UdpFlood),
+            ("icmp", DdosType::Icmpv4Flood),
+            ("http", DdosType::HttpFlood),
+            ("dns", DdosType::DnsQueryFlood),
+        ];
         let l = f.name.to_ascii_lowercase();
-        let attack_type = if l.contains("syn") {
-            Some(DdosType::SynFlood)
-        } else if l.contains("udp") {
-            Some(DdosType::UdpFlood)
-        } else if l.contains("icmp") {
-            Some(DdosType::Icmpv4Flood)
-        } else if l.contains("http") {
-            Some(DdosType::HttpFlood)
-        } else if l.contains("dns") {
-            Some(DdosType::DnsQueryFlood)
-        } else {
-            None
-        };
-        return Kind::Ddos(DdosEvent {
-            attack_type,
-            start_time: build::UNSET_START,
-            end_time: None,
-            attack_src_ip: f.src.into_iter().collect(),
-            attack_dst_ip: f.dst.into_iter().collect(),
-            attack_src_port: f.spt.into_iter().collect(),
-            attack_dst_port: f.dpt.into_iter().collect(),
-            rule_name: rule_name(),
-            attack_rate: None,
-            attack_throughput: None,
-        });
+        let ddos = build::ddos(flow, rule_name(), build::first_keyword(&l, FLOODS));
+        return Kind::Ddos(ddos);
     }
     if any_word(&texts, IDS) || f.rule.is_some() && f.src.is_some() && !any_word(&texts, LOGIN) {
-        return Kind::Intrusion(IntrusionEvent {
-            src_ip: f.src,
-            src_port: f.spt,
-            dst_ip: f.dst,
-            dst_port: f.dpt,
-            rule_name: rule_name(),
+        let ids = Ids {
             protocol: f.proto.and_then(build::transport),
-            app: f
-                .app
-                .and_then(build::app_protocol)
-                .or_else(|| build::app_by_port(f.dpt)),
+            app: build::app_or_port(f.app, f.dpt),
             attack_type: build::intrusion_attack_type(f.name),
-        });
+        };
+        return Kind::Intrusion(build::intrusion(flow, rule_name(), ids));
     }
     if any_word(&texts, LOGIN) {
         let failed = any_word(

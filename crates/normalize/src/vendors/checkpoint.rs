@@ -9,14 +9,11 @@
 //! activity; firewall actions with addresses -> firewall traffic log. Rule names: `rule_name`,
 //! `protection_name`, `attack` or `rule_uid`; placeholder `checkpoint-unknown-rule`.
 
-use pharos_model::ident::{DpiType, OperationType, UserActivityType};
-use pharos_model::{
-    BotnetEvent, DpiLog, FirewallTrafficLog, IntrusionEvent, Kind, Severity, VirusEvent,
-    WebAttackEvent,
-};
+use pharos_model::ident::{DpiType, OperationType, TransportProtocol, UserActivityType};
+use pharos_model::{BotnetEvent, DpiLog, FirewallTrafficLog, Kind, Severity, VirusEvent};
 
 use crate::LogInput;
-use crate::build::{self, Draft, ip, port};
+use crate::build::{self, Draft, Flow, Ids, Request, ip, port};
 use crate::fields::{Kv, colon_pairs};
 use crate::vendors::{Probe, app_is, has, probe};
 
@@ -52,20 +49,102 @@ fn pipe_pairs(s: &str) -> Kv<'_> {
     Kv::parse_with_separator(s, '|')
 }
 
-/// Normalises one Check Point record.
-pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
-    let mut kv = colon_pairs(input.text);
-    if kv.get("action").is_none() && kv.get("product").is_none() {
-        let raw = input.raw;
-        let alt = colon_pairs(raw);
-        if alt.get("action").is_some() || alt.get("product").is_some() {
-            kv = alt;
-        } else if has!(input.text, "|") {
-            kv = pipe_pairs(input.text);
-        } else {
-            kv = Kv::parse(input.text);
+/// The fields of a record: Log Exporter `key:"value";` pairs from the text, else from the whole
+/// record (a header parser may have moved them), else LEA `k=v|k=v` or plain `k=v` pairs.
+fn fields<'a>(input: &LogInput<'a>) -> Kv<'a> {
+    let kv = colon_pairs(input.text);
+    if kv.get("action").is_some() || kv.get("product").is_some() {
+        return kv;
+    }
+    let alt = colon_pairs(input.raw);
+    if alt.get("action").is_some() || alt.get("product").is_some() {
+        alt
+    } else if has!(input.text, "|") {
+        pipe_pairs(input.text)
+    } else {
+        Kv::parse(input.text)
+    }
+}
+
+/// Which mapping a record takes: the first row of [`BLADES`] that holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blade {
+    Virus,
+    AntiBot,
+    Ips,
+    Dpi,
+    Audit,
+    IdentityLogin,
+    Traffic,
+}
+
+/// A test on a record: a word in its (lower-cased) `product`, a field present, its `action`
+/// one of some words, or an address present.
+enum When {
+    Product(&'static str),
+    Has(&'static str),
+    ActionIn(&'static [&'static str]),
+    Addresses,
+}
+
+/// Record tests in order, first match wins (a virus blade before Anti-Bot before a protection
+/// name, ...); a record no row matches is unmapped.
+const BLADES: &[(When, Blade)] = &[
+    (When::Product("anti-virus"), Blade::Virus),
+    (When::Product("threat emulation"), Blade::Virus),
+    (When::Product("anti-malware"), Blade::Virus),
+    (When::Product("anti-bot"), Blade::AntiBot),
+    (When::Has("malware_action"), Blade::Virus),
+    (When::Product("ips"), Blade::Ips),
+    (When::Product("smartdefense"), Blade::Ips),
+    (When::Has("protection_name"), Blade::Ips),
+    (When::Has("attack"), Blade::Ips),
+    (When::Has("attack_info"), Blade::Ips),
+    (When::Product("url filtering"), Blade::Dpi),
+    (When::Product("application control"), Blade::Dpi),
+    (When::Has("operation"), Blade::Audit),
+    (
+        When::ActionIn(&["Log In", "Login", "Failed Log In", "Log Out", "Logout"]),
+        Blade::IdentityLogin,
+    ),
+    (When::Addresses, Blade::Traffic),
+];
+
+/// One record's fields and the facts every mapping reads.
+struct Rec<'k, 'a> {
+    kv: &'k Kv<'a>,
+    /// `product`, lower-cased.
+    product: String,
+    action: Option<&'a str>,
+    flow: Flow,
+}
+
+impl Rec<'_, '_> {
+    fn holds(&self, w: &When) -> bool {
+        match w {
+            When::Product(word) => self.product.contains(word),
+            When::Has(key) => self.kv.get(key).is_some(),
+            When::ActionIn(words) => self.action.is_some_and(|a| words.contains(&a)),
+            When::Addresses => self.flow.src_ip.is_some() || self.flow.dst_ip.is_some(),
         }
     }
+
+    fn rule_name(&self) -> String {
+        build::rule_or(
+            self.kv
+                .any(&["rule_name", "protection_name", "attack", "rule_uid", "rule"]),
+            RULE,
+        )
+    }
+
+    fn protocol(&self) -> Option<TransportProtocol> {
+        self.kv.get("proto").and_then(build::transport)
+    }
+}
+
+/// Normalises one Check Point record.
+pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
+    let kv = fields(input);
     let action = kv.get("action");
     let product = kv.get("product").unwrap_or("");
     if action.is_none() && kv.get("product").is_none() && kv.get("operation").is_none() {
@@ -82,182 +161,27 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             .summary(input.text),
         );
     }
-    let src_ip = kv.any(&["src", "orig_src", "client_ip"]).and_then(ip);
-    let dst_ip = kv.any(&["dst"]).and_then(ip);
-    let src_port = kv.get("s_port").and_then(port);
-    let dst_port = kv.any(&["service", "d_port", "dport"]).and_then(port);
-    let proto = kv.get("proto");
-    let rule_name = || {
-        build::rule_or(
-            kv.any(&["rule_name", "protection_name", "attack", "rule_uid", "rule"]),
-            RULE,
-        )
-    };
-    let lp = product.to_ascii_lowercase();
-    let protection = kv.any(&["protection_name", "attack", "attack_info"]);
-    let kind = if lp.contains("anti-virus")
-        || lp.contains("threat emulation")
-        || lp.contains("anti-malware")
-        || kv.get("malware_action").is_some() && !lp.contains("anti-bot")
-    {
-        let name = kv.any(&["malware_name", "protection_name", "virus_name"]);
-        Kind::Virus(VirusEvent {
-            src_ip,
-            src_port,
-            dst_ip,
-            dst_port,
-            rule_name: rule_name(),
-            virus_name: name.map(build::clip),
-            virus_type: name.and_then(build::virus_type),
-            host: kv
-                .any(&["src_machine_name", "resource"])
-                .map(build::clip)
-                .or_else(|| src_ip.map(|a| a.to_string())),
-            file_type: kv.get("file_type").map(build::clip),
-            file_name: kv.get("file_name").map(build::clip),
-            os: None,
-        })
-    } else if lp.contains("anti-bot") {
-        Kind::Botnet(BotnetEvent {
-            src_ip,
-            src_port,
-            dst_ip,
-            dst_port,
-            rule_name: rule_name(),
-            botnet_name: kv
-                .any(&["malware_family", "protection_name"])
-                .map(build::clip),
-            role: None,
-            botnet_pkt_num: None,
-            protocol: proto.and_then(build::transport),
-        })
-    } else if lp.contains("ips") || lp.contains("smartdefense") || protection.is_some() {
-        let sig = protection.unwrap_or("");
-        match build::web_attack_type(sig) {
-            Some(t) => Kind::WebAttack(WebAttackEvent {
-                src_ip,
-                src_port,
-                dst_ip,
-                dst_port,
-                rule_name: rule_name(),
-                attack_type: Some(t),
-                req_method: kv.get("method").and_then(build::req_method),
-                req_target: kv.any(&["resource", "url"]).map(build::clip),
-                filtering_type: Vec::new(),
-                cookies: None,
-                req_host: kv.get("http_host").map(build::clip),
-                response_code: None,
-            }),
-            None => Kind::Intrusion(IntrusionEvent {
-                src_ip,
-                src_port,
-                dst_ip,
-                dst_port,
-                rule_name: rule_name(),
-                protocol: proto.and_then(build::transport),
-                app: kv
-                    .get("service_id")
-                    .and_then(build::app_protocol)
-                    .or_else(|| build::app_by_port(dst_port)),
-                attack_type: build::intrusion_attack_type(sig),
-            }),
-        }
-    } else if lp.contains("url filtering") || lp.contains("application control") {
-        let ty = if lp.contains("url") {
-            DpiType::DataFiltering
-        } else {
-            DpiType::ApplicationBehaviorControl
-        };
-        Kind::DpiLog(DpiLog {
-            attack_type: Some(ty),
-            src_ip,
-            src_port,
-            dst_ip,
-            dst_port,
-            rule_name: build::rule_or(
-                kv.any(&["matched_category", "appi_name", "rule_name"]),
-                RULE,
-            ),
-            action: action.and_then(build::action).into_iter().collect(),
-        })
-    } else if let Some(op) = kv.get("operation") {
-        let admin = kv.any(&["administrator", "user"]);
-        let from = kv.any(&["client_ip", "src"]).and_then(ip);
-        let lo = op.to_ascii_lowercase();
-        if lo.contains("log in") || lo.contains("login") {
-            if kv
-                .get("operation_result")
-                .is_some_and(|r| build::contains_ci(r, "fail"))
-            {
-                build::user_activity(
-                    admin,
-                    None,
-                    from,
-                    None,
-                    UserActivityType::FailedLogin,
-                    kv.get("operation_result"),
-                )
-            } else {
-                build::access_log(
-                    admin,
-                    from,
-                    None,
-                    OperationType::Login,
-                    kv.get("client_name"),
-                    kv.get("operation_result"),
-                )
-            }
-        } else if lo.contains("log out") || lo.contains("logout") {
-            build::access_log(admin, from, None, OperationType::Logout, None, None)
-        } else {
-            build::config_change(
-                admin,
-                from,
-                None,
-                kv.any(&["objectname", "policy_name", "subject"]),
-            )
-        }
-    } else if matches!(
+    let rec = Rec {
+        kv: &kv,
+        product: product.to_ascii_lowercase(),
         action,
-        Some("Log In" | "Login" | "Failed Log In" | "Log Out" | "Logout")
-    ) {
-        let user = kv.any(&["user", "src_user_name", "administrator"]);
-        let ty = match action {
-            Some("Failed Log In") => UserActivityType::FailedLogin,
-            Some("Log Out" | "Logout") => UserActivityType::Logout,
-            _ => UserActivityType::SuccessfulLogin,
-        };
-        build::user_activity(user, None, src_ip, src_port, ty, kv.get("reason"))
-    } else if src_ip.is_some() || dst_ip.is_some() {
-        Kind::FirewallTrafficLog(FirewallTrafficLog {
-            src_ip,
-            dst_ip,
-            src_port,
-            dst_port,
-            protocol: proto.and_then(build::protocol),
-            action: action.and_then(build::action),
-            sent_bytes: kv
-                .any(&["client_outbound_bytes", "sent_bytes"])
-                .and_then(|v| v.parse().ok()),
-            received_bytes: kv
-                .any(&["client_inbound_bytes", "received_bytes"])
-                .and_then(|v| v.parse().ok()),
-            policy_name: kv.any(&["layer_name", "policy_name"]).map(build::clip),
-            rule_name: kv.any(&["rule_name", "rule", "rule_uid"]).map(build::clip),
-            in_interface: kv
-                .any(&["ifname", "i/f_name"])
-                .filter(|_| kv.any(&["ifdir", "i/f_dir"]) == Some("inbound"))
-                .map(build::clip),
-            out_interface: kv
-                .any(&["ifname", "i/f_name"])
-                .filter(|_| kv.any(&["ifdir", "i/f_dir"]) == Some("outbound"))
-                .map(build::clip),
-            application: kv.any(&["appi_name", "service_id"]).map(build::clip),
-            user: kv.any(&["src_user_name", "user"]).map(build::clip),
-            ..Default::default()
-        })
-    } else {
-        build::unmapped("checkpoint event without addresses or a mapping")
+        flow: Flow {
+            src_ip: kv.any(&["src", "orig_src", "client_ip"]).and_then(ip),
+            src_port: kv.get("s_port").and_then(port),
+            dst_ip: kv.any(&["dst"]).and_then(ip),
+            dst_port: kv.any(&["service", "d_port", "dport"]).and_then(port),
+        },
+    };
+    let blade = BLADES.iter().find(|(w, _)| rec.holds(w)).map(|(_, b)| *b);
+    let kind = match blade {
+        Some(Blade::Virus) => virus(&rec),
+        Some(Blade::AntiBot) => botnet(&rec),
+        Some(Blade::Ips) => ips(&rec),
+        Some(Blade::Dpi) => dpi(&rec),
+        Some(Blade::Audit) => audit(&kv),
+        Some(Blade::IdentityLogin) => identity_login(&rec),
+        Some(Blade::Traffic) => traffic(&rec),
+        None => build::unmapped("checkpoint event without addresses or a mapping"),
     };
     let sev = severity(kv.get("severity")).unwrap_or(match action {
         Some("Drop" | "Reject" | "Block" | "drop" | "reject") => Severity::Low,
@@ -284,6 +208,179 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             .model(kv.get("origin_sic_name").or(Some(product)))
             .summary(summary),
     )
+}
+
+/// Anti-Virus, Threat Emulation, Anti-Malware: a virus event.
+fn virus(r: &Rec<'_, '_>) -> Kind {
+    let (kv, f) = (r.kv, r.flow);
+    let name = kv.any(&["malware_name", "protection_name", "virus_name"]);
+    Kind::Virus(VirusEvent {
+        src_ip: f.src_ip,
+        src_port: f.src_port,
+        dst_ip: f.dst_ip,
+        dst_port: f.dst_port,
+        rule_name: r.rule_name(),
+        virus_name: name.map(build::clip),
+        virus_type: name.and_then(build::virus_type),
+        host: kv
+            .any(&["src_machine_name", "resource"])
+            .map(build::clip)
+            .or_else(|| f.src_ip.map(|a| a.to_string())),
+        file_type: kv.get("file_type").map(build::clip),
+        file_name: kv.get("file_name").map(build::clip),
+        os: None,
+    })
+}
+
+/// Anti-Bot: a botnet event.
+fn botnet(r: &Rec<'_, '_>) -> Kind {
+    let f = r.flow;
+    Kind::Botnet(BotnetEvent {
+        src_ip: f.src_ip,
+        src_port: f.src_port,
+        dst_ip: f.dst_ip,
+        dst_port: f.dst_port,
+        rule_name: r.rule_name(),
+        botnet_name: r
+            .kv
+            .any(&["malware_family", "protection_name"])
+            .map(build::clip),
+        role: None,
+        botnet_pkt_num: None,
+        protocol: r.protocol(),
+    })
+}
+
+/// IPS / SmartDefense or a protection name: an intrusion, or a web attack for an HTTP one.
+fn ips(r: &Rec<'_, '_>) -> Kind {
+    let kv = r.kv;
+    let sig = kv
+        .any(&["protection_name", "attack", "attack_info"])
+        .unwrap_or("");
+    build::intrusion_or_web_attack(
+        r.flow,
+        r.rule_name(),
+        build::web_attack_type(sig),
+        Request {
+            method: kv.get("method"),
+            target: kv.any(&["resource", "url"]),
+            host: kv.get("http_host"),
+            response_code: None,
+        },
+        Ids {
+            protocol: r.protocol(),
+            app: build::app_or_port(kv.get("service_id"), r.flow.dst_port),
+            attack_type: build::intrusion_attack_type(sig),
+        },
+    )
+}
+
+/// URL Filtering (data filtering) and Application Control: a DPI log.
+fn dpi(r: &Rec<'_, '_>) -> Kind {
+    let ty = if r.product.contains("url") {
+        DpiType::DataFiltering
+    } else {
+        DpiType::ApplicationBehaviorControl
+    };
+    let f = r.flow;
+    Kind::DpiLog(DpiLog {
+        attack_type: Some(ty),
+        src_ip: f.src_ip,
+        src_port: f.src_port,
+        dst_ip: f.dst_ip,
+        dst_port: f.dst_port,
+        rule_name: build::rule_or(
+            r.kv.any(&["matched_category", "appi_name", "rule_name"]),
+            RULE,
+        ),
+        action: r.action.and_then(build::action).into_iter().collect(),
+    })
+}
+
+/// SmartConsole audit (`operation`): log in and out, else a configuration change.
+fn audit(kv: &Kv<'_>) -> Kind {
+    let op = kv.get("operation").unwrap_or("").to_ascii_lowercase();
+    let admin = kv.any(&["administrator", "user"]);
+    let from = kv.any(&["client_ip", "src"]).and_then(ip);
+    let result = kv.get("operation_result");
+    if op.contains("log in") || op.contains("login") {
+        if result.is_some_and(|r| build::contains_ci(r, "fail")) {
+            return build::user_activity(
+                admin,
+                None,
+                from,
+                None,
+                UserActivityType::FailedLogin,
+                result,
+            );
+        }
+        return build::access_log(
+            admin,
+            from,
+            None,
+            OperationType::Login,
+            kv.get("client_name"),
+            result,
+        );
+    }
+    if op.contains("log out") || op.contains("logout") {
+        return build::access_log(admin, from, None, OperationType::Logout, None, None);
+    }
+    build::config_change(
+        admin,
+        from,
+        None,
+        kv.any(&["objectname", "policy_name", "subject"]),
+    )
+}
+
+/// Identity logins and logouts (`action`): user activity.
+fn identity_login(r: &Rec<'_, '_>) -> Kind {
+    let user = r.kv.any(&["user", "src_user_name", "administrator"]);
+    let ty = match r.action {
+        Some("Failed Log In") => UserActivityType::FailedLogin,
+        Some("Log Out" | "Logout") => UserActivityType::Logout,
+        _ => UserActivityType::SuccessfulLogin,
+    };
+    build::user_activity(
+        user,
+        None,
+        r.flow.src_ip,
+        r.flow.src_port,
+        ty,
+        r.kv.get("reason"),
+    )
+}
+
+/// Firewall actions with addresses: a firewall traffic log.
+fn traffic(r: &Rec<'_, '_>) -> Kind {
+    let (kv, f) = (r.kv, r.flow);
+    let interface = |dir: &str| {
+        kv.any(&["ifname", "i/f_name"])
+            .filter(|_| kv.any(&["ifdir", "i/f_dir"]) == Some(dir))
+            .map(build::clip)
+    };
+    Kind::FirewallTrafficLog(FirewallTrafficLog {
+        src_ip: f.src_ip,
+        dst_ip: f.dst_ip,
+        src_port: f.src_port,
+        dst_port: f.dst_port,
+        protocol: kv.get("proto").and_then(build::protocol),
+        action: r.action.and_then(build::action),
+        sent_bytes: kv
+            .any(&["client_outbound_bytes", "sent_bytes"])
+            .and_then(|v| v.parse().ok()),
+        received_bytes: kv
+            .any(&["client_inbound_bytes", "received_bytes"])
+            .and_then(|v| v.parse().ok()),
+        policy_name: kv.any(&["layer_name", "policy_name"]).map(build::clip),
+        rule_name: kv.any(&["rule_name", "rule", "rule_uid"]).map(build::clip),
+        in_interface: interface("inbound"),
+        out_interface: interface("outbound"),
+        application: kv.any(&["appi_name", "service_id"]).map(build::clip),
+        user: kv.any(&["src_user_name", "user"]).map(build::clip),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

@@ -307,17 +307,19 @@ fn map(class: Class, id: u32, msg: &str) -> Kind {
                     .next()
                     .filter(|w| w.starts_with("IPS:") || w.starts_with("IDS:"))
             };
-            Kind::Intrusion(IntrusionEvent {
+            let flow = build::Flow {
                 src_ip,
                 src_port,
                 dst_ip,
                 dst_port,
-                rule_name: build::rule_or(sig, RULE),
+            };
+            let ids = build::Ids {
                 protocol: proto_word(msg)
                     .and_then(|p| build::transport(pharos_model::ident::Identity::name(p))),
                 app: build::app_by_port(dst_port),
                 attack_type: build::intrusion_attack_type(msg),
-            })
+            };
+            Kind::Intrusion(build::intrusion(flow, build::rule_or(sig, RULE), ids))
         }
         Class::DynFilter => {
             let (src_ip, src_port) = after(msg, &["from"]);

@@ -9,12 +9,11 @@
 
 use pharos_model::ident::{DpiType, OperationType, UserActivityType};
 use pharos_model::{
-    DdosEvent, DpiLog, FirewallTrafficLog, IntrusionEvent, Kind, ResourceUtilizationLog, Severity,
-    VirusEvent, WebAttackEvent,
+    DpiLog, FirewallTrafficLog, Kind, ResourceUtilizationLog, Severity, VirusEvent,
 };
 
 use crate::LogInput;
-use crate::build::{self, Draft, ip, port};
+use crate::build::{self, Draft, Flow, Ids, Request, ip, port};
 use crate::fields::Kv;
 use crate::vendors::{Probe, probe};
 
@@ -128,36 +127,31 @@ fn intrusion(kv: &Kv<'_>) -> Kind {
     let (src_ip, src_port, dst_ip, dst_port) = src_dst(kv);
     let sig = kv.any(&["attack", "attackname", "msg"]).unwrap_or("");
     let rule_name = build::rule_or(kv.any(&["attack", "attackid"]), RULE);
-    if let Some(t) = build::web_attack_type(sig) {
-        return Kind::WebAttack(WebAttackEvent {
+    let service = kv.get("service").unwrap_or("");
+    build::intrusion_or_web_attack(
+        Flow {
             src_ip,
             src_port,
             dst_ip,
             dst_port,
-            rule_name,
-            attack_type: Some(t),
-            req_method: kv.get("method").and_then(build::req_method),
-            req_target: kv.get("url").map(build::clip),
-            filtering_type: Vec::new(),
-            cookies: None,
-            req_host: kv.get("hostname").map(build::clip),
-            response_code: None,
-        });
-    }
-    let service = kv.get("service").unwrap_or("");
-    Kind::Intrusion(IntrusionEvent {
-        src_ip,
-        src_port,
-        dst_ip,
-        dst_port,
+        },
         rule_name,
-        protocol: kv
-            .get("proto")
-            .and_then(build::transport)
-            .or_else(|| service.rsplit('/').next().and_then(build::transport)),
-        app: build::app_protocol(service).or_else(|| build::app_by_port(dst_port)),
-        attack_type: build::intrusion_attack_type(sig),
-    })
+        build::web_attack_type(sig),
+        Request {
+            method: kv.get("method"),
+            target: kv.get("url"),
+            host: kv.get("hostname"),
+            response_code: None,
+        },
+        Ids {
+            protocol: kv
+                .get("proto")
+                .and_then(build::transport)
+                .or_else(|| service.rsplit('/').next().and_then(build::transport)),
+            app: build::app_or_port(Some(service), dst_port),
+            attack_type: build::intrusion_attack_type(sig),
+        },
+    )
 }
 
 fn virus(kv: &Kv<'_>) -> Kind {
@@ -199,34 +193,32 @@ fn dpi(kv: &Kv<'_>, ty: DpiType) -> Kind {
 
 fn anomaly(kv: &Kv<'_>) -> Kind {
     use pharos_model::ident::DdosType as D;
+    /// DoS-policy anomaly names (lower case) to DDoS types; first match wins, scans have none.
+    const ANOMALIES: &[(&str, Option<D>)] = &[
+        ("syn_flood", Some(D::SynFlood)),
+        ("syn-flood", Some(D::SynFlood)),
+        ("udp_flood", Some(D::UdpFlood)),
+        ("udp-flood", Some(D::UdpFlood)),
+        ("icmp_flood", Some(D::Icmpv4Flood)),
+        ("icmp-flood", Some(D::Icmpv4Flood)),
+        ("tcp_port_scan", None),
+        ("portscan", None),
+        ("session", Some(D::TcpConFlood)),
+    ];
     let (src_ip, src_port, dst_ip, dst_port) = src_dst(kv);
-    let attack = kv.get("attack").unwrap_or("");
-    let l = attack.to_ascii_lowercase();
-    let attack_type = if l.contains("syn_flood") || l.contains("syn-flood") {
-        Some(D::SynFlood)
-    } else if l.contains("udp_flood") || l.contains("udp-flood") {
-        Some(D::UdpFlood)
-    } else if l.contains("icmp_flood") || l.contains("icmp-flood") {
-        Some(D::Icmpv4Flood)
-    } else if l.contains("tcp_port_scan") || l.contains("portscan") {
-        None
-    } else if l.contains("session") {
-        Some(D::TcpConFlood)
-    } else {
-        None
+    let l = kv.get("attack").unwrap_or("").to_ascii_lowercase();
+    let flow = Flow {
+        src_ip,
+        src_port,
+        dst_ip,
+        dst_port,
     };
-    Kind::Ddos(DdosEvent {
-        attack_type,
-        start_time: build::UNSET_START,
-        end_time: None,
-        attack_src_ip: src_ip.into_iter().collect(),
-        attack_dst_ip: dst_ip.into_iter().collect(),
-        attack_src_port: src_port.into_iter().collect(),
-        attack_dst_port: dst_port.into_iter().collect(),
-        rule_name: build::rule_or(kv.any(&["attack", "attackid"]), RULE),
-        attack_rate: None,
-        attack_throughput: None,
-    })
+    let rule_name = build::rule_or(kv.any(&["attack", "attackid"]), RULE);
+    Kind::Ddos(build::ddos(
+        flow,
+        rule_name,
+        build::first_keyword(&l, ANOMALIES).flatten(),
+    ))
 }
 
 fn system(kv: &Kv<'_>) -> Kind {

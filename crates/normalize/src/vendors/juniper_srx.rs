@@ -9,10 +9,10 @@
 //! `attack-name` or `rule-name`; placeholder `juniper-srx-unknown-rule`.
 
 use pharos_model::ident::{DdosType, IngressAction, IntrusionAttackType};
-use pharos_model::{DdosEvent, FirewallTrafficLog, IntrusionEvent, Kind, Severity, WebAttackEvent};
+use pharos_model::{FirewallTrafficLog, Kind, Severity};
 
 use crate::LogInput;
-use crate::build::{self, Draft, ip, port};
+use crate::build::{self, Draft, Flow, Ids, Request, ip, port};
 use crate::fields::Kv;
 use crate::vendors::{Probe, has, has_str, probe};
 
@@ -85,79 +85,20 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
         Some(i) => Kv::parse(body.get(i..)?.trim_end_matches(']')),
         None => Kv::default(),
     };
-    let legacy = legacy_session(body);
-    let src_ip = kv.get("source-address").and_then(ip).or(legacy.0);
-    let src_port = kv.get("source-port").and_then(port).or(legacy.1);
-    let dst_ip = kv.get("destination-address").and_then(ip).or(legacy.2);
-    let dst_port = kv.get("destination-port").and_then(port).or(legacy.3);
-    let proto = kv.any(&["protocol-id", "protocol-name"]);
-    let num = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
+    let (src_ip, src_port, dst_ip, dst_port) = legacy_session(body);
+    let flow = Flow {
+        src_ip: kv.get("source-address").and_then(ip).or(src_ip),
+        src_port: kv.get("source-port").and_then(port).or(src_port),
+        dst_ip: kv.get("destination-address").and_then(ip).or(dst_ip),
+        dst_port: kv.get("destination-port").and_then(port).or(dst_port),
+    };
     let (kind, sev) = match tag {
-        "RT_FLOW_SESSION_CREATE" | "RT_FLOW_SESSION_CLOSE" | "RT_FLOW_SESSION_DENY" => {
-            let deny = tag == "RT_FLOW_SESSION_DENY";
-            let k = Kind::FirewallTrafficLog(FirewallTrafficLog {
-                src_ip,
-                dst_ip,
-                src_port,
-                dst_port,
-                protocol: proto.and_then(build::protocol),
-                action: Some(if deny {
-                    IngressAction::Drop
-                } else {
-                    IngressAction::Pass
-                }),
-                sent_bytes: num("bytes-from-client"),
-                received_bytes: num("bytes-from-server"),
-                sent_packets: num("packets-from-client"),
-                received_packets: num("packets-from-server"),
-                policy_name: kv.get("policy-name").map(build::clip),
-                rule_name: kv.get("policy-name").map(build::clip),
-                in_interface: kv
-                    .any(&["packet-incoming-interface", "source-zone-name"])
-                    .map(build::clip),
-                out_interface: kv.get("destination-zone-name").map(build::clip),
-                application: kv.any(&["application", "service-name"]).map(build::clip),
-                user: kv.get("username").map(build::clip),
-                session_id: num("session-id-32").or_else(|| num("session-id")),
-                duration: kv.get("elapsed-time").and_then(|v| v.parse().ok()),
-            });
-            (k, if deny { Severity::Low } else { Severity::Info })
+        "RT_FLOW_SESSION_CREATE" | "RT_FLOW_SESSION_CLOSE" => {
+            (session(&kv, flow, IngressAction::Pass), Severity::Info)
         }
-        "RT_IDP_ATTACK_LOG_EVENT" => {
-            let attack = kv.get("attack-name").unwrap_or("");
-            let rule_name = build::rule_or(kv.get("attack-name").or(kv.get("rule-name")), RULE);
-            let k = match build::web_attack_type(attack) {
-                Some(t) => Kind::WebAttack(WebAttackEvent {
-                    src_ip,
-                    src_port,
-                    dst_ip,
-                    dst_port,
-                    rule_name,
-                    attack_type: Some(t),
-                    req_method: None,
-                    req_target: None,
-                    filtering_type: Vec::new(),
-                    cookies: None,
-                    req_host: None,
-                    response_code: None,
-                }),
-                None => Kind::Intrusion(IntrusionEvent {
-                    src_ip,
-                    src_port,
-                    dst_ip,
-                    dst_port,
-                    rule_name,
-                    protocol: proto.and_then(build::transport),
-                    app: kv
-                        .get("application-name")
-                        .and_then(build::app_protocol)
-                        .or_else(|| build::app_by_port(dst_port)),
-                    attack_type: build::intrusion_attack_type(attack),
-                }),
-            };
-            (k, severity(kv.get("threat-severity")))
-        }
-        _ => screen(&kv, body, src_ip, src_port, dst_ip, dst_port, proto),
+        "RT_FLOW_SESSION_DENY" => (session(&kv, flow, IngressAction::Drop), Severity::Low),
+        "RT_IDP_ATTACK_LOG_EVENT" => (idp(&kv, flow), severity(kv.get("threat-severity"))),
+        _ => screen(&kv, body, flow),
     };
     let time = body.split_whitespace().find_map(|w| {
         if w.len() >= 19 && w.as_bytes().get(4) == Some(&b'-') {
@@ -179,16 +120,68 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     )
 }
 
-#[allow(clippy::type_complexity)]
-fn screen(
-    kv: &Kv<'_>,
-    body: &str,
-    src_ip: Option<std::net::IpAddr>,
-    src_port: Option<u16>,
-    dst_ip: Option<std::net::IpAddr>,
-    dst_port: Option<u16>,
-    proto: Option<&str>,
-) -> (Kind, Severity) {
+/// The transport protocol, by number or name.
+fn protocol<'a>(kv: &Kv<'a>) -> Option<&'a str> {
+    kv.any(&["protocol-id", "protocol-name"])
+}
+
+/// Session create, close (pass) and deny (drop): a firewall traffic log.
+fn session(kv: &Kv<'_>, flow: Flow, action: IngressAction) -> Kind {
+    let num = |k: &str| kv.get(k).and_then(|v| v.parse::<u64>().ok());
+    Kind::FirewallTrafficLog(FirewallTrafficLog {
+        src_ip: flow.src_ip,
+        dst_ip: flow.dst_ip,
+        src_port: flow.src_port,
+        dst_port: flow.dst_port,
+        protocol: protocol(kv).and_then(build::protocol),
+        action: Some(action),
+        sent_bytes: num("bytes-from-client"),
+        received_bytes: num("bytes-from-server"),
+        sent_packets: num("packets-from-client"),
+        received_packets: num("packets-from-server"),
+        policy_name: kv.get("policy-name").map(build::clip),
+        rule_name: kv.get("policy-name").map(build::clip),
+        in_interface: kv
+            .any(&["packet-incoming-interface", "source-zone-name"])
+            .map(build::clip),
+        out_interface: kv.get("destination-zone-name").map(build::clip),
+        application: kv.any(&["application", "service-name"]).map(build::clip),
+        user: kv.get("username").map(build::clip),
+        session_id: num("session-id-32").or_else(|| num("session-id")),
+        duration: kv.get("elapsed-time").and_then(|v| v.parse().ok()),
+    })
+}
+
+/// An IDP attack: an intrusion, or a web attack when the attack name is an HTTP attack.
+fn idp(kv: &Kv<'_>, flow: Flow) -> Kind {
+    let attack = kv.get("attack-name").unwrap_or("");
+    build::intrusion_or_web_attack(
+        flow,
+        build::rule_or(kv.get("attack-name").or(kv.get("rule-name")), RULE),
+        build::web_attack_type(attack),
+        Request::default(),
+        Ids {
+            protocol: protocol(kv).and_then(build::transport),
+            app: build::app_or_port(kv.get("application-name"), flow.dst_port),
+            attack_type: build::intrusion_attack_type(attack),
+        },
+    )
+}
+
+/// The DDoS type a flood screen names; first match wins.
+const FLOOD_TYPES: &[(&str, DdosType)] = &[
+    ("syn", DdosType::SynFlood),
+    ("udp", DdosType::UdpFlood),
+    ("icmp", DdosType::Icmpv4Flood),
+];
+/// The intrusion type any other screen names; first match wins.
+const SCREEN_TYPES: &[(&str, IntrusionAttackType)] = &[
+    ("scan", IntrusionAttackType::PortScan),
+    ("sweep", IntrusionAttackType::HostSweep),
+];
+
+/// A screen: floods and session limits -> DDoS (high), the rest -> intrusion (middle).
+fn screen(kv: &Kv<'_>, body: &str, flow: Flow) -> (Kind, Severity) {
     // legacy text: "RT_SCREEN_TCP: SYN flood! source: 1.2.3.4:1234, destination: 5.6.7.8:80, ..."
     let attack = kv.get("attack-name").or_else(|| {
         let after = body.split("RT_SCREEN_").nth(1)?;
@@ -200,59 +193,30 @@ fn screen(
             .nth(1)
             .and_then(|r| r.split([',', ' ']).find(|w| !w.is_empty()))
             .map(build::addr_colon_port)
+            .unwrap_or((None, None))
     };
-    let (src_ip, src_port) = match src_ip {
-        Some(a) => (Some(a), src_port),
-        None => legacy_ep("source: ").unwrap_or((None, None)),
-    };
-    let (dst_ip, dst_port) = match dst_ip {
-        Some(a) => (Some(a), dst_port),
-        None => legacy_ep("destination: ").unwrap_or((None, None)),
-    };
+    let mut flow = flow;
+    if flow.src_ip.is_none() {
+        (flow.src_ip, flow.src_port) = legacy_ep("source: ");
+    }
+    if flow.dst_ip.is_none() {
+        (flow.dst_ip, flow.dst_port) = legacy_ep("destination: ");
+    }
     let a = attack.unwrap_or("").to_ascii_lowercase();
     let rule_name = build::rule_or(attack, RULE);
     if a.contains("flood") || a.contains("session limit") {
-        let attack_type = if a.contains("syn") {
-            Some(DdosType::SynFlood)
-        } else if a.contains("udp") {
-            Some(DdosType::UdpFlood)
-        } else if a.contains("icmp") {
-            Some(DdosType::Icmpv4Flood)
-        } else {
-            None
-        };
-        let k = Kind::Ddos(DdosEvent {
-            attack_type,
-            start_time: build::UNSET_START,
-            end_time: None,
-            attack_src_ip: src_ip.into_iter().collect(),
-            attack_dst_ip: dst_ip.into_iter().collect(),
-            attack_src_port: src_port.into_iter().collect(),
-            attack_dst_port: dst_port.into_iter().collect(),
-            rule_name,
-            attack_rate: None,
-            attack_throughput: None,
-        });
-        return (k, Severity::High);
+        let ddos = build::ddos(flow, rule_name, build::first_keyword(&a, FLOOD_TYPES));
+        return (Kind::Ddos(ddos), Severity::High);
     }
-    let attack_type = if a.contains("scan") {
-        Some(IntrusionAttackType::PortScan)
-    } else if a.contains("sweep") {
-        Some(IntrusionAttackType::HostSweep)
-    } else {
-        None
-    };
-    let k = Kind::Intrusion(IntrusionEvent {
-        src_ip,
-        src_port,
-        dst_ip,
-        dst_port,
-        rule_name,
-        protocol: proto.and_then(build::transport),
+    let ids = Ids {
+        protocol: protocol(kv).and_then(build::transport),
         app: None,
-        attack_type,
-    });
-    (k, Severity::Middle)
+        attack_type: build::first_keyword(&a, SCREEN_TYPES),
+    };
+    (
+        Kind::Intrusion(build::intrusion(flow, rule_name, ids)),
+        Severity::Middle,
+    )
 }
 
 /// `session created 10.0.0.1/1234->192.0.2.1/80 ...`: the first `a/p->b/p`.

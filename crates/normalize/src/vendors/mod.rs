@@ -129,9 +129,15 @@ pub static TABLE: &[Entry] = &[
     },
 ];
 
-/// True when `app` (a syslog tag, maybe with `[pid]`) is one of `names`.
+/// True when `app` (a syslog tag, maybe with `[pid]`) is one of `names`. Without an app name, the
+/// text's leading tag counts: a 3164 tag without pid (`sshd: Failed ...`, as `logger --rfc3164`
+/// sends) is left in the text by the header parser.
 pub fn app_is(input: &LogInput<'_>, names: &[&str]) -> bool {
-    input.app_name.is_some_and(|a| {
+    let leading_tag = || {
+        let word = input.text.split(' ').next()?;
+        word.strip_suffix(':').filter(|w| !w.is_empty())
+    };
+    input.app_name.or_else(leading_tag).is_some_and(|a| {
         let a = a.split('[').next().unwrap_or(a);
         names.iter().any(|n| a.eq_ignore_ascii_case(n))
     })

@@ -12,7 +12,7 @@ use pharos_model::ident::FilterType;
 use pharos_model::{Kind, Severity, WebAttackEvent};
 
 use crate::LogInput;
-use crate::build::{self, Draft};
+use crate::build::{self, Draft, Flow, Request};
 use crate::vendors::{Lit, Probe, find, probe, second_piece};
 
 const RULE: &str = "modsecurity-unknown-rule";
@@ -130,25 +130,35 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     let code = second_piece(msg_part, const { Lit::new("with code ") })
         .and_then(|r| r.split([' ', '(', '.']).next())
         .filter(|c| !c.is_empty());
-    let method = second_piece(t, const { Lit::new("request: \"") })
-        .and_then(|r| r.split(' ').next())
-        .and_then(build::req_method);
-    let kind = Kind::WebAttack(WebAttackEvent {
+    let method =
+        second_piece(t, const { Lit::new("request: \"") }).and_then(|r| r.split(' ').next());
+    let flow = Flow {
         src_ip,
         src_port,
-        dst_ip: None,
-        dst_port: None,
-        rule_name: build::rule_or(Some(id), RULE),
-        attack_type,
-        req_method: method,
-        req_target: bracket(&opens, "uri").map(build::clip),
-        filtering_type: vec![FilterType::DenyList],
-        cookies: None,
-        req_host: bracket(&opens, "hostname").map(build::clip),
+        ..Flow::default()
+    };
+    let req = Request {
+        method,
+        target: bracket(&opens, "uri"),
+        host: bracket(&opens, "hostname"),
         response_code: code.map(build::clip),
-    });
+    };
+    let kind = deny_list(build::web_attack(
+        flow,
+        build::rule_or(Some(id), RULE),
+        attack_type,
+        req,
+    ));
     let summary = format!("ModSecurity [{id}] {}", rule_msg.unwrap_or(msg_part));
     Some(Draft::new(kind, sev).vendor("ModSecurity").summary(summary))
+}
+
+/// A rule match of ModSecurity: a web attack found by a deny list (the CRS rules).
+fn deny_list(w: WebAttackEvent) -> Kind {
+    Kind::WebAttack(WebAttackEvent {
+        filtering_type: vec![FilterType::DenyList],
+        ..w
+    })
 }
 
 /// The word after `[client ` up to `]`.
@@ -191,21 +201,23 @@ fn audit_json(json: &str) -> Option<Draft> {
         .and_then(|x| x.as_str());
     let code = tr.pointer("/response/http_code").map(|c| c.to_string());
     let kind = match id {
-        Some(id) => Kind::WebAttack(WebAttackEvent {
-            src_ip,
-            src_port,
-            dst_ip,
-            dst_port,
-            rule_name: build::rule_or(Some(id), RULE),
-            attack_type: build::web_attack_type(message)
+        Some(id) => deny_list(build::web_attack(
+            Flow {
+                src_ip,
+                src_port,
+                dst_ip,
+                dst_port,
+            },
+            build::rule_or(Some(id), RULE),
+            build::web_attack_type(message)
                 .or(Some(pharos_model::ident::WebAttackType::OtherWebAttack)),
-            req_method: s("/request/method").and_then(build::req_method),
-            req_target: s("/request/uri").map(build::clip),
-            filtering_type: vec![FilterType::DenyList],
-            cookies: None,
-            req_host: host.map(build::clip),
-            response_code: code,
-        }),
+            Request {
+                method: s("/request/method"),
+                target: s("/request/uri"),
+                host,
+                response_code: code,
+            },
+        )),
         None => build::unmapped("modsecurity audit record without a rule match"),
     };
     let time = s("/time_stamp").and_then(crate::time::iso);

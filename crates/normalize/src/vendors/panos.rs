@@ -19,12 +19,10 @@
 //! `panos-unknown-rule`.
 
 use pharos_model::ident::{DpiType, UserActivityType};
-use pharos_model::{
-    DpiLog, FirewallTrafficLog, IntrusionEvent, Kind, Severity, VirusEvent, WebAttackEvent,
-};
+use pharos_model::{DpiLog, FirewallTrafficLog, Kind, Severity, VirusEvent};
 
 use crate::LogInput;
-use crate::build::{self, Draft, ip, port};
+use crate::build::{self, Draft, Flow, Ids, Request, ip, port};
 use crate::fields::{Fields, split_csv};
 use crate::vendors::{Probe, find, has, probe};
 
@@ -196,40 +194,31 @@ fn threat(f: &[&str], sub: &str) -> (Kind, Severity, String) {
             rule_name,
             action: action.and_then(build::action).into_iter().collect(),
         }),
-        _ => match build::web_attack_type(name).or_else(|| {
-            (col(14) == Some("web-browsing") && has!(name, "HTTP"))
-                .then_some(pharos_model::ident::WebAttackType::OtherWebAttack)
-        }) {
-            Some(t) => Kind::WebAttack(WebAttackEvent {
+        _ => build::intrusion_or_web_attack(
+            Flow {
                 src_ip,
                 src_port,
                 dst_ip,
                 dst_port,
-                rule_name,
-                attack_type: Some(t),
-                req_method: None,
-                req_target: col(31).map(build::clip),
-                filtering_type: Vec::new(),
-                cookies: None,
-                req_host: None,
-                response_code: None,
+            },
+            rule_name,
+            build::web_attack_type(name).or_else(|| {
+                (col(14) == Some("web-browsing") && has!(name, "HTTP"))
+                    .then_some(pharos_model::ident::WebAttackType::OtherWebAttack)
             }),
-            None => Kind::Intrusion(IntrusionEvent {
-                src_ip,
-                src_port,
-                dst_ip,
-                dst_port,
-                rule_name,
+            Request {
+                target: col(31),
+                ..Request::default()
+            },
+            Ids {
                 protocol: col(29).and_then(build::transport),
-                app: col(14)
-                    .and_then(build::app_protocol)
-                    .or_else(|| build::app_by_port(dst_port)),
+                app: build::app_or_port(col(14), dst_port),
                 attack_type: build::intrusion_attack_type(name).or_else(|| {
                     (sub == "scan" || sub == "flood")
                         .then_some(pharos_model::ident::IntrusionAttackType::PortScan)
                 }),
-            }),
-        },
+            },
+        ),
     };
     (kind, sev, format!("THREAT {sub} {name}"))
 }

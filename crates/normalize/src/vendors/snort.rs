@@ -6,10 +6,10 @@
 //! HTTP attack. `suricata-fast` is the form with a four-digit year in its time stamp (Suricata's
 //! fast.log); `snort` the rest. Rule names: the alert message; placeholder `snort-unknown-rule`.
 
-use pharos_model::{IntrusionEvent, Kind, Severity, WebAttackEvent};
+use pharos_model::Severity;
 
 use crate::LogInput;
-use crate::build::{self, Draft};
+use crate::build::{self, Draft, Flow, Ids, Request};
 use crate::vendors::{Probe, app_is, probe};
 
 /// fast.log with a `MM/DD/YYYY-` time stamp.
@@ -93,32 +93,22 @@ fn normalize(input: &LogInput<'_>, placeholder: &'static str) -> Option<Draft> {
     let (dst_ip, dst_port) = build::addr_colon_port(dst.trim());
     src_ip.or(dst_ip)?;
     let rule_name = build::rule_or(Some(msg), placeholder);
-    let kind = match build::web_attack_type(msg).or_else(|| build::web_attack_type(class)) {
-        Some(ty) => Kind::WebAttack(WebAttackEvent {
+    let kind = build::intrusion_or_web_attack(
+        Flow {
             src_ip,
             src_port,
             dst_ip,
             dst_port,
-            rule_name,
-            attack_type: Some(ty),
-            req_method: None,
-            req_target: None,
-            filtering_type: Vec::new(),
-            cookies: None,
-            req_host: None,
-            response_code: None,
-        }),
-        None => Kind::Intrusion(IntrusionEvent {
-            src_ip,
-            src_port,
-            dst_ip,
-            dst_port,
-            rule_name,
+        },
+        rule_name,
+        build::web_attack_type(msg).or_else(|| build::web_attack_type(class)),
+        Request::default(),
+        Ids {
             protocol: proto.and_then(build::transport),
             app: build::app_by_port(dst_port),
             attack_type: build::intrusion_attack_type(msg),
-        }),
-    };
+        },
+    );
     let time = fast_time(t);
     Some(
         Draft::new(kind, severity(prio))
@@ -140,6 +130,7 @@ fn fast_time(t: &str) -> Option<pharos_model::Timestamp> {
 mod tests {
     use super::*;
     use crate::vendors::testutil::{auto, ip, with_app};
+    use pharos_model::Kind;
 
     #[test]
     fn suricata_fast_log() {

@@ -11,14 +11,11 @@
 use std::borrow::Cow;
 
 use pharos_model::ident::{DpiType, IngressAction, SystemStatus};
-use pharos_model::{
-    DpiLog, FirewallTrafficLog, IntrusionEvent, Kind, ResourceUtilizationLog, Severity,
-    WebAttackEvent,
-};
+use pharos_model::{DpiLog, FirewallTrafficLog, Kind, ResourceUtilizationLog, Severity};
 use serde::Deserialize;
 
 use crate::LogInput;
-use crate::build::{self, Draft};
+use crate::build::{self, Draft, Flow, Ids, Request};
 use crate::vendors::{Probe, probe};
 
 const RULE: &str = "suricata-unknown-rule";
@@ -53,7 +50,7 @@ struct Eve<'a> {
     http: Option<Http<'a>>,
     #[serde(borrow)]
     anomaly: Option<Anomaly<'a>>,
-    flow: Option<Flow>,
+    flow: Option<FlowStats>,
     #[serde(borrow)]
     fileinfo: Option<FileInfo<'a>>,
     stats: Option<serde_json::Value>,
@@ -93,7 +90,7 @@ struct Anomaly<'a> {
 }
 
 #[derive(Deserialize)]
-struct Flow {
+struct FlowStats {
     pkts_toserver: Option<u64>,
     pkts_toclient: Option<u64>,
     bytes_toserver: Option<u64>,
@@ -117,144 +114,35 @@ fn severity(s: Option<u8>) -> Severity {
     }
 }
 
+/// What one event type maps to: the kind, its severity and the summary.
+type Mapped = (Kind, Severity, String);
+
 /// Normalises one EVE record.
 pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     let start = memchr::memchr(b'{', input.text.as_bytes())?;
     let json = input.text.get(start..)?.trim_end();
     let eve: Eve<'_> = serde_json::from_str(json).ok()?;
-    let src_ip = eve.src_ip.as_deref().and_then(build::ip);
-    let dst_ip = eve.dest_ip.as_deref().and_then(build::ip);
-    let (src_port, dst_port) = (eve.src_port, eve.dest_port);
-    let proto = eve.proto.as_deref();
-    let mut sev = Severity::Info;
-    let mut summary = eve.event_type.to_string();
-    let kind = match eve.event_type.as_ref() {
-        "alert" => {
-            let a = eve.alert.as_ref()?;
-            sev = severity(a.severity);
-            let sig = a.signature.as_deref().unwrap_or("");
-            let cat = a.category.as_deref().unwrap_or("");
-            summary = format!(
-                "[{}:{}:{}] {sig} [{cat}]",
-                a.gid.unwrap_or(1),
-                a.signature_id.unwrap_or(0),
-                a.rev.unwrap_or(0)
-            );
-            let rule_name = build::rule_or(Some(sig), RULE);
-            match build::web_attack_type(sig).or_else(|| build::web_attack_type(cat)) {
-                Some(t) => {
-                    let http = eve.http.as_ref();
-                    Kind::WebAttack(WebAttackEvent {
-                        src_ip,
-                        src_port,
-                        dst_ip,
-                        dst_port,
-                        rule_name,
-                        attack_type: Some(t),
-                        req_method: http
-                            .and_then(|h| h.http_method.as_deref())
-                            .and_then(build::req_method),
-                        req_target: http.and_then(|h| h.url.as_deref()).map(build::clip),
-                        filtering_type: Vec::new(),
-                        cookies: None,
-                        req_host: http.and_then(|h| h.hostname.as_deref()).map(build::clip),
-                        response_code: http.and_then(|h| h.status).map(|s| s.to_string()),
-                    })
-                }
-                None => Kind::Intrusion(IntrusionEvent {
-                    src_ip,
-                    src_port,
-                    dst_ip,
-                    dst_port,
-                    rule_name,
-                    protocol: proto.and_then(build::transport),
-                    app: eve
-                        .app_proto
-                        .as_deref()
-                        .and_then(build::app_protocol)
-                        .or_else(|| build::app_by_port(dst_port)),
-                    attack_type: build::intrusion_attack_type(sig),
-                }),
-            }
-        }
-        "anomaly" => {
-            let a = eve.anomaly.as_ref();
-            let ev = a.and_then(|a| a.event.as_deref().or(a.ty.as_deref()));
-            sev = Severity::Low;
-            summary = format!("anomaly {}", ev.unwrap_or(""));
-            Kind::Intrusion(IntrusionEvent {
-                src_ip,
-                src_port,
-                dst_ip,
-                dst_port,
-                rule_name: build::rule_or(ev, RULE),
-                protocol: proto.and_then(build::transport),
-                app: eve.app_proto.as_deref().and_then(build::app_protocol),
-                attack_type: None,
-            })
-        }
-        "flow" | "netflow" | "drop" => {
-            let f = eve.flow.as_ref();
-            let action = if eve.event_type == "drop" {
-                IngressAction::Drop
-            } else {
-                IngressAction::Pass
-            };
-            Kind::FirewallTrafficLog(FirewallTrafficLog {
-                src_ip,
-                dst_ip,
-                src_port,
-                dst_port,
-                protocol: proto.and_then(build::protocol),
-                action: Some(action),
-                sent_bytes: f.and_then(|f| f.bytes_toserver),
-                received_bytes: f.and_then(|f| f.bytes_toclient),
-                sent_packets: f.and_then(|f| f.pkts_toserver),
-                received_packets: f.and_then(|f| f.pkts_toclient),
-                in_interface: eve.in_iface.as_deref().map(build::clip),
-                application: eve.app_proto.as_deref().map(build::clip),
-                session_id: eve.flow_id,
-                duration: f.and_then(|f| f.age).and_then(|a| u32::try_from(a).ok()),
-                ..Default::default()
-            })
-        }
-        "fileinfo" => {
-            summary = format!(
-                "fileinfo {}",
-                eve.fileinfo
-                    .as_ref()
-                    .and_then(|f| f.filename.as_deref())
-                    .unwrap_or("")
-            );
-            Kind::DpiLog(DpiLog {
-                attack_type: Some(DpiType::FileBlocking),
-                src_ip,
-                src_port,
-                dst_ip,
-                dst_port,
-                rule_name: RULE.to_string(),
-                action: vec![IngressAction::Pass],
-            })
-        }
-        "stats" => {
-            let active = eve
-                .stats
-                .as_ref()
-                .and_then(|s| {
-                    s.pointer("/flow/active")
-                        .or_else(|| s.pointer("/flow/memuse"))
-                })
-                .and_then(|v| v.as_u64())
-                .and_then(|v| u32::try_from(v).ok());
-            Kind::ResourceUtilizationLog(ResourceUtilizationLog {
-                system_status: Some(SystemStatus::Running),
-                session_num: active,
-                ..Default::default()
-            })
-        }
-        _ => build::unmapped("suricata event type without a mapping"),
+    let flow = Flow {
+        src_ip: eve.src_ip.as_deref().and_then(build::ip),
+        src_port: eve.src_port,
+        dst_ip: eve.dest_ip.as_deref().and_then(build::ip),
+        dst_port: eve.dest_port,
+    };
+    let (kind, sev, summary) = match eve.event_type.as_ref() {
+        "alert" => alert(&eve, flow)?,
+        "anomaly" => anomaly(&eve, flow),
+        "flow" | "netflow" => traffic(&eve, flow, IngressAction::Pass),
+        "drop" => traffic(&eve, flow, IngressAction::Drop),
+        "fileinfo" => fileinfo(&eve, flow),
+        "stats" => stats(&eve),
+        other => (
+            build::unmapped("suricata event type without a mapping"),
+            Severity::Info,
+            other.to_string(),
+        ),
     };
     let time = eve.timestamp.as_deref().and_then(crate::time::iso);
+    // `host` is read only so that a record whose `host` is not a string stays unparsed
     let _ = eve.host;
     Some(
         Draft::new(kind, sev)
@@ -263,6 +151,115 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             .model(Some("Suricata"))
             .summary(summary),
     )
+}
+
+/// A signature alert: an intrusion, or a web attack (with the `http` object) when the signature
+/// or its category is an HTTP attack; `None` without an `alert` object.
+fn alert(eve: &Eve<'_>, flow: Flow) -> Option<Mapped> {
+    let a = eve.alert.as_ref()?;
+    let sig = a.signature.as_deref().unwrap_or("");
+    let cat = a.category.as_deref().unwrap_or("");
+    let summary = format!(
+        "[{}:{}:{}] {sig} [{cat}]",
+        a.gid.unwrap_or(1),
+        a.signature_id.unwrap_or(0),
+        a.rev.unwrap_or(0)
+    );
+    let http = eve.http.as_ref();
+    let kind = build::intrusion_or_web_attack(
+        flow,
+        build::rule_or(Some(sig), RULE),
+        build::web_attack_type(sig).or_else(|| build::web_attack_type(cat)),
+        Request {
+            method: http.and_then(|h| h.http_method.as_deref()),
+            target: http.and_then(|h| h.url.as_deref()),
+            host: http.and_then(|h| h.hostname.as_deref()),
+            response_code: http.and_then(|h| h.status).map(|s| s.to_string()),
+        },
+        Ids {
+            protocol: eve.proto.as_deref().and_then(build::transport),
+            app: build::app_or_port(eve.app_proto.as_deref(), flow.dst_port),
+            attack_type: build::intrusion_attack_type(sig),
+        },
+    );
+    Some((kind, severity(a.severity), summary))
+}
+
+/// A protocol anomaly: an intrusion named after the anomaly event.
+fn anomaly(eve: &Eve<'_>, flow: Flow) -> Mapped {
+    let a = eve.anomaly.as_ref();
+    let ev = a.and_then(|a| a.event.as_deref().or(a.ty.as_deref()));
+    let ids = Ids {
+        protocol: eve.proto.as_deref().and_then(build::transport),
+        app: eve.app_proto.as_deref().and_then(build::app_protocol),
+        attack_type: None,
+    };
+    (
+        Kind::Intrusion(build::intrusion(flow, build::rule_or(ev, RULE), ids)),
+        Severity::Low,
+        format!("anomaly {}", ev.unwrap_or("")),
+    )
+}
+
+/// A flow record or a dropped packet: a firewall traffic log with `action`.
+fn traffic(eve: &Eve<'_>, flow: Flow, action: IngressAction) -> Mapped {
+    let f = eve.flow.as_ref();
+    let kind = Kind::FirewallTrafficLog(FirewallTrafficLog {
+        src_ip: flow.src_ip,
+        dst_ip: flow.dst_ip,
+        src_port: flow.src_port,
+        dst_port: flow.dst_port,
+        protocol: eve.proto.as_deref().and_then(build::protocol),
+        action: Some(action),
+        sent_bytes: f.and_then(|f| f.bytes_toserver),
+        received_bytes: f.and_then(|f| f.bytes_toclient),
+        sent_packets: f.and_then(|f| f.pkts_toserver),
+        received_packets: f.and_then(|f| f.pkts_toclient),
+        in_interface: eve.in_iface.as_deref().map(build::clip),
+        application: eve.app_proto.as_deref().map(build::clip),
+        session_id: eve.flow_id,
+        duration: f.and_then(|f| f.age).and_then(|a| u32::try_from(a).ok()),
+        ..Default::default()
+    });
+    (kind, Severity::Info, eve.event_type.to_string())
+}
+
+/// A file seen in a flow: a DPI log of the file-blocking class that let it pass.
+fn fileinfo(eve: &Eve<'_>, flow: Flow) -> Mapped {
+    let name = eve.fileinfo.as_ref().and_then(|f| f.filename.as_deref());
+    let kind = Kind::DpiLog(DpiLog {
+        attack_type: Some(DpiType::FileBlocking),
+        src_ip: flow.src_ip,
+        src_port: flow.src_port,
+        dst_ip: flow.dst_ip,
+        dst_port: flow.dst_port,
+        rule_name: RULE.to_string(),
+        action: vec![IngressAction::Pass],
+    });
+    (
+        kind,
+        Severity::Info,
+        format!("fileinfo {}", name.unwrap_or("")),
+    )
+}
+
+/// Engine statistics: resource utilisation, active flows as sessions.
+fn stats(eve: &Eve<'_>) -> Mapped {
+    let active = eve
+        .stats
+        .as_ref()
+        .and_then(|s| {
+            s.pointer("/flow/active")
+                .or_else(|| s.pointer("/flow/memuse"))
+        })
+        .and_then(|v| v.as_u64())
+        .and_then(|v| u32::try_from(v).ok());
+    let kind = Kind::ResourceUtilizationLog(ResourceUtilizationLog {
+        system_status: Some(SystemStatus::Running),
+        session_num: active,
+        ..Default::default()
+    });
+    (kind, Severity::Info, eve.event_type.to_string())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub fn corpus(sub: &str) -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        println!("SKIPPED: {} is absent (set PHAROS_SHARED)", p.display());
+        pharos_model::conformance::skip(&format!("{} is absent (set PHAROS_SHARED)", p.display()));
         None
     }
 }

@@ -81,6 +81,19 @@ pub fn start(
         pharos_detect::Detector::new(cfg.clone()).map_err(|e| anyhow::anyhow!("[detect]: {e}"))?;
     let learned_path = data_dir.join(learned::FILE);
     learned::load(&mut detector.ddos, &learned_path);
+    let groups: Vec<String> = cfg
+        .ddos
+        .groups
+        .iter()
+        .map(|g| format!("{} ({})", g.name, g.prefixes.join(", ")))
+        .collect();
+    tracing::info!(
+        networks = %cfg.ddos.networks.join(", "),
+        groups = %groups.join("; "),
+        scan_networks = %if cfg.scan.networks.is_empty() { "every destination".to_string() } else { cfg.scan.networks.join(", ") },
+        hook = %hook.command,
+        "detection started: DDoS on the networks and groups shown, scans on the scan networks"
+    );
     let hook = if hook.command.is_empty() {
         None
     } else {
@@ -164,12 +177,17 @@ impl DetectSink {
                     metrics::counter!("pharos_detect_attacks_started_total",
                         "type" => render::attack_type(&d))
                     .increment(1);
+                    tracing::warn!("attack started: {}", render::readable(&d));
                 }
                 Detection::Attack(AttackUpdate::Ended(_)) => {
                     metrics::counter!("pharos_detect_attacks_ended_total").increment(1);
+                    tracing::info!("attack ended: {}", render::readable(&d));
                 }
                 Detection::Attack(AttackUpdate::Updated(_)) => {}
-                Detection::Scan(_) => metrics::counter!("pharos_detect_scans_total").increment(1),
+                Detection::Scan(_) => {
+                    metrics::counter!("pharos_detect_scans_total").increment(1);
+                    tracing::warn!("scan found: {}", render::readable(&d));
+                }
             }
             if let (Some(h), Detection::Attack(_)) = (&self.hook, &d) {
                 h.offer(&d);

@@ -17,7 +17,7 @@ pub fn attack_type(d: &Detection) -> String {
     match d {
         Detection::Attack(u) => match u.report().summary.attack_type {
             Some(t) => t.name().to_string(),
-            None => format!("{}-flood", u.id().class.name()),
+            None => format!("{}-flood", u.report().summary.class.name()),
         },
         Detection::Scan(s) => match s.kind {
             ScanKind::PortScan => "port-scan".into(),

@@ -14,6 +14,10 @@
 //!   generic logs and counted per NSF as unparsed (metrics and `GET /api/v1/nsfs`).
 //! - Every loss is counted by cause in `pharos_syslog_dropped_total` (store_full, store_error,
 //!   shutdown); stored messages in `pharos_syslog_stored_total`.
+//! - A line belongs to the NSF the inventory resolves (`pharos_store::inventory`): from a
+//!   `[[syslog.relay]]`, by its header hostname; else by the sender's address. Its `source` is always
+//!   the sender's address (the relay's, for a relayed line).
+//! - A new NSF is registered with the format its first line was recognised as, the one logged.
 //!
 //! It lives in the binary because it joins crates that the dependency order keeps apart (a crate
 //! depends only on crates before it in the data flow, README "Layout": sources come before
@@ -30,9 +34,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pharos_model::{Message, Timestamp};
-use pharos_normalize::{Format, LogInput, normalize};
+use pharos_normalize::{Format, LogInput, Normalized, normalize};
 use pharos_sources::syslog::{RawRecord, SyslogConfig};
-use pharos_store::inventory::{Inventory, NsfConfig, NsfCounts, OVERFLOW_NSF};
+use pharos_store::inventory::{
+    Inventory, NsfConfig, NsfCounts, Registration, Relay, Resolved, parse_net,
+};
 use pharos_store::writer::{StoreWriter, SubmitError};
 use pharos_wire::syslog::{ParseOptions, SyslogMessage, TimeZone, parse};
 use tokio::sync::mpsc;
@@ -42,17 +48,26 @@ use tokio::sync::mpsc;
 pub struct StageSettings {
     /// Zone of RFC 3164 header timestamps.
     pub tz: TimeZone,
+    /// How far after the receive time an RFC 3164 timestamp may be and keep the receive year.
+    pub year_margin: chrono::TimeDelta,
     /// Most messages per store submission.
     pub batch: usize,
     /// Parser of senders that match no `[[nsf]]` entry.
     pub default_parser: Format,
     /// Most senders registered automatically.
     pub max_auto_nsfs: usize,
+    /// `[[syslog.relay]]`: senders whose lines belong to their header hostname.
+    pub relays: Vec<Relay>,
 }
 
+/// Largest `[syslog] year_margin`, in days: a line written a year ago, less than the margin
+/// ahead of the receive date in the calendar, is dated that far in the future, so the margin
+/// stays a clock error, not a season.
+const MAX_YEAR_MARGIN_DAYS: i64 = 31;
+
 impl StageSettings {
-    /// Checks `timezone`, `batch` and `default_parser` of `[syslog]` and the `[[nsf]]` entries;
-    /// the error names the key and the fix.
+    /// Checks `timezone`, `year_margin`, `batch`, `default_parser` and `[[syslog.relay]]` of
+    /// `[syslog]` and the `[[nsf]]` entries; the error names the key and the fix.
     pub fn new(cfg: &SyslogConfig, nsfs: &[NsfConfig]) -> Result<Self, String> {
         let tz = TimeZone::parse(&cfg.timezone).ok_or_else(|| {
             format!(
@@ -60,8 +75,40 @@ impl StageSettings {
                 cfg.timezone
             )
         })?;
+        let year_margin = crate::config::HumanDuration::parse(&cfg.year_margin)
+            .and_then(|d| chrono::TimeDelta::from_std(d.0).ok())
+            .filter(|d| *d <= chrono::TimeDelta::days(MAX_YEAR_MARGIN_DAYS))
+            .ok_or_else(|| {
+                format!(
+                    "[syslog] year_margin = {:?}: expected a duration from \"0s\" to \"{MAX_YEAR_MARGIN_DAYS}d\", like \"1d\" or \"12h\"",
+                    cfg.year_margin
+                )
+            })?;
         if cfg.batch == 0 {
             return Err("[syslog] batch = 0: must be at least 1".into());
+        }
+        let mut relays = Vec::with_capacity(cfg.relay.len());
+        for (i, r) in cfg.relay.iter().enumerate() {
+            let at = format!("[[syslog.relay]] #{}", i + 1);
+            if r.addresses.is_empty() {
+                return Err(format!(
+                    "{at}: addresses is empty: give the relay's addresses, e.g. addresses = [\"192.0.2.10\"]"
+                ));
+            }
+            let addresses = r
+                .addresses
+                .iter()
+                .map(|a| parse_net(a).map_err(|e| format!("{at}: addresses: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            if r.max_hostnames == 0 {
+                return Err(format!(
+                    "{at}: max_hostnames = 0: must be at least 1 (remove the relay to attribute its lines to its address)"
+                ));
+            }
+            relays.push(Relay {
+                addresses,
+                max_hostnames: r.max_hostnames,
+            });
         }
         let default_parser: Format = cfg
             .default_parser
@@ -82,9 +129,11 @@ impl StageSettings {
         }
         Ok(Self {
             tz,
+            year_margin,
             batch: cfg.batch,
             default_parser,
             max_auto_nsfs: cfg.max_auto_nsfs,
+            relays,
         })
     }
 }
@@ -253,6 +302,7 @@ struct Normalizer {
 
 impl Normalizer {
     fn new(settings: StageSettings, inventory: Arc<Inventory>) -> Self {
+        inventory.set_relays(settings.relays.clone());
         Self {
             settings,
             inventory,
@@ -270,6 +320,39 @@ impl Normalizer {
         f
     }
 
+    /// Registers the NSF of a line the inventory does not know and normalises the line. The line
+    /// is normalised first, so that the registration records (and logs) the format the line was
+    /// recognised as, the one `GET /api/v1/nsfs` then shows as `detected-format`.
+    fn register(
+        &mut self,
+        peer: IpAddr,
+        host: Option<&str>,
+        input: &LogInput<'_>,
+    ) -> (Resolved, Normalized) {
+        let mut n = normalize(input, self.settings.default_parser, &peer.to_string());
+        let format = n.parsed.then_some(n.format);
+        let (r, how) = self
+            .inventory
+            .register(peer, host, format, self.settings.max_auto_nsfs);
+        let format = format.unwrap_or("unknown");
+        match how {
+            Registration::Existing => {}
+            Registration::Overflow => {
+                metrics::counter!("pharos_syslog_nsf_overflow_total").increment(1)
+            }
+            Registration::Address => {
+                metrics::counter!("pharos_syslog_nsf_registered_total").increment(1);
+                tracing::info!(%peer, format, "new syslog sender registered in the NSF inventory as {}", r.name);
+            }
+            Registration::Hostname => {
+                metrics::counter!("pharos_syslog_nsf_registered_total").increment(1);
+                tracing::info!(relay = %peer, format, "new NSF registered in the NSF inventory from a relayed syslog header as {}", r.name);
+            }
+        }
+        n.message.common.nsf_name.clone_from(&r.name);
+        (r, n)
+    }
+
     /// Normalises a batch of records and updates the inventory and metrics once per NSF.
     fn process(&mut self, recs: &[RawRecord]) -> Vec<Message> {
         let mut out = Vec::with_capacity(recs.len());
@@ -279,6 +362,7 @@ impl Normalizer {
             let opts = ParseOptions {
                 tz: self.settings.tz,
                 received: rec.received,
+                year_margin: self.settings.year_margin,
             };
             let h = parse(&text, &opts);
             for a in h.anomalies.names() {
@@ -287,29 +371,19 @@ impl Normalizer {
             }
             let peer = rec.peer.ip().to_canonical();
             let peer_str = peer.to_string();
+            let host = h.header_hostname();
             let input = log_input(&h, &text, Some(&peer_str));
-            let (nsf, format) = match self.inventory.resolve(peer, h.header_hostname()) {
+            let (nsf, n) = match self.inventory.resolve(peer, host) {
                 Some(r) => {
                     let f = self.format(&r.parser);
-                    (r, f)
+                    let n = normalize(&input, f, &r.name);
+                    (r, n)
                 }
-                None => {
-                    let detected = pharos_normalize::detect(&input);
-                    let r = self
-                        .inventory
-                        .register(peer, detected, self.settings.max_auto_nsfs);
-                    if r.name == OVERFLOW_NSF {
-                        metrics::counter!("pharos_syslog_nsf_overflow_total").increment(1);
-                    } else {
-                        metrics::counter!("pharos_syslog_nsf_registered_total").increment(1);
-                        tracing::info!(%peer, format = detected.unwrap_or("unknown"), "new syslog sender registered in the NSF inventory as {}", r.name);
-                    }
-                    (r, self.settings.default_parser)
-                }
+                None => self.register(peer, host, &input),
             };
-            let n = normalize(&input, format, &nsf.name);
             let mut msg = n.message;
             msg.common.receive_time = rec.received;
+            // The sender's address, which is the relay's for a relayed line.
             msg.common.source = Some(format!("syslog-{}:{peer}", rec.transport.as_str()));
             // What the operator configured wins over what the normaliser guessed.
             if nsf.vendor.is_some() {

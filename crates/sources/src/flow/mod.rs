@@ -16,6 +16,7 @@
 //!   about one read timeout (100 ms by default), after sending what it had decoded; the channel
 //!   closes once the last thread has exited.
 
+#[allow(unsafe_code)]
 mod socket;
 #[cfg(test)]
 mod tests;
@@ -307,6 +308,11 @@ impl FlowCollector {
     /// The collector's counters.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// The live counters, to read after the collector is handed over (the loss report).
+    pub fn stats_handle(&self) -> Arc<CollectorStats> {
+        self.stats.clone()
     }
 
     /// Stops every socket thread (each exits within about one read timeout) and waits for them.

@@ -47,8 +47,9 @@ pub const DEFAULT_TLS_PORT: u16 = 6514;
 
 /// `[syslog]` settings; every key optional.
 ///
-/// [`SyslogConfig::settings`] checks the listeners' keys. `timezone`, `batch`, `default_parser`
-/// and `max_auto_nsfs` belong to the normalise stage, which the binary checks and runs.
+/// [`SyslogConfig::settings`] checks the listeners' keys. `timezone`, `year_margin`, `batch`,
+/// `default_parser`, `max_auto_nsfs` and `relay` belong to the normalise stage, which the binary
+/// checks and runs.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyslogConfig {
@@ -73,6 +74,10 @@ pub struct SyslogConfig {
     pub idle_timeout_secs: u64,
     /// Zone of RFC 3164 timestamps: "UTC", "local" or an offset like "+01:00" (normalise stage).
     pub timezone: String,
+    /// How far in the future (a duration like "1d", "12h", "0s") an RFC 3164 timestamp, which has
+    /// no year, may be and still get the receive time's year; beyond, it gets the year before
+    /// (normalise stage).
+    pub year_margin: String,
     /// Received records that may wait for the normalise stage (UDP drops beyond it).
     pub queue: usize,
     /// Most messages per store submission (normalise stage).
@@ -87,6 +92,33 @@ pub struct SyslogConfig {
     /// Messages per second per sender (IPv4 address or IPv6 /64) that keep their place once the
     /// queue is more than half full: beyond, UDP is dropped and TCP/TLS waits; 0 turns it off.
     pub sender_messages_per_second: u32,
+    /// `[[syslog.relay]]`: relays whose lines are attributed to the hostname in their header
+    /// rather than to the relay (normalise stage).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub relay: Vec<RelayConfig>,
+}
+
+/// Default of [`RelayConfig::max_hostnames`].
+pub const DEFAULT_RELAY_MAX_HOSTNAMES: usize = 1024;
+
+/// `[[syslog.relay]]`: a relay (rsyslog, syslog-ng, a load balancer) that forwards other devices'
+/// lines. Its lines are attributed to the NSF their header hostname names, registered
+/// automatically on first sight (within `max_hostnames`), and keep the relay's address as their
+/// source. The binary's normalise stage checks it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Addresses or prefixes of the relay (`"192.0.2.10"`, `"10.9.0.0/24"`); relays that are one
+    /// trust domain (a redundant pair) share one entry, and so share the hostnames they register.
+    pub addresses: Vec<String>,
+    /// Most hostnames this relay may register automatically; lines naming further unknown
+    /// hostnames are counted together under the shared `unregistered-senders` entry.
+    #[serde(default = "default_relay_max_hostnames")]
+    pub max_hostnames: usize,
+}
+
+fn default_relay_max_hostnames() -> usize {
+    DEFAULT_RELAY_MAX_HOSTNAMES
 }
 
 impl Default for SyslogConfig {
@@ -102,12 +134,14 @@ impl Default for SyslogConfig {
             max_connections_per_peer: 64,
             idle_timeout_secs: 600,
             timezone: "UTC".into(),
+            year_margin: "1d".into(),
             queue: 16_384,
             batch: 1000,
             default_parser: "auto".into(),
             udp_receive_buffer_bytes: 4 * 1024 * 1024,
             max_auto_nsfs: 4096,
             sender_messages_per_second: 10_000,
+            relay: Vec::new(),
         }
     }
 }
@@ -153,9 +187,9 @@ fn listen_addr(key: &str, s: &str) -> Result<Option<SocketAddr>, ConfigError> {
     if s.trim().is_empty() {
         return Ok(None);
     }
-    s.trim().parse().map(Some).map_err(|_| {
-        ConfigError(format!("[syslog] {key} = {s:?}: expected an address and port like \"0.0.0.0:5514\", or \"\" to turn it off"))
-    })
+    pharos_model::listen::socket_addr(s)
+        .map(Some)
+        .map_err(|e| ConfigError(format!("[syslog] {key} = {e}, or \"\" to turn it off")))
 }
 
 /// The checked form of the listeners' keys of [`SyslogConfig`].

@@ -59,6 +59,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 use pharos_model::flow::{FlowBatch, FlowRecord};
+use pharos_model::text::is_unsafe_char;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -314,7 +315,9 @@ const TERM_WORDS: &[&str] = &[
     "not",
 ];
 
-fn protocol_name(n: u8) -> Option<&'static str> {
+/// The name the filter language gives IP protocol `n` (`tcp`, `udp`, `icmp6`...), if any: the
+/// one tables print (upper-cased, as nfdump) and filters accept.
+pub fn protocol_name(n: u8) -> Option<&'static str> {
     PROTOCOLS.iter().find(|(_, p)| *p == n).map(|(s, _)| *s)
 }
 
@@ -487,7 +490,9 @@ impl FilterError {
     ///                    ^
     /// ```
     ///
-    /// Tabs are kept so the caret lines up; other control characters print as spaces.
+    /// Tabs are kept so the caret lines up; other control characters and the invisible
+    /// characters that reorder or hide text ([`is_unsafe_char`]) print as spaces, so a filter
+    /// pasted from untrusted text cannot rewrite the terminal.
     pub fn render(&self, input: &str) -> String {
         let text = input
             .split('\n')
@@ -497,7 +502,7 @@ impl FilterError {
         let mut out = String::with_capacity(2 * text.len() + 2);
         out.extend(text.chars().map(|c| match c {
             '\t' => '\t',
-            c if c.is_control() => ' ',
+            c if is_unsafe_char(c) => ' ',
             c => c,
         }));
         out.push('\n');

@@ -51,6 +51,9 @@ pub const MAX_LIMIT: usize = 1_000_000;
 pub const MAX_RESTARTS: u64 = 3;
 /// Most time-series buckets.
 pub const MAX_BUCKETS: u64 = 100_000;
+/// Most points of a series answer, counting every key value's series (they are zero-filled, so
+/// their number is intervals times series).
+pub const MAX_POINTS: u64 = 5_000_000;
 
 /// Errors of a query (bad arguments; unreadable segments are not errors, see [`ScanStats`]).
 #[derive(Debug, thiserror::Error)]
@@ -1098,42 +1101,76 @@ impl Scan {
                 "more than {MAX_BUCKETS} intervals or {MAX_GROUPS} groups"
             )));
         }
-        let mut buckets: Vec<(u64, Totals)> = all.buckets.into_iter().collect();
-        buckets.sort_unstable_by_key(|b| b.0);
+        let first = all.buckets.keys().min().copied();
+        let last = all.buckets.keys().max().copied();
+        let span = self.series_span(interval_ms, first, last)?;
+        let mut per: Vec<(GroupKey, Totals)> = Vec::new();
+        if let Some((_, n)) = key {
+            per = all.key_totals.into_iter().collect();
+            per.sort_unstable_by(|a, b| b.1.get(by).cmp(&a.1.get(by)).then(a.0.cmp(&b.0)));
+            per.truncate(n);
+        }
+        let intervals = span.map_or(0, |(lo, hi)| ((hi - lo) / interval_ms).saturating_add(1));
+        let points_total = intervals.saturating_mul(per.len() as u64 + 1);
+        if points_total > MAX_POINTS {
+            return Err(QueryError::TooBig(format!(
+                "the series would have {intervals} intervals for each of {} series \
+                 ({points_total} points, at most {MAX_POINTS}); ask fewer key values or a \
+                 longer interval",
+                per.len() + 1
+            )));
+        }
         let mut out = Series {
             interval_ms,
             by,
             key: kref,
-            points: buckets
-                .into_iter()
-                .map(|(t, totals)| Point { t_ms: t, totals })
-                .collect(),
+            points: fill(span, interval_ms, |t| all.buckets.get(&t).copied()),
             keys: Vec::new(),
             stats,
         };
-        if let Some((k, n)) = key {
-            let mut per: Vec<(GroupKey, Totals)> = all.key_totals.into_iter().collect();
-            per.sort_unstable_by(|a, b| b.1.get(by).cmp(&a.1.get(by)).then(a.0.cmp(&b.0)));
-            per.truncate(n);
+        if let Some((k, _)) = key {
             for (gk, totals) in per {
-                let mut pts: Vec<Point> = all
-                    .per_key
-                    .iter()
-                    .filter(|((_, g), _)| *g == gk)
-                    .map(|((t, _), tot)| Point {
-                        t_ms: *t,
-                        totals: *tot,
-                    })
-                    .collect();
-                pts.sort_unstable_by_key(|p| p.t_ms);
                 out.keys.push(KeySeries {
                     key: key_value(&k, gk),
                     totals,
-                    points: pts,
+                    points: fill(span, interval_ms, |t| all.per_key.get(&(t, gk)).copied()),
                 });
             }
         }
         Ok(out)
+    }
+
+    /// The first and last interval start of a series: those of the flows found, widened to the
+    /// window when one was given and the widened series stays within [`MAX_BUCKETS`]; `None`
+    /// when there is neither a flow nor a complete window.
+    fn series_span(
+        &self,
+        interval_ms: u64,
+        first: Option<u64>,
+        last: Option<u64>,
+    ) -> Result<Option<(u64, u64)>, QueryError> {
+        let align = |t: u64| t - t % interval_ms;
+        let count = |lo: u64, hi: u64| ((hi - lo) / interval_ms).saturating_add(1);
+        let from = self.selection.from_ms.map(align);
+        let to = self.selection.to_ms.map(align);
+        let data = first.zip(last);
+        let wide = match data {
+            Some((f, l)) => Some((from.map_or(f, |w| w.min(f)), to.map_or(l, |w| w.max(l)))),
+            None => from.zip(to),
+        };
+        if let Some((lo, hi)) = wide
+            && count(lo, hi) <= MAX_BUCKETS
+        {
+            return Ok(Some((lo, hi)));
+        }
+        match data {
+            Some((lo, hi)) if count(lo, hi) > MAX_BUCKETS => Err(QueryError::TooBig(format!(
+                "the flows found span {} intervals of {interval_ms} ms, more than {MAX_BUCKETS}; \
+                 use a longer interval",
+                count(lo, hi)
+            ))),
+            d => Ok(d),
+        }
     }
 
     /// Up to `limit` selected flows in `order`: earliest start first, or most packets or bytes
@@ -1901,6 +1938,31 @@ fn display_opt<T: fmt::Display, S: serde::Serializer>(
     }
 }
 
+/// Every interval start from `lo` to `hi` (inclusive) with the totals `at` gives, zero where it
+/// gives none: a series has no holes, so a plot or a script sees quiet intervals as 0.
+fn fill(
+    span: Option<(u64, u64)>,
+    interval_ms: u64,
+    at: impl Fn(u64) -> Option<Totals>,
+) -> Vec<Point> {
+    let Some((lo, hi)) = span else {
+        return Vec::new();
+    };
+    let mut points = Vec::with_capacity(((hi - lo) / interval_ms + 1) as usize);
+    let mut t = lo;
+    loop {
+        points.push(Point {
+            t_ms: t,
+            totals: at(t).unwrap_or_default(),
+        });
+        match t.checked_add(interval_ms) {
+            Some(n) if n <= hi => t = n,
+            _ => break,
+        }
+    }
+    points
+}
+
 /// One interval of a series.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Point {
@@ -1918,7 +1980,8 @@ pub struct KeySeries {
     pub key: KeyValue,
     /// Its totals over the whole selection.
     pub totals: Totals,
-    /// Its intervals (only those with flows).
+    /// Its intervals, in time order, the same as [`Series::points`] (zero where this value
+    /// had no flow).
     pub points: Vec<Point>,
 }
 
@@ -1932,7 +1995,9 @@ pub struct Series {
     /// The key, when split by one.
     #[serde(serialize_with = "display_opt")]
     pub key: Option<Key>,
-    /// Every interval with flows, in time order.
+    /// Every interval from the first to the last flow found (widened to the window when one
+    /// was given and the result stays within [`MAX_BUCKETS`]), in time order; intervals without
+    /// flows are zeros.
     pub points: Vec<Point>,
     /// Per key value (the top ones), when split by a key.
     pub keys: Vec<KeySeries>,

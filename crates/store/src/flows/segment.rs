@@ -303,6 +303,28 @@ pub(crate) fn writer_properties(row_group_rows: usize, kv: Vec<KeyValue>) -> Wri
     p.build()
 }
 
+/// Writer properties of a fresh one-second segment written by the encoder threads: uncompressed,
+/// plain encoding, row-group (chunk) statistics only, so that encoding keeps up with the
+/// collectors; the minute's merge rewrites it with [`writer_properties`].
+pub(crate) fn fast_properties(row_group_rows: usize, kv: Vec<KeyValue>) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_dictionary_enabled(false)
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+        .set_key_value_metadata(Some(kv))
+        .build()
+}
+
+/// How a segment is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// [`writer_properties`]: merged minutes, synchronous flushes, imports.
+    Compact,
+    /// [`fast_properties`]: one-second segments of the encoder threads.
+    Fast,
+}
+
 /// Hook run with the temp file's path after it is fsynced and before it is renamed (tests).
 type BeforeRename = Box<dyn FnMut(&Path) + Send>;
 
@@ -321,6 +343,7 @@ fn write_segment(
     end: u64,
     row_group_rows: usize,
     rows: Rows<'_>,
+    encoding: Encoding,
     before_rename: Option<&mut BeforeRename>,
 ) -> Result<SegmentInfo, FlowStoreError> {
     let t = Utc
@@ -338,7 +361,7 @@ fn write_segment(
     let name = format!("{start}-{end}.parquet");
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    let result = write_file(&tmp, start, end, row_group_rows, rows).and_then(|bytes| {
+    let result = write_file(&tmp, start, end, row_group_rows, rows, encoding).and_then(|bytes| {
         if let Some(h) = before_rename {
             h(&tmp);
         }
@@ -369,6 +392,7 @@ fn write_file(
     end: u64,
     row_group_rows: usize,
     rows: Rows<'_>,
+    encoding: Encoding,
 ) -> Result<u64, FlowStoreError> {
     let f = File::create(tmp).map_err(io_err("cannot create", tmp))?;
     let kv = vec![
@@ -379,7 +403,10 @@ fn write_file(
         path: tmp.to_path_buf(),
         source,
     };
-    let props = writer_properties(row_group_rows, kv);
+    let props = match encoding {
+        Encoding::Compact => writer_properties(row_group_rows, kv),
+        Encoding::Fast => fast_properties(row_group_rows, kv),
+    };
     let mut w = ArrowWriter::try_new(f, flow_schema(), Some(props)).map_err(pq)?;
     let (mut min_end, mut max_end) = (u64::MAX, 0);
     let mut put = |rb: &RecordBatch| -> Result<(), FlowStoreError> {
@@ -460,6 +487,7 @@ pub fn merge_segments(
         end,
         row_group_rows,
         Rows::Segments(inputs),
+        Encoding::Compact,
         None,
     )?;
     for s in inputs {

@@ -37,7 +37,10 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 
 use crate::cursor::Cursor;
-use crate::{ChangeKind, FeedEntry, MessageQuery, MessageStore, Page, StoreError, StoredMessage};
+use crate::{
+    Acknowledged, Acknowledgement, ChangeKind, FeedEntry, MessageQuery, MessageStore, Page,
+    StoreError, StoredMessage,
+};
 use schema::KindCodes;
 
 /// Messages deleted per transaction by [`MessageStore::delete_before`].
@@ -49,7 +52,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_IDLE_READERS: usize = 4;
 
 /// The columns a read selects, in the order [`read_row`] expects.
-const SELECT_COLS: &str = "SELECT id, state, state_changed_at, json, event_time FROM messages";
+const SELECT_COLS: &str = "SELECT id, state, state_changed_at, json, event_time, acked_by, acked_at, ack_comment FROM messages";
 
 /// SQLite message store; see the module docs for its contract.
 pub struct SqliteStore {
@@ -142,6 +145,18 @@ impl SqliteStore {
         )?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(())
+    }
+
+    /// Copies the write-ahead log into the database file and empties it
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so that `messages.db` alone holds every committed
+    /// message: a file copy is then a complete database, and the log does not grow without bound
+    /// between automatic checkpoints. Waits for the writer (it runs on the writer connection) and
+    /// up to the busy timeout for readers of older snapshots; returns whether it completed (when
+    /// it did not, the frames it could copy are copied and the next call catches up).
+    pub fn checkpoint(&self) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
     }
 
     /// Runs `f` on a reader connection (the writer's for an in-memory store).
@@ -350,6 +365,27 @@ fn read_row(row: &Row<'_>) -> Result<(StoredMessage, Cursor), StoreError> {
             )));
         }
     };
+    let text = |i: usize, what: &str| -> Result<Option<String>, StoreError> {
+        match row.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .map(|t| Some(t.to_string()))
+                .map_err(|e| corrupt(format!("{what} is not UTF-8: {e}"))),
+            other => Err(corrupt(format!(
+                "{what} is {:?}, expected text",
+                other.data_type()
+            ))),
+        }
+    };
+    let ack = int(6, "acked_at")?.map(from_ns);
+    let ack = match ack {
+        None => None,
+        Some(at) => Some(Acknowledgement {
+            by: text(5, "acked_by")?,
+            at,
+            comment: text(7, "ack_comment")?,
+        }),
+    };
     let mut message =
         pharos_model::json::decode_str(json).map_err(|e| corrupt(format!("json: {e}")))?;
     message.common.id = Some(uid);
@@ -358,6 +394,7 @@ fn read_row(row: &Row<'_>) -> Result<(StoredMessage, Cursor), StoreError> {
             message,
             state,
             state_changed_at,
+            ack,
         },
         Cursor { event_time, id },
     ))
@@ -646,11 +683,72 @@ impl MessageStore for SqliteStore {
         }
         tx.prepare_cached("UPDATE messages SET state = ?2, state_changed_at = ?3 WHERE id = ?1")?
             .execute(params![sid, state_code(state), ns(chrono::Utc::now())])?;
+        if state == EventState::Open {
+            // A reopened event is acknowledged anew.
+            tx.prepare_cached(
+                "UPDATE messages SET acked_by = NULL, acked_at = NULL, ack_comment = NULL
+                 WHERE id = ?1",
+            )?
+            .execute([sid])?;
+        }
         let stored = get_on(&tx, sid)?.ok_or(StoreError::NotFound(id))?;
         let seq = record_change(&tx, sid, ChangeKind::State)?;
         tx.commit()?;
         self.feed.send_replace(seq);
         Ok(stored)
+    }
+
+    fn acknowledge(
+        &self,
+        id: u64,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<Acknowledged, StoreError> {
+        let sid = sql_id(id).ok_or(StoreError::NotFound(id))?;
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let old: Option<(Option<i64>, Option<i64>)> = tx
+            .query_row(
+                "SELECT state, acked_at FROM messages WHERE id = ?1",
+                [sid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (state, acked_at) = match old {
+            None => return Err(StoreError::NotFound(id)),
+            Some((None, _)) => return Err(StoreError::NotAnEvent(id)),
+            Some((Some(state), acked_at)) => (state, acked_at),
+        };
+        let acknowledged = state_code(EventState::Acknowledged);
+        if acked_at.is_some() || state == acknowledged {
+            let stored = get_on(&tx, sid)?.ok_or(StoreError::NotFound(id))?;
+            return Ok(Acknowledged {
+                stored,
+                first: false,
+            });
+        }
+        // An open event becomes acknowledged; a closed one stays closed.
+        let new_state = if state == state_code(EventState::Open) {
+            acknowledged
+        } else {
+            state
+        };
+        let now = ns(chrono::Utc::now());
+        tx.prepare_cached(
+            "UPDATE messages SET state = ?2,
+                 state_changed_at = CASE WHEN state = ?2 THEN state_changed_at ELSE ?3 END,
+                 acked_by = ?4, acked_at = ?3, ack_comment = ?5
+             WHERE id = ?1",
+        )?
+        .execute(params![sid, new_state, now, by, comment])?;
+        let stored = get_on(&tx, sid)?.ok_or(StoreError::NotFound(id))?;
+        let seq = record_change(&tx, sid, ChangeKind::State)?;
+        tx.commit()?;
+        self.feed.send_replace(seq);
+        Ok(Acknowledged {
+            stored,
+            first: true,
+        })
     }
 
     fn delete_before(&self, t: Timestamp) -> Result<u64, StoreError> {
@@ -720,7 +818,8 @@ impl MessageStore for SqliteStore {
         let limit = limit.clamp(1, crate::MAX_LIMIT) as i64;
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT m.id, m.state, m.state_changed_at, m.json, m.event_time, c.seq, c.change
+                "SELECT m.id, m.state, m.state_changed_at, m.json, m.event_time,
+                        m.acked_by, m.acked_at, m.ack_comment, c.seq, c.change
                  FROM changes c JOIN messages m ON m.id = c.message_id
                  WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
             )?;
@@ -728,8 +827,8 @@ impl MessageStore for SqliteStore {
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
                 let (stored, _) = read_row(row)?;
-                let seq: i64 = row.get(5)?;
-                let code: i64 = row.get(6)?;
+                let seq: i64 = row.get(8)?;
+                let code: i64 = row.get(9)?;
                 let change = change_from_code(code).ok_or_else(|| StoreError::Corrupt {
                     id: stored.message.common.id.unwrap_or(0),
                     reason: format!(
@@ -748,5 +847,43 @@ impl MessageStore for SqliteStore {
 
     fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.feed.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+
+    fn messages(n: usize) -> Vec<Message> {
+        (0..n)
+            .map(|i| {
+                let mut m =
+                    Message::new("fw-1", pharos_model::Kind::GenericLog(Default::default()));
+                m.common.message = Some(format!("line {i}"));
+                m
+            })
+            .collect()
+    }
+
+    /// Opens a copy of the database file alone (no `-wal` beside it) and counts its messages.
+    fn count_in_file_copy(db: &Path) -> u64 {
+        let other = tempfile::tempdir().unwrap();
+        let copy = other.path().join("messages.db");
+        std::fs::copy(db, &copy).unwrap();
+        SqliteStore::open(&copy).unwrap().count().unwrap()
+    }
+
+    #[test]
+    fn checkpoint_moves_every_committed_message_into_the_database_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("messages.db");
+        let store = SqliteStore::open(&db).unwrap();
+        store.insert_batch(&mut messages(300)).unwrap();
+        // Below the automatic checkpoint's threshold, the messages are only in the log.
+        assert_eq!(count_in_file_copy(&db), 0);
+        assert!(store.checkpoint().unwrap());
+        assert_eq!(count_in_file_copy(&db), 300);
+        let wal = tmp.path().join("messages.db-wal");
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
     }
 }

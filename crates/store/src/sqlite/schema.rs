@@ -24,6 +24,10 @@
 //! (`seq` AUTOINCREMENT, so never reused; `change` 0 created, 1 updated, 2 state; `at` ns), written
 //! in the transaction of the change. Retention deletes the rows of the messages it deletes. A
 //! database migrated from version 2 starts with an empty feed (older messages have no rows).
+//!
+//! Version 4 (acknowledgement record): `messages` gains `acked_by` (the actor's name), `acked_at`
+//! (ns) and `ack_comment`, set once by the first acknowledgement. Events acknowledged before
+//! version 4 get `acked_at` from `state_changed_at` and no actor.
 
 use std::collections::HashMap;
 
@@ -32,7 +36,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::StoreError;
 
 /// Newest schema version this build writes and reads.
-pub(super) const VERSION: i64 = 3;
+pub(super) const VERSION: i64 = 4;
 
 /// Width of an address-index bucket: one hour of event time, in ns.
 pub(super) const ADDR_BUCKET_NS: i64 = 3_600_000_000_000;
@@ -102,6 +106,32 @@ CREATE TABLE changes (
 CREATE INDEX changes_message ON changes(message_id);
 ";
 
+/// Version 3 to 4: the acknowledgement columns (see the module docs), added by [`add_ack_columns`].
+const V4_COLUMNS: [(&str, &str); 3] = [
+    ("acked_by", "TEXT"),
+    ("acked_at", "INTEGER"),
+    ("ack_comment", "TEXT"),
+];
+
+/// Adds the columns of [`V4_COLUMNS`] that `messages` lacks (only those, so a file whose version
+/// number was set back migrates too), then dates the acknowledgements made before actors were
+/// recorded.
+fn add_ack_columns(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    for (name, ty) in V4_COLUMNS {
+        let has = tx
+            .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = ?1")?
+            .exists([name])?;
+        if !has {
+            tx.execute_batch(&format!("ALTER TABLE messages ADD COLUMN {name} {ty};"))?;
+        }
+    }
+    tx.execute(
+        "UPDATE messages SET acked_at = state_changed_at WHERE state = 1 AND acked_at IS NULL",
+        [],
+    )?;
+    Ok(())
+}
+
 /// Brings the database to [`VERSION`]; refuses a newer one.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -121,7 +151,10 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if found < 3 {
         tx.execute_batch(V3)?;
     }
-    // Later versions: `if found < 4 { tx.execute_batch(V4)?; }` and so on, in order.
+    if found < 4 {
+        add_ack_columns(&tx)?;
+    }
+    // Later versions: `if found < 5 { tx.execute_batch(V5)?; }` and so on, in order.
     if found != VERSION {
         tx.pragma_update(None, "user_version", VERSION)?;
     }

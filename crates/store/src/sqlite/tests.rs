@@ -1304,3 +1304,97 @@ fn watch_changes_is_told_the_newest_seq_after_each_commit() {
     t.join().unwrap();
     assert_eq!(*rx.borrow(), 4);
 }
+
+#[test]
+fn acknowledge_records_actor_and_comment_once_and_a_second_ack_changes_nothing() {
+    let s = sample_store();
+    let before = Utc::now() - chrono::Duration::seconds(1);
+    let seq = s.last_change().unwrap();
+    let first = s.acknowledge(2, "alice", Some("looking at it")).unwrap();
+    assert!(first.first);
+    assert_eq!(first.stored.state, Some(EventState::Acknowledged));
+    let ack = first.stored.ack.clone().unwrap();
+    assert_eq!(ack.by.as_deref(), Some("alice"));
+    assert_eq!(ack.comment.as_deref(), Some("looking at it"));
+    assert!(ack.at >= before);
+    assert_eq!(first.stored.state_changed_at, Some(ack.at));
+    assert_eq!(s.get(2).unwrap().unwrap(), first.stored, "read back equal");
+
+    let again = s.acknowledge(2, "bob", Some("me too")).unwrap();
+    assert!(!again.first);
+    assert_eq!(again.stored, first.stored, "the original record is kept");
+    assert_eq!(
+        feed(&s, seq),
+        vec![(seq + 1, ChangeKind::State, 2)],
+        "one feed entry for the two calls"
+    );
+
+    // Without a comment; errors as set_state's.
+    let plain = s.acknowledge(4, "carol", None).unwrap();
+    assert_eq!(plain.stored.ack.unwrap().comment, None);
+    assert!(matches!(
+        s.acknowledge(3, "alice", None),
+        Err(StoreError::NotAnEvent(3))
+    ));
+    assert!(matches!(
+        s.acknowledge(42, "alice", None),
+        Err(StoreError::NotFound(42))
+    ));
+    assert_eq!(s.get(3).unwrap().unwrap().ack, None);
+}
+
+#[test]
+fn acknowledging_a_closed_event_keeps_it_closed_and_reopening_clears_the_ack() {
+    let s = sample_store();
+    let closed = s.set_state(5, EventState::Closed).unwrap();
+    let got = s.acknowledge(5, "alice", None).unwrap();
+    assert!(got.first);
+    assert_eq!(got.stored.state, Some(EventState::Closed));
+    assert_eq!(got.stored.state_changed_at, closed.state_changed_at);
+    assert_eq!(got.stored.ack.unwrap().by.as_deref(), Some("alice"));
+    let open = s.set_state(5, EventState::Open).unwrap();
+    assert_eq!(open.ack, None);
+    assert!(s.acknowledge(5, "bob", None).unwrap().first);
+}
+
+#[test]
+fn version_3_database_is_migrated_with_ack_columns_and_old_acks_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("messages.db");
+    let old_ack = {
+        let s = SqliteStore::open(&path).unwrap();
+        s.insert_batch(&mut [
+            alarm("fw-1", 1, Severity::High, Some("cpu")),
+            alarm("fw-1", 2, Severity::High, Some("cpu again")),
+        ])
+        .unwrap();
+        s.set_state(1, EventState::Acknowledged).unwrap()
+    };
+    // Back to the version 3 layout: no acknowledgement columns.
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "ALTER TABLE messages DROP COLUMN acked_by;
+             ALTER TABLE messages DROP COLUMN acked_at;
+             ALTER TABLE messages DROP COLUMN ack_comment;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let v: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, schema::VERSION);
+    // The event acknowledged before version 4 is dated, without an actor, and stays acknowledged.
+    let got = s.get(1).unwrap().unwrap();
+    let ack = got.ack.clone().unwrap();
+    assert_eq!((ack.by, ack.comment), (None, None));
+    assert_eq!(Some(ack.at), old_ack.state_changed_at);
+    assert!(!s.acknowledge(1, "alice", None).unwrap().first);
+    assert_eq!(s.get(1).unwrap().unwrap(), got);
+    let new = s.acknowledge(2, "alice", Some("ok")).unwrap();
+    assert!(new.first);
+    assert_eq!(new.stored.ack.unwrap().by.as_deref(), Some("alice"));
+}

@@ -8,9 +8,12 @@
 //!   hh:mm:ss[:]` and RFC 3339 timestamps, the one-space-too-many of some devices, missing PRI = 13)
 //!   plus Cisco IOS sequence numbers, `*`/`.` time-sync markers, millisecond fractions and zone names,
 //!   and syslogd's bare `last message repeated N times`.
-//! - A 3164 timestamp has no year and no zone: the zone is [`ParseOptions::tz`] and the year is the
-//!   one that puts the time closest to [`ParseOptions::received`] (so a `Dec 31 23:59:59` received on
-//!   1 January belongs to the year before).
+//! - A 3164 timestamp has no year and no zone: the zone is [`ParseOptions::tz`]; the year is the
+//!   one of [`ParseOptions::received`] unless that puts the time more than
+//!   [`ParseOptions::year_margin`] after it, then the year before (a line is received after it was
+//!   written): a `Dec 31 23:59:59` received on 1 January belongs to the year before, a `Jan  1
+//!   00:00:01` received on 31 December from a fast clock to the next, and a replayed old log is
+//!   never dated more than the margin ahead.
 //! - Structured data is validated while parsing; [`SyslogMessage::sd_elements`] then walks it
 //!   without allocating (param values are unescaped lazily, see [`SdParam::value`]).
 
@@ -27,7 +30,7 @@ pub use framing::{Frame, FramingError, FramingMode, OversizePolicy, SyslogCodec}
 pub use sd::{SdElement, SdElements, SdParam, SdParams};
 pub use time::TimeZone;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 
 /// Which header grammar the message was read with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,21 +114,32 @@ impl Anomalies {
     }
 }
 
+/// Default of [`ParseOptions::year_margin`]: one day, enough for a sender's clock running fast
+/// or a zone set wrong by a few hours, small enough that a replayed log of last week stays last
+/// week's.
+pub const DEFAULT_YEAR_MARGIN: TimeDelta = TimeDelta::days(1);
+
 /// How to read header times: the zone of 3164 timestamps and the receive time for year inference.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseOptions {
     /// Zone of timestamps that carry none (RFC 3164).
     pub tz: TimeZone,
-    /// When the message was received: the year of a 3164 timestamp is the one closest to it.
+    /// When the message was received: a 3164 timestamp (no year) gets this year, or the year
+    /// before when this year would put it more than [`ParseOptions::year_margin`] after it.
     pub received: DateTime<Utc>,
+    /// How far after `received` a 3164 timestamp may be (a sender's clock running fast) and still
+    /// be dated this year, or next year on 31 December; negative counts as zero.
+    pub year_margin: TimeDelta,
 }
 
 impl ParseOptions {
-    /// Options for a message received at `received`, 3164 times in UTC.
+    /// Options for a message received at `received`, 3164 times in UTC, a margin of
+    /// [`DEFAULT_YEAR_MARGIN`].
     pub fn new(received: DateTime<Utc>) -> Self {
         Self {
             tz: TimeZone::Utc,
             received,
+            year_margin: DEFAULT_YEAR_MARGIN,
         }
     }
 }
@@ -141,7 +155,10 @@ pub struct SyslogMessage<'a> {
     pub timestamp: Option<DateTime<FixedOffset>>,
     /// HOSTNAME; `None` when absent or NILVALUE.
     pub hostname: Option<&'a str>,
-    /// RFC 5424 APP-NAME, or the program name of a 3164 tag (`sshd` of `sshd[42]:`).
+    /// RFC 5424 APP-NAME, or the program name of a 3164 tag with a pid (`sshd` of `sshd[42]:`).
+    /// A 3164 tag without a pid (`sshd:`, as util-linux `logger --rfc3164` sends) gives none: it
+    /// cannot be told from text that starts with a word and a colon, so it stays in
+    /// [`SyslogMessage::text`] (`sshd: Failed password ...`) where normalisers look for it.
     pub app_name: Option<&'a str>,
     /// RFC 5424 PROCID, or the pid of a 3164 tag (`42` of `sshd[42]:`).
     pub proc_id: Option<&'a str>,

@@ -57,7 +57,7 @@ fn timestamp(
             Some(_) => None,
         };
     }
-    time::bsd(b, &opts.tz, opts.received).map(|x| (x.time, x.len, x.nonstandard))
+    time::bsd(b, &opts.tz, opts.received, opts.year_margin).map(|x| (x.time, x.len, x.nonstandard))
 }
 
 /// Cisco IOS sequence number `digits: ` at the start of `s`; its length without `: `.
@@ -101,17 +101,14 @@ fn hostname(s: &str) -> Option<(&str, usize)> {
     None
 }
 
-/// Program name and pid of a tag ending in `:` or carrying `[pid]`; `None` for a tag that is
-/// only the first word of the text.
-fn split_tag(tag: &str) -> Option<(&str, Option<&str>)> {
+/// Program name and pid of a tag carrying `[pid]` (`sshd[42]:`). `None` for a tag without one
+/// (`sshd:`): a first word followed by a colon is as often text (`error: disk full`, `%ASA-...:`)
+/// as a program name, so it is left in the text rather than guessed to be the app name.
+fn split_tag(tag: &str) -> Option<(&str, &str)> {
     let body = tag.strip_suffix(':').unwrap_or(tag);
-    if let Some(open) = body.find('[')
-        && body.ends_with(']')
-        && open > 0
-    {
-        return Some((&body[..open], Some(&body[open + 1..body.len() - 1])));
-    }
-    (tag.ends_with(':') && !body.is_empty()).then_some((body, None))
+    let open = body.find('[').filter(|&o| o > 0)?;
+    body.ends_with(']')
+        .then(|| (&body[..open], &body[open + 1..body.len() - 1]))
 }
 
 pub(super) fn parse<'a>(
@@ -226,7 +223,7 @@ pub(super) fn parse<'a>(
     m.content = content;
     if let Some((app, pid)) = split_tag(tag) {
         m.app_name = Some(app);
-        m.proc_id = pid;
+        m.proc_id = Some(pid);
     }
     m.text = if had_timestamp || cisco {
         content.trim_start_matches(' ')

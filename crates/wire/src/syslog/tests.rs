@@ -410,26 +410,103 @@ fn rfc3164_classic_line() {
         "su[123]: 'su root' failed for lonvick on /dev/pts/8"
     );
     let t = m.timestamp.unwrap();
-    // Closest to 2026-06-15: October 2026 (4 months ahead) rather than October 2025 (8 behind).
-    assert_eq!((t.year(), t.month(), t.day(), t.hour()), (2026, 10, 11, 22));
+    // Received 2026-06-15: October 2026 would be 4 months ahead, so it was written in October 2025.
+    assert_eq!((t.year(), t.month(), t.day(), t.hour()), (2025, 10, 11, 22));
+}
+
+/// The year a 3164 `line` gets when received at `received` with a margin of `margin_hours`.
+fn year_of(line: &str, received: chrono::DateTime<Utc>, margin_hours: i64) -> i32 {
+    let opts = ParseOptions {
+        year_margin: chrono::TimeDelta::hours(margin_hours),
+        ..ParseOptions::new(received)
+    };
+    parse(line, &opts)
+        .timestamp
+        .expect("a 3164 timestamp")
+        .year()
 }
 
 #[test]
-fn rfc3164_year_is_the_one_closest_to_the_receive_time_across_new_year() {
-    let line = "<13>Dec 31 23:59:59 h t: x";
-    let m = parse(line, &ParseOptions::new(at(2027, 1, 1, 0, 0, 5)));
-    assert_eq!(m.timestamp.unwrap().year(), 2026);
-    let m = parse(
-        "<13>Jan  1 00:00:01 h t: x",
-        &ParseOptions::new(at(2026, 12, 31, 23, 59, 58)),
-    );
-    assert_eq!(m.timestamp.unwrap().year(), 2027);
-    // Feb 29 received in a non-leap year resolves to the nearest leap year that has it.
-    let m = parse(
-        "<13>Feb 29 10:00:00 h t: x",
-        &ParseOptions::new(at(2027, 3, 1, 0, 0, 0)),
-    );
-    assert_eq!(m.timestamp.unwrap().year(), 2028);
+fn rfc3164_year_is_the_receive_year_unless_that_is_beyond_the_margin_in_the_future() {
+    // The case: received 2026-12-07, none of these may be dated 2027.
+    let received = at(2026, 12, 7, 9, 0, 0);
+    for line in [
+        "<13>Feb  4 23:33:37 h t: x",
+        "<13>Jun  6 10:00:00 h t: x",
+        "<13>Jun  8 10:00:00 h t: x",
+        "<13>Jan  2 10:00:00 h t: x",
+        "<13>Dec  7 08:59:59 h t: x",
+    ] {
+        assert_eq!(year_of(line, received, 24), 2026, "{line}");
+    }
+    // A sender's clock a few hours fast: still this year within the margin ...
+    assert_eq!(year_of("<13>Dec  7 20:00:00 h t: x", received, 24), 2026);
+    // ... last year beyond it (written a year ago rather than tomorrow evening).
+    assert_eq!(year_of("<13>Dec  8 20:00:00 h t: x", received, 24), 2025);
+    // A margin of zero: one second ahead is already last year.
+    assert_eq!(year_of("<13>Dec  7 09:00:01 h t: x", received, 0), 2025);
+    assert_eq!(year_of("<13>Dec  7 09:00:00 h t: x", received, 0), 2026);
+}
+
+#[test]
+fn rfc3164_year_across_new_year_both_ways() {
+    // Written just before midnight, received just after: last year.
+    let dec31 = "<13>Dec 31 23:59:59 h t: x";
+    assert_eq!(year_of(dec31, at(2027, 1, 1, 0, 0, 5), 24), 2026);
+    // Even with a month's margin: 31 December of this year is 12 months ahead.
+    assert_eq!(year_of(dec31, at(2027, 1, 1, 0, 0, 5), 31 * 24), 2026);
+    // A fast clock already in the new year, received on 31 December: next year, within the margin.
+    let jan1 = "<13>Jan  1 00:00:01 h t: x";
+    assert_eq!(year_of(jan1, at(2026, 12, 31, 23, 59, 58), 24), 2027);
+    // Beyond the margin it is this year's 1 January (12 months old), never further ahead.
+    assert_eq!(year_of(jan1, at(2026, 12, 30, 23, 0, 0), 24), 2026);
+    // In a zone ahead of UTC the new year starts earlier: +02:00 `Jan 1 00:30` is 22:30 UTC.
+    let opts = ParseOptions {
+        tz: TimeZone::parse("+02:00").unwrap(),
+        ..ParseOptions::new(at(2026, 12, 31, 22, 30, 0))
+    };
+    let m = parse("<13>Jan  1 00:30:00 h t: x", &opts);
+    assert_eq!(m.timestamp_utc(), Some(at(2026, 12, 31, 22, 30, 0)));
+}
+
+#[test]
+fn rfc3164_feb_29_is_the_latest_leap_year_not_beyond_the_margin() {
+    let feb29 = "<13>Feb 29 10:00:00 h t: x";
+    // Received in a year without 29 February: the most recent past leap year, not the next one.
+    assert_eq!(year_of(feb29, at(2027, 3, 1, 0, 0, 0), 24), 2024);
+    assert_eq!(year_of(feb29, at(2027, 12, 31, 0, 0, 0), 24), 2024);
+    // In a leap year, before the day: that leap year only within the margin.
+    assert_eq!(year_of(feb29, at(2028, 2, 29, 2, 0, 0), 24), 2028);
+    assert_eq!(year_of(feb29, at(2028, 2, 27, 0, 0, 0), 24), 2024);
+    // The next leap year is within the margin from a non-leap year's last day of February.
+    assert_eq!(year_of(feb29, at(2028, 2, 28, 23, 0, 0), 24), 2028);
+}
+
+#[test]
+fn replayed_old_logs_are_never_dated_in_the_future() {
+    // A log of last spring and summer imported in December: every line keeps its past year, in
+    // order, and none is after the receive time.
+    let received = at(2026, 12, 7, 9, 0, 0);
+    let opts = ParseOptions::new(received);
+    let lines = [
+        "<13>Jan  2 00:00:00 h t: a",
+        "<13>Mar 15 12:00:00 h t: b",
+        "<13>Jun  6 08:00:00 h t: c",
+        "<13>Nov 30 23:59:59 h t: d",
+        "<13>Dec  6 23:59:59 h t: e",
+    ];
+    let times: Vec<_> = lines
+        .iter()
+        .map(|l| parse(l, &opts).timestamp_utc().unwrap())
+        .collect();
+    assert!(times.iter().all(|t| *t <= received), "{times:?}");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    // A log of the last weeks of last year replayed in January stays in last year.
+    let opts = ParseOptions::new(at(2027, 1, 3, 9, 0, 0));
+    let t = parse("<13>Dec 20 10:00:00 h t: x", &opts)
+        .timestamp
+        .unwrap();
+    assert_eq!(t.year(), 2026);
 }
 
 #[test]
@@ -439,7 +516,7 @@ fn rfc3164_configured_zone_applies() {
         "<13>Jun 15 14:00:00 h t: x",
         &ParseOptions {
             tz,
-            received: at(2026, 6, 15, 12, 0, 0),
+            ..ParseOptions::new(at(2026, 6, 15, 12, 0, 0))
         },
     );
     assert_eq!(m.timestamp_utc().unwrap(), at(2026, 6, 15, 12, 0, 0));
@@ -453,7 +530,7 @@ fn rfc3164_configured_zone_applies() {
         "<13>Jun 15 14:00:00 h t: x",
         &ParseOptions {
             tz: TimeZone::Local,
-            received: at(2026, 6, 15, 12, 0, 0),
+            ..ParseOptions::new(at(2026, 6, 15, 12, 0, 0))
         },
     );
     assert!(m.timestamp.is_some());
@@ -467,8 +544,35 @@ fn rfc3164_without_pri_or_hostname() {
     assert!(m.is_mark());
     let m = parse("<27>xapi: [error|xen3] Connection died", &opts());
     assert_eq!(m.hostname, None);
-    assert_eq!(m.app_name, Some("xapi"));
+    assert_eq!(m.app_name, None);
     assert_eq!(m.text, "xapi: [error|xen3] Connection died");
+}
+
+#[test]
+fn rfc3164_tag_without_pid_stays_in_the_text() {
+    // util-linux `logger --rfc3164 -t sshd`: the tag has no pid.
+    let m = parse(
+        "<36>Dec  7 08:28:41 vm sshd: Failed password for root from 192.0.2.9 port 22 ssh2",
+        &opts(),
+    );
+    assert_eq!(m.header_hostname(), Some("vm"));
+    assert_eq!(m.tag, Some("sshd:"));
+    assert_eq!((m.app_name, m.proc_id), (None, None));
+    assert_eq!(
+        m.text,
+        "sshd: Failed password for root from 192.0.2.9 port 22 ssh2"
+    );
+    // With a pid the tag is the app name (and stays in the text too).
+    let m = parse(
+        "<36>Dec  7 08:28:41 vm sshd[99]: Failed password for root",
+        &opts(),
+    );
+    assert_eq!((m.app_name, m.proc_id), (Some("sshd"), Some("99")));
+    assert_eq!(m.text, "sshd[99]: Failed password for root");
+    // Text that merely starts with a word and a colon is not an app name either.
+    let m = parse("<11>Dec  7 08:28:41 nas error: disk 3 failed", &opts());
+    assert_eq!(m.app_name, None);
+    assert_eq!(m.text, "error: disk 3 failed");
 }
 
 #[test]

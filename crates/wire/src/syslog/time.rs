@@ -2,7 +2,7 @@
 //! hh:mm:ss` with rsyslog's and Cisco's variations; time zones and year inference.
 
 use chrono::{
-    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime,
+    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
     TimeZone as _, Utc,
 };
 
@@ -75,31 +75,30 @@ impl TimeZone {
     }
 }
 
-/// The year that puts `month/day time` (in `tz`) closest to `received`: New-Year safe in both
-/// directions (a December line received in January is last year's; a January line received on
-/// 31 December from a fast clock is next year's).
+/// How far back [`infer`] looks for a year that has the date (Feb 29 recurs at most every 8 years).
+const YEARS_BACK: i32 = 8;
+
+/// The year of a 3164 `month/day time` (in `tz`) received at `received`: a line is received after
+/// it was written, so it is the latest year that does not put the time more than `margin` after
+/// `received`. New-Year safe in both directions: a `Dec 31 23:59:59` line received on 1 January is
+/// last year's; a `Jan  1 00:00:01` line received on 31 December from a fast clock is next year's
+/// while within `margin`; a replayed old log is never dated more than `margin` ahead. `Feb 29` received in a
+/// year without one is the most recent past leap year's (unless the next one is within `margin`).
 pub(crate) fn infer(
     month: u32,
     day: u32,
     time: NaiveTime,
     tz: &TimeZone,
     received: DateTime<Utc>,
+    margin: TimeDelta,
 ) -> Option<DateTime<FixedOffset>> {
+    let latest = received.timestamp() + margin.num_seconds().max(0);
     let y = received.year();
-    let mut best: Option<(i64, DateTime<FixedOffset>)> = None;
-    for year in [y, y - 1, y + 1] {
-        let Some(date) = NaiveDate::from_ymd_opt(year, month, day) else {
-            continue;
-        };
-        let Some(t) = tz.resolve(date.and_time(time)) else {
-            continue;
-        };
-        let dist = (t.timestamp() - received.timestamp()).abs();
-        if best.as_ref().is_none_or(|(d, _)| dist < *d) {
-            best = Some((dist, t));
-        }
-    }
-    best.map(|(_, t)| t)
+    (y - YEARS_BACK..=y + 1).rev().find_map(|year| {
+        let date = NaiveDate::from_ymd_opt(year, month, day)?;
+        let t = tz.resolve(date.and_time(time))?;
+        (t.timestamp() <= latest).then_some(t)
+    })
 }
 
 /// Reads up to `max` ASCII digits at `b[*i..]`; `None` if there is none.
@@ -206,8 +205,14 @@ pub(crate) struct Bsd {
 /// An RFC 3164 timestamp at the start of `b` as rsyslog reads it: month name (any case), one
 /// space, an optional second space, a one- or two-digit day, a space, an optional year
 /// (`1970 < y < 2100`) and space, `hh:mm:ss`; plus Cisco's `.mmm` fraction and zone name; then an
-/// optional `:` and a space or the end.
-pub(crate) fn bsd(b: &[u8], tz: &TimeZone, received: DateTime<Utc>) -> Option<Bsd> {
+/// optional `:` and a space or the end. Without a year, [`infer`] picks it from `received` and
+/// `margin`.
+pub(crate) fn bsd(
+    b: &[u8],
+    tz: &TimeZone,
+    received: DateTime<Utc>,
+    margin: TimeDelta,
+) -> Option<Bsd> {
     const MONTHS: [&[u8; 3]; 12] = [
         b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
         b"dec",
@@ -287,7 +292,7 @@ pub(crate) fn bsd(b: &[u8], tz: &TimeZone, received: DateTime<Utc>) -> Option<Bs
     };
     let t = match year {
         Some(y) => zone_tz.resolve(NaiveDate::from_ymd_opt(y, month, day)?.and_time(time))?,
-        None => infer(month, day, time, &zone_tz, received)?,
+        None => infer(month, day, time, &zone_tz, received, margin)?,
     };
     Some(Bsd {
         time: t,

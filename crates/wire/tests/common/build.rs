@@ -325,3 +325,44 @@ pub fn sflow_datagram(
     }
     b
 }
+
+/// A classic pcap file (Ethernet link type, microsecond times) of UDP/IPv4 datagrams
+/// `(unix_ms, src, dst, payload)`, for decoding with [`pharos_wire::pcap::Capture`] and
+/// dissecting with tshark alike.
+pub fn udp_pcap(datagrams: &[(u64, std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    for (ms, src, dst, payload) in datagrams {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let ip_len = (20 + 8 + payload.len()) as u16;
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&ip_len.to_be_bytes());
+        ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
+        ip.extend_from_slice(&src.ip().octets());
+        ip.extend_from_slice(&dst.ip().octets());
+        let sum = ip
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32)
+            .sum::<u32>();
+        let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&src.port().to_be_bytes());
+        f.extend_from_slice(&dst.port().to_be_bytes());
+        f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0]); // no UDP checksum (allowed over IPv4)
+        f.extend_from_slice(payload);
+        b.extend_from_slice(&((ms / 1000) as u32).to_le_bytes());
+        b.extend_from_slice(&((ms % 1000 * 1000) as u32).to_le_bytes());
+        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        b.extend_from_slice(&f);
+    }
+    b
+}

@@ -25,9 +25,9 @@ pub fn flows_dir(test: &str) -> Option<PathBuf> {
     match shared_dir() {
         Some(p) => Some(p.join("corpora/flows")),
         None => {
-            println!(
-                "SKIPPED: {test}: shared corpora not found (set PHAROS_SHARED to the shared directory)"
-            );
+            pharos_model::conformance::skip(&format!(
+                "{test}: shared corpora not found (set PHAROS_SHARED to the shared directory)"
+            ));
             None
         }
     }

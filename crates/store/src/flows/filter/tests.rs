@@ -1214,3 +1214,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn errors_and_their_rendering_never_carry_terminal_controls() {
+    use pharos_model::text::is_unsafe_char;
+    for s in [
+        "port \u{1b}[2Jhttp",
+        "proto \u{202e}pct",
+        "host 10.0.0.1\u{200b}",
+        "flags S\u{7}",
+        "\u{9b}31m any",
+        "net 10.0.0.0/\u{2066}8",
+    ] {
+        let e = parse(s).unwrap_err();
+        let shown = format!("{e}\n{}", e.render(s));
+        assert!(
+            !shown.chars().any(|c| c != '\n' && is_unsafe_char(c)),
+            "{s:?} gave {shown:?}"
+        );
+    }
+}
+
+#[test]
+fn protocol_names_are_the_canonical_filter_names() {
+    assert_eq!(protocol_name(6), Some("tcp"));
+    assert_eq!(protocol_name(58), Some("icmp6"));
+    assert_eq!(protocol_name(253), None);
+}

@@ -180,6 +180,33 @@ fn arb_window() -> impl Strategy<Value = (Option<u64>, Option<u64>)> {
     })
 }
 
+/// The first and last interval of a zero-filled series, as the contract of `Series::points`
+/// says; `Err` when even the flows alone span more than `MAX_BUCKETS` intervals.
+fn naive_span(
+    buckets: &HashMap<u64, Totals>,
+    interval: u64,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> Result<Option<(u64, u64)>, ()> {
+    let count = |lo: u64, hi: u64| ((hi - lo) / interval).saturating_add(1);
+    let from = from.map(|t| t - t % interval);
+    let to = to.map(|t| t - t % interval);
+    let data = buckets
+        .keys()
+        .min()
+        .copied()
+        .zip(buckets.keys().max().copied());
+    let wide = match data {
+        Some((f, l)) => Some((from.map_or(f, |w| w.min(f)), to.map_or(l, |w| w.max(l)))),
+        None => from.zip(to),
+    };
+    match (wide, data) {
+        (Some((lo, hi)), _) if count(lo, hi) <= MAX_BUCKETS => Ok(Some((lo, hi))),
+        (_, Some((lo, hi))) if count(lo, hi) > MAX_BUCKETS => Err(()),
+        (_, d) => Ok(d),
+    }
+}
+
 fn strip(mut t: TopN) -> TopN {
     t.stats = ScanStats::default();
     t
@@ -216,14 +243,28 @@ proptest! {
         prop_assert_eq!(got.distinct, want.distinct);
         prop_assert_eq!(strip(got), strip(want));
 
-        // Series: per interval of start time.
-        let s = scan.series(interval, Some((key, n)), by).unwrap();
+        // Series: per interval of start time, zero-filled from the first to the last flow's
+        // interval, widened to the window when that stays within MAX_BUCKETS.
         let mut buckets: HashMap<u64, Totals> = HashMap::new();
         for f in flows.iter().filter(|f| selection.matches(f)) {
             buckets.entry(f.start_ms - f.start_ms % interval).or_default().add(f.packets, f.bytes);
         }
-        let mut want: Vec<Point> = buckets.into_iter().map(|(t_ms, totals)| Point { t_ms, totals }).collect();
-        want.sort_by_key(|p| p.t_ms);
+        let span = naive_span(&buckets, interval, from_ms, to_ms);
+        let s = match span {
+            Err(()) => {
+                let e = scan.series(interval, Some((key, n)), by);
+                prop_assert!(matches!(e, Err(QueryError::TooBig(_))), "{:?}", e.map(|s| s.points.len()));
+                return Ok(());
+            }
+            Ok(_) => scan.series(interval, Some((key, n)), by).unwrap(),
+        };
+        let want: Vec<Point> = match span {
+            Ok(Some((lo, hi))) => (0..=(hi - lo) / interval)
+                .map(|i| lo + i * interval)
+                .map(|t_ms| Point { t_ms, totals: buckets.get(&t_ms).copied().unwrap_or_default() })
+                .collect(),
+            _ => Vec::new(),
+        };
         prop_assert_eq!(&s.points, &want);
         let top = naive_top(&flows, &selection, key, by, n);
         prop_assert_eq!(s.keys.len(), top.rows.len());
@@ -232,6 +273,9 @@ proptest! {
             prop_assert_eq!(ks.totals, row.totals);
             let sum = ks.points.iter().fold(Totals::default(), |mut a, p| { a.merge(&p.totals); a });
             prop_assert_eq!(sum, row.totals);
+            let times: Vec<u64> = ks.points.iter().map(|p| p.t_ms).collect();
+            let all: Vec<u64> = s.points.iter().map(|p| p.t_ms).collect();
+            prop_assert_eq!(times, all, "every key value's series has the same intervals");
         }
 
         // Listing: order, then archive order.
@@ -466,4 +510,48 @@ fn engine_and_reference_agree_on_v4_mapped_v6_addresses() {
         assert_eq!(naive, want, "{f}");
         let _ = filter::matches;
     }
+}
+
+#[test]
+fn series_fills_quiet_intervals_with_zeros_and_spans_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 1_699_999_980_000u64; // a whole minute
+    let mut a = flow("10.0.0.1", "198.51.100.10", 17, 53, 4000, 5000);
+    let mut b = flow("10.0.0.2", "198.51.100.20", 6, 443, 4001, 7000);
+    (a.start_ms, a.end_ms) = (t0, t0 + 10);
+    (b.start_ms, b.end_ms) = (t0 + 180_000, t0 + 180_010);
+    let root = archive(dir.path(), &[a, b], 10, 10);
+    let times = |s: &Series| s.points.iter().map(|p| p.t_ms - t0).collect::<Vec<_>>();
+    let key = Some(("dstip".parse().unwrap(), 5));
+
+    let s = Scan::new(&root, Selection::all())
+        .series(60_000, key, Metric::Bytes)
+        .unwrap();
+    assert_eq!(times(&s), [0, 60_000, 120_000, 180_000]);
+    let bytes: Vec<u64> = s.points.iter().map(|p| p.totals.bytes).collect();
+    assert_eq!(bytes, [5000, 0, 0, 7000]);
+    for k in &s.keys {
+        assert_eq!(k.points.len(), 4, "{}", k.key);
+    }
+    assert_eq!(s.keys[0].points[3].totals.bytes, 7000);
+    assert_eq!(s.keys[0].points[0].totals, Totals::default());
+
+    // A window wider than the flows: the series covers the window.
+    let sel = Selection {
+        filter: Expr::Any,
+        from_ms: Some(t0 - 60_000),
+        to_ms: Some(t0 + 300_000),
+    };
+    let s = Scan::new(&root, sel)
+        .series(60_000, None, Metric::Bytes)
+        .unwrap();
+    assert_eq!(s.points.first().map(|p| p.t_ms), Some(t0 - 60_000));
+    assert_eq!(s.points.last().map(|p| p.t_ms), Some(t0 + 300_000));
+    assert_eq!(s.points.len(), 7);
+
+    // Flows too far apart for the interval: refused, naming what to change.
+    let e = Scan::new(&root, Selection::all())
+        .series(1, None, Metric::Bytes)
+        .unwrap_err();
+    assert!(e.to_string().contains("180001 intervals"), "{e}");
 }

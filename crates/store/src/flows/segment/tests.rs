@@ -270,8 +270,8 @@ fn pyarrow_reads_a_segment_with_the_documented_columns() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!(
-            "SKIPPED: pyarrow is not installed (pip install --break-system-packages pyarrow; scripts/test.sh does it)"
+        pharos_model::conformance::skip(
+            "pyarrow is not installed (pip install --break-system-packages pyarrow; scripts/test.sh does it)",
         );
         return;
     }
