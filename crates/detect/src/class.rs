@@ -351,6 +351,16 @@ mod tests {
     }
 
     #[test]
+    fn common_ancestor_follows_the_parent_tree() {
+        use TrafficClass::*;
+        assert_eq!(common_ancestor(Syn, Http), Tcp);
+        assert_eq!(common_ancestor(Ntp, Syn), All);
+        assert_eq!(common_ancestor(Udp, Ntp), Udp);
+        assert_eq!(common_ancestor(Syn, Syn), Syn);
+        assert_eq!(common_ancestor(DnsQuery, DnsReply), All);
+    }
+
+    #[test]
     fn tcp_flags_pick_exactly_one_handshake_class() {
         let s = classify(6, SYN, 40000, 80);
         assert!(s.contains(TrafficClass::Syn) && s.contains(TrafficClass::Http));

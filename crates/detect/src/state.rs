@@ -22,6 +22,11 @@
 //!   `hardware-alarm` (the model has no liveness case; `component-name` is `feed:<source>`),
 //!   severity high; when it is seen again, another one of severity low says it came back.
 //!   Configured sources never seen are watched from the first tick.
+//! - Exporter clocks ([`StateAlarms::clock`], fed with the flow collector's estimates): an
+//!   exporter's clock more than `clock_offset_max_s` off ours raises a system alarm of category
+//!   `hardware-alarm` with `component-name` `clock:<exporter>` (`clock:<exporter>/<domain>` for a
+//!   domain other than 0), severity middle, once; when the offset is back within 90 % of the
+//!   bound (a clock hovering at the bound does not flap), another one of severity low says so.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +67,9 @@ pub struct StateConfig {
     pub max_sources: usize,
     /// Most resources and interfaces tracked. Default 100000.
     pub max_items: usize,
+    /// A flow exporter whose clock is further than this from ours, seconds, raises an alarm;
+    /// 0 turns the clock alarm off. Default 60.
+    pub clock_offset_max_s: u64,
 }
 
 impl Default for StateConfig {
@@ -77,6 +85,7 @@ impl Default for StateConfig {
             silence: BTreeMap::new(),
             max_sources: 10_000,
             max_items: 100_000,
+            clock_offset_max_s: 60,
         }
     }
 }
@@ -98,6 +107,10 @@ pub enum AlarmCause {
     Silent,
     /// A silent source was seen again.
     Resumed,
+    /// A flow exporter's clock is further from ours than `clock_offset_max_s`.
+    ClockOffset,
+    /// A flow exporter's clock is back within the bound.
+    ClockBack,
 }
 
 /// One alarm raised from state, with the I2NSF message to store and emit.
@@ -153,6 +166,8 @@ pub struct StateAlarms {
     items: BTreeMap<(String, Item), ItemState>,
     table_size: BTreeMap<String, u32>,
     watches: BTreeMap<String, Watch>,
+    /// Exporter clocks (exporter, domain) known, and whether their alarm is raised.
+    clocks: BTreeMap<(String, u32), bool>,
     started: bool,
     stats: StateStats,
 }
@@ -188,6 +203,7 @@ impl StateAlarms {
             items: BTreeMap::new(),
             table_size: BTreeMap::new(),
             watches: BTreeMap::new(),
+            clocks: BTreeMap::new(),
             started: false,
             stats: StateStats::default(),
         })
@@ -384,6 +400,84 @@ impl StateAlarms {
                 out,
             );
         }
+    }
+
+    /// Records the latest clock offset estimate of flow `exporter`'s `domain` (its export time
+    /// minus our receive time, ms); appends the alarm when it crossed `clock_offset_max_s`, or
+    /// came back within 90 % of it.
+    pub fn clock(
+        &mut self,
+        exporter: &str,
+        domain: u32,
+        offset_ms: i64,
+        now_ms: u64,
+        out: &mut Vec<StateAlarm>,
+    ) {
+        let bound_ms = self.cfg.clock_offset_max_s.saturating_mul(1000);
+        if bound_ms == 0 {
+            return;
+        }
+        let key = (exporter.to_string(), domain);
+        let raised = match self.clocks.get(&key) {
+            Some(r) => *r,
+            None if self.clocks.len() >= self.cfg.max_sources => {
+                self.stats.dropped_sources += 1;
+                return;
+            }
+            None => false,
+        };
+        let off = offset_ms.unsigned_abs();
+        let (now_raised, cause, sev) = if !raised && off > bound_ms {
+            (true, AlarmCause::ClockOffset, AlarmSeverity::Middle)
+        } else if raised && off <= bound_ms / 10 * 9 {
+            (false, AlarmCause::ClockBack, AlarmSeverity::Low)
+        } else {
+            self.clocks.insert(key, raised);
+            return;
+        };
+        self.clocks.insert(key, now_raised);
+        let bound_s = self.cfg.clock_offset_max_s;
+        let secs = offset_ms as f64 / 1000.0;
+        let name = if domain == 0 {
+            exporter.to_string()
+        } else {
+            format!("{exporter}/{domain}")
+        };
+        let text = if now_raised {
+            let side = if offset_ms < 0 { "behind" } else { "ahead of" };
+            format!(
+                "clock of flow exporter {name} is {:.1} s {side} ours (offset {secs:+.1} s, bound {bound_s} s); its flow times are corrected by the offset",
+                secs.abs()
+            )
+        } else {
+            format!(
+                "clock of flow exporter {name} is back within {bound_s} s of ours (offset {secs:+.1} s)"
+            )
+        };
+        let alarm = SystemAlarm {
+            alarm_category: Some(SystemAlarmCategory::HardwareAlarm),
+            component_name: Some(format!("clock:{name}")),
+            severity: Some(sev),
+            ..SystemAlarm::default()
+        };
+        self.raise(
+            cause,
+            exporter,
+            Kind::SystemAlarm(alarm),
+            sev,
+            text,
+            now_ms,
+            out,
+        );
+    }
+
+    /// Exporter clocks (exporter, domain) whose alarm is raised now.
+    pub fn clocks_off(&self) -> Vec<(&str, u32)> {
+        self.clocks
+            .iter()
+            .filter(|(_, r)| **r)
+            .map(|((e, d), _)| (e.as_str(), *d))
+            .collect()
     }
 
     /// Sources watched for silence that are silent now.

@@ -14,23 +14,31 @@ pub fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = t.parse::<SocketAddr>() {
         return Ok(a);
     }
-    let expected = "expected an address and port like \"127.0.0.1:8080\", \"[::1]:8080\" or \"localhost:8080\"";
+    let expected =
+        "expected HOST:PORT like \"127.0.0.1:8080\", \"[::1]:8080\" or \"localhost:8080\"";
     let Some((host, port)) = t.rsplit_once(':') else {
-        return Err(format!("{text:?}: no port; {expected}"));
+        return Err(format!(
+            "{text:?}: no port (the port is required); {expected}"
+        ));
     };
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(format!("{text:?}: {expected}"));
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{text:?}: {port:?} is not a port number 0..65535; {expected}"
+        ));
+    }
+    if host.is_empty() {
+        return Err(format!("{text:?}: the host is missing; {expected}"));
     }
     let addrs: Vec<SocketAddr> = t
         .to_socket_addrs()
-        .map_err(|e| format!("{text:?}: the host name could not be resolved ({e}); {expected}"))?
+        .map_err(|e| format!("{text:?}: cannot resolve the host name {host:?} ({e}); {expected}"))?
         .collect();
     addrs
         .iter()
         .find(|a| a.is_ipv4())
         .or(addrs.first())
         .copied()
-        .ok_or_else(|| format!("{text:?}: the host name has no address; {expected}"))
+        .ok_or_else(|| format!("{text:?}: the host name {host:?} has no address; {expected}"))
 }
 
 /// Serde `deserialize_with` for one `SocketAddr` written as in [`socket_addr`].

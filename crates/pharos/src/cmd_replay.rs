@@ -7,7 +7,7 @@
 //! separate); `--single-source` sends everything from one socket.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -45,42 +45,7 @@ pub struct ReplayArgs {
 /// `--to`: an address and port, or a host name and port resolved here (the first address the
 /// resolver gives, IPv4 preferred, as most collectors listen on IPv4).
 fn parse_collector(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    let shown = printable(s);
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!(
-            "{shown:?}: expected HOST:PORT, e.g. 127.0.0.1:2055 or localhost:2055 (the port is required)"
-        ));
-    };
-    if port.parse::<u16>().is_err() {
-        return Err(format!(
-            "{shown:?}: the port {:?} is not a port number 0..65535; e.g. localhost:2055",
-            printable(port)
-        ));
-    }
-    if host.is_empty() {
-        return Err(format!(
-            "{shown:?}: the host is missing; e.g. 127.0.0.1:2055 or localhost:2055"
-        ));
-    }
-    let addrs: Vec<SocketAddr> = s
-        .to_socket_addrs()
-        .map_err(|e| {
-            format!(
-                "{shown:?}: cannot resolve the host name {:?} ({}); give an address such as 127.0.0.1:2055, or a name the resolver knows",
-                printable(host),
-                printable(&e.to_string())
-            )
-        })?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or_else(|| format!("{shown:?}: the host name resolves to no address"))
+    pharos_model::listen::socket_addr(s)
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {

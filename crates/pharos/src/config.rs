@@ -241,8 +241,16 @@ pub struct FlowStoreConfig {
     pub retention: HumanDuration,
     /// Most bytes the segments may take (oldest deleted first); 0 means no limit.
     pub disk_budget_bytes: u64,
-    /// Most flows held in memory while segments cannot be written; more are dropped and counted.
-    pub max_held_flows: usize,
+    /// Most bytes of flows the archive writer holds in memory (the open segment, segments being
+    /// encoded, failed writes held for a retry); beyond it flows are spilled to
+    /// `<data_dir>/flows/.spill` and written when the encoders catch up.
+    pub memory_budget_bytes: u64,
+    /// Threads encoding the one-second segments; 0: one per core, at most 4.
+    pub encode_threads: usize,
+    /// Older key, still accepted: most flows held in memory (in addition to
+    /// `memory_budget_bytes`); beyond it flows are spilled, not dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_held_flows: Option<usize>,
     /// Whether the short segments of each finished minute are merged into one file.
     pub compact: bool,
     /// Seconds after a minute ends before its segments are merged.
@@ -256,7 +264,9 @@ impl Default for FlowStoreConfig {
             segment_seconds: 1,
             retention: HumanDuration(Duration::from_secs(30 * 86_400)),
             disk_budget_bytes: 0,
-            max_held_flows: 1_000_000,
+            memory_budget_bytes: pharos_store::flows::segment::DEFAULT_MEMORY_BUDGET,
+            encode_threads: 0,
+            max_held_flows: None,
             compact: true,
             compact_after_seconds: 10,
         }
@@ -273,7 +283,12 @@ impl FlowStoreConfig {
             segment: Duration::from_secs(self.segment_seconds),
             retention: self.retention.0,
             disk_budget: self.disk_budget_bytes,
-            max_held_flows: self.max_held_flows,
+            max_held_flows: self.max_held_flows.unwrap_or(usize::MAX),
+            memory_budget: self.memory_budget_bytes,
+            encode_threads: match self.encode_threads {
+                0 => pharos_store::flows::segment::default_encode_threads(),
+                n => n,
+            },
             compact: self.compact,
             compact_after: Duration::from_secs(self.compact_after_seconds),
             ..pharos_store::flows::segment::SegmentConfig::new(pharos_store::flows::archive_root(
@@ -289,8 +304,22 @@ impl FlowStoreConfig {
                 self.segment_seconds
             ));
         }
-        if self.max_held_flows == 0 {
-            return Err("[flow_store] max_held_flows = 0: must be at least 1".into());
+        if self.max_held_flows == Some(0) {
+            return Err("[flow_store] max_held_flows = 0: must be at least 1 (or leave it out: memory_budget_bytes is the limit)".into());
+        }
+        let min_budget = 1 << 20;
+        if self.memory_budget_bytes < min_budget {
+            return Err(format!(
+                "[flow_store] memory_budget_bytes = {}: must be at least {min_budget} (1 MiB; the default {} holds about 2 s at 1 M flows/s)",
+                self.memory_budget_bytes,
+                pharos_store::flows::segment::DEFAULT_MEMORY_BUDGET
+            ));
+        }
+        if self.encode_threads > 64 {
+            return Err(format!(
+                "[flow_store] encode_threads = {}: must be at most 64 (0: one per core, at most 4)",
+                self.encode_threads
+            ));
         }
         if self.compact_after_seconds > 3600 {
             return Err(format!(
@@ -681,6 +710,25 @@ mod tests {
         assert_eq!((d.segment_seconds, d.disk_budget_bytes), (1, 0));
         assert_eq!(d.retention.to_string(), "30d");
         assert_eq!((d.compact, d.compact_after_seconds), (true, 10));
+        assert_eq!((d.memory_budget_bytes, d.encode_threads), (256 << 20, 0));
+        let s = d.to_segment_config(Path::new("/d"));
+        assert_eq!((s.memory_budget, s.max_held_flows), (256 << 20, usize::MAX));
+        assert!(s.encode_threads >= 1);
+        // The budget key, and the older max_held_flows key still loads.
+        let c = Config::parse(
+            "[flow_store]\nmemory_budget_bytes = 67108864\nencode_threads = 3\nmax_held_flows = 500000\n",
+            "p.toml",
+        )
+        .unwrap();
+        let s = c.flow_store.to_segment_config(Path::new("/d"));
+        assert_eq!(
+            (s.memory_budget, s.encode_threads, s.max_held_flows),
+            (64 << 20, 3, 500_000)
+        );
+        let e = Config::parse("[flow_store]\nmemory_budget_bytes = 1000\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[flow_store] memory_budget_bytes = 1000"), "{e}");
         let c = Config::parse(
             "[flow_store]\nsegment_seconds = 5\nretention = \"7d\"\ndisk_budget_bytes = 1000000\ncompact = false\ncompact_after_seconds = 30\n",
             "p.toml",

@@ -723,40 +723,7 @@ fn start_with_db_admin_only() -> (Instance, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     let root = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let child = std::process::Command::new(support::bin())
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("pharos.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut inst = Instance {
-        child: Some(child),
-        dir,
-        base: String::new(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(s) = std::fs::read_to_string(data.join("api.addr"))
-            && s.ends_with('\n')
-        {
-            inst.base = format!("http://{}", s.trim());
-            break;
-        }
-        if let Some(status) = inst.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!(
-                "pharos exited during start-up with {status}: {}",
-                inst.log()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pharos did not start: {}",
-            inst.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let inst = Instance::launch(dir, false);
     (inst, root)
 }
 

@@ -233,6 +233,15 @@ async fn https_webhook_down_then_up_gets_every_message_once_in_order_and_nothing
         metrics.contains("pharos_emit_delivered_total{subscription=\"hook\"} 20"),
         "{metrics}"
     );
+    // The log says once that the receiver fails, however many retries, and once that it is back.
+    let log = inst.log();
+    let lines = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains("hook"))
+            .count()
+    };
+    assert_eq!(lines("sink failing"), 1, "{log}");
+    assert_eq!(lines("sink delivers again"), 1, "{log}");
 
     // Restart on the same data: nothing is delivered again; new messages are.
     let dir = inst.stop_keep_dir();

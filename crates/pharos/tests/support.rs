@@ -72,6 +72,14 @@ impl Instance {
             ),
         )
         .unwrap();
+        Self::launch(dir, extra.contains("[api.tls]"))
+    }
+
+    /// Runs `pharos run --config <dir>/pharos.toml` (whose data directory is `<dir>/data`), its
+    /// log in `<dir>/pharos.log`, and waits until it wrote `api.addr`.
+    pub fn launch(dir: tempfile::TempDir, https: bool) -> Instance {
+        let data = dir.path().join("data");
+        let cfg = dir.path().join("pharos.toml");
         let _ = std::fs::remove_file(data.join("api.addr"));
         let log = std::fs::File::create(dir.path().join("pharos.log")).unwrap();
         let child = Command::new(bin())
@@ -94,11 +102,7 @@ impl Instance {
             if let Ok(s) = std::fs::read_to_string(&addr_file)
                 && s.ends_with('\n')
             {
-                let scheme = if extra.contains("[api.tls]") {
-                    "https"
-                } else {
-                    "http"
-                };
+                let scheme = if https { "https" } else { "http" };
                 inst.base = format!("{scheme}://{}", s.trim());
                 break;
             }

@@ -41,7 +41,9 @@
 //!   [`DdosStats::dropped_hosts`]); per host, 12 bytes times `window_s + delay_s + 1` rounded up
 //!   to a power of two, per class it has traffic in; per attack, sketches of `sketch_capacity`
 //!   entries; per idle host of a baseline group parked for its learned rates (see `learned.rs`),
-//!   about 40 bytes plus 32 per class, at most `max_hosts` of them. Per flow: one or two prefix
+//!   about 40 bytes plus 32 per class, at most `max_hosts` of them; the latest 65,536
+//!   monitored flows (about 4.5 MB), read only when an attack starts, so that its first event
+//!   names the sources it already sent from. Per flow: one or two prefix
 //!   lookups, one host hash lookup (two with aggregates), no allocation (except the first flow of
 //!   a new host or class).
 //! - No input panics: arithmetic on counts and times saturates.
@@ -243,6 +245,8 @@ pub struct DdosDetector {
     evaluated_ms: u64,
     stats: DdosStats,
     desc: [u32; NCLASS],
+    /// The latest monitored flows, to seed attacks that start (see [`Recent`]).
+    recent: Recent,
 }
 
 impl std::fmt::Debug for DdosDetector {
@@ -271,6 +275,7 @@ impl DdosDetector {
             evaluated_ms: 0,
             stats: DdosStats::default(),
             desc: descendants(),
+            recent: Recent::default(),
         })
     }
 
@@ -310,7 +315,6 @@ impl DdosDetector {
     pub fn process(&mut self, batch: &FlowBatch, now_ms: u64, out: &mut Vec<AttackUpdate>) {
         self.ingest(batch, now_ms);
         let now_ms = self.clock(now_ms);
-        let first = out.len();
         if now_ms >= self.evaluated_ms.saturating_add(EARLY_EVAL_MS)
             && now_ms / 1000 == self.evaluated_sec
         {
@@ -319,19 +323,14 @@ impl DdosDetector {
         } else {
             self.tick(now_ms, out);
         }
-        if out[first..]
-            .iter()
-            .any(|u| matches!(u, AttackUpdate::Started(_)))
-        {
-            self.seed_started(batch, now_ms, &mut out[first..]);
-        }
     }
 
-    /// Attacks that start while a batch is processed have seen none of its flows (they were
-    /// counted before the attack existed): their sketches take the batch's flows towards their
-    /// victim, and their `Started` reports are made again, so the first event (and the hook's
-    /// input) already names the top sources and ports known at that moment.
-    fn seed_started(&mut self, b: &FlowBatch, now_ms: u64, updates: &mut [AttackUpdate]) {
+    /// Attacks that start have seen none of the flows that made them start (those were counted
+    /// before the attack existed): their sketches take the latest monitored flows towards their
+    /// victim ([`Recent`], those not older than the attack's window), and their `Started`
+    /// reports are made again, so the first event (and the hook's input) already names the top
+    /// sources and ports known at that moment, whatever triggered the evaluation.
+    fn seed_started(&mut self, now_ms: u64, updates: &mut [AttackUpdate]) {
         let fresh: Vec<((u128, u8), TrafficClass, u64)> = updates
             .iter()
             .filter_map(|u| match u {
@@ -339,40 +338,9 @@ impl DdosDetector {
                 _ => None,
             })
             .collect();
-        let is_fresh = |key: (u128, u8), a: &attack::Attack| {
-            fresh
-                .iter()
-                .any(|&(k, c, s)| k == key && c == a.raised_as() && s == a.start_ms())
-        };
-        for i in 0..crate::readable_rows(b) {
-            let f = b.flags[i];
-            let dst = &b.dst_addr[i];
-            let dv4 = f & flags::DST_V4 != 0;
-            let aggregate = match self.c.dst.lookup(dst, dv4) {
-                None | Some(Target::Allowed) => continue,
-                Some(Target::Group(_)) => None,
-                Some(Target::GroupAndAggregate { len, .. }) => Some(len),
-            };
-            let src = (b.src_addr[i], f & flags::SRC_V4 != 0);
-            if !self.c.allow_src.is_empty() && self.c.allow_src.lookup(&src.0, src.1).is_some() {
-                continue;
-            }
-            let (sp, dp, proto) = (b.src_port[i], b.dst_port[i], b.proto[i]);
-            let mask = classify(proto, b.tcp_flags[i], sp, dp);
-            let host = Victim {
-                addr: *dst,
-                v4: dv4,
-                prefix_len: 128,
-            };
-            let whole = aggregate.map(|len| Victim {
-                addr: crate::prefix::mask(u128::from_be_bytes(*dst), len).to_be_bytes(),
-                v4: dv4,
-                prefix_len: len,
-            });
-            for key in [Some(host.key()), whole.map(|w| w.key())]
-                .into_iter()
-                .flatten()
-            {
+        let span_ms = u64::from(self.cfg.window_s + self.cfg.delay_s) * 1000;
+        for f in self.recent.iter() {
+            for key in [Some(f.host), f.whole].into_iter().flatten() {
                 if !fresh.iter().any(|&(k, ..)| k == key) {
                     continue;
                 }
@@ -380,8 +348,14 @@ impl DdosDetector {
                     continue;
                 };
                 for a in h.attacks.iter_mut() {
-                    if mask.contains(a.class) && is_fresh(key, a) {
-                        a.observe(src, sp, dp, proto, b.packets[i], b.sampling_rate[i]);
+                    let new = fresh
+                        .iter()
+                        .any(|&(k, c, s)| k == key && c == a.raised_as() && s == a.start_ms());
+                    if new
+                        && f.mask.contains(a.class)
+                        && f.end_ms.saturating_add(span_ms) >= a.start_ms()
+                    {
+                        a.observe(f.src, f.sp, f.dp, f.proto, f.packets, f.sampling);
                     }
                 }
             }
@@ -521,6 +495,7 @@ impl DdosDetector {
                 group,
                 &fv,
             );
+            let mut whole_key = None;
             if let Some((agg, len)) = aggregate {
                 let net = crate::prefix::mask(u128::from_be_bytes(*dst), len).to_be_bytes();
                 let whole = Victim {
@@ -528,6 +503,7 @@ impl DdosDetector {
                     v4: dv4,
                     prefix_len: len,
                 };
+                whole_key = Some(whole.key());
                 count(
                     &mut self.hosts,
                     &mut self.dirty,
@@ -539,6 +515,18 @@ impl DdosDetector {
                     &fv,
                 );
             }
+            self.recent.push(RecentFlow {
+                host: host.key(),
+                whole: whole_key,
+                mask: fv.mask,
+                src: fv.src,
+                sp,
+                dp,
+                proto,
+                packets: fv.packets,
+                sampling: fv.sampling,
+                end_ms: end,
+            });
         }
     }
 
@@ -589,7 +577,56 @@ impl DdosDetector {
                 keep
             });
         }
+        if out[first..]
+            .iter()
+            .any(|u| matches!(u, AttackUpdate::Started(_)))
+        {
+            self.seed_started(now_ms, &mut out[first..]);
+        }
         sort_updates(&mut out[first..]);
+    }
+}
+
+/// How many of the latest monitored flows [`Recent`] keeps (about 4.5 MB).
+const RECENT_FLOWS: usize = 1 << 16;
+
+/// One monitored flow as an attack's sketches take it.
+#[derive(Debug, Clone, Copy)]
+struct RecentFlow {
+    host: (u128, u8),
+    whole: Option<(u128, u8)>,
+    mask: ClassSet,
+    src: ([u8; 16], bool),
+    sp: u16,
+    dp: u16,
+    proto: u8,
+    packets: u64,
+    sampling: u32,
+    end_ms: u64,
+}
+
+/// The latest [`RECENT_FLOWS`] monitored flows, overwritten in a ring: what an attack that
+/// starts has already sent (at a flood's rate the ring is all of its latest second; at low
+/// rates it reaches further back, bounded by the attack's window when read).
+#[derive(Debug, Default)]
+struct Recent {
+    buf: Vec<RecentFlow>,
+    next: usize,
+}
+
+impl Recent {
+    #[inline]
+    fn push(&mut self, f: RecentFlow) {
+        if self.buf.len() < RECENT_FLOWS {
+            self.buf.push(f);
+        } else {
+            self.buf[self.next] = f;
+            self.next = (self.next + 1) % RECENT_FLOWS;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &RecentFlow> {
+        self.buf.iter()
     }
 }
 

@@ -228,6 +228,44 @@ fn detects(spec: AttackSpec, class: TrafficClass, want: DdosType) {
     );
 }
 
+/// An attack raised by a tick (no batch in hand: the flows that made it were counted earlier)
+/// still names its sources in the first event: they come from the latest monitored flows.
+#[test]
+fn an_attack_raised_on_a_tick_names_the_sources_it_already_sent_from() {
+    let mut d = DdosDetector::new(cfg()).unwrap();
+    let mut g = AttackGen::new(spec(6, 0x02, None, Some(80), 50_000, 60), T0, 9);
+    let mut b = FlowBatch::new();
+    let mut out = Vec::new();
+    let mut started = None;
+    for sec in 0..15 {
+        let t = T0 + sec * 1000;
+        b.clear();
+        g.emit(T0, t + 1000, &mut b);
+        d.ingest(&b, t + 1000);
+        d.tick(t + 1000, &mut out);
+        started = out.drain(..).find_map(|u| match u {
+            AttackUpdate::Started(r) => Some(r),
+            _ => None,
+        });
+        if started.is_some() {
+            break;
+        }
+    }
+    let r = started.expect("the flood starts an attack");
+    let Kind::Ddos(e) = &r.message.kind else {
+        panic!("not a DDoS event")
+    };
+    assert!(
+        !e.attack_src_ip.is_empty()
+            && e.attack_src_ip
+                .iter()
+                .all(|a| a.to_string().starts_with("203.0.11")),
+        "{:?}",
+        e.attack_src_ip
+    );
+    assert!(!e.attack_dst_port.is_empty(), "{:?}", e.attack_dst_port);
+}
+
 #[test]
 fn syn_flood() {
     detects(

@@ -268,6 +268,8 @@ fn every_alarm_raised_is_valid_yang_json() {
     e.interface("fw-1", "eth0", InterfaceState::Down, T0, &mut out);
     e.tick(T0 + 2_000, &mut out);
     e.seen("exp", T0 + 3_000, &mut out);
+    e.clock("192.0.2.9", 3, -31_536_000_000, T0 + 3_000, &mut out);
+    e.clock("192.0.2.9", 3, 10, T0 + 4_000, &mut out);
     let causes: Vec<AlarmCause> = out.iter().map(|a| a.cause).collect();
     assert_eq!(
         causes,
@@ -278,7 +280,9 @@ fn every_alarm_raised_is_valid_yang_json() {
             AlarmCause::SessionTable,
             AlarmCause::Interface,
             AlarmCause::Silent,
-            AlarmCause::Resumed
+            AlarmCause::Resumed,
+            AlarmCause::ClockOffset,
+            AlarmCause::ClockBack
         ]
     );
     for a in &out {
@@ -290,4 +294,80 @@ fn every_alarm_raised_is_valid_yang_json() {
     assert!(v.contains("cpu-alarm") && v.contains("\"usage\":99"), "{v}");
     let msgs: Vec<Message> = out.into_iter().map(|a| a.message).collect();
     pharos_model::conformance::validate_messages(&msgs).unwrap();
+}
+
+#[test]
+fn an_exporter_clock_off_by_more_than_the_bound_alarms_once_and_again_when_back() {
+    let mut e = engine("");
+    let mut out = Vec::new();
+    let year_ms = -31_536_000_000i64;
+    // a synchronised exporter raises nothing
+    e.clock("192.0.2.1", 0, -400, T0, &mut out);
+    // a year behind, and 90 s ahead in another domain: one alarm each, not repeated
+    for i in 0..3 {
+        e.clock("192.0.2.2", 0, year_ms + i, T0 + 1000, &mut out);
+        e.clock("192.0.2.3", 5, 90_000, T0 + 1000, &mut out);
+    }
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0].cause, AlarmCause::ClockOffset);
+    assert_eq!(out[0].message.common.nsf_name, "192.0.2.2");
+    assert_eq!(out[0].message.common.severity, Severity::Middle);
+    let a = alarm(&out[0]);
+    assert_eq!(a.alarm_category, Some(SystemAlarmCategory::HardwareAlarm));
+    assert_eq!(a.component_name.as_deref(), Some("clock:192.0.2.2"));
+    let text = out[0].message.common.message.as_deref().unwrap();
+    assert!(text.contains("31536000.0 s behind"), "{text}");
+    assert_eq!(
+        alarm(&out[1]).component_name.as_deref(),
+        Some("clock:192.0.2.3/5")
+    );
+    assert!(
+        out[1]
+            .message
+            .common
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("90.0 s ahead of")
+    );
+    assert_eq!(e.clocks_off(), [("192.0.2.2", 0), ("192.0.2.3", 5)]);
+    out.clear();
+    // hovering between 90 % of the bound and the bound keeps it raised; within 90 % clears it
+    e.clock("192.0.2.3", 5, 55_000, T0 + 2000, &mut out);
+    e.clock("192.0.2.3", 5, 61_000, T0 + 3000, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    e.clock("192.0.2.3", 5, 53_000, T0 + 4000, &mut out);
+    e.clock("192.0.2.2", 0, -20, T0 + 4000, &mut out);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out.iter().all(|a| a.cause == AlarmCause::ClockBack));
+    assert_eq!(out[1].message.common.severity, Severity::Low);
+    assert!(
+        out[1]
+            .message
+            .common
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("back within 60 s"),
+        "{:?}",
+        out[1].message.common.message
+    );
+    assert!(e.clocks_off().is_empty());
+    // raised again when it goes off again
+    out.clear();
+    e.clock("192.0.2.2", 0, 61_000, T0 + 5000, &mut out);
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn the_clock_bound_is_configurable_and_zero_turns_it_off() {
+    let mut e = engine("clock_offset_max_s = 0");
+    let mut out = Vec::new();
+    e.clock("192.0.2.2", 0, -31_536_000_000, T0, &mut out);
+    assert!(out.is_empty());
+    let mut e = engine("clock_offset_max_s = 5\nmax_sources = 1");
+    e.clock("192.0.2.2", 0, 6_000, T0, &mut out);
+    e.clock("192.0.2.4", 0, 6_000, T0, &mut out);
+    assert_eq!(out.len(), 1, "beyond max_sources: not tracked");
+    assert_eq!(e.stats().dropped_sources, 1);
 }

@@ -335,7 +335,9 @@ fn settings_errors_name_the_key() {
     };
     let e = err(|c| c.udp = "nope".into());
     assert!(
-        e.contains("[syslog] udp") && e.contains("127.0.0.1:8080") && e.contains("\"\" to turn it off"),
+        e.contains("[syslog] udp")
+            && e.contains("127.0.0.1:8080")
+            && e.contains("\"\" to turn it off"),
         "{e}"
     );
     let e = err(|c| c.tcp = "localhost".into());
@@ -344,7 +346,10 @@ fn settings_errors_name_the_key() {
     let mut c = SyslogConfig::default();
     c.tcp = "localhost:514".into();
     let s = c.settings().unwrap();
-    assert!(s.tcp.is_some_and(|a| a.ip().is_loopback() && a.port() == 514));
+    assert!(
+        s.tcp
+            .is_some_and(|a| a.ip().is_loopback() && a.port() == 514)
+    );
     let e = err(|c| {
         c.tls = Some(TlsConfig {
             listen: " ".into(),
