@@ -8,17 +8,14 @@
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use pharos_detect::report::{Report, ReportBuilder, ReportConfig};
 use pharos_model::Timestamp;
-use pharos_store::{MAX_LIMIT, MessageQuery, MessageStore};
 use serde_json::json;
 
 use crate::json::Json;
 use crate::messages::parse_time;
 use crate::{ApiError, AppState};
 
-/// Most messages one report reads.
-pub const MAX_REPORT_MESSAGES: usize = 100_000;
+use pharos_detect::report::{MAX_REPORT_MESSAGES, ReportConfig, report_window};
 
 /// Query string of `GET /api/v1/reports`; every parameter optional.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -32,60 +29,6 @@ pub struct ReportParams {
     pub top: Option<usize>,
     /// `json` (default) or `text`.
     pub format: Option<String>,
-}
-
-/// A report and how much of the window it read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindowReport {
-    /// The report.
-    pub report: Report,
-    /// Messages read.
-    pub read: usize,
-    /// Earliest event time read when the cap was reached; `None` when the window was read whole.
-    pub covered_from: Option<Timestamp>,
-}
-
-/// Reads the messages of `[from, to)` from `store`, newest first, at most `cap`, into a report.
-pub fn report_window(
-    store: &dyn MessageStore,
-    cfg: &ReportConfig,
-    from: Timestamp,
-    to: Timestamp,
-    cap: usize,
-) -> Result<WindowReport, pharos_store::StoreError> {
-    let mut b = ReportBuilder::new(cfg, Some(from), Some(to));
-    let mut q = MessageQuery {
-        from: Some(from),
-        to: Some(to),
-        limit: MAX_LIMIT.min(cap.max(1)),
-        ..MessageQuery::default()
-    };
-    let mut read = 0;
-    let mut earliest = None;
-    loop {
-        let page = store.query(&q)?;
-        for s in &page.items {
-            if read >= cap {
-                return Ok(WindowReport {
-                    report: b.finish(),
-                    read,
-                    covered_from: earliest,
-                });
-            }
-            b.add(&s.message);
-            earliest = Some(s.message.common.event_time);
-            read += 1;
-        }
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
-    }
-    Ok(WindowReport {
-        report: b.finish(),
-        read,
-        covered_from: None,
-    })
 }
 
 pub(crate) async fn get(
@@ -133,7 +76,8 @@ pub(crate) async fn get(
     };
     let store = state.store.clone();
     let w = tokio::task::spawn_blocking(move || {
-        report_window(store.as_ref(), &cfg, from, to, MAX_REPORT_MESSAGES)
+        let messages = pharos_store::messages_in(store.as_ref(), from, to);
+        report_window(&cfg, from, to, MAX_REPORT_MESSAGES, messages)
     })
     .await
     .map_err(|e| ApiError::internal("report task failed", e))?

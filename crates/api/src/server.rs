@@ -42,7 +42,7 @@ pub fn tls_acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
             "require_client_cert = true needs client_ca: give the CA that signs the client certificates".into(),
         ));
     }
-    let mut config = pharos_sources::tls::server_config(
+    let mut config = pharos_tls::server_config(
         &cfg.cert,
         &cfg.key,
         cfg.client_ca.as_deref(),

@@ -384,5 +384,53 @@ impl Periodic {
     }
 }
 
+/// Most messages one window report reads ([`report_window`]).
+pub const MAX_REPORT_MESSAGES: usize = 100_000;
+
+/// A report and how much of its window it read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowReport {
+    /// The report.
+    pub report: Report,
+    /// Messages read.
+    pub read: usize,
+    /// Earliest event time read when the cap was reached; `None` when the window was read whole.
+    pub covered_from: Option<Timestamp>,
+}
+
+/// The report of `[from, to)` over `messages` (newest first, as a store pages them), at most
+/// `cap` of them; the first error ends it. The messages come from wherever they are kept (the
+/// message store's pages in the daemon and the API), so this logic has no storage of its own.
+/// Past `cap` the report covers the newest part of the window, and says from when.
+pub fn report_window<E>(
+    cfg: &ReportConfig,
+    from: Timestamp,
+    to: Timestamp,
+    cap: usize,
+    messages: impl IntoIterator<Item = Result<Message, E>>,
+) -> Result<WindowReport, E> {
+    let mut b = ReportBuilder::new(cfg, Some(from), Some(to));
+    let mut read = 0;
+    let mut earliest = None;
+    for m in messages {
+        let m = m?;
+        if read >= cap {
+            return Ok(WindowReport {
+                report: b.finish(),
+                read,
+                covered_from: earliest,
+            });
+        }
+        b.add(&m);
+        earliest = Some(m.common.event_time);
+        read += 1;
+    }
+    Ok(WindowReport {
+        report: b.finish(),
+        read,
+        covered_from: None,
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -103,48 +103,14 @@ impl serde::Serialize for ConfigDuration {
     }
 }
 
-/// A rustls client configuration (ring provider, Mozilla roots) for other HTTPS clients of
-/// Pharos, e.g. the CLI's reqwest client, which is built without a default crypto provider.
-pub fn https_client_config() -> rustls::ClientConfig {
-    client_tls_config(None, "tls").expect("the Mozilla roots and the ring provider always load")
-}
+pub use pharos_tls::https_client_config;
 
-/// A rustls client configuration with the ring provider, trusting the Mozilla roots plus the
-/// certificates of the PEM file `ca_file` (for self-signed receivers); `key` names it in errors.
+/// [`pharos_tls::client_config`] with its error as a sink configuration error naming `key`.
 pub(crate) fn client_tls_config(
     ca_file: Option<&std::path::Path>,
     key: &'static str,
 ) -> Result<rustls::ClientConfig, SinkConfigError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let bad = |e: String| {
-            SinkConfigError::new(
-                key,
-                format!(
-                    "cannot read CA certificates from {}: {e}; give a PEM file with one or more CERTIFICATE blocks",
-                    path.display()
-                ),
-            )
-        };
-        let mut n = 0;
-        for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
-            let cert = cert.map_err(|e| bad(e.to_string()))?;
-            roots.add(cert).map_err(|e| bad(e.to_string()))?;
-            n += 1;
-        }
-        if n == 0 {
-            return Err(bad("no certificate found".into()));
-        }
-    }
-    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| SinkConfigError::new(key, format!("TLS setup failed: {e}")))
-    .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+    pharos_tls::client_config(ca_file).map_err(|e| SinkConfigError::new(key, e))
 }
 
 /// Registers the descriptions of the sinks' metrics (for `/metrics`); the dispatcher's

@@ -52,17 +52,18 @@ fn write_report(
 ) -> anyhow::Result<PathBuf> {
     use anyhow::Context;
     let t = |ms: u64| chrono::DateTime::from_timestamp_millis(ms as i64).unwrap_or_default();
-    let w = pharos_api::reports::report_window(
-        store,
+    let (from, to) = (t(from), t(to));
+    let w = pharos_detect::report::report_window(
         cfg,
-        t(from),
-        t(to),
-        pharos_api::reports::MAX_REPORT_MESSAGES,
+        from,
+        to,
+        pharos_detect::report::MAX_REPORT_MESSAGES,
+        pharos_store::messages_in(store, from, to),
     )?;
     tracing::info!(target: "pharos::report", "\n{}", w.report);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create {}; check permissions", dir.display()))?;
-    let name = t(to).format("%Y%m%dT%H%M%SZ.json").to_string();
+    let name = to.format("%Y%m%dT%H%M%SZ.json").to_string();
     let path = dir.join(name);
     let tmp = path.with_extension("json.tmp");
     let mut doc = serde_json::to_value(&w.report)?;

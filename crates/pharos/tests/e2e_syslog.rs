@@ -275,9 +275,7 @@ parser = "auto"
         .collect();
     match support::yanglint_validate(&docs) {
         Ok(true) => {}
-        Ok(false) => {
-            println!("SKIPPED: yanglint or ../shared/yang absent; syslog messages not validated")
-        }
+        Ok(false) => {} // said by yanglint_validate
         Err(e) => panic!("a stored syslog message does not validate: {e}"),
     }
 

@@ -5,7 +5,6 @@
 
 pub mod flow;
 pub mod syslog;
-pub mod tls;
 
 #[cfg(test)]
 mod test_metrics;

@@ -205,6 +205,45 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// The messages of `[from, to)` in `store`, newest first, read page by page as the iterator is
+/// consumed; the first error ends it.
+pub fn messages_in(
+    store: &dyn MessageStore,
+    from: Timestamp,
+    to: Timestamp,
+) -> impl Iterator<Item = Result<Message, StoreError>> + '_ {
+    let mut q = Some(MessageQuery {
+        from: Some(from),
+        to: Some(to),
+        limit: MAX_LIMIT,
+        ..MessageQuery::default()
+    });
+    let mut page = Vec::new().into_iter();
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(m) = page.next() {
+                return Some(Ok(m));
+            }
+            let query = q.take()?;
+            match store.query(&query) {
+                Ok(p) => {
+                    q = p.next_cursor.map(|c| MessageQuery {
+                        cursor: Some(c),
+                        ..query
+                    });
+                    page = p
+                        .items
+                        .into_iter()
+                        .map(|s| s.message)
+                        .collect::<Vec<_>>()
+                        .into_iter();
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    })
+}
+
 /// What a store of messages does; SQLite now, PostgreSQL later behind the same trait.
 pub trait MessageStore: Send + Sync {
     /// Stores messages atomically, assigns their ids (written into common.id too), durable (fsynced) when it returns.

@@ -63,10 +63,13 @@ pub(crate) enum Target {
     Direction,
     SamplingInterval,
     SamplerId,
-    SamplerMode,
+    /// An element read and understood that has no column and states no rate:
+    /// `samplingAlgorithm` / `samplerMode` (35 / 49: deterministic or random, the interval is
+    /// the rate either way), `samplingTimeInterval` / `samplingTimeSpace` (307 / 308:
+    /// time-based selection), `samplerName` / `selectorName` (84 / 335). Not counted as
+    /// unmapped.
+    Understood,
     SelectorAlgorithm,
-    TimeInterval,
-    TimeSpace,
     EndReason,
     StartSec,
     EndSec,
@@ -117,11 +120,9 @@ pub(crate) fn target_of(id: u16) -> Target {
         176 | 178 => IcmpType,
         177 | 179 => IcmpCode,
         34 | 50 => SamplingInterval,
-        35 | 49 => SamplerMode,
+        35 | 49 | 84 | 307 | 308 | 335 => Understood,
         48 | 302 => SamplerId,
         304 => SelectorAlgorithm,
-        307 => TimeInterval,
-        308 => TimeSpace,
         58 | 243 => Vlan,
         59 | 254 => VlanAlt,
         61 => Direction,
@@ -202,7 +203,6 @@ impl Plan {
                 Target::SamplingInterval
                     | Target::SelectorAlgorithm
                     | Target::PacketInterval
-                    | Target::TimeInterval
                     | Target::SamplingSize
                     | Target::SamplingPopulation
                     | Target::SamplingProbability
@@ -211,7 +211,7 @@ impl Plan {
                 carries = true;
             }
             if fixed {
-                if target != Target::Skip && f.len > 0 {
+                if !matches!(target, Target::Skip | Target::Understood) && f.len > 0 {
                     ops.push(Op {
                         off: off as u16,
                         len: f.len,
@@ -331,16 +331,9 @@ pub(crate) struct Acc {
     pub direction: Option<u8>,
     pub sampling_interval: Option<u32>,
     pub sampler_id: Option<u64>,
-    /// samplingAlgorithm (35) / samplerMode (49): 1 deterministic, 2 random. Read so that the
-    /// element counts as understood; the rate comes from the interval alone either way.
-    pub sampler_mode: Option<u8>,
     /// PSAMP selectorAlgorithm (304, RFC 5477 / IANA "PSAMP Selector Algorithm"): says which of
     /// the parameter families below is the selector's.
     pub selector_algorithm: Option<u16>,
-    /// samplingTimeInterval / samplingTimeSpace (307/308, µs): time-based selection, which has
-    /// no packet rate.
-    pub time_interval: Option<u64>,
-    pub time_space: Option<u64>,
     pub end_reason: Option<u8>,
     pub start_ms: Option<u64>,
     pub end_ms: Option<u64>,
@@ -407,10 +400,8 @@ impl Acc {
                 }
             }
             SamplerId => self.sampler_id = Some(uint(v)),
-            SamplerMode => self.sampler_mode = Some(uint(v) as u8),
+            Understood => {}
             SelectorAlgorithm => self.selector_algorithm = Some(uint(v) as u16),
-            TimeInterval => self.time_interval = Some(uint(v)),
-            TimeSpace => self.time_space = Some(uint(v)),
             EndReason => self.end_reason = Some(uint(v) as u8),
             StartSec => self.start_ms = Some(uint(v).saturating_mul(1000)),
             EndSec => self.end_ms = Some(uint(v).saturating_mul(1000)),
@@ -447,29 +438,53 @@ impl Acc {
         }
     }
 
-    /// The sampling rate this record states directly, from any of the sampling element families
-    /// (34/50, PSAMP 305/306, 309/310, 311), if any.
+    /// The sampling rate (1 in N packets) this record states, from any of the sampling element
+    /// families, if any:
+    ///
+    /// - `samplingInterval` (34) / `samplerRandomInterval` (50), NetFlow v9 and legacy IPFIX:
+    ///   the interval is N.
+    /// - PSAMP (RFC 5476 §6.5.2, RFC 5477, RFC 7014): `selectorAlgorithm` (304) says which
+    ///   parameters describe the selector: 1 systematic count-based, N = (`samplingPacketInterval`
+    ///   305 + `samplingPacketSpace` 306) / interval; 3 random n-out-of-N, N =
+    ///   `samplingPopulation` 310 / `samplingSize` 309; 4 uniform probabilistic, N = 1 /
+    ///   `samplingProbability` 311. Each rounded to the nearest integer. Algorithm 2
+    ///   (time-based) and the filtering algorithms (5 and up) select no fixed share of packets:
+    ///   no rate. Without an algorithm (or with one not in the registry), the first complete
+    ///   family in the order n-out-of-N, probability, interval and space.
+    ///
+    /// An IOS XR selector says algorithm 3 with `samplingPacketInterval` 1 next to size 1 and
+    /// population 256: the algorithm is what makes that 256, not 1. Degenerate values (a zero
+    /// interval or size, a population below the size, a probability outside (0, 1] or NaN)
+    /// state nothing.
     pub(crate) fn stated_rate(&self) -> Option<u32> {
         if let Some(r) = self.sampling_interval {
             return Some(r);
         }
-        if let Some(i) = self.packet_interval.filter(|&i| i > 0) {
-            let space = self.packet_space.unwrap_or(0);
-            return Some((i.saturating_add(space) / i).clamp(1, u32::MAX as u64) as u32);
+        let ratio = |num: u64, den: u64| {
+            let n = num.saturating_add(den / 2) / den;
+            n.clamp(1, u32::MAX as u64) as u32
+        };
+        let count = || match (self.packet_interval, self.packet_space) {
+            (Some(i), Some(s)) if i > 0 => Some(ratio(i.saturating_add(s), i)),
+            _ => None,
+        };
+        let n_of_n = || match (self.sampling_size, self.sampling_population) {
+            (Some(n), Some(pop)) if n > 0 && pop >= n => Some(ratio(pop, n)),
+            _ => None,
+        };
+        let probability = || match self.sampling_probability {
+            Some(p) if p > 0.0 && p <= 1.0 => {
+                Some((1.0 / p).round().clamp(1.0, u32::MAX as f64) as u32)
+            }
+            _ => None,
+        };
+        match self.selector_algorithm {
+            Some(1) => count(),
+            Some(3) => n_of_n(),
+            Some(4) => probability(),
+            Some(2) | Some(5..=9) => None,
+            _ => n_of_n().or_else(probability).or_else(count),
         }
-        if let (Some(size), Some(pop)) = (self.sampling_size, self.sampling_population)
-            && size > 0
-            && pop >= size
-        {
-            return Some((pop / size).clamp(1, u32::MAX as u64) as u32);
-        }
-        if let Some(p) = self.sampling_probability
-            && p > 0.0
-            && p <= 1.0
-        {
-            return Some((1.0 / p).round().clamp(1.0, u32::MAX as f64) as u32);
-        }
-        None
     }
 
     /// Builds the flow. `uptime` is the v9 header's sysUptime (None for IPFIX); `sys_init_ms`

@@ -106,12 +106,14 @@ fn psamp_ipfix(algorithm: u16, params: &[(u16, u16, u32)], values: &[u8], n: u32
             ]
             .concat()],
         );
-    let data = Msg::ipfix(3, 1, SECS).template(256, &flow_fields(true)).data(
-        256,
-        &(0..n)
-            .map(|i| flow_record(i, T0 - 1000, T0, true))
-            .collect::<Vec<_>>(),
-    );
+    let data = Msg::ipfix(3, 1, SECS)
+        .template(256, &flow_fields(true))
+        .data(
+            256,
+            &(0..n)
+                .map(|i| flow_record(i, T0 - 1000, T0, true))
+                .collect::<Vec<_>>(),
+        );
     vec![opts.build(), data.build()]
 }
 
@@ -308,7 +310,10 @@ fn agree_with_tshark(tag: &str, datagrams: &[Vec<u8>]) -> Vec<u32> {
             .and_then(|id| table.get(&id).copied())
             .or(latest)
             .unwrap_or(1);
-        assert!(i < out.len(), "{tag}: tshark shows more flows than we decoded");
+        assert!(
+            i < out.len(),
+            "{tag}: tshark shows more flows than we decoded"
+        );
         let f = out.get(i);
         let (pk, by) = (
             n(r, "cflow.packets64").or(n(r, "cflow.packets")).unwrap(),
@@ -330,16 +335,20 @@ fn agree_with_tshark(tag: &str, datagrams: &[Vec<u8>]) -> Vec<u32> {
 fn ipfix_random_n_out_of_n_selector_from_options_data_gives_rate_256() {
     // Selector 1: 1 out of 256 (the IOS XR case); selector 2: 1 out of 1000. Data names 1, 1,
     // 2, then an unknown selector 9 (the domain's latest rate: selector 2's).
-    let rates = agree_with_tshark(
-        "nofn",
-        &iosxr_ipfix(&[(1, 256), (2, 1000)], &[1, 1, 2, 9]),
-    );
+    let rates = agree_with_tshark("nofn", &iosxr_ipfix(&[(1, 256), (2, 1000)], &[1, 1, 2, 9]));
     assert_eq!(rates, [256, 256, 1000, 1000]);
     let (d, out, _) = decode(&iosxr_ipfix(&[(1, 256)], &[1]));
     let f = out.get(0);
-    assert_eq!((f.sampling_rate, f.packets, f.bytes), (256, 256, 1500 * 256));
+    assert_eq!(
+        (f.sampling_rate, f.packets, f.bytes),
+        (256, 256, 1500 * 256)
+    );
     assert_eq!(d.stats().ipfix.options_records, 1);
-    assert_eq!(d.stats().unmapped_fields, 0, "every sampling element is read");
+    assert_eq!(
+        d.stats().unmapped_fields,
+        0,
+        "every sampling element is read"
+    );
 }
 
 #[test]
@@ -363,10 +372,7 @@ fn ipfix_systematic_count_based_selector_gives_interval_plus_space_over_interval
 
 #[test]
 fn v9_sampler_table_from_options_data_is_joined_through_the_records_sampler_id() {
-    let rates = agree_with_tshark(
-        "v9sampler",
-        &v9_samplers(&[(1, 256), (2, 100)], &[2, 1, 1]),
-    );
+    let rates = agree_with_tshark("v9sampler", &v9_samplers(&[(1, 256), (2, 100)], &[2, 1, 1]));
     assert_eq!(rates, [100, 256, 256]);
 }
 
@@ -376,40 +382,61 @@ fn v9_sampling_interval_options_apply_to_the_domains_flows() {
     assert_eq!(rates, [256, 256, 256]);
 }
 
+/// Decodes `datagrams` with `dec`; returns the rates of the flows they gave.
+fn rates_with(dec: &mut FlowDecoder, datagrams: &[Vec<u8>]) -> Vec<u32> {
+    let mut out = FlowBatch::new();
+    for d in datagrams {
+        dec.decode(SocketAddr::V4(exporter()), T0, d, &mut out)
+            .unwrap();
+    }
+    out.sampling_rate.clone()
+}
+
 #[test]
 fn forms_without_a_packet_rate_leave_the_latest_rate() {
+    let mut dec = FlowDecoder::new(DecoderConfig::default());
+    let nofn = |size: u32, pop: u32| [size.to_be_bytes(), pop.to_be_bytes()].concat();
+    let size_pop = [(309, 4, 0), (310, 4, 0)];
+    assert_eq!(
+        rates_with(&mut dec, &psamp_ipfix(3, &size_pop, &nofn(1, 64), 1)),
+        [64]
+    );
     // Time-based (algorithm 2, samplingTimeInterval/Space 307/308) and an interval without its
-    // space state no packet rate: the flows keep the rate the domain had (here none: 1).
+    // space state no packet rate: the flows keep the domain's latest rate.
     let time = [1000u32.to_be_bytes(), 99_000u32.to_be_bytes()].concat();
-    let (d, out, _) = decode(&psamp_ipfix(2, &[(307, 4, 0), (308, 4, 0)], &time, 1));
-    assert_eq!((out.get(0).sampling_rate, out.get(0).packets), (1, 1));
-    assert_eq!(d.stats().unmapped_fields, 0);
-    let (_, out, _) = decode(&psamp_ipfix(1, &[(305, 4, 0)], &1u32.to_be_bytes(), 1));
-    assert_eq!(out.get(0).sampling_rate, 1);
-    // An algorithm number the decoder does not know, with n-out-of-N parameters: the
-    // parameters are used (exporters differ in how they fill selectorAlgorithm).
-    let nofn = [1u32.to_be_bytes(), 64u32.to_be_bytes()].concat();
-    let (_, out, _) = decode(&psamp_ipfix(0, &[(309, 4, 0), (310, 4, 0)], &nofn, 1));
-    assert_eq!(out.get(0).sampling_rate, 64);
-    // Degenerate values never give a rate: size 0, population below size, probability 0 or
+    let time_based = psamp_ipfix(2, &[(307, 4, 0), (308, 4, 0)], &time, 1);
+    assert_eq!(rates_with(&mut dec, &time_based), [64]);
+    let interval_only = psamp_ipfix(1, &[(305, 4, 0)], &1u32.to_be_bytes(), 1);
+    assert_eq!(rates_with(&mut dec, &interval_only), [64]);
+    // Filtering (algorithm 5, property match) selects no share of packets either.
+    assert_eq!(
+        rates_with(&mut dec, &psamp_ipfix(5, &size_pop, &nofn(1, 8), 1)),
+        [64]
+    );
+    // Degenerate values never give a rate: size 0, population below size, probability 0,
     // above 1 or NaN.
-    for (params, values) in [
-        (
-            vec![(309, 4, 0), (310, 4, 0)],
-            [0u32.to_be_bytes(), 64u32.to_be_bytes()].concat(),
-        ),
-        (
-            vec![(309, 4, 0), (310, 4, 0)],
-            [65u32.to_be_bytes(), 64u32.to_be_bytes()].concat(),
-        ),
-        (vec![(311, 8, 0)], 0f64.to_be_bytes().to_vec()),
-        (vec![(311, 8, 0)], 1.5f64.to_be_bytes().to_vec()),
-        (vec![(311, 8, 0)], f64::NAN.to_be_bytes().to_vec()),
+    for (alg, params, values) in [
+        (3, &size_pop[..], nofn(0, 64)),
+        (3, &size_pop[..], nofn(65, 64)),
+        (4, &[(311, 8, 0)][..], 0f64.to_be_bytes().to_vec()),
+        (4, &[(311, 8, 0)][..], 1.5f64.to_be_bytes().to_vec()),
+        (4, &[(311, 8, 0)][..], f64::NAN.to_be_bytes().to_vec()),
     ] {
-        let alg = if params.len() == 2 { 3 } else { 4 };
-        let (_, out, _) = decode(&psamp_ipfix(alg, &params, &values, 1));
-        assert_eq!(out.get(0).sampling_rate, 1, "{params:?} {values:?}");
+        let got = rates_with(&mut dec, &psamp_ipfix(alg, params, &values, 1));
+        assert_eq!(got, [64], "{params:?} {values:?}");
     }
+    assert_eq!(
+        dec.stats().unmapped_fields,
+        0,
+        "every sampling element is read"
+    );
+    // An algorithm number outside the registry, with n-out-of-N parameters: the parameters
+    // are used (exporters differ in how they fill selectorAlgorithm). Size 3 out of 100
+    // rounds to 33.
+    assert_eq!(
+        rates_with(&mut dec, &psamp_ipfix(0, &size_pop, &nofn(3, 100), 1)),
+        [33]
+    );
 }
 
 #[test]
@@ -443,7 +470,9 @@ fn selector_tables_are_bounded_per_domain_and_separate_per_exporter_and_domain()
     }
     assert_eq!(out.sampling_rate, [100, 200, 300]);
     assert_eq!(
-        dec.stats().drops.get("sampler table full (sampler ignored)"),
+        dec.stats()
+            .drops
+            .get("sampler table full (sampler ignored)"),
         Some(&1)
     );
     // A fourth selector later: still refused; its records get the latest rate (400).
@@ -484,12 +513,134 @@ proptest::proptest! {
             let (scope, rest) = fields.split_at(1);
             Msg::ipfix(1, 0, SECS).options_template(400, scope, rest)
         };
-        let m = m.data(400, &[record.clone()]).template(256, &data_fields).data(256, &recs);
+        let m = m.data(400, std::slice::from_ref(&record)).template(256, &data_fields).data(256, &recs);
         let mut dec = FlowDecoder::new(DecoderConfig::default());
         let mut out = FlowBatch::new();
         let _ = dec.decode(SocketAddr::V4(exporter()), T0, &m.build(), &mut out);
         for r in &out.sampling_rate {
             proptest::prop_assert!(*r >= 1);
         }
+    }
+}
+
+#[test]
+fn selector_tables_are_forgotten_with_the_exporters_last_template() {
+    let mut dec = FlowDecoder::new(DecoderConfig::default());
+    let a = SocketAddr::V4(exporter());
+    let mut out = FlowBatch::new();
+    let dgs = iosxr_ipfix(&[(1, 256)], &[1]);
+    for d in &dgs {
+        dec.decode(a, T0, d, &mut out).unwrap();
+    }
+    assert_eq!(out.sampling_rate, [256]);
+    // Half an hour later every template has expired; the exporter comes back with its data
+    // template only (no options data yet): nothing is known of selector 1 any more.
+    let later = T0 + 1801 * 1000;
+    dec.expire(later);
+    out.clear();
+    dec.decode(a, later, &dgs[1], &mut out).unwrap();
+    assert_eq!(out.sampling_rate, [1]);
+}
+
+/// One datagram per options form (options template, options data, data template and data in
+/// one message, as the fuzz targets feed one input) and its fuzz corpus file.
+fn fuzz_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let one = |dgs: Vec<Vec<u8>>, ipfix: bool| -> Vec<u8> {
+        // Concatenate the sets of both messages under the first header.
+        let hl = if ipfix { 16 } else { 20 };
+        let mut m = dgs[0].clone();
+        m.extend_from_slice(&dgs[1][hl..]);
+        if ipfix {
+            let len = m.len() as u16;
+            m[2..4].copy_from_slice(&len.to_be_bytes());
+        }
+        m
+    };
+    let nofn = [1u32.to_be_bytes(), 256u32.to_be_bytes()].concat();
+    let count = [1u32.to_be_bytes(), 49u32.to_be_bytes()].concat();
+    vec![
+        (
+            "ipfix/seed-sampling-iosxr-n-out-of-n",
+            one(iosxr_ipfix(&[(1, 256), (2, 1000)], &[1, 2, 9]), true),
+        ),
+        (
+            "ipfix/seed-sampling-n-out-of-n",
+            one(psamp_ipfix(3, &[(309, 4, 0), (310, 4, 0)], &nofn, 2), true),
+        ),
+        (
+            "ipfix/seed-sampling-probability",
+            one(
+                psamp_ipfix(4, &[(311, 8, 0)], &0.01f64.to_be_bytes(), 2),
+                true,
+            ),
+        ),
+        (
+            "ipfix/seed-sampling-count",
+            one(psamp_ipfix(1, &[(305, 4, 0), (306, 4, 0)], &count, 2), true),
+        ),
+        (
+            "netflow_v9/seed-sampling-sampler-id",
+            one(v9_samplers(&[(1, 256), (2, 100)], &[2, 1]), false),
+        ),
+        (
+            "netflow_v9/seed-sampling-interval",
+            one(v9_interval(256, 2), false),
+        ),
+    ]
+}
+
+/// The fuzz corpora (`fuzz/corpus/ipfix`, `fuzz/corpus/netflow_v9`) hold each options form, so
+/// fuzzing starts from inputs that reach the sampler tables. `PHAROS_BLESS=1` rewrites them.
+#[test]
+fn fuzz_corpora_hold_each_options_form() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    for (name, bytes) in fuzz_seeds() {
+        // Each seed decodes alone to rated flows.
+        let mut dec = FlowDecoder::new(DecoderConfig::default());
+        let mut out = FlowBatch::new();
+        dec.decode(SocketAddr::V4(exporter()), T0, &bytes, &mut out)
+            .unwrap();
+        assert!(
+            !out.is_empty() && out.sampling_rate.iter().all(|&r| r > 1),
+            "{name}: {:?}",
+            out.sampling_rate
+        );
+        let path = corpus.join(name);
+        if std::env::var_os("PHAROS_BLESS").is_some() {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(&path).ok().as_deref(),
+            Some(&bytes[..]),
+            "{} differs from the generated seed (PHAROS_BLESS=1 rewrites it)",
+            path.display()
+        );
+    }
+}
+
+/// Every prefix of each options form, and each with any one byte set to 0, 0xff or one more,
+/// decodes without a panic (the decoder learns the whole datagram's templates first, so the
+/// damaged options and data records reach the plans), and every rate is at least 1.
+#[test]
+fn damaged_options_forms_never_panic() {
+    for (name, seed) in fuzz_seeds() {
+        let mut dec = FlowDecoder::new(DecoderConfig::default());
+        let mut out = FlowBatch::new();
+        let a = SocketAddr::V4(exporter());
+        dec.decode(a, T0, &seed, &mut out).unwrap();
+        for n in 0..seed.len() {
+            let _ = dec.decode(a, T0, &seed[..n], &mut out);
+        }
+        for i in 0..seed.len() {
+            for v in [0u8, 0xff, seed[i].wrapping_add(1)] {
+                let mut q = seed.clone();
+                q[i] = v;
+                let _ = dec.decode(a, T0, &q, &mut out);
+            }
+        }
+        assert!(
+            out.sampling_rate.iter().all(|&r| r >= 1),
+            "{name}: a rate of 0"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The RFC 5425 TLS acceptor, over the shared [`crate::tls::server_config`].
+//! The RFC 5425 TLS acceptor, over the shared [`pharos_tls::server_config`].
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use super::TlsConfig;
 
 /// Builds the acceptor from the certificate, key and optional client CA.
 pub(super) fn acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor, String> {
-    let config = crate::tls::server_config(
+    let config = pharos_tls::server_config(
         &cfg.cert,
         &cfg.key,
         cfg.client_ca.as_deref(),

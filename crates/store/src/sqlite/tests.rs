@@ -203,6 +203,27 @@ fn inserted_messages_read_back_equal_with_ids_and_open_state() {
 }
 
 #[test]
+fn messages_in_reads_a_window_across_pages_newest_first() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let n = crate::MAX_LIMIT as i64 + 5;
+    let mut msgs: Vec<Message> = (0..n)
+        .map(|i| log("fw", 1_000 + i, "x"))
+        .chain([log("fw", 999, "before"), log("fw", 1_000 + n, "at the end")])
+        .collect();
+    store.insert_batch(&mut msgs).unwrap();
+    let got: Vec<i64> = crate::messages_in(&store, at(1_000), at(1_000 + n))
+        .map(|m| m.unwrap().common.event_time.timestamp_millis() - at(0).timestamp_millis())
+        .collect();
+    assert_eq!(
+        got.len() as i64,
+        n,
+        "one window, every page, nothing outside"
+    );
+    assert!(got.windows(2).all(|w| w[0] > w[1]), "newest first");
+    assert_eq!((got[0], got[got.len() - 1]), (1_000 + n - 1, 1_000));
+}
+
+#[test]
 fn empty_query_returns_all_newest_first() {
     let store = sample_store();
     assert_eq!(

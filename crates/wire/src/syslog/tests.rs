@@ -216,12 +216,12 @@ fn escape_8bit(s: &str) -> String {
 #[test]
 fn rsyslog_parser_tests_render_like_rsyslog() {
     let Some(shared) = shared_dir() else {
-        println!("SKIPPED: ../shared/corpora is absent (set PHAROS_SHARED)");
+        pharos_model::conformance::skip("../shared/corpora is absent (set PHAROS_SHARED)");
         return;
     };
     let path = shared.join("corpora/syslog/rsyslog/rsyslog-parser-tests.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        println!("SKIPPED: {} is absent", path.display());
+        pharos_model::conformance::skip(&format!("{} is absent", path.display()));
         return;
     };
     let received = at(2026, 6, 15, 12, 0, 0);

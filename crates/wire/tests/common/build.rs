@@ -329,7 +329,9 @@ pub fn sflow_datagram(
 /// A classic pcap file (Ethernet link type, microsecond times) of UDP/IPv4 datagrams
 /// `(unix_ms, src, dst, payload)`, for decoding with [`pharos_wire::pcap::Capture`] and
 /// dissecting with tshark alike.
-pub fn udp_pcap(datagrams: &[(u64, std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)]) -> Vec<u8> {
+pub fn udp_pcap(
+    datagrams: &[(u64, std::net::SocketAddrV4, std::net::SocketAddrV4, Vec<u8>)],
+) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
     b.extend_from_slice(&2u16.to_le_bytes());
