@@ -181,7 +181,7 @@ const OPS: &[Op] = &[
     Op {
         method: "get",
         path: "/api/v1/nsfs",
-        summary: "The NSF inventory: configured and automatically registered syslog senders, with received/parsed/unparsed counts and last-seen time",
+        summary: "The NSF inventory: configured and automatically registered syslog senders, with received/parsed/unparsed counts and last-seen time; and the flow exporters the collector tracks (per exporter and observation domain), with their clock offsets",
         params: &[],
         body: None,
         ok: ("The NSFs", "NsfList"),
@@ -465,6 +465,21 @@ fn schemas() -> Value {
                         "received": { "type": "integer" },
                         "parsed": { "type": "integer" },
                         "unparsed": { "type": "integer" }
+                    }
+                } },
+                "exporters": { "type": "array", "description": "Flow exporters (NetFlow v5/v9, IPFIX; sFlow carries no export time) per exporter address and observation domain, while the collector tracks them (forgotten after an hour of silence, not kept across restarts)", "items": {
+                    "type": "object",
+                    "required": ["exporter", "domain", "clock-offset-seconds", "clock-correction-seconds", "clock-samples", "datagrams"],
+                    "properties": {
+                        "exporter": { "type": "string", "description": "The exporter's address (UDP source)" },
+                        "domain": { "type": "integer", "description": "Observation domain (IPFIX), source id (v9), engine type << 8 | engine id (v5)" },
+                        "nsf": { "type": ["string", "null"], "description": "The configured NSF whose addresses contain the exporter" },
+                        "clock-offset-seconds": { "type": "number", "description": "Export time in its headers minus our receive time, median of its last 15 datagrams; negative: its clock is behind ours" },
+                        "clock-correction-seconds": { "type": "number", "description": "What was subtracted from the start and end of its latest flows (0: its clock is within 2 s of ours and trusted as it is)" },
+                        "clock-samples": { "type": "integer", "description": "Datagrams the offset is the median of" },
+                        "datagrams": { "type": "integer", "description": "Datagrams with an export time received from it" },
+                        "last-received": { "type": ["string", "null"], "format": "date-time", "description": "When its latest datagram arrived (our clock)" },
+                        "last-export-time": { "type": ["string", "null"], "format": "date-time", "description": "The export time of that datagram (its clock)" }
                     }
                 } }
             }

@@ -8,7 +8,6 @@
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use pharos_model::Timestamp;
 use serde_json::json;
 
 use crate::json::Json;

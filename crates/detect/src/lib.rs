@@ -89,6 +89,18 @@ impl Detector {
         self.drain(out);
     }
 
+    /// Evaluates what is due at `now_ms` without a batch (call it at [`Detector::due_ms`]);
+    /// appends what started, changed or ended.
+    pub fn poll(&mut self, now_ms: u64, out: &mut Vec<Detection>) {
+        self.ddos.poll(now_ms, &mut self.attacks);
+        self.drain(out);
+    }
+
+    /// When flows counted since the last evaluation are due for an early one, Unix ms.
+    pub fn due_ms(&self) -> Option<u64> {
+        self.ddos.due_ms()
+    }
+
     /// Advances the clock without flows (call about once a second); appends what ended.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Detection>) {
         self.ddos.tick(now_ms, &mut self.attacks);

@@ -568,6 +568,81 @@ impl FlowBatch {
     }
 }
 
+/// What the collector knows of one exporter's clock, per exporter address and observation domain
+/// (`pharos_flow_exporter_clock_offset_seconds`, the exporters of `GET /api/v1/nsfs`, the
+/// `[state]` clock alarm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExporterClock {
+    /// The exporter (UDP source of its datagrams).
+    pub exporter: IpAddr,
+    /// Observation domain of its headers (as [`FlowRecord::domain`]).
+    pub domain: u32,
+    /// Estimated offset of its clock: export time in its headers minus our receive time, ms,
+    /// the median over its recent datagrams. Negative: its clock is behind ours.
+    pub offset_ms: i64,
+    /// What was subtracted from the start and end times of its latest datagram's flows, ms (0:
+    /// its clock is trusted as it is).
+    pub correction_ms: i64,
+    /// Datagrams the estimate is the median of.
+    pub samples: u32,
+    /// Datagrams with an export time received from it.
+    pub datagrams: u64,
+    /// When its latest datagram arrived, Unix ms (our clock).
+    pub last_received_ms: u64,
+    /// The export time of that datagram, Unix ms (its clock).
+    pub last_export_ms: u64,
+}
+
+/// The exporter clocks of a running collector, shared between its socket threads (which write)
+/// and the readers (API, inventory, `[state]` alarms). Cloning shares the table; at most
+/// [`ExporterClocks::LIMIT`] exporters and domains are held.
+#[derive(Clone, Default)]
+pub struct ExporterClocks(
+    std::sync::Arc<std::sync::RwLock<std::collections::BTreeMap<(IpAddr, u32), ExporterClock>>>,
+);
+
+impl ExporterClocks {
+    /// Most exporters and domains held; an update for a further one is ignored.
+    pub const LIMIT: usize = 10_000;
+
+    /// Records what is known of one exporter's clock (replacing what was).
+    pub fn update(&self, c: ExporterClock) {
+        let mut m = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let key = (c.exporter, c.domain);
+        if m.len() < Self::LIMIT || m.contains_key(&key) {
+            m.insert(key, c);
+        }
+    }
+
+    /// Forgets an exporter's domain (the collector stopped tracking it).
+    pub fn remove(&self, exporter: IpAddr, domain: u32) {
+        let mut m = self.0.write().unwrap_or_else(|e| e.into_inner());
+        m.remove(&(exporter, domain));
+    }
+
+    /// Every exporter clock held, ordered by exporter and domain.
+    pub fn snapshot(&self) -> Vec<ExporterClock> {
+        let m = self.0.read().unwrap_or_else(|e| e.into_inner());
+        m.values().copied().collect()
+    }
+}
+
+impl std::fmt::Debug for ExporterClocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.read().map_or(0, |m| m.len());
+        f.debug_struct("ExporterClocks")
+            .field("exporters", &n)
+            .finish()
+    }
+}
+
+/// Two handles are equal when they share one table.
+impl PartialEq for ExporterClocks {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! ```text
 //! push / syslog stage --submit--> [writer thread: AnalyseStage -> insert / update] --> store
 //! flow consumer --exporter seen--> SeenSources --tick--> StateAlarms
+//! flow collector --clock offsets--> SeenSources::clocks --tick--> StateAlarms
 //! ```
 //!
 //! Contract:
@@ -19,6 +20,9 @@
 //!   event, as the flow scan detector does from flows.
 //! - Every message is observed by [`StateAlarms`] (resource usage, session table, interfaces,
 //!   its NSF is seen); flow exporters are seen from the flow consumer. Alarms are stored as raised.
+//! - Every tick, the exporter clock offsets the flow collector published in
+//!   [`SeenSources::clocks`] are checked against `[state] clock_offset_max_s` (an estimate of at
+//!   least [`CLOCK_MIN_SAMPLES`] datagrams: one odd first datagram raises nothing).
 //! - `first-seen` and `last-seen` are when Pharos received the first and the last of a fold.
 
 use std::collections::HashMap;
@@ -63,15 +67,28 @@ pub fn describe_metrics() {
     );
 }
 
-/// Sources seen outside the writer thread (flow exporters), for the silence watch: source name to
-/// the latest Unix ms it was seen.
+/// Datagrams an exporter clock estimate must rest on before it may raise the clock alarm.
+pub const CLOCK_MIN_SAMPLES: u32 = 3;
+
+/// What the flow side tells the stage: sources seen outside the writer thread (flow exporters),
+/// for the silence watch (source name to the latest Unix ms it was seen), and the exporters' clock
+/// offsets (give [`SeenSources::clocks`] to the flow collector, `FlowUdpConfig::clocks`).
 #[derive(Clone, Default)]
-pub struct SeenSources(Arc<Mutex<HashMap<String, u64>>>);
+pub struct SeenSources {
+    seen: Arc<Mutex<HashMap<String, u64>>>,
+    clocks: pharos_model::flow::ExporterClocks,
+}
 
 impl SeenSources {
+    /// The exporter clock table the flow collector publishes into and the `[state]` clock alarm
+    /// reads (a shared handle).
+    pub fn clocks(&self) -> pharos_model::flow::ExporterClocks {
+        self.clocks.clone()
+    }
+
     /// Marks `source` seen at `now_ms`.
     pub fn seen(&self, source: String, now_ms: u64) {
-        if let Ok(mut m) = self.0.lock() {
+        if let Ok(mut m) = self.seen.lock() {
             // bounded by the exporters that send: the stage drains it every tick
             if m.len() < 100_000 || m.contains_key(&source) {
                 m.insert(source, now_ms);
@@ -80,7 +97,7 @@ impl SeenSources {
     }
 
     fn drain(&self) -> Vec<(String, u64)> {
-        self.0
+        self.seen
             .lock()
             .map(|mut m| m.drain().collect())
             .unwrap_or_default()
@@ -256,6 +273,12 @@ impl Analyse for AnalyseStage {
                 st.seen(&source, at.min(now_ms), &mut self.alarms);
             }
             st.tick(now_ms, &mut self.alarms);
+            for c in self.seen.clocks.snapshot() {
+                if c.samples >= CLOCK_MIN_SAMPLES {
+                    let exporter = c.exporter.to_string();
+                    st.clock(&exporter, c.domain, c.offset_ms, now_ms, &mut self.alarms);
+                }
+            }
         }
         if let Some(n) = self.notifier.as_mut() {
             n.tick(now_ms, &mut self.notices);
@@ -429,5 +452,41 @@ mod tests {
         assert_eq!(raised.len(), 1, "{raised:?}");
         assert_eq!(raised[0].kind.name(), "intrusion");
         assert_eq!(raised[0].rule_name(), Some("ssh-bf"));
+    }
+
+    #[test]
+    fn published_exporter_clocks_raise_and_clear_the_state_clock_alarm() {
+        let seen = SeenSources::default();
+        let state = pharos_detect::state::StateConfig::default();
+        let mut s = AnalyseStage::new(None, Some(&state), None, seen.clone())
+            .unwrap()
+            .unwrap();
+        let clock = |offset_ms: i64, samples: u32| pharos_model::flow::ExporterClock {
+            exporter: "192.0.2.7".parse().unwrap(),
+            domain: 0,
+            offset_ms,
+            correction_ms: offset_ms,
+            samples,
+            datagrams: samples.into(),
+            last_received_ms: 1_000,
+            last_export_ms: 1_000,
+        };
+        let tick = |s: &mut AnalyseStage, now: u64| {
+            let mut out = Analysed::default();
+            s.tick(now, &mut out);
+            out.insert
+        };
+        // one datagram is not an estimate yet
+        seen.clocks().update(clock(-31_536_000_000, 1));
+        assert!(tick(&mut s, 1_000).is_empty());
+        seen.clocks().update(clock(-31_536_000_000, 3));
+        let raised = tick(&mut s, 2_000);
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        assert_eq!(raised[0].common.nsf_name, "192.0.2.7");
+        assert!(tick(&mut s, 3_000).is_empty(), "raised once");
+        seen.clocks().update(clock(-200, 15));
+        let back = tick(&mut s, 4_000);
+        assert_eq!(back.len(), 1, "{back:?}");
+        assert_eq!(back[0].common.severity, pharos_model::Severity::Low);
     }
 }

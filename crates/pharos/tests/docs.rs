@@ -120,3 +120,54 @@ fn the_readme_installs_the_binary_its_examples_call() {
         "examples call the installed `pharos`, not cargo run"
     );
 }
+
+/// Every key of the effective configuration (`pharos check-config` on an empty file) has a row
+/// in its section of docs/config.md.
+#[test]
+fn every_config_key_is_documented_in_its_section() {
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .arg("check-config")
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let body: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let cfg: toml::Table = body.parse().unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/config.md")).unwrap();
+    // the text of the section whose heading names `[name]`, up to the next heading
+    let section = |name: &str| -> String {
+        let head = format!("`[{name}]`");
+        let mut lines = doc
+            .lines()
+            .skip_while(|l| !(l.starts_with('#') && l.contains(&head)));
+        let first = lines.next().unwrap_or_default().to_string();
+        let rest: Vec<&str> = lines.take_while(|l| !l.starts_with('#')).collect();
+        format!("{first}\n{}", rest.join("\n"))
+    };
+    let mut missing = Vec::new();
+    for (name, value) in &cfg {
+        let Some(keys) = value.as_table() else {
+            continue;
+        };
+        let sec = section(name);
+        assert!(sec.len() > 10, "docs/config.md has no section for [{name}]");
+        for (key, v) in keys {
+            if v.is_table() {
+                continue;
+            }
+            if !sec.contains(&format!("`{key}`")) {
+                missing.push(format!("[{name}] {key}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys without a row in docs/config.md: {missing:?}"
+    );
+}

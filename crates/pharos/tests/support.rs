@@ -27,8 +27,11 @@ pub fn sha256_hex(secret: &str) -> String {
 
 /// A running `pharos run` in its own temp directory.
 pub struct Instance {
+    /// The daemon's process, until it is stopped.
     pub child: Option<Child>,
+    /// Its directory: `pharos.toml`, `pharos.log` and the data directory `data/`.
     pub dir: tempfile::TempDir,
+    /// The API's base URL (`http://127.0.0.1:PORT`).
     pub base: String,
 }
 
@@ -49,6 +52,7 @@ pub fn shared_dir() -> Option<PathBuf> {
     p.join("yang").is_dir().then_some(p)
 }
 
+/// The repository's root.
 pub fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -60,6 +64,8 @@ impl Instance {
         Self::start_in(dir, extra)
     }
 
+    /// Starts pharos in `dir` (a directory kept from a stopped instance, say) with `extra`
+    /// appended to a config that listens on port 0.
     pub fn start_in(dir: tempfile::TempDir, extra: &str) -> Instance {
         let data = dir.path().join("data");
         let cfg = dir.path().join("pharos.toml");
@@ -122,10 +128,12 @@ impl Instance {
         inst
     }
 
+    /// What the daemon logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pharos.log")).unwrap_or_default()
     }
 
+    /// The URL of `path` on the instance's API.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -19,6 +19,9 @@
 //! - Counts and last-seen times live in memory and are written to their own SQLite file by
 //!   [`Inventory::flush`] (callers flush periodically and at shutdown); a restart keeps them, and
 //!   keeps automatically registered senders. Configuration always wins over what was stored.
+//! - Flow exporters are listed apart ([`Inventory::exporters`]): the live clock table of the flow
+//!   collector ([`Inventory::set_exporter_clocks`]), each with the configured NSF whose addresses
+//!   contain it, if any. They are not written to the inventory file (a restart estimates anew).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,6 +31,7 @@ use std::sync::{Mutex, RwLock};
 
 use ipnet::IpNet;
 use pharos_model::Timestamp;
+use pharos_model::flow::{ExporterClock, ExporterClocks};
 use rusqlite::{Connection, params};
 
 use crate::StoreError;
@@ -391,10 +395,21 @@ fn overflow_entry() -> NsfEntry {
     }
 }
 
+/// One flow exporter of the inventory: its clock as the collector estimates it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExporterEntry {
+    /// The exporter, its observation domain and its clock offset.
+    pub clock: ExporterClock,
+    /// The configured NSF (`[[nsf]] addresses`) the exporter's address belongs to, if any.
+    pub nsf: Option<String>,
+}
+
 /// The inventory, shared by the normalise stage (writes) and the API (reads).
 pub struct Inventory {
     state: RwLock<State>,
     db: Option<Mutex<Connection>>,
+    /// The flow collector's exporter clocks (an empty table of its own until set).
+    clocks: RwLock<ExporterClocks>,
 }
 
 impl std::fmt::Debug for Inventory {
@@ -445,6 +460,7 @@ impl Inventory {
                 ..State::default()
             }),
             db: None,
+            clocks: RwLock::default(),
         }
     }
 
@@ -542,6 +558,7 @@ impl Inventory {
         Ok(Self {
             state: inv.state,
             db: Some(Mutex::new(conn)),
+            clocks: inv.clocks,
         })
     }
 
@@ -702,6 +719,31 @@ impl Inventory {
         self.read().entries.clone()
     }
 
+    /// Lists the exporters of `clocks` (the flow collector's table, a shared handle) from now on.
+    pub fn set_exporter_clocks(&self, clocks: ExporterClocks) {
+        *self.clocks.write().unwrap_or_else(|e| e.into_inner()) = clocks;
+    }
+
+    /// Every flow exporter and observation domain the flow collector tracks, ordered by address
+    /// and domain, with its clock offset.
+    pub fn exporters(&self) -> Vec<ExporterEntry> {
+        let clocks = self
+            .clocks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot();
+        let st = self.read();
+        clocks
+            .into_iter()
+            .map(|clock| ExporterEntry {
+                nsf: st
+                    .configured_address(clock.exporter)
+                    .map(|i| st.entries[i].name.clone()),
+                clock,
+            })
+            .collect()
+    }
+
     /// Writes counts and automatically registered senders to the inventory file (no-op in memory
     /// or when nothing changed).
     pub fn flush(&self) -> Result<(), StoreError> {
@@ -791,6 +833,35 @@ mod tests {
             r.index
         );
         assert_eq!(inv.list()[r.index].detected_format.as_deref(), Some("sshd"));
+    }
+
+    #[test]
+    fn exporters_are_the_collectors_clocks_with_their_configured_nsf() {
+        let inv = Inventory::in_memory(&[cfg("edge", &["192.0.2.0/28"], &[])]);
+        assert!(inv.exporters().is_empty());
+        let clocks = ExporterClocks::default();
+        inv.set_exporter_clocks(clocks.clone());
+        let clock = |ip: &str, offset_ms| ExporterClock {
+            exporter: ip.parse().unwrap(),
+            domain: 0,
+            offset_ms,
+            correction_ms: offset_ms,
+            samples: 15,
+            datagrams: 20,
+            last_received_ms: 1,
+            last_export_ms: 1,
+        };
+        clocks.update(clock("198.51.100.1", 90_000));
+        clocks.update(clock("192.0.2.5", -31_536_000_000));
+        let got = inv.exporters();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].clock.exporter.to_string(), "192.0.2.5");
+        assert_eq!(got[0].nsf.as_deref(), Some("edge"));
+        assert_eq!(got[0].clock.offset_ms, -31_536_000_000);
+        assert_eq!(got[1].nsf, None);
+        // the table is live: what the collector publishes later shows
+        clocks.update(clock("198.51.100.1", 10));
+        assert_eq!(inv.exporters()[1].clock.offset_ms, 10);
     }
 
     #[test]

@@ -19,7 +19,14 @@
 //! - Packets and bytes are multiplied by the sampling rate, resolved in this order: the
 //!   per-exporter override, a rate stated in the data record itself, the rate of the record's
 //!   sampler / selector id (from options data), the latest rate the domain's options data gave,
-//!   the v5 header or sFlow sample rate, else 1.
+//!   the v5 header or sFlow sample rate, else 1. Options data (v9 and IPFIX) fills one table
+//!   per (exporter, domain, protocol): sampler / selector id (IE 48 or 302) to rate, at most
+//!   [`DecoderConfig::max_samplers_per_domain`] ids (further ids are counted as `"sampler
+//!   table full (sampler ignored)"` and their records get the domain's latest rate), forgotten
+//!   by [`FlowDecoder::expire`] with the exporter's last template. The rate an options record
+//!   states comes from IEs 34/50 (interval), or PSAMP's `selectorAlgorithm` (304) with its
+//!   parameters: interval and space (305/306), size and population (309/310), probability
+//!   (311); see `Acc::stated_rate` in `template.rs`.
 //! - Sequence numbers are tracked per (exporter, domain, protocol) modulo 2^32: v5 counts flows,
 //!   v9 counts export packets, IPFIX counts data records, sFlow counts datagrams. A forward gap up
 //!   to [`DecoderConfig::max_sequence_gap`] is loss; a small step back is reordering (its count is
@@ -153,6 +160,14 @@ pub struct DecodeOutcome {
     pub counters: Vec<CounterSample>,
     /// Sequence loss detected at this datagram (unit: [`Protocol::loss_unit`]).
     pub lost: u64,
+    /// Observation domain of the datagram's header (IPFIX domain, v9 source id, v5
+    /// `engine_type << 8 | engine_id`, sFlow sub-agent id).
+    pub domain: u32,
+    /// Export time of the datagram's header by the exporter's clock (Unix ms: v5 `unix_secs` and
+    /// `unix_nsecs`, v9 `unix_secs`, IPFIX `exportTime`); `None` for sFlow, whose flows are
+    /// stamped with the receive time. Collectors compare it with the receive time to estimate
+    /// the exporter's clock offset (the flow times derive from the same clock).
+    pub export_ms: Option<u64>,
 }
 
 /// Per-protocol counters.
@@ -622,6 +637,12 @@ impl FlowDecoder {
         self.stats.templates_active = self.templates.len();
         self.exporters
             .retain(|_, e| e.templates > 0 || e.held_bytes > 0);
+        // Sampler / selector tables go with the exporter's last template: its options data
+        // comes again after its templates, and a full domain table must not refuse new
+        // exporters forever.
+        let exporters = &self.exporters;
+        self.domains
+            .retain(|k, _| exporters.contains_key(&k.exporter));
     }
 
     fn expire_held(&mut self, now_ms: u64) {
@@ -731,6 +752,8 @@ impl FlowDecoder {
             held: 0,
             counters: Vec::new(),
             lost,
+            domain,
+            export_ms: Some(h.export_ms()),
         })
     }
 
@@ -766,6 +789,8 @@ impl FlowDecoder {
             held: 0,
             counters: Vec::new(),
             lost,
+            domain: h.source_id,
+            export_ms: Some(ctx.export_ms),
         };
         for set in p.flowsets() {
             let set = match set {
@@ -809,6 +834,8 @@ impl FlowDecoder {
             held: 0,
             counters: Vec::new(),
             lost: 0,
+            domain: h.domain,
+            export_ms: Some(ctx.export_ms),
         };
         let mut records = 0u32;
         let mut exact = true;
@@ -874,6 +901,8 @@ impl FlowDecoder {
             held: 0,
             counters,
             lost,
+            domain: h.sub_agent,
+            export_ms: None,
         })
     }
 
@@ -1131,10 +1160,17 @@ impl FlowDecoder {
                 }
                 if let Some(rate) = acc.stated_rate() {
                     d.rate = Some(rate);
-                    if let Some(id) = acc.sampler_id
-                        && (d.samplers.len() < max_samplers || d.samplers.contains_key(&id))
-                    {
-                        d.samplers.insert(id, rate);
+                    if let Some(id) = acc.sampler_id {
+                        if d.samplers.len() < max_samplers || d.samplers.contains_key(&id) {
+                            d.samplers.insert(id, rate);
+                        } else {
+                            // Its records get the domain's latest rate instead.
+                            *self
+                                .stats
+                                .drops
+                                .entry("sampler table full (sampler ignored)")
+                                .or_insert(0) += 1;
+                        }
                     }
                 }
             }

@@ -12,7 +12,8 @@
 //!   by reason, sequence loss per exporter; `Display` gives the `--stats` summary);
 //!   [`FlowDecoder::expire`]`(now_ms)` forgets stale templates and held data.
 //! - [`DecodeOutcome`] `{ protocol: `[`Protocol`]`, flows, held, counters: Vec<`[`CounterSample`]`>,
-//!   lost }`.
+//!   lost, domain, export_ms }` (`export_ms`: the header's export time, from which the collector
+//!   estimates each exporter's clock offset).
 //! - [`pcap::Capture::new`]`(&[u8])` iterates `Result<`[`pcap::Datagram`]`, WireError>` with
 //!   `timestamp_ms`, `src`, `dst`, `payload`; [`pcap::Capture::stats`] counts what was skipped.
 //!

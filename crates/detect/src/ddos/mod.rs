@@ -314,15 +314,31 @@ impl DdosDetector {
     /// life-cycle updates to `out`.
     pub fn process(&mut self, batch: &FlowBatch, now_ms: u64, out: &mut Vec<AttackUpdate>) {
         self.ingest(batch, now_ms);
+        self.poll(now_ms, out);
+    }
+
+    /// Evaluates what is due at `now_ms`: the hosts that got flows, once [`EARLY_EVAL_MS`]
+    /// passed since the last evaluation, or every host when a new second began. Call it at
+    /// [`DdosDetector::due_ms`] when no batch comes, so that flows counted just after an
+    /// evaluation are evaluated [`EARLY_EVAL_MS`] later, not with the next batch or second.
+    pub fn poll(&mut self, now_ms: u64, out: &mut Vec<AttackUpdate>) {
         let now_ms = self.clock(now_ms);
         if now_ms >= self.evaluated_ms.saturating_add(EARLY_EVAL_MS)
             && now_ms / 1000 == self.evaluated_sec
         {
-            self.evaluated_ms = now_ms;
-            self.evaluate(now_ms, true, out);
+            if !self.dirty.is_empty() {
+                self.evaluated_ms = now_ms;
+                self.evaluate(now_ms, true, out);
+            }
         } else {
             self.tick(now_ms, out);
         }
+    }
+
+    /// When [`DdosDetector::poll`] has an early evaluation to make (hosts got flows since the
+    /// last one), Unix ms; `None` when nothing waits for it but the next second.
+    pub fn due_ms(&self) -> Option<u64> {
+        (!self.dirty.is_empty()).then(|| self.evaluated_ms.saturating_add(EARLY_EVAL_MS))
     }
 
     /// Attacks that start have seen none of the flows that made them start (those were counted

@@ -266,6 +266,48 @@ fn an_attack_raised_on_a_tick_names_the_sources_it_already_sent_from() {
     assert!(!e.attack_dst_port.is_empty(), "{:?}", e.attack_dst_port);
 }
 
+/// Flows counted just after an evaluation (too soon for another) are evaluated when
+/// `due_ms` says, by `poll`, without waiting for a later batch or the next second.
+#[test]
+fn flows_counted_just_after_an_evaluation_are_evaluated_when_due_without_another_batch() {
+    let mut d = DdosDetector::new(cfg()).unwrap();
+    let mut out = Vec::new();
+    let mut b = FlowBatch::new();
+    let mut rng = Rng::new(3);
+    background(
+        &mut rng,
+        &mut b,
+        Ipv4Addr::new(198, 51, 100, 0),
+        200,
+        2_000,
+        T0,
+    );
+    d.process(&b, T0 + 1000, &mut out);
+    assert_eq!(d.due_ms(), None, "nothing waits after a full evaluation");
+    b.clear();
+    // the flood's flows of the second that just ended, exported at its end, arrive 20 ms later
+    let mut g = AttackGen::new(spec(6, 0x02, None, Some(80), 500_000, 60), T0, 5);
+    g.emit(T0, T0 + 1000, &mut b);
+    d.process(&b, T0 + 1020, &mut out);
+    assert!(
+        !out.iter().any(|u| matches!(u, AttackUpdate::Started(_))),
+        "20 ms after an evaluation is too soon for another"
+    );
+    let due = d
+        .due_ms()
+        .expect("the flood's host waits for an evaluation");
+    assert_eq!(due, T0 + 1000 + EARLY_EVAL_MS);
+    d.poll(due - 1, &mut out);
+    assert!(out.iter().all(|u| !matches!(u, AttackUpdate::Started(_))));
+    d.poll(due, &mut out);
+    assert!(
+        out.iter()
+            .any(|u| matches!(u, AttackUpdate::Started(r) if r.id.victim.to_string() == VICTIM)),
+        "{out:?}"
+    );
+    assert_eq!(d.due_ms(), None);
+}
+
 #[test]
 fn syn_flood() {
     detects(

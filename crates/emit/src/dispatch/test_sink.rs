@@ -18,6 +18,7 @@ pub enum Answer {
     Reject,
 }
 
+/// What a [`TestSink`] was offered and acknowledged, and what it answers next.
 #[derive(Debug, Default)]
 pub struct State {
     /// Seqs of every delivery offered, in order, with the answer given.
@@ -39,16 +40,19 @@ impl PartialEq for TestSink {
 }
 
 impl TestSink {
+    /// A sink that gives `script`'s answers in order, then `Ok`.
     pub fn with_script(script: impl IntoIterator<Item = Answer>) -> Self {
         let s = Self::default();
         s.0.lock().unwrap().script = script.into_iter().collect();
         s
     }
 
+    /// Seqs acknowledged so far, in order.
     pub fn acked(&self) -> Vec<u64> {
         self.0.lock().unwrap().acked.clone()
     }
 
+    /// Every delivery offered so far with the answer given.
     pub fn offered(&self) -> Vec<(Vec<u64>, &'static str)> {
         self.0.lock().unwrap().offered.clone()
     }

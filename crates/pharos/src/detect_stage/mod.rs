@@ -126,23 +126,27 @@ fn detect_loop(
     use std::sync::mpsc::RecvTimeoutError;
     let flows = metrics::counter!("pharos_detect_flows_total");
     let mut found = Vec::new();
-    let mut next_tick = now_ms() + 1000;
+    // ticks at the start of each second (the detector evaluates every host once a second)
+    let second_after = |ms: u64| (ms / 1000 + 1) * 1000;
+    let mut next_tick = second_after(now_ms());
     let mut next_save = std::time::Instant::now() + learned::SAVE_EVERY;
     loop {
         let now = now_ms();
-        let wait = Duration::from_millis(next_tick.saturating_sub(now).clamp(1, 1000));
+        // wake for the next second, or earlier for flows counted since the last evaluation
+        let wake = detector.due_ms().map_or(next_tick, |d| d.min(next_tick));
+        let wait = Duration::from_millis(wake.saturating_sub(now).clamp(1, 1000));
         match rx.recv_timeout(wait) {
             Ok(b) => {
                 flows.increment(b.len() as u64);
                 detector.process(&b, now_ms(), &mut found);
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => detector.poll(now_ms(), &mut found),
             Err(RecvTimeoutError::Disconnected) => break,
         }
         let now = now_ms();
         if now >= next_tick {
             detector.tick(now, &mut found);
-            next_tick = now + 1000;
+            next_tick = second_after(now);
         }
         sink.handle(&mut found);
         if std::time::Instant::now() >= next_save {

@@ -15,7 +15,13 @@
 //! - [`FlowCollector::stop`] (or dropping the collector) makes every socket thread exit within
 //!   about one read timeout (100 ms by default), after sending what it had decoded; the channel
 //!   closes once the last thread has exited.
+//! - Exporter clocks ([`clock`]): each datagram's export time is compared with its receive time;
+//!   the flows of an exporter whose clock is more than 2 s off ours are placed in our time (their
+//!   start and end corrected by the estimated offset) before they leave the collector, so the
+//!   archive, detection and reports see one clock. The estimates are published in
+//!   [`FlowUdpConfig::clocks`] and `pharos_flow_exporter_clock_offset_seconds{exporter,domain}`.
 
+pub mod clock;
 #[allow(unsafe_code)]
 mod socket;
 #[cfg(test)]
@@ -31,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use metrics::{Counter, Gauge};
-use pharos_model::flow::FlowBatch;
+use pharos_model::flow::{ExporterClocks, FlowBatch};
 use pharos_wire::{DecoderConfig, FlowDecoder, Protocol, WireError};
 
 pub use socket::ReceiveBuffer;
@@ -63,6 +69,9 @@ pub struct FlowUdpConfig {
     /// Default false; `pharos run` sets it only for the built-in default listeners, so that a
     /// second instance or another collector on 2055 does not stop the daemon.
     pub skip_unbindable: bool,
+    /// Where the socket threads publish their exporters' clock offsets (share a handle to read
+    /// them: the API, the inventory, the `[state]` clock alarm). Default: a table of its own.
+    pub clocks: ExporterClocks,
 }
 
 impl Default for FlowUdpConfig {
@@ -81,6 +90,7 @@ impl Default for FlowUdpConfig {
             read_batch: 64,
             read_timeout: Duration::from_millis(100),
             skip_unbindable: false,
+            clocks: ExporterClocks::default(),
         }
     }
 }
@@ -192,6 +202,7 @@ pub struct FlowCollector {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<CollectorStats>,
+    clocks: ExporterClocks,
 }
 
 impl std::fmt::Debug for FlowCollector {
@@ -260,6 +271,7 @@ pub fn build(config: &FlowUdpConfig) -> Result<FlowCollector, FlowSourceError> {
         stop: stop.clone(),
         threads: Vec::new(),
         stats: stats.clone(),
+        clocks: config.clocks.clone(),
     };
     for (sock, info) in bound {
         let decoder = FlowDecoder::new(DecoderConfig {
@@ -313,6 +325,12 @@ impl FlowCollector {
     /// The live counters, to read after the collector is handed over (the loss report).
     pub fn stats_handle(&self) -> Arc<CollectorStats> {
         self.stats.clone()
+    }
+
+    /// The exporters' clock offsets the socket threads publish (a shared handle; the same as
+    /// [`FlowUdpConfig::clocks`]).
+    pub fn clocks(&self) -> ExporterClocks {
+        self.clocks.clone()
     }
 
     /// Stops every socket thread (each exits within about one read timeout) and waits for them.
@@ -387,6 +405,14 @@ pub fn describe_metrics() {
         "pharos_flow_receive_buffer_bytes",
         "Socket receive buffer granted by the kernel, by listener"
     );
+    describe_gauge!(
+        "pharos_flow_exporter_clock_offset_seconds",
+        "Estimated offset of an exporter's clock from ours (export time minus receive time, median of recent datagrams; negative: behind), by exporter and domain"
+    );
+    describe_counter!(
+        "pharos_flow_exporter_clock_untracked_total",
+        "Datagrams of exporters beyond the clock-tracking limit (corrected by their own offset, not estimated)"
+    );
 }
 
 fn now_ms() -> u64 {
@@ -442,6 +468,11 @@ struct Listener {
     kernel_drops: Counter,
     batches: Counter,
     templates: Gauge,
+    clock: clock::ClockEstimator,
+    clocks: ExporterClocks,
+    clock_untracked_seen: u64,
+    /// The socket's read timeout while no batch is pending (`[flow]`'s `read_timeout`).
+    idle_timeout: Duration,
 }
 
 impl Listener {
@@ -471,6 +502,10 @@ impl Listener {
             lost: HashMap::new(),
             kernel_drops_seen,
             decoder_drops_seen: Default::default(),
+            clock: clock::ClockEstimator::new(ExporterClocks::LIMIT),
+            clocks: config.clocks.clone(),
+            clock_untracked_seen: 0,
+            idle_timeout: config.read_timeout,
             label,
             sock,
             info,
@@ -486,7 +521,18 @@ impl Listener {
         // it is FLUSH_AGE old, or when the socket has been idle for a read timeout.
         let mut pending_since: Option<Instant> = None;
         let mut last_housekeeping = Instant::now();
+        // While a batch is pending the socket waits at most FLUSH_AGE, so a lone datagram (the
+        // first of an attack, at a low background rate) leaves within 2 x FLUSH_AGE instead of
+        // waiting for the next datagram or the idle read timeout.
+        let mut waiting_short = false;
         while !self.stop.load(Ordering::Relaxed) {
+            let short = !self.batch.is_empty();
+            if short != waiting_short {
+                let t = if short { FLUSH_AGE } else { self.idle_timeout };
+                if self.sock.set_read_timeout(Some(t)).is_ok() {
+                    waiting_short = short;
+                }
+            }
             let n = match self.reader.recv(&self.sock) {
                 Ok(n) => n,
                 Err(e) => {
@@ -531,11 +577,21 @@ impl Listener {
                 continue;
             }
             let payload = self.reader.payload(&r);
+            let first_row = self.batch.len();
             match self
                 .decoder
                 .decode(from, received_ms, payload, &mut self.batch)
             {
                 Ok(out) => {
+                    if let Some(export_ms) = out.export_ms {
+                        self.place_in_time(
+                            from.ip(),
+                            out.domain,
+                            export_ms,
+                            received_ms,
+                            first_row,
+                        );
+                    }
                     datagrams += 1;
                     records += out.flows as u64;
                     self.batch_datagrams += 1;
@@ -564,6 +620,26 @@ impl Listener {
         self.stats.records.fetch_add(records, Ordering::Relaxed);
         if let Some(k) = self.reader.kernel_drops {
             self.note_kernel_drops(k);
+        }
+    }
+
+    /// Estimates the exporter's clock offset from one datagram and corrects the times of the
+    /// flows it appended (rows from `first_row` on); publishes the estimate when it is new or its
+    /// correction started or stopped (otherwise every second, in [`Self::housekeeping`]).
+    fn place_in_time(
+        &mut self,
+        exporter: IpAddr,
+        domain: u32,
+        export_ms: u64,
+        received_ms: u64,
+        first_row: usize,
+    ) {
+        let o = self.clock.observe(exporter, domain, export_ms, received_ms);
+        clock::correct(&mut self.batch, first_row, o.correction_ms);
+        if o.urgent
+            && let Some(c) = self.clock.entry(exporter, domain)
+        {
+            publish_clock(&self.clocks, c);
         }
     }
 
@@ -611,9 +687,21 @@ impl Listener {
         }
     }
 
-    /// Once a second: template expiry, kernel drop counter, template gauge.
+    /// Once a second: template expiry, kernel drop counter, template gauge, exporter clocks.
     fn housekeeping(&mut self) {
         self.decoder.expire(now_ms());
+        for (exporter, domain) in self.clock.expire(now_ms()) {
+            self.clocks.remove(exporter, domain);
+        }
+        for c in self.clock.entries() {
+            publish_clock(&self.clocks, c);
+        }
+        let untracked = self.clock.untracked();
+        if untracked > self.clock_untracked_seen {
+            metrics::counter!("pharos_flow_exporter_clock_untracked_total")
+                .increment(untracked - self.clock_untracked_seen);
+            self.clock_untracked_seen = untracked;
+        }
         if let Some(d) = socket::proc_drops(&self.sock, self.info.local.is_ipv6()) {
             self.note_kernel_drops(d);
         }
@@ -638,6 +726,17 @@ impl Listener {
             self.kernel_drops.increment(delta);
         }
     }
+}
+
+/// Publishes one exporter clock in the shared table and its gauge.
+fn publish_clock(clocks: &ExporterClocks, c: pharos_model::flow::ExporterClock) {
+    metrics::gauge!(
+        "pharos_flow_exporter_clock_offset_seconds",
+        "exporter" => c.exporter.to_string(),
+        "domain" => c.domain.to_string()
+    )
+    .set(c.offset_ms as f64 / 1000.0);
+    clocks.update(c);
 }
 
 fn proto_counters<'a>(

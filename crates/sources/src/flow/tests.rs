@@ -9,12 +9,18 @@ use crate::test_metrics::{counter, snapshotter};
 
 /// A NetFlow v5 datagram with `n` flows numbered from `seq` (10.0.0.x -> 192.0.2.y, 1 packet each).
 pub(crate) fn v5_datagram(seq: u32, n: u16) -> Vec<u8> {
+    v5_datagram_at(seq, n, 1_764_000_000_000)
+}
+
+/// [`v5_datagram`] exported at `export_ms` (Unix ms by the exporter's clock); every flow ends 5 s
+/// before its export.
+pub(crate) fn v5_datagram_at(seq: u32, n: u16, export_ms: u64) -> Vec<u8> {
     let mut d = Vec::with_capacity(24 + 48 * n as usize);
     d.extend_from_slice(&5u16.to_be_bytes());
     d.extend_from_slice(&n.to_be_bytes());
     d.extend_from_slice(&100_000u32.to_be_bytes()); // sys_uptime
-    d.extend_from_slice(&1_764_000_000u32.to_be_bytes()); // unix_secs
-    d.extend_from_slice(&0u32.to_be_bytes()); // unix_nsecs
+    d.extend_from_slice(&((export_ms / 1000) as u32).to_be_bytes()); // unix_secs
+    d.extend_from_slice(&((export_ms % 1000) as u32 * 1_000_000).to_be_bytes()); // unix_nsecs
     d.extend_from_slice(&seq.to_be_bytes());
     d.extend_from_slice(&[0, 0, 0, 0]); // engine type, id, sampling
     for i in 0..n {
@@ -102,6 +108,33 @@ fn datagrams_sent_to_a_listener_arrive_as_batches_and_are_counted() {
     assert_eq!(
         counter("pharos_flow_batches_total", &[("listener", &l)]),
         s.batches
+    );
+    c.stop();
+}
+
+/// A lone datagram (an attack's first, at a low background rate) leaves the listener within
+/// about twice FLUSH_AGE, not after the idle read timeout or the next datagram.
+#[test]
+fn a_lone_datagram_is_handed_on_without_waiting_for_the_idle_timeout() {
+    let mut c = build(&FlowUdpConfig {
+        read_timeout: Duration::from_secs(5),
+        ..local_config()
+    })
+    .unwrap();
+    let to = c.local_addrs()[0];
+    let rx = c.take_receiver().unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // the first read may still be waiting with the idle timeout: one datagram ends it
+    tx.send_to(&v5_datagram(0, 1), to).unwrap();
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let sent = Instant::now();
+    tx.send_to(&v5_datagram(1, 1), to).unwrap();
+    let b = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let waited = sent.elapsed();
+    assert_eq!(b.len(), 1);
+    assert!(
+        waited < Duration::from_secs(2),
+        "the batch waited {waited:?} (the idle read timeout is 5 s)"
     );
     c.stop();
 }
@@ -213,4 +246,70 @@ fn an_empty_listen_list_is_refused() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("[flow] listen is empty"), "{e}");
+}
+
+#[test]
+fn exporter_clocks_are_estimated_per_exporter_and_their_flows_placed_in_our_time() {
+    let year_ms = 31_536_000_000u64;
+    let c0 = local_config();
+    let clocks = c0.clocks.clone();
+    let mut c = build(&c0).unwrap();
+    assert_eq!(
+        c.clocks(),
+        clocks,
+        "the collector publishes in the table it was given"
+    );
+    let to = c.local_addrs()[0];
+    let rx = c.take_receiver().unwrap();
+    let behind = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ahead = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let synced = UdpSocket::bind("127.0.0.3:0").unwrap();
+    let mut flows = Vec::new();
+    let mut sent_from = 0;
+    let mut sent_to = 0;
+    for k in 0..5u32 {
+        sent_from = if k == 0 { now_ms() } else { sent_from };
+        behind
+            .send_to(&v5_datagram_at(k * 10, 10, now_ms() - year_ms), to)
+            .unwrap();
+        ahead
+            .send_to(&v5_datagram_at(k * 10, 10, now_ms() + 90_000), to)
+            .unwrap();
+        synced
+            .send_to(&v5_datagram_at(k * 10, 10, now_ms()), to)
+            .unwrap();
+        sent_to = now_ms();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while flows.len() < 150 && Instant::now() < deadline {
+        if let Ok(b) = rx.recv_timeout(Duration::from_millis(50)) {
+            flows.extend(b.iter());
+        }
+    }
+    let received_to = now_ms();
+    assert_eq!(flows.len(), 150);
+    // every flow ended 5 s before its export, by our clock, whatever the exporter's clock says
+    for f in &flows {
+        assert!(
+            f.end_ms + 5_000 >= sent_from.saturating_sub(50) && f.end_ms + 5_000 <= received_to,
+            "{f:?} sent {sent_from}..{sent_to}"
+        );
+        assert_eq!(f.end_ms - f.start_ms, 5_000);
+    }
+    wait_for("three exporter clocks", || clocks.snapshot().len() == 3);
+    wait_for("five datagrams each", || {
+        clocks.snapshot().iter().all(|c| c.datagrams == 5)
+    });
+    let got: Vec<(String, i64, bool)> = clocks
+        .snapshot()
+        .iter()
+        .map(|c| (c.exporter.to_string(), c.offset_ms, c.correction_ms != 0))
+        .collect();
+    let near = |v: i64, want: i64| (v - want).abs() < 2_000;
+    assert_eq!(got[0].0, "127.0.0.1");
+    assert!(near(got[0].1, -(year_ms as i64)) && got[0].2, "{got:?}");
+    assert_eq!(got[1].0, "127.0.0.2");
+    assert!(near(got[1].1, 90_000) && got[1].2, "{got:?}");
+    assert_eq!(got[2].0, "127.0.0.3");
+    assert!(near(got[2].1, 0) && !got[2].2, "{got:?}");
 }
