@@ -36,32 +36,38 @@ fn now_ms() -> u64 {
 /// A v5 datagram exported at `export_ms` (the exporter's clock) and `uptime`: 10 flows of 300
 /// SYNs to `victim`, each lasting the second before the export (30,000 pps at 10 datagrams/s).
 fn v5_flood(seq: u32, uptime: u32, export_ms: u64, victim: [u8; 4]) -> Vec<u8> {
-    let n = 10u16;
-    let mut d = Vec::with_capacity(24 + 48 * n as usize);
-    d.extend_from_slice(&5u16.to_be_bytes());
-    d.extend_from_slice(&n.to_be_bytes());
-    d.extend_from_slice(&uptime.to_be_bytes());
-    d.extend_from_slice(&((export_ms / 1000) as u32).to_be_bytes());
-    d.extend_from_slice(&((export_ms % 1000) as u32 * 1_000_000).to_be_bytes());
-    d.extend_from_slice(&seq.to_be_bytes());
-    d.extend_from_slice(&[0, 0, 0, 0]);
-    for j in 0..u32::from(n) {
-        let k = seq + j;
-        d.extend_from_slice(&[100, 64, (k >> 8) as u8, k as u8]);
-        d.extend_from_slice(&victim);
-        d.extend_from_slice(&[192, 0, 2, 254]);
-        d.extend_from_slice(&[0, 1, 0, 2]);
-        d.extend_from_slice(&300u32.to_be_bytes());
-        d.extend_from_slice(&(300u32 * 60).to_be_bytes());
-        d.extend_from_slice(&(uptime - 999).to_be_bytes());
-        d.extend_from_slice(&uptime.to_be_bytes());
-        d.extend_from_slice(&(1024 + (k % 60_000) as u16).to_be_bytes());
-        d.extend_from_slice(&80u16.to_be_bytes());
-        d.extend_from_slice(&[0, 0x02, 6, 0]);
-        d.extend_from_slice(&[0; 4]);
-        d.extend_from_slice(&[24, 24, 0, 0]);
-    }
-    d
+    use pharos_wire::netflow_v5::{V5Header, V5RecordRepr, emit};
+    let header = V5Header {
+        sys_uptime: uptime,
+        unix_secs: (export_ms / 1000) as u32,
+        unix_nsecs: (export_ms % 1000) as u32 * 1_000_000,
+        flow_sequence: seq,
+        ..V5Header::default()
+    };
+    let records: Vec<V5RecordRepr> = (0..10u32)
+        .map(|j| {
+            let k = seq + j;
+            V5RecordRepr {
+                src_addr: [100, 64, (k >> 8) as u8, k as u8].into(),
+                dst_addr: victim.into(),
+                next_hop: [192, 0, 2, 254].into(),
+                input: 1,
+                output: 2,
+                packets: 300,
+                octets: 300 * 60,
+                first: uptime - 999,
+                last: uptime,
+                src_port: 1024 + (k % 60_000) as u16,
+                dst_port: 80,
+                tcp_flags: 0x02,
+                proto: 6,
+                src_mask: 24,
+                dst_mask: 24,
+                ..V5RecordRepr::default()
+            }
+        })
+        .collect();
+    emit(&header, &records).expect("10 flows")
 }
 
 /// Sends each exporter's flood from its own address, 10 datagrams a second, until `stop`; while

@@ -36,30 +36,35 @@ struct Flow {
 
 /// A v5 datagram exported at `uptime` ms / `unix_secs`, every flow lasting the second before.
 fn v5_datagram(seq: u32, uptime: u32, unix_secs: u32, flows: &[Flow]) -> Vec<u8> {
-    let mut d = Vec::with_capacity(24 + 48 * flows.len());
-    d.extend_from_slice(&5u16.to_be_bytes());
-    d.extend_from_slice(&(flows.len() as u16).to_be_bytes());
-    d.extend_from_slice(&uptime.to_be_bytes());
-    d.extend_from_slice(&unix_secs.to_be_bytes());
-    d.extend_from_slice(&0u32.to_be_bytes());
-    d.extend_from_slice(&seq.to_be_bytes());
-    d.extend_from_slice(&[0, 0, 0, 0]);
-    for f in flows {
-        d.extend_from_slice(&f.src);
-        d.extend_from_slice(&f.dst);
-        d.extend_from_slice(&[192, 0, 2, 254]);
-        d.extend_from_slice(&[0, 1, 0, 2]);
-        d.extend_from_slice(&f.packets.to_be_bytes());
-        d.extend_from_slice(&f.bytes.to_be_bytes());
-        d.extend_from_slice(&(uptime - 999).to_be_bytes());
-        d.extend_from_slice(&uptime.to_be_bytes());
-        d.extend_from_slice(&f.sport.to_be_bytes());
-        d.extend_from_slice(&f.dport.to_be_bytes());
-        d.extend_from_slice(&[0, f.flags, f.proto, 0]);
-        d.extend_from_slice(&[0; 4]);
-        d.extend_from_slice(&[24, 24, 0, 0]);
-    }
-    d
+    use pharos_wire::netflow_v5::{V5Header, V5RecordRepr, emit};
+    let header = V5Header {
+        sys_uptime: uptime,
+        unix_secs,
+        flow_sequence: seq,
+        ..V5Header::default()
+    };
+    let records: Vec<V5RecordRepr> = flows
+        .iter()
+        .map(|f| V5RecordRepr {
+            src_addr: f.src.into(),
+            dst_addr: f.dst.into(),
+            next_hop: [192, 0, 2, 254].into(),
+            input: 1,
+            output: 2,
+            packets: f.packets,
+            octets: f.bytes,
+            first: uptime - 999,
+            last: uptime,
+            src_port: f.sport,
+            dst_port: f.dport,
+            tcp_flags: f.flags,
+            proto: f.proto,
+            src_mask: 24,
+            dst_mask: 24,
+            ..V5RecordRepr::default()
+        })
+        .collect();
+    emit(&header, &records).expect("at most 30 flows a datagram")
 }
 
 /// Background: 30 flows a second from distinct clients to 100 servers, a few packets each.

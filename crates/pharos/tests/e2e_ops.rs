@@ -126,28 +126,33 @@ fn archived_flows(data: &Path) -> usize {
 
 /// A NetFlow v5 datagram of `n` flows.
 fn v5_datagram(n: u16) -> Vec<u8> {
-    let mut d = Vec::new();
-    d.extend_from_slice(&5u16.to_be_bytes());
-    d.extend_from_slice(&n.to_be_bytes());
-    d.extend_from_slice(&3_600_000u32.to_be_bytes());
-    d.extend_from_slice(&1_764_000_000u32.to_be_bytes());
-    d.extend_from_slice(&[0; 12]);
-    for k in 0..n {
-        d.extend_from_slice(&[10, 0, 0, k as u8]);
-        d.extend_from_slice(&[198, 51, 100, 1]);
-        d.extend_from_slice(&[192, 0, 2, 254]);
-        d.extend_from_slice(&[0, 1, 0, 2]);
-        d.extend_from_slice(&10u32.to_be_bytes());
-        d.extend_from_slice(&640u32.to_be_bytes());
-        d.extend_from_slice(&3_500_000u32.to_be_bytes());
-        d.extend_from_slice(&3_599_000u32.to_be_bytes());
-        d.extend_from_slice(&(1024 + k).to_be_bytes());
-        d.extend_from_slice(&443u16.to_be_bytes());
-        d.extend_from_slice(&[0, 0x1b, 6, 0]);
-        d.extend_from_slice(&[0; 4]);
-        d.extend_from_slice(&[24, 24, 0, 0]);
-    }
-    d
+    use pharos_wire::netflow_v5::{V5Header, V5RecordRepr, emit};
+    let header = V5Header {
+        sys_uptime: 3_600_000,
+        unix_secs: 1_764_000_000,
+        ..V5Header::default()
+    };
+    let records: Vec<V5RecordRepr> = (0..n)
+        .map(|k| V5RecordRepr {
+            src_addr: [10, 0, 0, k as u8].into(),
+            dst_addr: [198, 51, 100, 1].into(),
+            next_hop: [192, 0, 2, 254].into(),
+            input: 1,
+            output: 2,
+            packets: 10,
+            octets: 640,
+            first: 3_500_000,
+            last: 3_599_000,
+            src_port: 1024 + k,
+            dst_port: 443,
+            tcp_flags: 0x1b,
+            proto: 6,
+            src_mask: 24,
+            dst_mask: 24,
+            ..V5RecordRepr::default()
+        })
+        .collect();
+    emit(&header, &records).expect("at most 30 flows a datagram")
 }
 
 /// SIGKILLs the instance and gives back its temp dir.

@@ -15,31 +15,37 @@ pub(crate) fn v5_datagram(seq: u32, n: u16) -> Vec<u8> {
 /// [`v5_datagram`] exported at `export_ms` (Unix ms by the exporter's clock); every flow ends 5 s
 /// before its export.
 pub(crate) fn v5_datagram_at(seq: u32, n: u16, export_ms: u64) -> Vec<u8> {
-    let mut d = Vec::with_capacity(24 + 48 * n as usize);
-    d.extend_from_slice(&5u16.to_be_bytes());
-    d.extend_from_slice(&n.to_be_bytes());
-    d.extend_from_slice(&100_000u32.to_be_bytes()); // sys_uptime
-    d.extend_from_slice(&((export_ms / 1000) as u32).to_be_bytes()); // unix_secs
-    d.extend_from_slice(&((export_ms % 1000) as u32 * 1_000_000).to_be_bytes()); // unix_nsecs
-    d.extend_from_slice(&seq.to_be_bytes());
-    d.extend_from_slice(&[0, 0, 0, 0]); // engine type, id, sampling
-    for i in 0..n {
-        let k = seq.wrapping_add(u32::from(i));
-        d.extend_from_slice(&[10, 0, (k >> 8) as u8, k as u8]);
-        d.extend_from_slice(&[192, 0, 2, (i % 250) as u8 + 1]);
-        d.extend_from_slice(&[0, 0, 0, 0]); // next hop
-        d.extend_from_slice(&1u16.to_be_bytes());
-        d.extend_from_slice(&2u16.to_be_bytes());
-        d.extend_from_slice(&1u32.to_be_bytes()); // packets
-        d.extend_from_slice(&100u32.to_be_bytes()); // bytes
-        d.extend_from_slice(&90_000u32.to_be_bytes()); // first
-        d.extend_from_slice(&95_000u32.to_be_bytes()); // last
-        d.extend_from_slice(&(1024 + i).to_be_bytes());
-        d.extend_from_slice(&443u16.to_be_bytes());
-        d.extend_from_slice(&[0, 0x12, 6, 0]); // pad, flags, proto, tos
-        d.extend_from_slice(&[0, 0, 0, 0, 24, 24, 0, 0]); // src/dst as, masks, pad
-    }
-    d
+    use pharos_wire::netflow_v5::{V5Header, V5RecordRepr, emit};
+    let header = V5Header {
+        sys_uptime: 100_000,
+        unix_secs: (export_ms / 1000) as u32,
+        unix_nsecs: (export_ms % 1000) as u32 * 1_000_000,
+        flow_sequence: seq,
+        ..V5Header::default()
+    };
+    let records: Vec<V5RecordRepr> = (0..n)
+        .map(|i| {
+            let k = seq.wrapping_add(u32::from(i));
+            V5RecordRepr {
+                src_addr: [10, 0, (k >> 8) as u8, k as u8].into(),
+                dst_addr: [192, 0, 2, (i % 250) as u8 + 1].into(),
+                input: 1,
+                output: 2,
+                packets: 1,
+                octets: 100,
+                first: 90_000,
+                last: 95_000,
+                src_port: 1024 + i,
+                dst_port: 443,
+                tcp_flags: 0x12,
+                proto: 6,
+                src_mask: 24,
+                dst_mask: 24,
+                ..V5RecordRepr::default()
+            }
+        })
+        .collect();
+    emit(&header, &records).expect("at most 30 records")
 }
 
 fn local_config() -> FlowUdpConfig {

@@ -5,33 +5,40 @@
 /// 192.0.2.1, ports 1000+i -> 80, proto 6, packets i+1, octets 100*(i+1), first = uptime-1000,
 /// last = uptime-10.
 pub fn v5(count: u16, seq: u32, uptime: u32, secs: u32, sampling: u16) -> Vec<u8> {
-    let mut b = Vec::with_capacity(24 + 48 * count as usize);
-    b.extend_from_slice(&5u16.to_be_bytes());
-    b.extend_from_slice(&count.to_be_bytes());
-    b.extend_from_slice(&uptime.to_be_bytes());
-    b.extend_from_slice(&secs.to_be_bytes());
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(&[1, 2]);
-    b.extend_from_slice(&sampling.to_be_bytes());
-    for i in 0..count as u32 {
-        b.extend_from_slice(&[10, 0, (i / 256) as u8, i as u8]);
-        b.extend_from_slice(&[192, 0, 2, 1]);
-        b.extend_from_slice(&[192, 0, 2, 254]);
-        b.extend_from_slice(&3u16.to_be_bytes());
-        b.extend_from_slice(&4u16.to_be_bytes());
-        b.extend_from_slice(&(i + 1).to_be_bytes());
-        b.extend_from_slice(&(100 * (i + 1)).to_be_bytes());
-        b.extend_from_slice(&uptime.wrapping_sub(1000).to_be_bytes());
-        b.extend_from_slice(&uptime.wrapping_sub(10).to_be_bytes());
-        b.extend_from_slice(&(1000 + i as u16).to_be_bytes());
-        b.extend_from_slice(&80u16.to_be_bytes());
-        b.extend_from_slice(&[0, 0x1b, 6, 0]);
-        b.extend_from_slice(&64512u16.to_be_bytes());
-        b.extend_from_slice(&64513u16.to_be_bytes());
-        b.extend_from_slice(&[24, 16, 0, 0]);
-    }
-    b
+    use pharos_wire::netflow_v5::{V5Header, V5RecordRepr, emit};
+    let header = V5Header {
+        sys_uptime: uptime,
+        unix_secs: secs,
+        flow_sequence: seq,
+        engine_type: 1,
+        engine_id: 2,
+        sampling_mode: (sampling >> 14) as u8,
+        sampling_interval: sampling & 0x3fff,
+        ..V5Header::default()
+    };
+    let records: Vec<V5RecordRepr> = (0..u32::from(count))
+        .map(|i| V5RecordRepr {
+            src_addr: [10, 0, (i / 256) as u8, i as u8].into(),
+            dst_addr: [192, 0, 2, 1].into(),
+            next_hop: [192, 0, 2, 254].into(),
+            input: 3,
+            output: 4,
+            packets: i + 1,
+            octets: 100 * (i + 1),
+            first: uptime.wrapping_sub(1000),
+            last: uptime.wrapping_sub(10),
+            src_port: 1000 + i as u16,
+            dst_port: 80,
+            tcp_flags: 0x1b,
+            proto: 6,
+            src_as: 64512,
+            dst_as: 64513,
+            src_mask: 24,
+            dst_mask: 16,
+            ..V5RecordRepr::default()
+        })
+        .collect();
+    emit(&header, &records).expect("at most 30 records")
 }
 
 /// NetFlow v9 / IPFIX message builder.
