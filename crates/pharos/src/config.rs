@@ -289,6 +289,7 @@ impl FlowStoreConfig {
                 0 => pharos_store::flows::segment::default_encode_threads(),
                 n => n,
             },
+            background_thread_init: Some(lower_thread_priority),
             compact: self.compact,
             compact_after: Duration::from_secs(self.compact_after_seconds),
             ..pharos_store::flows::segment::SegmentConfig::new(pharos_store::flows::archive_root(
@@ -328,6 +329,17 @@ impl FlowStoreConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to nice 19 (Linux keeps a nice value per
+/// thread: `setpriority` on the thread id, through rustix's safe wrapper): the archive's encoder
+/// and merge threads run on what the receiving threads leave, and catch up from memory or the
+/// spill afterwards. Where that is refused the priority stays as it was (logged at debug level).
+fn lower_thread_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
+        tracing::debug!(error = %e, "the flow encoder thread keeps its priority");
     }
 }
 

@@ -14,6 +14,7 @@ mod cmd_token;
 mod config;
 mod datadir;
 mod detect_stage;
+mod flow_stage;
 mod loss_report;
 mod report_stage;
 mod run;

@@ -1,6 +1,7 @@
 //! `pharos run`: wires the stages (push source -> store writer; syslog listeners -> syslog
-//! normalise stage -> store writer; flow collectors -> flow store writer (Parquet segments);
-//! flow consumer -> detection thread (`[detect]`) -> store writer and `[detect_hook]`;
+//! normalise stage -> store writer; flow collectors -> flow stage, fanning out to the archive
+//! writer (Parquet segments), the detection thread (`[detect]`, -> store writer and
+//! `[detect_hook]`) and the taps;
 //! store -> API; store change feed -> subscriptions and SSE streams) and runs until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
 //! finish, flushes (also the open flow segment) and exits 0.
 //!
@@ -376,6 +377,10 @@ async fn serve(cfg: Config, stop: StopSignal) -> anyhow::Result<()> {
         pharos_store::inventory::Inventory::open(&data_dir.join("nsfs.db"), &cfg.nsf)
             .context("cannot open the NSF inventory nsfs.db in the data directory")?,
     );
+    // Flow exporters and their clock offsets are listed with the NSFs (GET /api/v1/nsfs).
+    if let Some(f) = &flows {
+        nsfs.set_exporter_clocks(f.collector.clocks());
+    }
     let syslog = start_syslog(&cfg, data_dir, nsfs.clone(), writer.clone()).await?;
     let retention = cfg.store.retention.0;
     let retention_task =
@@ -732,6 +737,7 @@ fn describe_metrics() {
         "Events sent on SSE streams"
     );
     segment::describe_metrics();
+    crate::flow_stage::describe_metrics();
     pharos_emit::describe_metrics();
     crate::detect_stage::describe_metrics();
     crate::analyse_stage::describe_metrics();
@@ -740,13 +746,21 @@ fn describe_metrics() {
 /// The running flow collectors and the stage that takes their batches.
 struct FlowStage {
     collector: pharos_sources::flow::FlowCollector,
-    consumer: std::thread::JoinHandle<()>,
+    stage: crate::flow_stage::FlowStage,
     detect: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Batches the archive writer's queue holds (about 0.5 s at 1 M flows/s in datagram-sized
+/// batches): the writer only copies and hands over, so this absorbs scheduling hiccups; a
+/// slower disk is absorbed by the writer's memory budget and spill, not by this queue.
+const ARCHIVE_QUEUE: usize = 16_384;
+/// Batches the taps' queue holds.
+const TAPS_QUEUE: usize = 4_096;
+
 /// Starts the `[flow]` UDP collectors and writes their bound addresses to `<data_dir>/flow.addr`
-/// (one per line, in `[flow] listen` order); their batches go to the flow store writer
-/// (`[flow_store]`) on its own thread.
+/// (one per line, in `[flow] listen` order); their batches go to the flow stage
+/// ([`crate::flow_stage`]), which fans them out to the archive writer (`[flow_store]`), the
+/// detection thread and the taps, each on its own thread and queue.
 fn start_flows(
     cfg: &crate::config::FlowConfig,
     store_cfg: &crate::config::FlowStoreConfig,
@@ -771,7 +785,12 @@ fn start_flows(
     } else {
         None
     };
-    let mut collector = pharos_sources::flow::build(&cfg.to_udp_config())?;
+    let mut udp = cfg.to_udp_config();
+    // The `[state]` clock alarm reads the exporter clocks the collector publishes.
+    if let Some(s) = &taps.seen {
+        udp.clocks = s.clocks();
+    }
+    let mut collector = pharos_sources::flow::build(&udp)?;
     let addrs: String = collector
         .local_addrs()
         .iter()
@@ -786,90 +805,81 @@ fn start_flows(
         Some(d) => (Some(d.tx), Some(d.thread)),
         None => (None, None),
     };
-    let consumer = std::thread::Builder::new()
-        .name("flow-store".into())
-        .spawn(move || flow_store_loop(rx, writer, detect_tx, taps, losses))
-        .context("starting the flow store thread")?;
+    let mut consumers = Vec::new();
+    if let Some(w) = writer {
+        consumers.push(crate::flow_stage::ConsumerSpec {
+            name: "archive",
+            queue: ARCHIVE_QUEUE,
+            archive: true,
+            consumer: Box::new(Archive(w)),
+        });
+    }
+    if taps.seen.is_some() || taps.counters.is_some() {
+        consumers.push(crate::flow_stage::ConsumerSpec {
+            name: "taps",
+            queue: TAPS_QUEUE,
+            archive: false,
+            consumer: Box::new(taps),
+        });
+    }
+    let stage = crate::flow_stage::FlowStage::start(rx, consumers, detect_tx, losses)
+        .context("starting the flow stage threads")?;
     Ok(Some(FlowStage {
         collector,
-        consumer,
+        stage,
         detect,
     }))
 }
 
-/// Takes the collectors' batches until the channel closes: counts them, writes them into short
-/// segments (one at least every `[flow_store] segment_seconds`), merges finished minutes (on the
-/// writer's background thread, started from its tick), applies retention, and at the end flushes
-/// the open segment and waits for a merge in progress. Without a writer
-/// (`[flow_store] enabled = false`) it only counts. Each batch is then offered to the detection
-/// thread without waiting: when its queue is full the batch is not detected on (counted), never
-/// delayed.
-fn flow_store_loop(
-    rx: std::sync::mpsc::Receiver<pharos_model::flow::FlowBatch>,
-    mut writer: Option<SegmentWriter>,
-    mut detect: Option<std::sync::mpsc::SyncSender<pharos_model::flow::FlowBatch>>,
-    mut taps: Taps,
-    mut losses: crate::loss_report::LossReport,
-) {
-    use std::sync::mpsc::RecvTimeoutError;
-    let mut detect_skipped = 0u64;
-    let batches = metrics::counter!("pharos_flow_batches_consumed_total");
-    let records = metrics::counter!("pharos_flow_records_consumed_total");
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(b) => {
-                batches.increment(1);
-                records.increment(b.len() as u64);
-                if let Some(w) = writer.as_mut() {
-                    w.push(&b, segment::now_ms());
-                }
-                if let Some(s) = &taps.seen {
-                    mark_exporters(s, &b);
-                }
-                if let Some(c) = taps.counters.as_mut() {
-                    c.add(&b);
-                }
-                if let Some(tx) = &detect {
-                    match tx.try_send(b) {
-                        Ok(()) => {}
-                        Err(std::sync::mpsc::TrySendError::Full(_)) => {
-                            detect_skipped += 1;
-                            metrics::counter!("pharos_detect_dropped_batches_total").increment(1)
-                        }
-                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                            tracing::error!(
-                                "detection thread stopped; flows are no longer detected on"
-                            );
-                            detect = None;
-                        }
-                    }
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-        if let Some(w) = writer.as_mut() {
-            w.tick(segment::now_ms());
-        }
-        taps.counters_due();
-        losses.poll(writer.as_ref().map_or(0, |w| w.dropped()), detect_skipped);
+/// How long a clean stop keeps retrying archive writes that fail before it gives up on the
+/// flows held in memory (spilled ones stay on disk for the next start).
+const ARCHIVE_STOP_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The archive consumer: copies each batch into the segment writer (which encodes on its own
+/// threads, spilling beyond its memory budget) and ticks it (one-second segments, merges of
+/// finished minutes, retention). At the end it writes everything it holds.
+struct Archive(SegmentWriter);
+
+impl crate::flow_stage::Consumer for Archive {
+    fn take(&mut self, b: &pharos_model::flow::FlowBatch) {
+        self.0.push(b, segment::now_ms());
     }
-    // Closing the channel lets the detection thread finish its attacks.
-    drop(detect);
-    if let Some(mut w) = writer {
-        match w.flush(segment::now_ms()) {
-            Ok(Some(s)) => {
-                tracing::info!(path = %s.path.display(), "flow store: last segment written")
-            }
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, lost = w.pending(),
-                "flow store: the last segment could not be written at shutdown"),
+
+    fn tick(&mut self) {
+        self.0.tick(segment::now_ms());
+    }
+
+    fn finish(&mut self) {
+        self.0.close(ARCHIVE_STOP_PATIENCE);
+        if self.0.pending() == 0 && self.0.spilled() == 0 {
+            tracing::info!(
+                segments = self.0.segments().count(),
+                "flow store: every received flow written"
+            );
         }
-        w.wait_compaction(segment::now_ms());
+    }
+
+    fn own_losses(&self) -> u64 {
+        self.0.dropped()
     }
 }
 
-/// What the flow consumer feeds besides the flow store and detection.
+impl crate::flow_stage::Consumer for Taps {
+    fn take(&mut self, b: &pharos_model::flow::FlowBatch) {
+        if let Some(s) = &self.seen {
+            mark_exporters(s, b);
+        }
+        if let Some(c) = self.counters.as_mut() {
+            c.add(b);
+        }
+    }
+
+    fn tick(&mut self) {
+        self.counters_due();
+    }
+}
+
+/// What the flow stage feeds besides the archive and detection (the `taps` consumer).
 struct Taps {
     /// The silence watch of `[state]`.
     seen: Option<crate::analyse_stage::SeenSources>,
@@ -917,11 +927,11 @@ fn mark_exporters(seen: &crate::analyse_stage::SeenSources, b: &pharos_model::fl
 }
 
 impl FlowStage {
-    /// Stops the socket threads (each within ~100 ms), then the flow store thread once the
-    /// channel is empty and the open segment is written.
+    /// Stops the socket threads (each within ~100 ms), then the flow stage once the channel is
+    /// empty and every consumer finished (the archive wrote every flow it held).
     fn stop(self, data_dir: std::path::PathBuf) {
         self.collector.stop();
-        let _ = self.consumer.join();
+        self.stage.join();
         if let Some(d) = self.detect {
             let _ = d.join();
         }

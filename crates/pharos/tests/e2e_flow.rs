@@ -53,32 +53,37 @@ fn flow(k: u32) -> V5Flow {
 }
 
 fn v5_datagram(seq: u32, flows: &[V5Flow]) -> Vec<u8> {
-    let mut d = Vec::with_capacity(24 + 48 * flows.len());
-    d.extend_from_slice(&5u16.to_be_bytes());
-    d.extend_from_slice(&(flows.len() as u16).to_be_bytes());
-    d.extend_from_slice(&UPTIME.to_be_bytes());
-    d.extend_from_slice(&UNIX_SECS.to_be_bytes());
-    d.extend_from_slice(&0u32.to_be_bytes());
-    d.extend_from_slice(&seq.to_be_bytes());
-    d.extend_from_slice(&[0, 0, 0, 0]);
-    for f in flows {
-        d.extend_from_slice(&f.src);
-        d.extend_from_slice(&f.dst);
-        d.extend_from_slice(&[192, 0, 2, 254]);
-        d.extend_from_slice(&f.in_if.to_be_bytes());
-        d.extend_from_slice(&f.out_if.to_be_bytes());
-        d.extend_from_slice(&f.packets.to_be_bytes());
-        d.extend_from_slice(&f.bytes.to_be_bytes());
-        d.extend_from_slice(&f.first.to_be_bytes());
-        d.extend_from_slice(&f.last.to_be_bytes());
-        d.extend_from_slice(&f.sport.to_be_bytes());
-        d.extend_from_slice(&f.dport.to_be_bytes());
-        d.extend_from_slice(&[0, f.flags, f.proto, 0]);
-        d.extend_from_slice(&f.src_as.to_be_bytes());
-        d.extend_from_slice(&f.dst_as.to_be_bytes());
-        d.extend_from_slice(&[24, 24, 0, 0]);
-    }
-    d
+    use pharos_wire::netflow_v5::{V5Header, V5RecordRepr, emit};
+    let header = V5Header {
+        sys_uptime: UPTIME,
+        unix_secs: UNIX_SECS,
+        flow_sequence: seq,
+        ..V5Header::default()
+    };
+    let records: Vec<V5RecordRepr> = flows
+        .iter()
+        .map(|f| V5RecordRepr {
+            src_addr: f.src.into(),
+            dst_addr: f.dst.into(),
+            next_hop: [192, 0, 2, 254].into(),
+            input: f.in_if,
+            output: f.out_if,
+            packets: f.packets,
+            octets: f.bytes,
+            first: f.first,
+            last: f.last,
+            src_port: f.sport,
+            dst_port: f.dport,
+            tcp_flags: f.flags,
+            proto: f.proto,
+            src_as: f.src_as,
+            dst_as: f.dst_as,
+            src_mask: 24,
+            dst_mask: 24,
+            ..V5RecordRepr::default()
+        })
+        .collect();
+    emit(&header, &records).expect("at most 30 flows a datagram")
 }
 
 /// Writes a pcap of `datagrams` = (source, destination, payload), 100 us apart.
@@ -990,4 +995,54 @@ async fn the_api_answers_flow_queries_over_an_imported_capture() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["details"][0]["column"], 6, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_beyond_the_memory_budget_are_spilled_not_dropped_and_the_stop_archives_them_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("v5.pcap");
+    let flows = generated_v5(&pcap, 400);
+    // 1 MiB holds 7,710 flows; with 10-minute segments nothing is cut while the flows arrive, so
+    // the rest must go to the spill, deterministically.
+    let inst = Instance::start(
+        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\nsegment_seconds = 600\nmemory_budget_bytes = 1048576\nencode_threads = 1\n",
+    );
+    replay(&pcap, flow_addrs(&inst)[0], &["--rate", "20000/s"]);
+    let n = flows.len() as u64;
+    assert!(n > 7_710, "the capture must exceed the budget: {n}");
+    assert_eq!(
+        wait_metric(&inst, "pharos_flow_records_consumed_total", &[], n).await,
+        n
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut spilled = 0;
+    while spilled < n - 7_710 && Instant::now() < deadline {
+        spilled = metric(&inst, "pharos_flow_store_spilled_flows_total", &[]).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        spilled >= n - 7_710,
+        "spilled {spilled} of {n}: {}",
+        inst.log()
+    );
+    assert_eq!(
+        metric(&inst, "pharos_flow_store_dropped_total", &[]).await,
+        0
+    );
+    let spill_dir = inst.dir.path().join("data/flows/.spill");
+    assert!(spill_dir.is_dir());
+    let dir = inst.stop_keep_dir();
+    let data = dir.path().join("data");
+    assert_eq!(
+        archived(&data).0,
+        flows.len(),
+        "every flow archived by the stop"
+    );
+    assert_eq!(
+        std::fs::read_dir(data.join("flows/.spill"))
+            .unwrap()
+            .count(),
+        0,
+        "spill files are deleted once written"
+    );
 }

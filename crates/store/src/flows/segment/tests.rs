@@ -123,10 +123,21 @@ fn tick_rotates_after_the_segment_length_and_names_stay_ordered() {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = SegmentWriter::open(config(tmp.path())).unwrap();
     w.push(&batch(10, false), T0);
+    w.tick(T0 + 499);
+    assert_eq!(w.pending(), 10, "not yet half a second old");
     w.tick(T0 + 500);
-    assert_eq!(w.pending(), 10, "not yet a second old");
-    w.tick(T0 + 1000);
+    w.wait_encoders(T0 + 500);
     assert_eq!(w.pending(), 0);
+    // The encoders write one-second segments uncompressed (the minute's merge compresses).
+    let first = w.segments().next().unwrap().path.clone();
+    let meta = ParquetRecordBatchReaderBuilder::try_new(File::open(&first).unwrap())
+        .unwrap()
+        .metadata()
+        .clone();
+    assert_eq!(
+        meta.row_group(0).column(0).compression(),
+        parquet::basic::Compression::UNCOMPRESSED
+    );
     // A second segment in the same millisecond still gets a later, unique name.
     w.push(&batch(5, true), T0 + 1000);
     w.flush(T0 + 1000).unwrap();
@@ -225,13 +236,13 @@ fn retention_by_age_then_by_budget_deletes_oldest_first() {
 }
 
 #[test]
-fn a_failed_write_is_counted_holds_the_flows_and_recovers() {
+fn a_failed_write_is_counted_holds_the_flows_spills_beyond_the_budget_and_recovers() {
     let tmp = tempfile::tempdir().unwrap();
     // A file where the year directory should be: create_dir_all fails, also for root.
     let blocker = tmp.path().join("2025");
     fs::write(&blocker, b"not a directory").unwrap();
     let mut w = SegmentWriter::open(SegmentConfig {
-        max_held_flows: 150,
+        memory_budget: 150 * FLOW_BYTES,
         ..config(tmp.path())
     })
     .unwrap();
@@ -241,26 +252,168 @@ fn a_failed_write_is_counted_holds_the_flows_and_recovers() {
     assert!(w.failing);
     assert_eq!(w.write_errors(), 1);
     assert_eq!(w.pending(), 100, "held for the retry");
-    // Held flows are bounded: 50 more fit, the other 50 are dropped.
+    assert_eq!(w.memory_bytes(), 100 * FLOW_BYTES);
+    // Beyond the budget the flows go to a spill file, the held ones first (arrival order kept);
+    // none is dropped.
     w.push(&batch(100, true), T0 + 1500);
-    assert_eq!(w.pending(), 150);
-    w.tick(T0 + 2000);
-    assert_eq!(w.pending(), 150, "still failing");
-    assert_eq!((w.write_errors(), w.dropped()), (2, 50));
+    assert_eq!((w.pending(), w.spilled(), w.dropped()), (0, 200, 0));
+    w.tick(T0 + 2600);
+    w.wait_encoders(T0 + 2600);
+    assert_eq!(w.write_errors(), 2, "still failing");
+    assert_eq!((w.pending(), w.spilled(), w.dropped()), (0, 200, 0));
     assert!(list_segments(tmp.path()).is_empty());
 
     fs::remove_file(&blocker).unwrap();
-    w.tick(T0 + 3000);
-    assert_eq!(w.pending(), 0);
+    w.tick(T0 + 4000);
+    w.wait_encoders(T0 + 4000);
+    w.tick(T0 + 4000);
+    w.wait_encoders(T0 + 4000);
+    assert_eq!((w.pending(), w.spilled(), w.dropped()), (0, 0, 0));
     assert!(!w.failing);
-    let segs = list_segments(tmp.path());
-    assert_eq!(segs.len(), 1);
-    let back = read_segment(&segs[0].path).unwrap();
     let mut want = batch(100, false);
-    let mut more = batch(100, true);
-    more.truncate(50);
-    want.extend_from(&more);
-    assert_eq!(back, want);
+    want.extend_from(&batch(100, true));
+    assert_eq!(archive_rows(tmp.path()), want);
+    assert_eq!(
+        fs::read_dir(tmp.path().join(".spill")).unwrap().count(),
+        0,
+        "written spill files are deleted"
+    );
+}
+
+/// Pushes `n` batches of `per` flows, 10 ms apart from `at`.
+fn push_many(w: &mut SegmentWriter, at: u64, n: u32, per: u32) -> FlowBatch {
+    let mut all = FlowBatch::new();
+    for k in 0..n {
+        let b = batch(per, k % 2 == 1);
+        w.push(&b, at + u64::from(k) * 10);
+        all.extend_from(&b);
+    }
+    all
+}
+
+/// Every flow of the archive under `root`, in segment order.
+fn archive_rows(root: &Path) -> FlowBatch {
+    let mut out = FlowBatch::new();
+    for s in list_segments(root) {
+        out.extend_from(&read_segment(&s.path).unwrap());
+    }
+    out
+}
+
+#[test]
+fn the_memory_budget_is_counted_in_bytes_and_beyond_it_flows_spill_then_catch_up_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(SegmentConfig {
+        memory_budget: 100 * FLOW_BYTES,
+        ..config(tmp.path())
+    })
+    .unwrap();
+    // Up to the budget the flows stay in memory.
+    let mut want = push_many(&mut w, T0, 2, 50);
+    assert_eq!(
+        (w.pending(), w.memory_bytes(), w.spilled()),
+        (100, 100 * FLOW_BYTES, 0)
+    );
+    // One more flow would exceed it: the pending flows and every later one go to the spill
+    // file until it is cut, so that arrival order is kept.
+    want.extend_from(&push_many(&mut w, T0 + 100, 10, 50));
+    assert_eq!((w.pending(), w.memory_bytes(), w.spilled()), (0, 0, 600));
+    assert!(tmp.path().join(".spill").is_dir());
+    // The spill is cut like a segment after a second and written by the idle encoders.
+    w.tick(T0 + 1100);
+    w.wait_encoders(T0 + 1100);
+    assert_eq!((w.spilled(), w.dropped()), (0, 0));
+    // Memory again once the spill file is closed.
+    want.extend_from(&push_many(&mut w, T0 + 1200, 1, 10));
+    assert_eq!(w.pending(), 10);
+    w.tick(T0 + 2200);
+    w.wait_encoders(T0 + 2200);
+    assert_eq!(archive_rows(tmp.path()), want);
+    let segs = list_segments(tmp.path());
+    assert_eq!(segs.len(), 2);
+    assert!(segs[0].end_ms < segs[1].start_ms);
+}
+
+#[test]
+fn spill_files_left_by_a_stop_are_written_after_the_next_open_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let blocker = tmp.path().join("2025");
+    fs::write(&blocker, b"not a directory").unwrap();
+    let cfg = SegmentConfig {
+        memory_budget: 10 * FLOW_BYTES,
+        ..config(tmp.path())
+    };
+    let mut w = SegmentWriter::open(cfg.clone()).unwrap();
+    let want = push_many(&mut w, T0, 4, 30);
+    assert_eq!(w.spilled(), 120);
+    // Cut and closed, but its segment cannot be written: the spill file stays.
+    w.tick(T0 + 1100);
+    w.wait_encoders(T0 + 1100);
+    assert_eq!(w.spilled(), 120);
+    drop(w);
+    fs::remove_file(&blocker).unwrap();
+    // A crash after a spill file's segment was written and before its deletion: a copy of
+    // the spill file whose start names the segment must not be written twice.
+    let mut w = SegmentWriter::open(cfg.clone()).unwrap();
+    assert_eq!(w.spilled(), 120, "adopted");
+    let spill = fs::read_dir(tmp.path().join(".spill"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let copy = tmp.path().join("spill-copy");
+    fs::copy(&spill, &copy).unwrap();
+    w.tick(T0 + 5000);
+    w.wait_encoders(T0 + 5000);
+    assert_eq!(w.spilled(), 0);
+    assert_eq!(archive_rows(tmp.path()), want);
+    drop(w);
+    fs::rename(&copy, &spill).unwrap();
+    let w = SegmentWriter::open(cfg).unwrap();
+    assert_eq!(
+        w.spilled(),
+        0,
+        "the written spill file is deleted, not adopted"
+    );
+    assert!(!spill.exists());
+    assert_eq!(archive_rows(tmp.path()), want);
+}
+
+#[test]
+fn a_failing_spill_drops_only_the_flows_beyond_the_budget_counted_by_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(SegmentConfig {
+        memory_budget: 100 * FLOW_BYTES,
+        ..config(tmp.path())
+    })
+    .unwrap();
+    w.inject_spill_error(Some(io::ErrorKind::StorageFull));
+    // 100 fit in memory; the next 50 would spill, the "full disk" refuses: those 50 are
+    // dropped as disk_full, the 100 stay in memory.
+    let kept = push_many(&mut w, T0, 2, 50);
+    push_many(&mut w, T0 + 100, 1, 50);
+    assert_eq!((w.pending(), w.dropped()), (100, 50));
+    assert_eq!(w.dropped_for(DropReason::DiskFull), 50);
+    // For a segment length no spill is tried: flows beyond the budget are dropped at once.
+    w.push(&batch(101, false), T0 + 200);
+    assert_eq!(w.dropped_for(DropReason::DiskFull), 151);
+    assert!(!tmp.path().join(".spill").read_dir().unwrap().any(|_| true));
+    // The flows in memory are written as usual.
+    w.tick(T0 + 1300);
+    w.wait_encoders(T0 + 1300);
+    assert_eq!(archive_rows(tmp.path()), kept);
+    // Another kind of failure is counted as write_error.
+    w.inject_spill_error(Some(io::ErrorKind::PermissionDenied));
+    w.push(&batch(100, false), T0 + 1400);
+    w.push(&batch(1, false), T0 + 1400);
+    assert_eq!(w.pending(), 100);
+    assert_eq!(w.dropped_for(DropReason::WriteError), 1);
+    assert_eq!(w.dropped(), 152);
+    // Once spilling works again, nothing more is lost.
+    w.inject_spill_error(None);
+    w.push(&batch(1, false), T0 + 2500);
+    assert_eq!((w.spilled(), w.dropped()), (101, 152));
 }
 
 #[test]
