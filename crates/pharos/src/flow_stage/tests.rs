@@ -23,6 +23,8 @@ fn batch(id: u32, n: usize) -> FlowBatch {
 /// What a recording consumer saw.
 #[derive(Default)]
 struct Seen {
+    /// Set when a gated consumer is blocked in its first `take`.
+    blocked: bool,
     ids: Vec<u32>,
     ticks: u64,
     finished: bool,
@@ -38,6 +40,7 @@ struct Recorder {
 impl Consumer for Recorder {
     fn take(&mut self, b: &FlowBatch) {
         if let Some(g) = self.gate.take() {
+            self.seen.lock().unwrap().blocked = true;
             let _ = g.recv();
         }
         self.seen.lock().unwrap().ids.push(b.in_if[0]);
@@ -92,10 +95,16 @@ fn a_blocked_archive_delays_neither_detection_nor_the_taps_and_its_losses_are_it
     )
     .unwrap();
 
-    // The archive blocks in its first batch. Every batch still reaches detection at once.
+    // The archive blocks in its first batch (waited for, so that its queue then holds exactly
+    // the next 4). Every batch still reaches detection at once.
     let n = 200u32;
     let mut latency = Duration::ZERO;
     for id in 0..n {
+        if id == 1 {
+            eventually("the archive to block in its first batch", || {
+                archive_seen.lock().unwrap().blocked
+            });
+        }
         let sent = Instant::now();
         tx.send(batch(id, 3)).unwrap();
         let got = detect_rx
@@ -104,8 +113,9 @@ fn a_blocked_archive_delays_neither_detection_nor_the_taps_and_its_losses_are_it
         latency = latency.max(sent.elapsed());
         assert_eq!(got.in_if[0], id, "in order");
     }
+    // (the archive stays blocked for the whole loop: waiting on it would never end)
     assert!(
-        latency < Duration::from_secs(1),
+        latency < Duration::from_secs(5),
         "detection waited {latency:?} on a blocked archive"
     );
     eventually("the taps to see every batch", || {
