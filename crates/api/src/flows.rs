@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use pharos_store::flows::filter::{self, FilterError};
-use pharos_store::flows::query::{Key, MAX_LIMIT, Metric, Order, QueryError, Scan, Selection};
+use pharos_flows::filter::{self, FilterError};
+use pharos_flows::query::{Key, MAX_LIMIT, Metric, Order, QueryError, Scan, Selection};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -79,7 +79,7 @@ impl QueryParams {
     fn selection(&self) -> Result<Selection, ApiError> {
         let text = self.filter.as_deref().unwrap_or("");
         let filter = filter::parse(text).map_err(|e| filter_error(text, &e))?;
-        let now = pharos_store::flows::segment::now_ms();
+        let now = pharos_model::clock::now_ms();
         let time = |name: &str, v: &Option<String>| -> Result<Option<u64>, ApiError> {
             v.as_deref()
                 .map(|s| {

@@ -221,8 +221,8 @@ fn flow_archive() -> (tempfile::TempDir, std::path::PathBuf) {
     use pharos_model::flow::{FlowBatch, FlowRecord};
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("flows");
-    let mut w = pharos_store::flows::segment::SegmentWriter::open(
-        pharos_store::flows::segment::SegmentConfig::new(&root),
+    let mut w = pharos_flows::segment::SegmentWriter::open(
+        pharos_flows::segment::SegmentConfig::new(&root),
     )
     .unwrap();
     let mut b = FlowBatch::new();

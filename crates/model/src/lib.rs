@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod cases;
+pub mod clock;
 mod codec;
 #[doc(hidden)]
 pub mod conformance;

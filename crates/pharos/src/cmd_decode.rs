@@ -360,7 +360,7 @@ fn write_batch(out: &mut impl Write, batch: &FlowBatch, json: bool) -> std::io::
 /// The protocol as tables show it: its name upper-cased as nfdump prints it (`TCP`, `ICMP6`),
 /// else its number. `--json` keeps the number.
 pub(crate) fn proto_name(p: u8) -> Cow<'static, str> {
-    match pharos_store::flows::filter::protocol_name(p) {
+    match pharos_flows::filter::protocol_name(p) {
         Some(n) => Cow::Owned(n.to_ascii_uppercase()),
         None => Cow::Owned(p.to_string()),
     }

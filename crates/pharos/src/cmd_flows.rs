@@ -16,13 +16,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use pharos_model::flow::{FlowBatch, FlowRecord};
-use pharos_model::text::printable;
-use pharos_store::flows::filter;
-use pharos_store::flows::query::{
+use pharos_flows::filter;
+use pharos_flows::query::{
     Key, KeyField, KeyValue, Metric, Order, Progress, Scan, ScanStats, Selection, Totals,
 };
-use pharos_store::flows::segment::{SegmentConfig, SegmentWriter, now_ms};
+use pharos_flows::segment::{SegmentConfig, SegmentWriter, now_ms};
+use pharos_model::flow::{FlowBatch, FlowRecord};
+use pharos_model::text::printable;
 
 use crate::cmd_decode::shown;
 use crate::config::Config;
@@ -181,7 +181,7 @@ fn data_dir(explicit: Option<&Path>, config: Option<&Path>) -> anyhow::Result<Pa
 
 /// The flow archive under `dir`, or an error naming where it was looked for and how to get one.
 fn existing_archive(dir: &Path) -> anyhow::Result<PathBuf> {
-    let root = pharos_store::flows::archive_root(dir);
+    let root = pharos_flows::archive_root(dir);
     if !root.is_dir() {
         bail!(
             "no flow archive at {}: give the data directory of a Pharos that collects flows \
@@ -420,7 +420,7 @@ struct TopTable {
 }
 
 impl TopTable {
-    fn new(key: Key, t: &pharos_store::flows::query::TopN) -> Self {
+    fn new(key: Key, t: &pharos_flows::query::TopN) -> Self {
         let kw = t
             .rows
             .iter()
@@ -531,7 +531,7 @@ fn utc(ms: u64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-fn print_points(points: &[pharos_store::flows::query::Point]) {
+fn print_points(points: &[pharos_flows::query::Point]) {
     for p in points {
         println!(
             "{:<19}  {:>14}  {:>16}  {:>20}",
@@ -667,7 +667,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
             let path = a.output.as_deref().context(
                 "--format parquet needs --output FILE (Parquet is not streamed to a terminal)",
             )?;
-            let mut w = pharos_store::flows::export::ParquetExport::create(path)?;
+            let mut w = pharos_flows::export::ParquetExport::create(path)?;
             let stats = with_progress(&mut scan, |s| s.for_each(|b| w.write(b)))?;
             let rows = w.finish()?;
             eprintln!("{} flows written to {}", group(rows), shown(path));
@@ -702,7 +702,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
                 })
             });
             let stats = match r {
-                Err(pharos_store::flows::query::ExportError::Output(e))
+                Err(pharos_flows::query::ExportError::Output(e))
                     if e.kind() == std::io::ErrorKind::BrokenPipe =>
                 {
                     return Ok(());
@@ -724,7 +724,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
 
 fn import(a: ImportArgs) -> anyhow::Result<()> {
     let dir = data_dir(a.data_dir.as_deref(), a.config.as_deref())?;
-    let root = pharos_store::flows::archive_root(&dir);
+    let root = pharos_flows::archive_root(&dir);
     let mut cfg = SegmentConfig::new(&root);
     let per_segment = a.segment_flows.clamp(1, 10_000_000);
     // Imports write whole segments on their own schedule: no time-based flush, no retention
@@ -756,7 +756,7 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
                 segments += 1;
                 bytes += s.bytes;
             }
-            Ok::<(), pharos_store::flows::segment::FlowStoreError>(())
+            Ok::<(), pharos_flows::segment::FlowStoreError>(())
         });
         let (capture, write_err) = match decoded {
             Ok(d) => d,
@@ -828,7 +828,7 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pharos_store::flows::query::{TopN, TopRow};
+    use pharos_flows::query::{TopN, TopRow};
 
     #[test]
     fn counts_are_refused_in_words_not_rust_types() {

@@ -264,7 +264,7 @@ impl Default for FlowStoreConfig {
             segment_seconds: 1,
             retention: HumanDuration(Duration::from_secs(30 * 86_400)),
             disk_budget_bytes: 0,
-            memory_budget_bytes: pharos_store::flows::segment::DEFAULT_MEMORY_BUDGET,
+            memory_budget_bytes: pharos_flows::segment::DEFAULT_MEMORY_BUDGET,
             encode_threads: 0,
             max_held_flows: None,
             compact: true,
@@ -275,26 +275,21 @@ impl Default for FlowStoreConfig {
 
 impl FlowStoreConfig {
     /// The writer settings these keys stand for, for a store under `data_dir`.
-    pub fn to_segment_config(
-        &self,
-        data_dir: &Path,
-    ) -> pharos_store::flows::segment::SegmentConfig {
-        pharos_store::flows::segment::SegmentConfig {
+    pub fn to_segment_config(&self, data_dir: &Path) -> pharos_flows::segment::SegmentConfig {
+        pharos_flows::segment::SegmentConfig {
             segment: Duration::from_secs(self.segment_seconds),
             retention: self.retention.0,
             disk_budget: self.disk_budget_bytes,
             max_held_flows: self.max_held_flows.unwrap_or(usize::MAX),
             memory_budget: self.memory_budget_bytes,
             encode_threads: match self.encode_threads {
-                0 => pharos_store::flows::segment::default_encode_threads(),
+                0 => pharos_flows::segment::default_encode_threads(),
                 n => n,
             },
             background_thread_init: Some(lower_thread_priority),
             compact: self.compact,
             compact_after: Duration::from_secs(self.compact_after_seconds),
-            ..pharos_store::flows::segment::SegmentConfig::new(pharos_store::flows::archive_root(
-                data_dir,
-            ))
+            ..pharos_flows::segment::SegmentConfig::new(pharos_flows::archive_root(data_dir))
         }
     }
 
@@ -313,7 +308,7 @@ impl FlowStoreConfig {
             return Err(format!(
                 "[flow_store] memory_budget_bytes = {}: must be at least {min_budget} (1 MiB; the default {} holds about 2 s at 1 M flows/s)",
                 self.memory_budget_bytes,
-                pharos_store::flows::segment::DEFAULT_MEMORY_BUDGET
+                pharos_flows::segment::DEFAULT_MEMORY_BUDGET
             ));
         }
         if self.encode_threads > 64 {

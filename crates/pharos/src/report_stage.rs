@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pharos_detect::report::{Periodic, ReportConfig};
+use pharos_model::clock::now_ms;
 use pharos_model::flow::{FlowBatch, addr_from_bytes, flags};
 use pharos_model::{Counters, InterfaceCounters, Kind, Message, TrafficRates};
 use pharos_store::MessageStore;
-use pharos_store::flows::segment::now_ms;
 
 /// Periodic reports kept on disk.
 pub const KEEP_REPORTS: usize = 168;

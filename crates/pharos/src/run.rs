@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pharos_api::AppState;
-use pharos_store::flows::segment::{self, SegmentWriter};
+use pharos_flows::segment::{self, SegmentWriter};
 use pharos_store::writer::{StoreWriter, WriterConfig};
 use pharos_store::{MessageStore, SqliteStore};
 use tracing_subscriber::EnvFilter;
@@ -317,7 +317,7 @@ async fn serve(cfg: Config, stop: StopSignal) -> anyhow::Result<()> {
             let mut every = tokio::time::interval(Duration::from_secs(1));
             loop {
                 every.tick().await;
-                w.tick(segment::now_ms());
+                w.tick(pharos_model::clock::now_ms());
             }
         })
     });
@@ -439,9 +439,10 @@ async fn serve(cfg: Config, stop: StopSignal) -> anyhow::Result<()> {
         auth: Arc::new(pharos_api::auth::Auth::new(tokens, &cfg.api)),
         config: Arc::new(cfg.api.clone()),
         nsfs,
-        flows: cfg.flow_store.enabled.then(|| {
-            pharos_api::flows::FlowArchive::new(pharos_store::flows::archive_root(data_dir))
-        }),
+        flows: cfg
+            .flow_store
+            .enabled
+            .then(|| pharos_api::flows::FlowArchive::new(pharos_flows::archive_root(data_dir))),
         emit: emit.clone(),
     };
     let streams = emit.clone();
@@ -842,11 +843,11 @@ struct Archive(SegmentWriter);
 
 impl crate::flow_stage::Consumer for Archive {
     fn take(&mut self, b: &pharos_model::flow::FlowBatch) {
-        self.0.push(b, segment::now_ms());
+        self.0.push(b, pharos_model::clock::now_ms());
     }
 
     fn tick(&mut self) {
-        self.0.tick(segment::now_ms());
+        self.0.tick(pharos_model::clock::now_ms());
     }
 
     fn finish(&mut self) {
@@ -896,7 +897,7 @@ impl Taps {
         let Some(c) = self.counters.as_mut() else {
             return;
         };
-        let msgs = c.due(segment::now_ms());
+        let msgs = c.due(pharos_model::clock::now_ms());
         if msgs.is_empty() {
             return;
         }
@@ -914,7 +915,7 @@ impl Taps {
 /// records of one datagram or a few, so exporters change rarely within it).
 fn mark_exporters(seen: &crate::analyse_stage::SeenSources, b: &pharos_model::flow::FlowBatch) {
     use pharos_model::flow::{addr_from_bytes, flags};
-    let now = segment::now_ms();
+    let now = pharos_model::clock::now_ms();
     let mut last = None;
     for (e, f) in b.exporter.iter().zip(&b.flags) {
         let v4 = f & flags::EXPORTER_V4 != 0;

@@ -512,11 +512,11 @@ fn flow_collection_can_be_switched_off() {
 /// Flows in every finished segment under `<data>/flows`, and the number of segments; panics on an
 /// unreadable segment.
 fn archived(data: &Path) -> (usize, usize) {
-    let segs = pharos_store::flows::segment::list_segments(&data.join("flows"));
+    let segs = pharos_flows::segment::list_segments(&data.join("flows"));
     let rows = segs
         .iter()
         .map(|s| {
-            pharos_store::flows::segment::read_segment(&s.path)
+            pharos_flows::segment::read_segment(&s.path)
                 .unwrap_or_else(|e| panic!("{}: {e}", s.path.display()))
                 .len()
         })
@@ -546,8 +546,8 @@ async fn received_flows_appear_in_parquet_segments_within_seconds() {
         metric(&inst, "pharos_flow_store_write_errors_total", &[]).await,
         0
     );
-    let segs = pharos_store::flows::segment::list_segments(&data.join("flows"));
-    let first = pharos_store::flows::segment::read_segment(&segs[0].path)
+    let segs = pharos_flows::segment::list_segments(&data.join("flows"));
+    let first = pharos_flows::segment::read_segment(&segs[0].path)
         .unwrap()
         .get(0);
     assert_eq!(first.src_addr.to_string(), "10.0.0.0");
@@ -663,7 +663,7 @@ fn sigkill(mut inst: Instance) -> (tempfile::TempDir, Instant) {
 fn restart_and_read(
     dir: tempfile::TempDir,
     cfg: &str,
-) -> (Vec<pharos_store::flows::segment::SegmentInfo>, u64) {
+) -> (Vec<pharos_flows::segment::SegmentInfo>, u64) {
     let dir = Instance::start_in(dir, cfg).stop_keep_dir();
     let flows_dir = dir.path().join("data/flows");
     let files = parquet_files(&flows_dir);
@@ -675,12 +675,12 @@ fn restart_and_read(
             "left after restart: {}",
             f.display()
         );
-        let b = pharos_store::flows::segment::read_segment(f)
+        let b = pharos_flows::segment::read_segment(f)
             .unwrap_or_else(|e| panic!("unreadable segment {}: {e}", f.display()));
         archived += b.len() as u64;
         srcs.extend(b.src_addr.iter().copied());
     }
-    let listed = pharos_store::flows::segment::list_segments(&flows_dir);
+    let listed = pharos_flows::segment::list_segments(&flows_dir);
     assert_eq!(listed.len(), files.len(), "no superseded segment remains");
     assert_eq!(srcs.len() as u64, archived, "no flow stored twice");
     (listed, archived)
@@ -769,7 +769,7 @@ async fn the_daemon_merges_a_finished_minute_and_a_sigkill_after_loses_no_merged
     let (segments, archived) = restart_and_read(dir, cfg);
     assert!(archived >= written && archived <= sent, "{archived}");
     // A merged segment: alone in its minute, its receive range spans several 1-s segments.
-    let minute = |s: &pharos_store::flows::segment::SegmentInfo| s.start_ms / 60_000;
+    let minute = |s: &pharos_flows::segment::SegmentInfo| s.start_ms / 60_000;
     let merged = segments.iter().find(|s| {
         s.end_ms - s.start_ms > 1500
             && segments.iter().filter(|t| minute(t) == minute(s)).count() == 1
@@ -920,9 +920,7 @@ fn flows_import_then_top_query_series_and_export_answer_from_the_archive() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        pharos_store::flows::segment::read_segment(&pq)
-            .unwrap()
-            .len(),
+        pharos_flows::segment::read_segment(&pq).unwrap().len(),
         1200
     );
 }

@@ -114,10 +114,10 @@ async fn message_count(inst: &Instance) -> usize {
 
 /// Flows in the finished segments under `<data>/flows`.
 fn archived_flows(data: &Path) -> usize {
-    pharos_store::flows::segment::list_segments(&data.join("flows"))
+    pharos_flows::segment::list_segments(&data.join("flows"))
         .iter()
         .map(|s| {
-            pharos_store::flows::segment::read_segment(&s.path)
+            pharos_flows::segment::read_segment(&s.path)
                 .unwrap_or_else(|e| panic!("{}: {e}", s.path.display()))
                 .len()
         })

@@ -27,7 +27,6 @@
 #![forbid(unsafe_code)]
 
 mod cursor;
-pub mod flows;
 pub mod inventory;
 pub mod sqlite;
 pub mod time;

@@ -160,7 +160,7 @@ impl StoreWriter {
     }
 }
 
-use crate::flows::segment::now_ms;
+use pharos_model::clock::now_ms;
 
 /// Replaces the stored messages the analysis stage folded into (after the inserts, which the
 /// submitters are answered on: an update that fails loses a fold's count, never a submission).

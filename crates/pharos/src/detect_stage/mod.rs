@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics::describe_counter;
+use pharos_model::clock::now_ms;
 use pharos_store::MessageStore;
-use pharos_store::flows::segment::now_ms;
 use pharos_store::writer::StoreWriter;
 
 /// Registers the descriptions of the detection stage's metrics (for `/metrics`).

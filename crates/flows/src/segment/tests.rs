@@ -706,7 +706,7 @@ fn retention_by_age_and_budget_works_on_merged_segments() {
 
 /// The cost of merging one minute at 20,000 flows/s (60 segments of 20,000 flows), and what a
 /// merge on the background thread does to the 1-s writes meanwhile: run with
-/// `cargo nextest run -p pharos-store merge_cost --run-ignored only --no-capture`.
+/// `cargo nextest run -p pharos-flows merge_cost --run-ignored only --no-capture`.
 #[test]
 #[ignore]
 fn merge_cost_of_a_minute_at_20k_flows_per_second() {

@@ -4,9 +4,9 @@ use std::net::IpAddr;
 use proptest::prelude::*;
 
 use super::*;
-use crate::flows::filter::tests::{arb_expr, arb_flow};
-use crate::flows::filter::{self, parse};
-use crate::flows::segment::{SegmentConfig, SegmentWriter};
+use crate::filter::tests::{arb_expr, arb_flow};
+use crate::filter::{self, parse};
+use crate::segment::{SegmentConfig, SegmentWriter};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

@@ -52,7 +52,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arrow_array::{Array, RecordBatch, TimestampMillisecondArray};
 use chrono::{Datelike, TimeZone, Timelike, Utc};
@@ -182,12 +182,9 @@ impl SegmentInfo {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+/// The process clock, Unix ms (`pharos_model::clock::now_ms`; kept here for the callers of the
+/// segment writer).
+pub use pharos_model::clock::now_ms;
 
 /// Parses a final segment file name `<start>-<end>.parquet`.
 fn parse_name(name: &str) -> Option<(u64, u64)> {

@@ -22,7 +22,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use pharos_model::flow::FlowBatch;
 
 use super::{FlowStoreError, io_err};
-use crate::flows::schema::{flow_schema, to_record_batch};
+use crate::schema::{flow_schema, to_record_batch};
 
 /// Flows buffered before they are written to the spill file as one row group: appending the
 /// collectors' datagram-sized batches one by one would cost more than the encoding it avoids.
