@@ -204,3 +204,61 @@ async fn metrics_page(axum::extract::State(state): axum::extract::State<AppState
 mod emit_tests;
 #[cfg(test)]
 mod tests;
+
+/// Registers the descriptions (`# HELP`) of the API's metrics: push, authentication, rate
+/// limits, streams, flow queries.
+pub fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        "pharos_push_received_total",
+        "Notifications accepted by POST /api/v1/push, by kind"
+    );
+    describe_counter!(
+        "pharos_push_rejected_total",
+        "Notifications or requests refused by POST /api/v1/push, by reason"
+    );
+    describe_counter!(
+        "pharos_push_dropped_total",
+        "Valid pushed notifications not stored (overload, shutdown, store error), by reason"
+    );
+    describe_counter!(
+        "pharos_api_stream_expired_total",
+        "Changes a resumed SSE stream could not send because retention had deleted them"
+    );
+    describe_gauge!(
+        "pharos_api_streams",
+        "Open SSE streams (GET /api/v1/stream)"
+    );
+    describe_counter!(
+        "pharos_api_events_acknowledged_total",
+        "Events acknowledged through the API"
+    );
+    describe_counter!(
+        "pharos_api_auth_failures_total",
+        "API requests refused for their credentials, by reason (missing, malformed, unknown, expired, revoked, forbidden)"
+    );
+    describe_counter!(
+        "pharos_api_rate_limited_total",
+        "API requests refused with 429, by limit (api, push, nsf)"
+    );
+    describe_counter!(
+        "pharos_api_tls_handshake_failures_total",
+        "API TLS handshakes that failed or timed out (e.g. a client certificate of an unknown CA)"
+    );
+    describe_counter!(
+        "pharos_api_flow_queries_total",
+        "Flow archive queries answered by the API"
+    );
+    describe_counter!(
+        "pharos_api_flow_queries_refused_total",
+        "Flow archive queries refused because too many were running"
+    );
+    describe_counter!(
+        "pharos_api_subscriptions_created_total",
+        "Subscriptions created through the API"
+    );
+    describe_counter!(
+        "pharos_api_stream_events_total",
+        "Events sent on SSE streams"
+    );
+}

@@ -113,10 +113,34 @@ pub(crate) fn client_tls_config(
     pharos_tls::client_config(ca_file).map_err(|e| SinkConfigError::new(key, e))
 }
 
-/// Registers the descriptions of the sinks' metrics (for `/metrics`); the dispatcher's
-/// per-subscription metrics are described by the binary with the others it composes.
+/// Registers the descriptions (`# HELP`) of emission's metrics: per subscription (the
+/// dispatcher) and per sink type (the sinks).
 pub fn describe_metrics() {
-    use metrics::describe_counter;
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        "pharos_emit_delivered_total",
+        "Changes delivered by subscriptions (acknowledged by the sink), by subscription"
+    );
+    describe_counter!(
+        "pharos_emit_failed_total",
+        "Changes a subscription's sink rejected for good, by subscription"
+    );
+    describe_counter!(
+        "pharos_emit_dropped_total",
+        "Matching changes skipped because more than max_queue were pending, by subscription"
+    );
+    describe_counter!(
+        "pharos_emit_expired_total",
+        "Changes deleted by retention before a subscription read them, by subscription"
+    );
+    describe_counter!(
+        "pharos_emit_retries_total",
+        "Deliveries retried after a temporary failure, by subscription"
+    );
+    describe_gauge!(
+        "pharos_emit_pending",
+        "Changes pending per subscription (matching read plus unread feed lag: an upper bound)"
+    );
     describe_counter!(
         "pharos_emit_sent_total",
         "Items a sink sent and its receiver acknowledged, by sink type"

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pharos_api::AppState;
-use pharos_flows::segment::{self, SegmentWriter};
+use pharos_flows::segment::SegmentWriter;
 use pharos_store::writer::{StoreWriter, WriterConfig};
 use pharos_store::{MessageStore, SqliteStore};
 use tracing_subscriber::EnvFilter;
@@ -638,68 +638,12 @@ async fn retention_loop(store: Arc<dyn MessageStore>, retention: Duration) {
 fn describe_metrics() {
     use metrics::{describe_counter, describe_gauge};
     describe_counter!(
-        "pharos_push_received_total",
-        "Notifications accepted by POST /api/v1/push, by kind"
-    );
-    describe_counter!(
-        "pharos_push_rejected_total",
-        "Notifications or requests refused by POST /api/v1/push, by reason"
-    );
-    describe_counter!(
-        "pharos_push_dropped_total",
-        "Valid pushed notifications not stored (overload, shutdown, store error), by reason"
-    );
-    describe_counter!(
-        "pharos_store_stored_total",
-        "Messages written durably to the message store, by kind"
-    );
-    describe_counter!(
-        "pharos_store_write_errors_total",
-        "Store transactions that failed (nothing of them was stored)"
-    );
-    describe_counter!(
         "pharos_store_expired_total",
         "Messages deleted by retention"
-    );
-    describe_counter!(
-        "pharos_emit_delivered_total",
-        "Changes delivered by subscriptions (acknowledged by the sink), by subscription"
-    );
-    describe_counter!(
-        "pharos_emit_failed_total",
-        "Changes a subscription's sink rejected for good, by subscription"
-    );
-    describe_counter!(
-        "pharos_emit_dropped_total",
-        "Matching changes skipped because more than max_queue were pending, by subscription"
-    );
-    describe_counter!(
-        "pharos_emit_expired_total",
-        "Changes deleted by retention before a subscription read them, by subscription"
-    );
-    describe_counter!(
-        "pharos_api_stream_expired_total",
-        "Changes a resumed SSE stream could not send because retention had deleted them"
-    );
-    describe_counter!(
-        "pharos_emit_retries_total",
-        "Deliveries retried after a temporary failure, by subscription"
-    );
-    describe_gauge!(
-        "pharos_emit_pending",
-        "Changes pending per subscription (matching read plus unread feed lag: an upper bound)"
-    );
-    describe_gauge!(
-        "pharos_api_streams",
-        "Open SSE streams (GET /api/v1/stream)"
     );
     describe_gauge!(
         "pharos_store_messages",
         "Messages in the store at start-up, by kind"
-    );
-    describe_counter!(
-        "pharos_api_events_acknowledged_total",
-        "Events acknowledged through the API"
     );
     describe_counter!(
         "pharos_flow_batches_consumed_total",
@@ -709,37 +653,11 @@ fn describe_metrics() {
         "pharos_flow_records_consumed_total",
         "Flow records taken by the flow store stage"
     );
-    describe_counter!(
-        "pharos_api_auth_failures_total",
-        "API requests refused for their credentials, by reason (missing, malformed, unknown, expired, revoked, forbidden)"
-    );
-    describe_counter!(
-        "pharos_api_rate_limited_total",
-        "API requests refused with 429, by limit (api, push, nsf)"
-    );
-    describe_counter!(
-        "pharos_api_tls_handshake_failures_total",
-        "API TLS handshakes that failed or timed out (e.g. a client certificate of an unknown CA)"
-    );
-    describe_counter!(
-        "pharos_api_flow_queries_total",
-        "Flow archive queries answered by the API"
-    );
-    describe_counter!(
-        "pharos_api_flow_queries_refused_total",
-        "Flow archive queries refused because too many were running"
-    );
-    describe_counter!(
-        "pharos_api_subscriptions_created_total",
-        "Subscriptions created through the API"
-    );
-    describe_counter!(
-        "pharos_api_stream_events_total",
-        "Events sent on SSE streams"
-    );
-    segment::describe_metrics();
-    crate::flow_stage::describe_metrics();
+    pharos_api::describe_metrics();
+    pharos_store::describe_metrics();
     pharos_emit::describe_metrics();
+    pharos_flows::segment::describe_metrics();
+    crate::flow_stage::describe_metrics();
     crate::detect_stage::describe_metrics();
     crate::analyse_stage::describe_metrics();
 }

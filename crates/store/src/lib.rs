@@ -278,3 +278,16 @@ pub trait MessageStore: Send + Sync {
     /// A receiver that holds the newest seq and is notified after every committed change.
     fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64>;
 }
+
+/// Registers the descriptions (`# HELP`) of the message store's metrics.
+pub fn describe_metrics() {
+    use metrics::describe_counter;
+    describe_counter!(
+        "pharos_store_stored_total",
+        "Messages written durably to the message store, by kind"
+    );
+    describe_counter!(
+        "pharos_store_write_errors_total",
+        "Store transactions that failed (nothing of them was stored)"
+    );
+}
