@@ -60,16 +60,7 @@ fn cli(inst: &Instance, args: &[&str]) -> (bool, Vec<u8>, Vec<u8>) {
 }
 
 async fn stored_with_text(inst: &Instance, text: &str) -> Vec<Value> {
-    let page: Value = client()
-        .get(inst.url("/api/v1/messages"))
-        .query(&[("text", text), ("limit", "100")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["items"].as_array().cloned().unwrap_or_default()
+    support::messages(inst, &format!("text={text}&limit=100")).await
 }
 
 async fn wait_stored(inst: &Instance, text: &str, n: usize) -> Vec<Value> {

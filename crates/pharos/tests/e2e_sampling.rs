@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Instance, bin, client};
+use support::{Instance, bin};
 
 const VICTIM: &str = "198.51.100.20";
 /// Raw (sampled) SYN packets per flow record; 30 records a second: 300 sampled packets/s,
@@ -230,21 +230,10 @@ fn offline_detection_sees_the_flood_only_through_the_sampling_rate() {
 }
 
 async fn syn_floods(inst: &Instance) -> Vec<Value> {
-    let page: Value = client()
-        .get(inst.url("/api/v1/messages"))
-        .query(&[("kind", "ddos"), ("limit", "100")])
-        .send()
+    support::messages(inst, "kind=ddos&limit=100")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
         .filter(|m| m.to_string().contains(VICTIM))
-        .cloned()
         .collect()
 }
 

@@ -308,3 +308,9 @@ pub async fn get_json(inst: &Instance, path: &str) -> serde_json::Value {
         .await
         .unwrap()
 }
+
+/// The `items` of `GET /api/v1/messages?QUERY` (e.g. `kind=ddos&limit=100`).
+pub async fn messages(inst: &Instance, query: &str) -> Vec<serde_json::Value> {
+    let page = get_json(inst, &format!("/api/v1/messages?{query}")).await;
+    page["items"].as_array().cloned().unwrap_or_default()
+}
