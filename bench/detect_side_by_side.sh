@@ -27,13 +27,19 @@
 #   and target/release/pharos (`cargo build --release -p pharos`).
 # Env: PHAROS_BIN (default target/release/pharos), FNM_PORT / PH_PORT loopback UDP ports (default
 #   21955 / 21956), KEEP=1 keeps the scratch directory, RESULTS=FILE appends the run's figures as
-#   one JSON line.
+#   one JSON line, LOAD_FLOWS=N also sends Pharos (only) N flows/s of NetFlow v9 background
+#   (bench/gen_flows.py, 1 M varied flows looped, `pharos replay --rate`) from 5 s before the
+#   attacks until they end, with 198.18.0.0/15 (30 % of that background, 131,072 addresses
+#   that all get traffic) added to the monitored networks: alarm delays under ingest load, to
+#   compare with a run without it.
 # Output: one table per victim (type each tool named first, delays, ratio Pharos/FastNetMon,
 # Pharos events per victim from the hook and from GET /api/v1/messages?kind=ddos, Pharos' rate at
 # the first `updated` against the true rate), then the evidence lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 PHAROS_BIN=${PHAROS_BIN:-$REPO/target/release/pharos}
 FNM_PORT=${FNM_PORT:-21955}
 PH_PORT=${PH_PORT:-21956}
@@ -71,17 +77,8 @@ stop() { # pid seconds
   wait "$1" 2>/dev/null || true
 }
 
-# Waits until a socket is bound to UDP 127.0.0.1:PORT (10 s at most).
-wait_udp_bound() { # port
-  local hex; hex=$(printf '%04X' "$1")
-  for _ in $(seq 1 200); do
-    grep -q "0100007F:$hex " /proc/net/udp && return 0
-    sleep 0.05
-  done
-  echo "nothing bound UDP 127.0.0.1:$1" >&2; return 1
-}
-
-# Kernel drops (the `drops` column of /proc/net/udp) of the socket bound to 127.0.0.1:PORT.
+# Kernel drops (the `drops` column of /proc/net/udp) of the socket bound to 127.0.0.1:PORT; unlike
+# bench/lib.sh's, `?` when no socket is bound there (a tool that died is not a tool without drops).
 udp_drops() { # port
   local hex; hex=$(printf '%04X' "$1")
   awk -v p="0100007F:$hex" '$2 == p { print $NF; found=1 } END { if (!found) print "?" }' /proc/net/udp
@@ -89,6 +86,13 @@ udp_drops() { # port
 
 PCAP=$WORK/attacks.pcap
 python3 bench/gen_attack_v5.py gen "$PCAP"
+LOAD_FLOWS=${LOAD_FLOWS:-0}
+LOAD_NETS=""
+if [ "$LOAD_FLOWS" -gt 0 ]; then
+  LOAD_PCAP=${LOAD_PCAP:-$WORK/load-v9.pcap}
+  [ -s "$LOAD_PCAP" ] || nice python3 bench/gen_flows.py "$LOAD_PCAP" --flows 1000000 --version 9 --jobs "$(nproc)" >&2
+  LOAD_NETS=', "198.18.0.0/15"'
+fi
 
 # ---- FastNetMon: the lab config (peers-lab/fastnetmon.conf) with its own dir, port, no API ----
 FNM=$WORK/fnm; mkdir -p "$FNM"
@@ -207,12 +211,12 @@ listen = ["127.0.0.1:$PH_PORT"]
 enabled = false
 
 [detect.ddos]
-networks = ["198.51.100.0/24"]
+networks = ["198.51.100.0/24"$LOAD_NETS]
 thresholds.all = { pps = 500, bps = 5000000, fps = 300 }
 
 [detect_hook]
 command = "$PH/hook.sh"
-timeout_seconds = 5
+timeout = "5s"
 EOF
 "$PHAROS_BIN" check-config "$PH/pharos.toml" >"$PH/check.log" 2>&1 || { cat "$PH/check.log" >&2; exit 1; }
 "$PHAROS_BIN" run --config "$PH/pharos.toml" >"$PH/stdout.log" 2>"$PH/pharos.log" &
@@ -225,14 +229,29 @@ API=http://$(head -1 "$PH/data/api.addr")
 sleep 1
 
 # ---- the same datagrams to both, one sender ----
+if [ "$LOAD_FLOWS" -gt 0 ]; then
+  # 30 flows per datagram; enough loops for the whole attack capture (about 50 s) and the lead.
+  "$PHAROS_BIN" replay "$LOAD_PCAP" --to "127.0.0.1:$PH_PORT" --rate $((LOAD_FLOWS / 30)) \
+    --loop $(( (LOAD_FLOWS * 90 + 999999) / 1000000 )) >"$WORK/load.log" 2>&1 &
+  LOAD_PID=$!; PIDS+=("$LOAD_PID")
+  echo "== background load: $LOAD_FLOWS flows/s to Pharos" >&2
+  sleep 5
+fi
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== sending to FastNetMon 127.0.0.1:$FNM_PORT and Pharos 127.0.0.1:$PH_PORT (load $LOAD0)" >&2
 timeout 120 python3 bench/gen_attack_v5.py send "$PCAP" --to "127.0.0.1:$FNM_PORT" --to "127.0.0.1:$PH_PORT" \
   --lead 2 --log "$WORK/sent.json"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "$LOAD_FLOWS" -gt 0 ]; then
+  LOAD_STATS=$(curl -s --max-time 5 -H "authorization: Bearer $TOKEN" "$API/metrics" |
+    awk '/^pharos_flow_records_total/ { r += $2 } /^pharos_flow_kernel_drops_total/ { k += $2 }
+         /^pharos_flow_dropped_total/ { d += $2 } END { printf "records %d, kernel drops %d, dropped %d", r, k, d }')
+  stop "$LOAD_PID" 1
+  echo "== background load sent: $(tail -1 "$WORK/load.log"); Pharos: $LOAD_STATS" >&2
+fi
 DROPS="fastnetmon $(udp_drops "$FNM_PORT"), pharos $(udp_drops "$PH_PORT")"
 sleep 3
-# Pharos' stored DDoS events, while it runs (the attacks are still going on for it: hold_s = 30)
+# Pharos' stored DDoS events, while it runs (the attacks are still going on for it: hold = 30 s)
 curl -sf --max-time 10 -H "authorization: Bearer $TOKEN" "$API/api/v1/messages?kind=ddos&limit=1000" \
   >"$PH/messages.json" || echo '{"items":[]}' >"$PH/messages.json"
 FNM_FLOWS=$(curl -s --max-time 5 "http://127.0.0.1:$((FNM_PORT + 1000))/metrics" | grep -E '^fastnetmon_netflow_v5_total_(packets|flows) ' | tr '\n' ' ' || true)

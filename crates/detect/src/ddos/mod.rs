@@ -38,7 +38,10 @@
 //!   more state, keyed by the prefix): an attack spread thinly over many hosts is reported on
 //!   the prefix (`AttackId::prefix_len`), independently of its hosts' own attacks.
 //! - Memory: at most `max_hosts` hosts and prefixes (further ones are counted in
-//!   [`DdosStats::dropped_hosts`]); per host, 12 bytes times `window_s + delay_s + 1` rounded up
+//!   [`DdosStats::dropped_hosts`]; from 90 % full, hosts under every threshold are forgotten at
+//!   each evaluation instead of after `idle_evict`, so traffic spread over more destinations
+//!   than that does not keep a victim out: it gets a place as soon as one of its flows comes
+//!   before `max_hosts` other hosts have been seen in that second); per host, 12 bytes times `window_s + delay_s + 1` rounded up
 //!   to a power of two, per class it has traffic in; per attack, sketches of `sketch_capacity`
 //!   entries; per idle host of a baseline group parked for its learned rates (see `learned.rs`),
 //!   about 40 bytes plus 32 per class, at most `max_hosts` of them; the latest 65,536
@@ -564,7 +567,15 @@ impl DdosDetector {
             from: now_sec.saturating_sub(u64::from(self.cfg.delay_s + window)),
             hold_ms: u64::from(self.cfg.hold_s) * 1000,
             update_ms: u64::from(self.cfg.update_interval_s) * 1000,
-            evict_sec: u64::from(self.cfg.idle_evict_s),
+            // A table nearly full of quiet hosts (traffic spread over more destinations than
+            // `max_hosts`, a sweep over the monitored space) would leave no room for the next
+            // victim until they idled out: under that pressure quiet hosts are forgotten at
+            // once, so a host with real traffic finds a place within the next second.
+            evict_sec: if only_new || self.hosts.len() < self.cfg.max_hosts / 10 * 9 {
+                u64::from(self.cfg.idle_evict_s)
+            } else {
+                0
+            },
             // seconds before `settled` have all their flows (up to `delay_s` long)
             settled: now_sec.saturating_sub(u64::from(self.cfg.delay_s)),
             // the window ending now: flows still under way are missing from it, so it can only

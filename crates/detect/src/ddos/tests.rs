@@ -869,6 +869,45 @@ fn hosts_are_bounded_and_drops_counted() {
 }
 
 #[test]
+fn a_table_full_of_quiet_hosts_still_takes_the_victim_of_a_flood() {
+    // Every second 100 hosts get one small flow each, for 50 places: without eviction under
+    // pressure the table stays full of quiet hosts (idle_evict is 10 minutes) and the flood on
+    // VICTIM from second 5 on is never counted. With it, the table empties of quiet hosts at
+    // each evaluation and the victim's flows, which come throughout the second, find a place.
+    let mut c = cfg();
+    c.max_hosts = 50;
+    let mut d = DdosDetector::new(c).unwrap();
+    let mut out = Vec::new();
+    for sec in 0..15u64 {
+        let t = T0 + sec * 1000;
+        let mut b = FlowBatch::new();
+        for i in 0..100u64 {
+            let dst = format!("2001:db8::{:x}", 0x1000 + (sec * 100 + i) % 4000);
+            b.push(&flow("192.0.2.1", &dst, 17, 1000, 53, t, t));
+            // the flood's flows come throughout the second, among the others
+            if sec >= 5 && i % 2 == 1 {
+                let mut f = flow("192.0.2.9", VICTIM, 17, 1000 + i as u16, 53, t, t + 999);
+                f.packets = 2_000;
+                f.bytes = 2_000 * 500;
+                b.push(&f);
+            }
+        }
+        d.process(&b, t + 999, &mut out);
+        d.tick(t + 1000, &mut out);
+    }
+    let started: Vec<_> = out
+        .iter()
+        .filter_map(|u| match u {
+            AttackUpdate::Started(r) => Some(r.id.victim.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, [VICTIM], "{:?}", d.stats());
+    assert!(d.stats().dropped_hosts > 0);
+    assert!(d.stats().hosts <= 50);
+}
+
+#[test]
 fn idle_hosts_are_forgotten() {
     let mut c = cfg();
     c.idle_evict_s = 5;

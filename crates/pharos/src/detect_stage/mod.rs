@@ -30,6 +30,10 @@ pub fn describe_metrics() {
         "Flow records run through the DDoS and scan detectors"
     );
     describe_counter!(
+        "pharos_detect_flows_skipped_total",
+        "Flows the DDoS detector received but did not count, by reason (late: ended before the measurement window; max_hosts: to a new host while max_hosts hosts were tracked)"
+    );
+    describe_counter!(
         "pharos_detect_dropped_batches_total",
         "Flow batches not given to detection because its queue was full (they were still stored)"
     );
@@ -125,6 +129,7 @@ fn detect_loop(
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     let flows = metrics::counter!("pharos_detect_flows_total");
+    let mut skipped = Skipped::default();
     let mut found = Vec::new();
     // ticks at the start of each second (the detector evaluates every host once a second)
     let second_after = |ms: u64| (ms / 1000 + 1) * 1000;
@@ -147,6 +152,7 @@ fn detect_loop(
         if now >= next_tick {
             detector.tick(now, &mut found);
             next_tick = second_after(now);
+            skipped.publish(&detector.ddos.stats());
         }
         sink.handle(&mut found);
         if std::time::Instant::now() >= next_save {
@@ -159,6 +165,49 @@ fn detect_loop(
     learned::save(&detector.ddos, learned_path);
     if let Some(h) = sink.hook.take() {
         h.finish();
+    }
+}
+
+/// Flows the DDoS detector received but did not count, published as
+/// `pharos_detect_flows_skipped_total{reason}` and logged (at most once a minute) when hosts
+/// beyond `max_hosts` were left out: a detector that silently stops counting is blind.
+#[derive(Default)]
+struct Skipped {
+    late: u64,
+    max_hosts: u64,
+    unlogged: u64,
+    logged_at: Option<std::time::Instant>,
+}
+
+impl Skipped {
+    fn publish(&mut self, st: &pharos_detect::ddos::DdosStats) {
+        if st.late > self.late {
+            metrics::counter!("pharos_detect_flows_skipped_total", "reason" => "late")
+                .increment(st.late - self.late);
+            self.late = st.late;
+        }
+        if st.dropped_hosts > self.max_hosts {
+            let n = st.dropped_hosts - self.max_hosts;
+            metrics::counter!("pharos_detect_flows_skipped_total", "reason" => "max_hosts")
+                .increment(n);
+            self.max_hosts = st.dropped_hosts;
+            self.unlogged += n;
+        }
+        if self.unlogged > 0
+            && self
+                .logged_at
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+        {
+            tracing::warn!(
+                hosts = st.hosts,
+                "detection: {} flows to hosts beyond [detect.ddos] max_hosts were not counted; \
+                 quiet hosts are forgotten each second while the table is this full, raise max_hosts \
+                 if this goes on",
+                self.unlogged
+            );
+            self.unlogged = 0;
+            self.logged_at = Some(std::time::Instant::now());
+        }
     }
 }
 

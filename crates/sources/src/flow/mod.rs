@@ -2,19 +2,23 @@
 //!
 //! Contract:
 //! - [`build`] binds every listener before it starts anything, so a bad address fails start-up
-//!   with nothing left running. Each listener then gets one dedicated OS thread (not an async task)
-//!   that reads datagrams in batches (`recvmmsg` on Linux), decodes them with its own
-//!   [`FlowDecoder`] (the protocol is sniffed from the version field, so any protocol is accepted on
-//!   any port) and sends decoded [`FlowBatch`]es on one bounded channel.
-//! - A socket thread never blocks on the channel: when it is full the batch is dropped and counted
+//!   with nothing left running. Each listener then gets two dedicated OS threads (not async
+//!   tasks): a receive thread ([`receive`]) that only drains the socket in batches (`recvmmsg` on
+//!   Linux) into a backlog bounded in bytes (`[flow] backlog_bytes`), and a decode thread
+//!   ([`decode`]) that decodes them with its own [`FlowDecoder`] (the protocol is sniffed from the
+//!   version field, so any protocol is accepted on any port) and sends decoded [`FlowBatch`]es on
+//!   one bounded channel. A burst the decoder cannot follow waits in memory instead of
+//!   overflowing the kernel's buffer; beyond the budget it is dropped and counted
+//!   (`pharos_flow_dropped_total{reason="backlog"}`).
+//! - A decode thread never blocks on the channel: when it is full the batch is dropped and counted
 //!   (`pharos_flow_dropped_total{reason="queue_full"}` in datagrams and
 //!   `pharos_flow_records_dropped_total{reason="queue_full"}` in flows).
 //! - Every cause of loss is counted: the kernel's own receive-queue drops
 //!   (`pharos_flow_kernel_drops_total`, from `SO_RXQ_OVFL` and `/proc/net/udp`), our drops per reason
 //!   and the exporters' sequence gaps (`pharos_flow_lost_total{exporter}`).
-//! - [`FlowCollector::stop`] (or dropping the collector) makes every socket thread exit within
-//!   about one read timeout (100 ms by default), after sending what it had decoded; the channel
-//!   closes once the last thread has exited.
+//! - [`FlowCollector::stop`] (or dropping the collector) makes every receive thread exit within
+//!   about one read timeout (100 ms by default); each decode thread then decodes and sends what
+//!   was received; the channel closes once the last thread has exited.
 //! - Exporter clocks ([`clock`]): each datagram's export time is compared with its receive time;
 //!   the flows of an exporter whose clock is more than 2 s off ours are placed in our time (their
 //!   start and end corrected by the estimated offset) before they leave the collector, so the
@@ -22,6 +26,8 @@
 //!   [`FlowUdpConfig::clocks`] and `pharos_flow_exporter_clock_offset_seconds{exporter,domain}`.
 
 pub mod clock;
+mod decode;
+mod receive;
 #[allow(unsafe_code)]
 mod socket;
 #[cfg(test)]
@@ -29,14 +35,14 @@ mod tests;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, channel, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use metrics::{Counter, Gauge};
+use pharos_model::clock::now_ms;
 use pharos_model::flow::{ExporterClocks, FlowBatch};
 use pharos_wire::{DecoderConfig, FlowDecoder, Protocol, WireError};
 
@@ -56,6 +62,10 @@ pub struct FlowUdpConfig {
     /// Decoded batches that may wait for the next stage; beyond that they are dropped and counted.
     /// Default 1024.
     pub queue: usize,
+    /// Bytes of received datagrams that may wait for a listener's decoder (a burst faster than
+    /// decoding); beyond that reads are dropped and counted (`reason="backlog"`). Default
+    /// [`default_backlog_bytes`]: 1/16 of the machine's memory, between 64 MiB and 1 GiB.
+    pub backlog_bytes: usize,
     /// Per-exporter sampling rate that replaces what the exporter says (1 in N packets).
     pub sampling: HashMap<IpAddr, u32>,
     /// A listener sends its batch once it holds this many flows, when its oldest flow is 20 ms
@@ -85,6 +95,7 @@ impl Default for FlowUdpConfig {
             receive_buffer_bytes: 32 << 20,
             template_timeout: Duration::from_secs(1800),
             queue: 1024,
+            backlog_bytes: default_backlog_bytes(),
             sampling: HashMap::new(),
             batch_flows: 4096,
             read_batch: 64,
@@ -92,6 +103,24 @@ impl Default for FlowUdpConfig {
             skip_unbindable: false,
             clocks: ExporterClocks::default(),
         }
+    }
+}
+
+/// The default decode backlog per listener: 1/16 of the machine's memory (`MemTotal` of
+/// `/proc/meminfo`), at least 64 MiB and at most 1 GiB (256 MiB where memory cannot be read). At
+/// 1 GiB a backlog holds about 20 M NetFlow v9 flows: several seconds of a flat-out sender.
+pub fn default_backlog_bytes() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        })
+        .map(|kib| kib.saturating_mul(1024));
+    match total {
+        Some(bytes) => (bytes / 16).clamp(64 << 20, 1 << 30),
+        None => 256 << 20,
     }
 }
 
@@ -145,6 +174,7 @@ pub struct CollectorStats {
     batches: AtomicU64,
     dropped_datagrams: AtomicU64,
     queue_full_records: AtomicU64,
+    backlog_drops: AtomicU64,
     kernel_drops: AtomicU64,
     lost: AtomicU64,
 }
@@ -162,6 +192,9 @@ pub struct StatsSnapshot {
     pub dropped_datagrams: u64,
     /// Flow records dropped because the channel was full.
     pub queue_full_records: u64,
+    /// Datagrams dropped undecoded because the decoder's backlog was full (also in
+    /// `dropped_datagrams`).
+    pub backlog_drops: u64,
     /// Datagrams the kernel dropped before Pharos could read them.
     pub kernel_drops: u64,
     /// Datagrams or records the exporters numbered but never arrived (sequence gaps).
@@ -178,6 +211,7 @@ impl CollectorStats {
             batches: g(&self.batches),
             dropped_datagrams: g(&self.dropped_datagrams),
             queue_full_records: g(&self.queue_full_records),
+            backlog_drops: g(&self.backlog_drops),
             kernel_drops: g(&self.kernel_drops),
             lost: g(&self.lost),
         }
@@ -279,22 +313,45 @@ pub fn build(config: &FlowUdpConfig) -> Result<FlowCollector, FlowSourceError> {
             sampling_override: config.sampling.clone(),
             ..DecoderConfig::default()
         });
-        let mut l = Listener::new(
-            sock,
+        let spawn_err = |e| FlowSourceError::Spawn {
+            addr: info.configured,
+            source: e,
+        };
+        let label = info.local.to_string();
+        let backlog = Arc::new(receive::Backlog::new(config.backlog_bytes, &label));
+        let (raw_tx, raw_rx) = channel();
+        let (recycle_tx, recycle_rx) = sync_channel(receive::RECYCLE);
+        let mut d = decode::DecodeLoop::new(
             info,
             decoder,
-            tx.clone(),
+            decode::DecodeChannels {
+                rx: raw_rx,
+                recycle: recycle_tx,
+                tx: tx.clone(),
+            },
+            backlog.clone(),
             stop.clone(),
             stats.clone(),
             config,
         );
         let handle = std::thread::Builder::new()
+            .name(format!("flow-dec-{}", info.local.port()))
+            .spawn(move || d.run())
+            .map_err(spawn_err)?;
+        collector.threads.push(handle);
+        let mut r = receive::ReceiveLoop::new(
+            sock,
+            info,
+            config,
+            (raw_tx, recycle_rx),
+            backlog,
+            stop.clone(),
+            stats.clone(),
+        );
+        let handle = std::thread::Builder::new()
             .name(format!("flow-udp-{}", info.local.port()))
-            .spawn(move || l.run())
-            .map_err(|e| FlowSourceError::Spawn {
-                addr: info.configured,
-                source: e,
-            })?;
+            .spawn(move || r.run())
+            .map_err(spawn_err)?;
         collector.threads.push(handle);
         tracing::info!(listener = %info.local, receive_buffer = info.receive_buffer.effective, "flow collector listening on UDP {}", info.local);
     }
@@ -367,7 +424,7 @@ pub fn describe_metrics() {
     );
     describe_counter!(
         "pharos_flow_dropped_total",
-        "Datagrams received but not turned into flows for the next stage, by reason (malformed, not_flow, truncated, queue_full, ...)"
+        "Datagrams received but not turned into flows for the next stage, by reason (malformed, not_flow, truncated, limit, no_source, backlog, queue_full, shutdown)"
     );
     describe_counter!(
         "pharos_flow_records_dropped_total",
@@ -402,6 +459,10 @@ pub fn describe_metrics() {
         "NetFlow v9 / IPFIX templates held, by listener"
     );
     describe_gauge!(
+        "pharos_flow_decode_backlog_bytes",
+        "Bytes of received datagrams waiting for the listener's decoder (at most [flow] backlog_bytes), by listener"
+    );
+    describe_gauge!(
         "pharos_flow_receive_buffer_bytes",
         "Socket receive buffer granted by the kernel, by listener"
     );
@@ -413,13 +474,6 @@ pub fn describe_metrics() {
         "pharos_flow_exporter_clock_untracked_total",
         "Datagrams of exporters beyond the clock-tracking limit (corrected by their own offset, not estimated)"
     );
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Metric label for a decoded protocol (`netflow_v5`, `netflow_v9`, `ipfix`, `sflow5`).
@@ -436,327 +490,4 @@ pub fn drop_reason(e: &WireError) -> &'static str {
         WireError::Truncated { .. } | WireError::Malformed { .. } => "malformed",
         WireError::Limit { .. } => "limit",
     }
-}
-
-/// Longest a decoded flow waits in a listener before its batch is sent (at low rates batches are
-/// small; at high rates they fill up to `batch_flows` first).
-const FLUSH_AGE: Duration = Duration::from_millis(20);
-
-/// Per-protocol metric handles of one listener.
-struct ProtoCounters {
-    datagrams: Counter,
-    records: Counter,
-}
-
-/// One socket and its thread's state.
-struct Listener {
-    sock: UdpSocket,
-    info: ListenerInfo,
-    decoder: FlowDecoder,
-    tx: SyncSender<FlowBatch>,
-    stop: Arc<AtomicBool>,
-    stats: Arc<CollectorStats>,
-    reader: socket::BatchReader,
-    batch: FlowBatch,
-    batch_datagrams: u64,
-    batch_flows: usize,
-    label: String,
-    protos: Vec<(Protocol, ProtoCounters)>,
-    lost: HashMap<IpAddr, Counter>,
-    kernel_drops_seen: u64,
-    decoder_drops_seen: std::collections::BTreeMap<&'static str, u64>,
-    kernel_drops: Counter,
-    batches: Counter,
-    templates: Gauge,
-    clock: clock::ClockEstimator,
-    clocks: ExporterClocks,
-    clock_untracked_seen: u64,
-    /// The socket's read timeout while no batch is pending (`[flow]`'s `read_timeout`).
-    idle_timeout: Duration,
-}
-
-impl Listener {
-    fn new(
-        sock: UdpSocket,
-        info: ListenerInfo,
-        decoder: FlowDecoder,
-        tx: SyncSender<FlowBatch>,
-        stop: Arc<AtomicBool>,
-        stats: Arc<CollectorStats>,
-        config: &FlowUdpConfig,
-    ) -> Self {
-        let label = info.local.to_string();
-        metrics::gauge!("pharos_flow_receive_buffer_bytes", "listener" => label.clone())
-            .set(info.receive_buffer.effective as f64);
-        // A baseline read, so that drops of an earlier socket on the same port are not counted.
-        let kernel_drops_seen = socket::proc_drops(&sock, info.local.is_ipv6()).unwrap_or(0);
-        Self {
-            reader: socket::BatchReader::new(config.read_batch),
-            batch: FlowBatch::with_capacity(config.batch_flows.max(1) + 64),
-            batch_datagrams: 0,
-            batch_flows: config.batch_flows.max(1),
-            kernel_drops: metrics::counter!("pharos_flow_kernel_drops_total", "listener" => label.clone()),
-            batches: metrics::counter!("pharos_flow_batches_total", "listener" => label.clone()),
-            templates: metrics::gauge!("pharos_flow_templates", "listener" => label.clone()),
-            protos: Vec::new(),
-            lost: HashMap::new(),
-            kernel_drops_seen,
-            decoder_drops_seen: Default::default(),
-            clock: clock::ClockEstimator::new(ExporterClocks::LIMIT),
-            clocks: config.clocks.clone(),
-            clock_untracked_seen: 0,
-            idle_timeout: config.read_timeout,
-            label,
-            sock,
-            info,
-            decoder,
-            tx,
-            stop,
-            stats,
-        }
-    }
-
-    fn run(&mut self) {
-        // When the oldest flow of the pending batch arrived: a batch leaves when it is full, when
-        // it is FLUSH_AGE old, or when the socket has been idle for a read timeout.
-        let mut pending_since: Option<Instant> = None;
-        let mut last_housekeeping = Instant::now();
-        // While a batch is pending the socket waits at most FLUSH_AGE, so a lone datagram (the
-        // first of an attack, at a low background rate) leaves within 2 x FLUSH_AGE instead of
-        // waiting for the next datagram or the idle read timeout.
-        let mut waiting_short = false;
-        while !self.stop.load(Ordering::Relaxed) {
-            let short = !self.batch.is_empty();
-            if short != waiting_short {
-                let t = if short { FLUSH_AGE } else { self.idle_timeout };
-                if self.sock.set_read_timeout(Some(t)).is_ok() {
-                    waiting_short = short;
-                }
-            }
-            let n = match self.reader.recv(&self.sock) {
-                Ok(n) => n,
-                Err(e) => {
-                    metrics::counter!("pharos_flow_receive_errors_total", "listener" => self.label.clone()).increment(1);
-                    tracing::warn!(listener = %self.info.local, error = %e, "flow socket read failed");
-                    std::thread::sleep(Duration::from_millis(10));
-                    0
-                }
-            };
-            if n > 0 {
-                self.decode_received(n);
-            }
-            if !self.batch.is_empty() {
-                let since = *pending_since.get_or_insert_with(Instant::now);
-                if n == 0 || self.batch.len() >= self.batch_flows || since.elapsed() >= FLUSH_AGE {
-                    self.flush();
-                    pending_since = None;
-                }
-            }
-            if last_housekeeping.elapsed() >= Duration::from_secs(1) {
-                self.housekeeping();
-                last_housekeeping = Instant::now();
-            }
-        }
-        self.flush();
-        self.housekeeping();
-        tracing::debug!(listener = %self.info.local, "flow socket thread stopped");
-    }
-
-    fn decode_received(&mut self, n: usize) {
-        let received_ms = now_ms();
-        let mut datagrams = 0u64;
-        let mut records = 0u64;
-        for i in 0..n {
-            let r = self.reader.received(i);
-            let Some(from) = r.from else {
-                self.drop_datagram("no_source");
-                continue;
-            };
-            if r.truncated {
-                self.drop_datagram("truncated");
-                continue;
-            }
-            let payload = self.reader.payload(&r);
-            let first_row = self.batch.len();
-            match self
-                .decoder
-                .decode(from, received_ms, payload, &mut self.batch)
-            {
-                Ok(out) => {
-                    if let Some(export_ms) = out.export_ms {
-                        self.place_in_time(
-                            from.ip(),
-                            out.domain,
-                            export_ms,
-                            received_ms,
-                            first_row,
-                        );
-                    }
-                    datagrams += 1;
-                    records += out.flows as u64;
-                    self.batch_datagrams += 1;
-                    let c = proto_counters(&mut self.protos, &self.label, out.protocol);
-                    c.datagrams.increment(1);
-                    c.records.increment(out.flows as u64);
-                    if out.lost > 0 {
-                        self.stats.lost.fetch_add(out.lost, Ordering::Relaxed);
-                        self.lost
-                            .entry(from.ip())
-                            .or_insert_with(|| metrics::counter!("pharos_flow_lost_total", "exporter" => from.ip().to_string()))
-                            .increment(out.lost);
-                    }
-                    if !out.counters.is_empty() {
-                        metrics::counter!("pharos_flow_counter_samples_total")
-                            .increment(out.counters.len() as u64);
-                    }
-                }
-                Err(e) => {
-                    tracing::trace!(listener = %self.info.local, %from, error = %e, "flow datagram dropped");
-                    self.drop_datagram(drop_reason(&e));
-                }
-            }
-        }
-        self.stats.datagrams.fetch_add(datagrams, Ordering::Relaxed);
-        self.stats.records.fetch_add(records, Ordering::Relaxed);
-        if let Some(k) = self.reader.kernel_drops {
-            self.note_kernel_drops(k);
-        }
-    }
-
-    /// Estimates the exporter's clock offset from one datagram and corrects the times of the
-    /// flows it appended (rows from `first_row` on); publishes the estimate when it is new or its
-    /// correction started or stopped (otherwise every second, in [`Self::housekeeping`]).
-    fn place_in_time(
-        &mut self,
-        exporter: IpAddr,
-        domain: u32,
-        export_ms: u64,
-        received_ms: u64,
-        first_row: usize,
-    ) {
-        let o = self.clock.observe(exporter, domain, export_ms, received_ms);
-        clock::correct(&mut self.batch, first_row, o.correction_ms);
-        if o.urgent
-            && let Some(c) = self.clock.entry(exporter, domain)
-        {
-            publish_clock(&self.clocks, c);
-        }
-    }
-
-    fn drop_datagram(&self, reason: &'static str) {
-        self.stats.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("pharos_flow_dropped_total", "reason" => reason).increment(1);
-    }
-
-    /// Hands the current batch to the channel without blocking; a full channel drops it (counted).
-    fn flush(&mut self) {
-        if self.batch.is_empty() {
-            self.batch_datagrams = 0;
-            return;
-        }
-        let batch = std::mem::replace(
-            &mut self.batch,
-            FlowBatch::with_capacity(self.batch_flows + 64),
-        );
-        let datagrams = std::mem::take(&mut self.batch_datagrams);
-        match self.tx.try_send(batch) {
-            Ok(()) => {
-                self.stats.batches.fetch_add(1, Ordering::Relaxed);
-                self.batches.increment(1);
-            }
-            Err(TrySendError::Full(mut b)) | Err(TrySendError::Disconnected(mut b)) => {
-                let reason = if self.stop.load(Ordering::Relaxed) {
-                    "shutdown"
-                } else {
-                    "queue_full"
-                };
-                self.stats
-                    .dropped_datagrams
-                    .fetch_add(datagrams, Ordering::Relaxed);
-                self.stats
-                    .queue_full_records
-                    .fetch_add(b.len() as u64, Ordering::Relaxed);
-                metrics::counter!("pharos_flow_dropped_total", "reason" => reason)
-                    .increment(datagrams);
-                metrics::counter!("pharos_flow_records_dropped_total", "reason" => reason)
-                    .increment(b.len() as u64);
-                // Reuse the allocation of the batch we could not hand over.
-                b.clear();
-                self.batch = b;
-            }
-        }
-    }
-
-    /// Once a second: template expiry, kernel drop counter, template gauge, exporter clocks.
-    fn housekeeping(&mut self) {
-        self.decoder.expire(now_ms());
-        for (exporter, domain) in self.clock.expire(now_ms()) {
-            self.clocks.remove(exporter, domain);
-        }
-        for c in self.clock.entries() {
-            publish_clock(&self.clocks, c);
-        }
-        let untracked = self.clock.untracked();
-        if untracked > self.clock_untracked_seen {
-            metrics::counter!("pharos_flow_exporter_clock_untracked_total")
-                .increment(untracked - self.clock_untracked_seen);
-            self.clock_untracked_seen = untracked;
-        }
-        if let Some(d) = socket::proc_drops(&self.sock, self.info.local.is_ipv6()) {
-            self.note_kernel_drops(d);
-        }
-        let stats = self.decoder.stats();
-        self.templates.set(stats.templates_active as f64);
-        for (&reason, &n) in &stats.drops {
-            let seen = self.decoder_drops_seen.entry(reason).or_insert(0);
-            if n > *seen {
-                metrics::counter!("pharos_flow_decoder_drops_total", "reason" => reason)
-                    .increment(n - *seen);
-                *seen = n;
-            }
-        }
-    }
-
-    /// `total` is the kernel's cumulative count for this socket (u32 in SO_RXQ_OVFL).
-    fn note_kernel_drops(&mut self, total: u64) {
-        if total > self.kernel_drops_seen {
-            let delta = total - self.kernel_drops_seen;
-            self.kernel_drops_seen = total;
-            self.stats.kernel_drops.fetch_add(delta, Ordering::Relaxed);
-            self.kernel_drops.increment(delta);
-        }
-    }
-}
-
-/// Publishes one exporter clock in the shared table and its gauge.
-fn publish_clock(clocks: &ExporterClocks, c: pharos_model::flow::ExporterClock) {
-    metrics::gauge!(
-        "pharos_flow_exporter_clock_offset_seconds",
-        "exporter" => c.exporter.to_string(),
-        "domain" => c.domain.to_string()
-    )
-    .set(c.offset_ms as f64 / 1000.0);
-    clocks.update(c);
-}
-
-fn proto_counters<'a>(
-    protos: &'a mut Vec<(Protocol, ProtoCounters)>,
-    listener: &str,
-    p: Protocol,
-) -> &'a ProtoCounters {
-    let i = match protos.iter().position(|(q, _)| *q == p) {
-        Some(i) => i,
-        None => {
-            let name = protocol_label(p);
-            protos.push((
-                p,
-                ProtoCounters {
-                    datagrams: metrics::counter!("pharos_flow_datagrams_total", "listener" => listener.to_string(), "protocol" => name),
-                    records: metrics::counter!("pharos_flow_records_total", "protocol" => name),
-                },
-            ));
-            protos.len() - 1
-        }
-    };
-    &protos[i].1
 }

@@ -319,3 +319,47 @@ fn exporter_clocks_are_estimated_per_exporter_and_their_flows_placed_in_our_time
     assert_eq!(got[2].0, "127.0.0.3");
     assert!(near(got[2].1, 0) && !got[2].2, "{got:?}");
 }
+
+#[test]
+fn the_decode_backlog_is_bounded_and_what_it_refuses_is_counted() {
+    // The budget holds one read at a time: whatever arrives while the decoder still holds a read
+    // is refused whole. Every datagram sent is either decoded or counted as a backlog drop (the
+    // receive queue is large enough that the kernel drops none).
+    snapshotter();
+    let cfg = FlowUdpConfig {
+        backlog_bytes: 1,
+        ..local_config()
+    };
+    let mut c = build(&cfg).unwrap();
+    let to = c.local_addrs()[0];
+    let rx = c.take_receiver().unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let before = counter("pharos_flow_dropped_total", &[("reason", "backlog")]);
+    for k in 0..400u32 {
+        tx.send_to(&v5_datagram(k * 30, 30), to).unwrap();
+    }
+    wait_for("every datagram to be decoded or refused", || {
+        let s = c.stats();
+        s.datagrams + s.backlog_drops == 400
+    });
+    let s = c.stats();
+    assert_eq!(s.kernel_drops, 0, "{s:?}");
+    assert_eq!(s.records, s.datagrams * 30, "{s:?}");
+    assert_eq!(s.dropped_datagrams, s.backlog_drops, "{s:?}");
+    assert_eq!(
+        counter("pharos_flow_dropped_total", &[("reason", "backlog")]) - before,
+        s.backlog_drops
+    );
+    c.stop();
+    assert_eq!(
+        rx.try_iter().map(|b| b.len() as u64).sum::<u64>(),
+        s.records
+    );
+}
+
+#[test]
+fn the_default_backlog_follows_the_machines_memory_within_bounds() {
+    let b = default_backlog_bytes();
+    assert!((64 << 20..=1 << 30).contains(&b), "{b}");
+    assert_eq!(FlowUdpConfig::default().backlog_bytes, b);
+}
