@@ -1,0 +1,32 @@
+//! Crypto-PAn: prefix-preserving pseudonymisation of IP addresses, so that CSIRTs can share
+//! flows, events and notices without exposing third parties' addresses while keeping the network
+//! structure (two addresses sharing a k-bit prefix still share a k-bit prefix afterwards).
+//!
+//! The construction is the one of the reference implementation, nfanon and yacryptopan (Fan, Xu,
+//! Ammar, Moon): AES-128 keyed with the key's first 16 bytes, pad = AES(last 16 bytes), one AES
+//! block per address bit, the bit taken from the block's most significant bit; IPv6 by the same
+//! 128-bit extension. The one design choice a reader must know: the family decides the path.
+//! [`IpAddr::V4`](std::net::IpAddr::V4) takes the 32-bit path (as nfanon does for IPv4 flows),
+//! every [`IpAddr::V6`](std::net::IpAddr::V6), IPv4-mapped `::ffff:a.b.c.d` included, the 128-bit
+//! path (as the published vectors require). Callers that hold an IPv4 address in IPv6 form and
+//! want nfanon's answer convert it first.
+//!
+//! Speed: the first 16 output bits of an address depend only on its first 15 bits, so they are
+//! precomputed once per key (65 535 AES blocks, 64 KiB); the remaining bits are independent AES
+//! blocks, encrypted together so that AES-NI pipelines them.
+//!
+//! Surface: [`Key`] (hex or key file, redacted, wiped), [`CryptoPan`] (addresses, text, reverse
+//! mapping), [`anonymize_flows`] (a flow batch, by family) and [`anonymize_json`] (every address
+//! string of a document).
+
+#![forbid(unsafe_code)]
+
+mod cryptopan;
+mod flows;
+mod json;
+mod key;
+
+pub use cryptopan::CryptoPan;
+pub use flows::anonymize_flows;
+pub use json::anonymize_json;
+pub use key::{KEY_LEN, Key, KeyError};
