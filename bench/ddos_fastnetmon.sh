@@ -52,7 +52,7 @@ cp bench/fastnetmon/pharos-hook.sh "$PH/"
 {
   cat bench/fastnetmon/pharos-detect.toml
   # still in [detect.ddos]: the file has no other table
-  printf 'window_s = %s\ndelay_s = %s\n' "$WINDOW_S" "$DELAY_S"
+  printf 'window = "%ss"\ndelay = "%ss"\n' "$WINDOW_S" "$DELAY_S"
 } >"$PH/detect.toml"
 echo "== offline: pharos detect (capture time as the clock)" >&2
 "$PHAROS_BIN" detect "$PCAP" --config "$PH/detect.toml" >"$WORK/offline.txt" 2>"$WORK/offline.err" || true
@@ -84,7 +84,7 @@ $(cat "$PH/detect.toml")
 
 [detect_hook]
 command = "$PH/pharos-hook.sh"
-timeout_seconds = 5
+timeout = "5s"
 EOF
 "$PHAROS_BIN" check-config "$PH/pharos.toml" >"$PH/check.log" 2>&1 || { cat "$PH/check.log" >&2; exit 1; }
 "$PHAROS_BIN" run --config "$PH/pharos.toml" 2>"$PH/pharos.log" &
@@ -137,7 +137,7 @@ print("|---|---|---|---|---|---|---|---|---|")
 victims = set()
 for a in truth["attacks"]:
     ip = f"198.51.100.{a['victim']}"; victims.add(ip)
-    t0 = sent["first_sent"].get(a["name"])
+    t0 = sent["first_datagram_sent"].get(a["name"])
     f = fnm_ban.get(ip); p = sorted(ph_start.get(ip, []))
     fd = f"{f[0] - t0:.2f} s" if f and t0 else "-"
     pd = f"{p[0][0] - t0:.2f} s" if p and t0 else "-"

@@ -33,13 +33,11 @@ their sub-second phase intact. The log (JSON) records the shift and, per flood, 
 time just before its first datagram was sent and the wall-clock time of its first packet.
 """
 
-import argparse
 import json
 import random
-import socket
-import struct
 import sys
-import time
+
+from v5_replay import main, rec, write_pcap
 
 T0 = 1_764_000_000  # capture start (unix seconds); `send` moves it to the wall clock
 UPTIME0 = 86_400_000  # exporter sysUptime (ms) at T0
@@ -64,27 +62,6 @@ ATTACKS = [
 # background services to the servers: proto, dst port, weight
 SERVICES = [(6, 443, 0.45), (6, 80, 0.2), (17, 53, 0.15), (6, 25, 0.05), (6, 22, 0.05), (17, 123, 0.03),
             (6, 993, 0.04), (1, 0x0800, 0.03)]
-
-
-def rec(src, dst, pkts, octets, first, last, sport, dport, flags, proto):
-    """One NetFlow v5 record (48 bytes); first/last in exporter sysUptime ms."""
-    return struct.pack("!4s4s4sHHIIIIHHBBBBHHBBH", bytes(src), bytes(dst), bytes([192, 0, 2, 254]), 1, 2,
-                       pkts, octets, first, last, sport, dport, 0, flags, proto, 0, 0, 0, 24, 24, 0)
-
-
-def csum(b):
-    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
-    s = (s >> 16) + (s & 0xFFFF)
-    return ~(s + (s >> 16)) & 0xFFFF
-
-
-def frame(payload, ident):
-    """Ethernet + IPv4 + UDP 192.0.2.10:50000 -> 192.0.2.1:2055 around a NetFlow payload."""
-    udp = struct.pack("!HHHH", 50000, 2055, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident & 0xFFFF, 0, 64, 17, 0,
-                     bytes([192, 0, 2, 10]), bytes([192, 0, 2, 1]))
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    return b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00" + ip + udp
 
 
 class Load:
@@ -198,28 +175,18 @@ def gen(out, seed):
         t.update(first_packet_ms=a["start_ms"], first_datagram_us=None, datagrams=0, records=0,
                  bps=a["pps"] * a["size"] * 8, packets=a["pps"] * a["length_s"])
         truth.append(t)
-    seq = 0
     n = 0
     flows = 0
     with open(out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for t_us, _, tag, recs in events:
-            for k in range(0, len(recs), 30):
-                chunk = recs[k:k + 30]
-                secs, usec = T0 + t_us // 1_000_000, t_us % 1_000_000
-                up = UPTIME0 + t_us // 1000
-                hdr = struct.pack("!HHIIIIBBH", 5, len(chunk), up, secs, usec * 1000, seq, 0, 0, 0)
-                fr = frame(hdr + b"".join(chunk), n)
-                f.write(struct.pack("<IIII", secs, usec, len(fr), len(fr)) + fr)
-                if tag is not None:
-                    t = truth[tag]
-                    if t["first_datagram_us"] is None:
-                        t["first_datagram_us"] = t_us
-                    t["datagrams"] += 1
-                    t["records"] += len(chunk)
-                seq += len(chunk)
-                n += 1
-                flows += len(chunk)
+        for t_us, tag, count in write_pcap(f, ((t_us, tag, recs) for t_us, _, tag, recs in events), T0, UPTIME0):
+            if tag is not None:
+                t = truth[tag]
+                if t["first_datagram_us"] is None:
+                    t["first_datagram_us"] = t_us
+                t["datagrams"] += 1
+                t["records"] += count
+            n += 1
+            flows += count
     maxima = load.max_by_host()
     victims = {a["victim"] for a in ATTACKS}
     for t in truth:
@@ -243,85 +210,5 @@ def gen(out, seed):
     print(f"{out}: {n} NetFlow v5 datagrams, {flows} flows, {DURATION_S} s, {len(ATTACKS)} floods", file=sys.stderr)
 
 
-def read_pcap(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    off = 24
-    out = []
-    while off + 16 <= len(data):
-        secs, usec, incl, _ = struct.unpack_from("<IIII", data, off)
-        fr = data[off + 16:off + 16 + incl]
-        off += 16 + incl
-        ihl = (fr[14] & 0x0F) * 4
-        out.append((secs, usec, fr[14 + ihl + 8:]))
-    return out
-
-
-def send(pcap, targets, lead, log):
-    with open(pcap + ".truth.json") as f:
-        truth = json.load(f)
-    dgs = read_pcap(pcap)
-    start = time.time() + lead
-    shift = int(start) + 1 - dgs[0][0]  # whole seconds: the v5 unix_secs moves with the pcap time
-    socks = []
-    for t in targets:
-        host, port = t.rsplit(":", 1)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        s.connect((host, int(port)))
-        socks.append(s)
-    firsts = {a["first_datagram_us"]: a["name"] for a in truth["attacks"]}
-    sent_at = {}
-    late = 0.0
-    errors = 0
-    for i, (secs, usec, p) in enumerate(dgs):
-        when = secs + shift + usec / 1e6
-        d = when - time.time()
-        if d > 0.002:
-            time.sleep(d - 0.001)
-        while time.time() < when:
-            pass
-        p = bytearray(p)
-        struct.pack_into("!I", p, 8, struct.unpack_from("!I", p, 8)[0] + shift)
-        now = time.time()
-        late = max(late, now - when)
-        order = socks if i % 2 == 0 else socks[::-1]
-        for s in order:
-            try:
-                s.send(p)
-            except OSError:
-                errors += 1
-        t_us = (secs - truth["t0"]) * 1_000_000 + usec
-        name = firsts.get(t_us)
-        if name is not None and name not in sent_at:
-            sent_at[name] = now
-    t0_wall = truth["t0"] + shift
-    res = dict(shift=shift, t0_wall=t0_wall, datagrams=len(dgs), targets=targets, send_errors=errors,
-               max_late_s=round(late, 4), first_datagram_sent=sent_at,
-               first_packet=dict((a["name"], t0_wall + a["first_packet_ms"] / 1000) for a in truth["attacks"]))
-    with open(log, "w") as f:
-        json.dump(res, f, indent=1)
-    print(f"sent {len(dgs)} datagrams to {', '.join(targets)} (at most {late * 1000:.1f} ms behind the capture's "
-          f"pace, {errors} send errors)", file=sys.stderr)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("gen")
-    g.add_argument("out")
-    g.add_argument("--seed", type=int, default=20261207)
-    s = sub.add_parser("send")
-    s.add_argument("pcap")
-    s.add_argument("--to", action="append", required=True)
-    s.add_argument("--lead", type=float, default=2.0)
-    s.add_argument("--log", default="sent.json")
-    a = ap.parse_args()
-    if a.cmd == "gen":
-        gen(a.out, a.seed)
-    else:
-        send(a.pcap, a.to, a.lead, a.log)
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, gen, default_seed=20261207)

@@ -21,15 +21,11 @@ own times; FastNetMon counts them when received). The log records the wall-clock
 each attack's first datagram. Standard library only.
 """
 
-import argparse
 import json
 import random
-import socket
-import struct
 import sys
-import time
 
-from gen_flows import frame  # same exporter 192.0.2.10:50000 -> 192.0.2.1:2055
+from v5_replay import main, rec, write_pcap
 
 T0 = 1_764_000_000
 UPTIME0 = 86_400_000
@@ -58,11 +54,6 @@ ATTACKS = [
 
 SERVICES = [(6, 443, 0.45), (6, 80, 0.2), (17, 53, 0.15), (6, 25, 0.05), (6, 22, 0.05), (17, 123, 0.03),
             (6, 993, 0.04), (1, 0x0800, 0.03)]
-
-
-def rec(src, dst, pkts, octets, first, last, sport, dport, flags, proto):
-    return struct.pack("!4s4s4sHHIIIIHHBBBBHHBBH", bytes(src), bytes(dst), bytes([192, 0, 2, 254]), 1, 2,
-                       pkts, octets, first, last, sport, dport, 0, flags, proto, 0, 0, 0, 24, 24, 0)
 
 
 def background(rng, t_ms, n):
@@ -130,27 +121,18 @@ def gen(out, seed):
             events.append((t_ms, i, attack_flows(rng, a, s, t_ms)))
     events.sort(key=lambda e: (e[0], -1 if e[1] is None else e[1]))
     truth = [dict(a, first_datagram_ms=None, datagrams=0, flows=0, packets=a["pps"] * a["length"]) for a in ATTACKS]
-    seq = 0
     n = 0
     flows = 0
     with open(out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for t_ms, tag, recs in events:
-            for k in range(0, len(recs), 30):
-                chunk = recs[k:k + 30]
-                secs, usec = T0 + t_ms // 1000, (t_ms % 1000) * 1000
-                hdr = struct.pack("!HHIIIIBBH", 5, len(chunk), UPTIME0 + t_ms, secs, usec * 1000, seq, 0, 0, 0)
-                fr = frame(hdr + b"".join(chunk), n)
-                f.write(struct.pack("<IIII", secs, usec, len(fr), len(fr)) + fr)
-                if tag is not None:
-                    t = truth[tag]
-                    if t["first_datagram_ms"] is None:
-                        t["first_datagram_ms"] = t_ms
-                    t["datagrams"] += 1
-                    t["flows"] += len(chunk)
-                seq += len(chunk)
-                n += 1
-                flows += len(chunk)
+        for t_us, tag, count in write_pcap(f, ((t_ms * 1000, tag, recs) for t_ms, tag, recs in events), T0, UPTIME0):
+            if tag is not None:
+                t = truth[tag]
+                if t["first_datagram_ms"] is None:
+                    t["first_datagram_ms"] = t_us // 1000
+                t["datagrams"] += 1
+                t["flows"] += count
+            n += 1
+            flows += count
     meta = dict(t0=T0, duration_s=DURATION, datagrams=n, flows=flows, network="198.51.100.0/24",
                 thresholds=THRESHOLD, attacks=truth)
     with open(out + ".truth.json", "w") as f:
@@ -158,73 +140,5 @@ def gen(out, seed):
     print(f"{out}: {n} NetFlow v5 datagrams, {flows} flows, {DURATION} s, {len(ATTACKS)} attacks", file=sys.stderr)
 
 
-def read_pcap(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    off = 24
-    out = []
-    while off + 16 <= len(data):
-        secs, usec, incl, _ = struct.unpack_from("<IIII", data, off)
-        fr = data[off + 16:off + 16 + incl]
-        off += 16 + incl
-        ihl = (fr[14] & 0x0F) * 4
-        out.append((secs, usec, fr[14 + ihl + 8:]))
-    return out
-
-
-def send(pcap, targets, lead, log):
-    with open(pcap + ".truth.json") as f:
-        truth = json.load(f)
-    dgs = read_pcap(pcap)
-    start = time.time() + lead
-    shift = int(start) + 1 - dgs[0][0]  # whole seconds: v5 unix_secs moves with the pcap time
-    socks = []
-    for t in targets:
-        host, port = t.rsplit(":", 1)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.connect((host, int(port)))
-        socks.append(s)
-    firsts = {a["first_datagram_ms"]: a["name"] for a in truth["attacks"]}
-    sent_at = {}
-    for secs, usec, p in dgs:
-        when = secs + shift + usec / 1e6
-        d = when - time.time()
-        if d > 0.002:
-            time.sleep(d - 0.001)
-        while time.time() < when:
-            pass
-        p = bytearray(p)
-        struct.pack_into("!I", p, 8, struct.unpack_from("!I", p, 8)[0] + shift)
-        now = time.time()
-        for s in socks:
-            s.send(p)
-        t_ms = (secs - truth["t0"]) * 1000 + usec // 1000
-        name = firsts.get(t_ms)
-        if name is not None and name not in sent_at:
-            sent_at[name] = now
-    res = dict(shift=shift, t0_wall=truth["t0"] + shift, datagrams=len(dgs), first_sent=sent_at)
-    with open(log, "w") as f:
-        json.dump(res, f, indent=1)
-    print(f"sent {len(dgs)} datagrams to {', '.join(targets)}", file=sys.stderr)
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("gen")
-    g.add_argument("out")
-    g.add_argument("--seed", type=int, default=20261202)
-    s = sub.add_parser("send")
-    s.add_argument("pcap")
-    s.add_argument("--to", action="append", required=True)
-    s.add_argument("--lead", type=float, default=2.0)
-    s.add_argument("--log", default="sent.json")
-    a = ap.parse_args()
-    if a.cmd == "gen":
-        gen(a.out, a.seed)
-    else:
-        send(a.pcap, a.to, a.lead, a.log)
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, gen, default_seed=20261202)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, after installing what the tests need on a fresh Debian machine:
 # yanglint (libyang2-tools) and xmllint (libxml2-utils) for conformance tests, tshark for the flow
-# decoder comparisons, cargo-nextest.
+# decoder comparisons, nfdump for the nfanon comparison, cargo-nextest.
 # Build once, test once: clippy shares the target dir with the test build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 # tshark (and mergecap) for the flow decoders' comparison with Wireshark's dissection; answer
 # "no" to the non-root capture question.
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+# nfcapd, nfanon and nfdump: the Crypto-PAn comparison with nfanon (crates/anon/tests/nfanon.rs).
+command -v nfanon >/dev/null 2>&1 && command -v nfcapd >/dev/null 2>&1 || need+=(nfdump)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   $SUDO apt-get update -qq

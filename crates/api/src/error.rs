@@ -46,12 +46,24 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What is wrong and how to fix it.
+    pub error: String,
+    /// Per-item failures, e.g. `{index, path, error}` per rejected notification of a push, or
+    /// `{line, column, message, context}` for a flow filter.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub details: Vec<serde_json::Value>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({ "error": self.message });
-        if !self.details.is_empty() {
-            body["details"] = serde_json::Value::Array(self.details);
-        }
+        let body = ErrorBody {
+            error: self.message,
+            details: self.details,
+        };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, s.into());

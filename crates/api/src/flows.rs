@@ -11,6 +11,7 @@ use pharos_flows::query::{Key, MAX_LIMIT, Metric, Order, QueryError, Scan, Selec
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use crate::error::ErrorBody;
 use crate::json::Json;
 use crate::{ApiError, AppState};
 
@@ -36,21 +37,26 @@ impl FlowArchive {
     }
 }
 
-/// Parameters every flow route takes.
-#[derive(Debug, Default, serde::Deserialize)]
+/// Parameters every flow route takes (each route reads those its description names).
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct QueryParams {
-    /// nfdump-style filter (`proto udp and dst port 53`); empty selects every flow.
+    /// nfdump-style filter, e.g. `proto udp and dst port 53`, `src net 10.0.0.0/8`,
+    /// `flags S and not flags A`; empty selects every flow.
     pub filter: Option<String>,
     /// Flows that started at or after (RFC 3339, `now`, `-1h`, Unix seconds).
     pub from: Option<String>,
     /// Flows that ended at or before (same forms).
     pub to: Option<String>,
-    /// `query`: most flows returned (default 100).
+    /// `query`: most flows returned, 1 to 1000000 (default 100).
+    #[param(minimum = 1)]
     pub limit: Option<usize>,
-    /// `query`: `time` (default), `bytes` or `packets`.
+    /// `query`: `time` (default, earliest first), `bytes` or `packets` (largest first).
     pub order: Option<String>,
-    /// `top`, `series`: the key (`dstip`, `srcport`, `srcip4/24`...).
+    /// `top` (required), `series` (optional: also one series per top value): the key, one of
+    /// srcip, dstip, ip, srcport, dstport, port, proto, srcas, dstas, as, exporter, inif, outif,
+    /// tos, or a prefix such as srcip4/24, dstip6/48.
     pub key: Option<String>,
     /// `top`, `series`: `bytes` (default), `packets` or `flows`.
     pub by: Option<String>,
@@ -140,7 +146,16 @@ async fn scan<T: Send + 'static>(
     out.map_err(query_error)
 }
 
-/// `GET /api/v1/flows/query`: selected flows, in the order asked.
+/// `GET /api/v1/flows/query`: stored flows matching a filter and window, earliest first or
+/// largest first.
+#[utoipa::path(get, path = "/api/v1/flows/query", tag = "flows", params(QueryParams),
+    summary = "Stored flows matching a filter and window, earliest first or largest first",
+    responses(
+        (status = 200, description = "The flows and what the scan did", body = ref("#/components/schemas/FlowList")),
+        (status = 400, description = "A parameter or the filter is malformed", body = ErrorBody),
+        (status = 404, description = "The flow store is disabled", body = ErrorBody),
+        (status = 503, description = "Too many flow queries are running; retry after Retry-After", body = ErrorBody),
+    ))]
 pub async fn query(
     State(state): State<AppState>,
     Query(p): Query<QueryParams>,
@@ -162,7 +177,16 @@ pub async fn query(
     Ok(Json(json!({ "flows": flows, "stats": l.stats })))
 }
 
-/// `GET /api/v1/flows/top`: the top values of a key.
+/// `GET /api/v1/flows/top`: the top values of a key (addresses, prefixes, ports, protocols, AS,
+/// interfaces) by bytes, packets or flows.
+#[utoipa::path(get, path = "/api/v1/flows/top", tag = "flows", params(QueryParams),
+    summary = "Top values of a key (addresses, prefixes, ports, protocols, AS, interfaces) by bytes, packets or flows",
+    responses(
+        (status = 200, description = "The top rows and totals", body = ref("#/components/schemas/FlowTop")),
+        (status = 400, description = "A parameter or the filter is malformed, or `key` is missing", body = ErrorBody),
+        (status = 404, description = "The flow store is disabled", body = ErrorBody),
+        (status = 503, description = "Too many flow queries are running; retry after Retry-After", body = ErrorBody),
+    ))]
 pub async fn top(
     State(state): State<AppState>,
     Query(p): Query<QueryParams>,
@@ -177,7 +201,16 @@ pub async fn top(
     Ok(Json(serde_json::to_value(t).unwrap_or(Value::Null)))
 }
 
-/// `GET /api/v1/flows/series`: flows, packets and bytes per interval, optionally per key value.
+/// `GET /api/v1/flows/series`: flows, packets and bytes per interval of flow start time,
+/// optionally per top key value.
+#[utoipa::path(get, path = "/api/v1/flows/series", tag = "flows", params(QueryParams),
+    summary = "Flows, packets and bytes per interval of flow start time, optionally per top key value",
+    responses(
+        (status = 200, description = "The series", body = ref("#/components/schemas/FlowSeries")),
+        (status = 400, description = "A parameter or the filter is malformed", body = ErrorBody),
+        (status = 404, description = "The flow store is disabled", body = ErrorBody),
+        (status = 503, description = "Too many flow queries are running; retry after Retry-After", body = ErrorBody),
+    ))]
 pub async fn series(
     State(state): State<AppState>,
     Query(p): Query<QueryParams>,

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+mod config;
 mod error;
 pub mod flows;
 pub mod json;
@@ -31,12 +32,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use pharos_emit::Dispatcher;
 use pharos_store::MessageStore;
 use pharos_store::writer::StoreWriter;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+pub use config::ApiConfigError;
 pub use error::ApiError;
 pub use messages::render_stored;
 
@@ -147,38 +150,37 @@ impl EmitHandle {
     }
 }
 
+/// Every route of the API with its OpenAPI operation: each handler's `#[utoipa::path]` gives
+/// its method and path to the router and its description to the document, so a route cannot be
+/// served undocumented (the router of [`router`] and [`openapi::document`] both come from here).
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics_page))
+        .routes(routes!(openapi::handler))
+        .routes(routes!(push::push))
+        .routes(routes!(messages::list))
+        .routes(routes!(messages::get_one))
+        .routes(routes!(messages::ack))
+        .routes(routes!(nsfs::list))
+        .routes(routes!(flows::query))
+        .routes(routes!(flows::top))
+        .routes(routes!(flows::series))
+        .routes(routes!(reports::get))
+        .routes(routes!(auth::routes::list, auth::routes::create))
+        .routes(routes!(auth::routes::revoke))
+        .routes(routes!(subscriptions::list, subscriptions::create))
+        .routes(routes!(subscriptions::get_one, subscriptions::delete))
+        .routes(routes!(stream::stream))
+        .routes(routes!(yang::list))
+        .routes(routes!(yang::get_one))
+}
+
 /// The API's routes over `state`.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_page))
-        .route("/api/v1/openapi.json", get(openapi::handler))
-        .route("/api/v1/push", post(push::push))
-        .route("/api/v1/messages", get(messages::list))
-        .route("/api/v1/messages/{id}", get(messages::get_one))
-        .route("/api/v1/events/{id}/ack", post(messages::ack))
-        .route("/api/v1/nsfs", get(nsfs::list))
-        .route("/api/v1/flows/query", get(flows::query))
-        .route("/api/v1/flows/top", get(flows::top))
-        .route("/api/v1/flows/series", get(flows::series))
-        .route("/api/v1/reports", get(reports::get))
-        .route(
-            "/api/v1/tokens",
-            get(auth::routes::list).post(auth::routes::create),
-        )
-        .route("/api/v1/tokens/{name}", delete(auth::routes::revoke))
-        .route(
-            "/api/v1/subscriptions",
-            get(subscriptions::list).post(subscriptions::create),
-        )
-        .route(
-            "/api/v1/subscriptions/{name}",
-            get(subscriptions::get_one).delete(subscriptions::delete),
-        )
-        .route("/api/v1/stream", get(stream::stream))
-        .route("/api/v1/yang", get(yang::list))
-        .route("/api/v1/yang/{module}", get(yang::get_one))
+    let (routes, _) = api_routes().split_for_parts();
+    routes
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -188,10 +190,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Liveness: `ok` while the server runs.
+#[utoipa::path(get, path = "/healthz", tag = "server",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Prometheus metrics in text exposition format.
+///
+/// Public when `[api] public_metrics` is set; otherwise a viewer token is needed.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Metrics", body = String, content_type = "text/plain")))]
 async fn metrics_page(axum::extract::State(state): axum::extract::State<AppState>) -> String {
     state
         .metrics

@@ -16,9 +16,10 @@ use ipnet::IpNet;
 use pharos_model::text::{is_unsafe_char, printable};
 use pharos_model::{EventState, KIND_NAMES, Severity, Timestamp};
 use pharos_store::{MessageQuery, StoreError, StoredMessage};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::Principal;
+use crate::error::ErrorBody;
 use crate::json::Json;
 use crate::{ApiError, AppState};
 
@@ -26,14 +27,19 @@ use crate::{ApiError, AppState};
 pub const MAX_ACK_COMMENT: usize = 1024;
 
 /// Query string of `GET /api/v1/messages`; every parameter optional.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Event time at or after: RFC 3339, `now`, or relative like `-1h`, `-30m`, `-7d`.
+    /// Event time at or after: RFC 3339, `now`, relative like `-1h`, `-30m`, `-7d`, or Unix
+    /// seconds.
     pub from: Option<String>,
     /// Event time before (same forms as `from`).
     pub to: Option<String>,
-    /// Comma-separated kind names (see `KIND_NAMES`).
+    /// Comma-separated kinds: system-alarm, system-event, traffic-flows, session-table,
+    /// system-access-log, resource-utilization-log, user-activity-log, dpi-log, ddos, virus,
+    /// intrusion, web-attack, voip-vocn, counters, botnet, vulnerability-scan-log,
+    /// firewall-traffic-log, generic-log.
     pub kind: Option<String>,
     /// Minimum severity: info, low, middle, high, critical (`min_severity` is the same, as
     /// subscription filters and the stream name it).
@@ -53,7 +59,8 @@ pub struct ListParams {
     pub text: Option<String>,
     /// Event state: open, acknowledged, closed.
     pub state: Option<String>,
-    /// Page size (default 100, at most 10000).
+    /// Page size, 1 to 10000 (default 100).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// Opaque cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -161,34 +168,86 @@ impl ListParams {
     }
 }
 
-/// The API's JSON for one stored message: envelope summary plus the YANG-JSON notification.
+/// One stored message as the API writes it (`GET /api/v1/messages/{id}`, the items of a page,
+/// the data of a stream event): envelope summary plus the YANG-JSON notification.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schema(as = StoredMessage)]
+pub struct MessageView {
+    /// Message id (a number, as a string).
+    #[schema(required = true)]
+    pub id: Option<String>,
+    /// Kind name, as the `kind` parameter takes it.
+    pub kind: &'static str,
+    /// info, low, middle, high or critical.
+    #[schema(value_type = String, pattern = "^(info|low|middle|high|critical)$")]
+    pub severity: &'static str,
+    /// When it happened (the NSF's clock), RFC 3339.
+    #[schema(format = DateTime)]
+    pub event_time: String,
+    /// When Pharos received it, RFC 3339.
+    #[schema(format = DateTime)]
+    pub receive_time: String,
+    /// The NSF that reported it.
+    pub nsf_name: String,
+    /// Events only: open, acknowledged or closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(open|acknowledged|closed)$")]
+    pub state: Option<&'static str>,
+    /// When the state last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub state_changed_at: Option<String>,
+    /// Name of the token that acknowledged the event (absent for acknowledgements older than
+    /// this field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acked_by: Option<String>,
+    /// When the event was first acknowledged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub acked_at: Option<String>,
+    /// The comment given with the acknowledgement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ack_comment: Option<String>,
+    /// The notification in YANG-JSON (the schema `Notification`).
+    #[schema(value_type = Object)]
+    pub notification: Value,
+}
+
+impl MessageView {
+    /// The view of `s`.
+    pub fn of(s: &StoredMessage) -> Self {
+        let c = &s.message.common;
+        let time = |t: &Timestamp| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        Self {
+            id: c.id.map(|i| i.to_string()),
+            kind: s.message.kind.name(),
+            severity: c.severity.as_str(),
+            event_time: time(&c.event_time),
+            receive_time: time(&c.receive_time),
+            nsf_name: c.nsf_name.clone(),
+            state: s.state.map(|st| st.as_str()),
+            state_changed_at: s.state_changed_at.as_ref().map(time),
+            acked_by: s.ack.as_ref().and_then(|a| a.by.clone()),
+            acked_at: s.ack.as_ref().map(|a| time(&a.at)),
+            ack_comment: s.ack.as_ref().and_then(|a| a.comment.clone()),
+            notification: pharos_model::json::encode(&s.message),
+        }
+    }
+}
+
+/// The API's JSON for one stored message: [`MessageView`] as a JSON value.
 pub fn render_stored(s: &StoredMessage) -> Value {
-    let c = &s.message.common;
-    let mut v = json!({
-        "id": c.id.map(|i| i.to_string()),
-        "kind": s.message.kind.name(),
-        "severity": c.severity.as_str(),
-        "event-time": c.event_time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        "receive-time": c.receive_time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        "nsf-name": c.nsf_name,
-        "notification": pharos_model::json::encode(&s.message),
-    });
-    if let Some(state) = s.state {
-        v["state"] = json!(state.as_str());
-    }
-    if let Some(t) = s.state_changed_at {
-        v["state-changed-at"] = json!(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
-    }
-    if let Some(a) = &s.ack {
-        if let Some(by) = &a.by {
-            v["acked-by"] = json!(by);
-        }
-        v["acked-at"] = json!(a.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
-        if let Some(c) = &a.comment {
-            v["ack-comment"] = json!(c);
-        }
-    }
-    v
+    serde_json::to_value(MessageView::of(s)).unwrap_or(Value::Null)
+}
+
+/// A page of `GET /api/v1/messages`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MessagePage {
+    /// The messages, newest event time first.
+    pub items: Vec<MessageView>,
+    /// Cursor of the next page (absent or null on the last page).
+    pub next_cursor: Option<String>,
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -216,20 +275,28 @@ async fn blocking<T: Send + 'static>(
         .map_err(store_error)
 }
 
+/// Stored messages, newest event time first, filtered and paged.
+///
+/// A parameter the server does not know is refused with 400 naming it.
+#[utoipa::path(get, path = "/api/v1/messages", tag = "messages", params(ListParams),
+    responses(
+        (status = 200, description = "A page of messages", body = MessagePage),
+        (status = 400, description = "A parameter is malformed or unknown", body = ErrorBody),
+    ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessagePage>, ApiError> {
     let Query(params) = params.map_err(|e| {
         ApiError::bad_request(format!("{}; see /api/v1/openapi.json", e.body_text()))
     })?;
     let q = params.to_query(chrono::Utc::now())?;
     let store = state.store.clone();
     let page = blocking(move || store.query(&q)).await?;
-    let items: Vec<Value> = page.items.iter().map(render_stored).collect();
-    Ok(Json(
-        json!({ "items": items, "next_cursor": page.next_cursor }),
-    ))
+    Ok(Json(MessagePage {
+        items: page.items.iter().map(MessageView::of).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 fn parse_id(s: &str) -> Result<u64, ApiError> {
@@ -237,24 +304,33 @@ fn parse_id(s: &str) -> Result<u64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("message id {s:?} is not a number")))
 }
 
+/// One stored message.
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages",
+    params(("id" = String, Path, description = "Message id (a number)")),
+    responses(
+        (status = 200, description = "The message", body = MessageView),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 404, description = "No message with this id", body = ErrorBody),
+    ))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageView>, ApiError> {
     let id = parse_id(&id)?;
     let store = state.store.clone();
     match blocking(move || store.get(id)).await? {
-        Some(s) => Ok(Json(render_stored(&s))),
+        Some(s) => Ok(Json(MessageView::of(&s))),
         None => Err(ApiError::not_found(format!("no message with id {id}"))),
     }
 }
 
-/// The body of `POST /api/v1/events/{id}/ack`; the body itself is optional.
-#[derive(Debug, Default, serde::Deserialize)]
+/// The body of `POST /api/v1/events/{id}/ack`; the body itself is optional (may be empty).
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AckBody {
-    /// Why, or what was done.
+pub(crate) struct AckBody {
+    /// Why, or what was done: printable text without control characters, at most 1024 bytes.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     comment: Option<String>,
 }
 
@@ -288,12 +364,25 @@ fn ack_comment(body: &[u8]) -> Result<Option<String>, ApiError> {
     Ok(Some(c))
 }
 
+/// Acknowledge an event.
+///
+/// Records the token's name as `acked-by`, `acked-at` and the optional comment. Acknowledging an
+/// acknowledged event answers 200 with the original record unchanged.
+#[utoipa::path(post, path = "/api/v1/events/{id}/ack", tag = "messages",
+    params(("id" = String, Path, description = "Message id of the event")),
+    request_body(content = Option<AckBody>, description = "Optional: the body may be empty"),
+    responses(
+        (status = 200, description = "The event, acknowledged", body = MessageView),
+        (status = 400, description = "The id or the body is malformed", body = ErrorBody),
+        (status = 404, description = "No message with this id", body = ErrorBody),
+        (status = 409, description = "The message is a log or counters record, not an event", body = ErrorBody),
+    ))]
 pub(crate) async fn ack(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageView>, ApiError> {
     let id = parse_id(&id)?;
     let comment = ack_comment(&body)?;
     // The middleware sets the principal on every route that needs a role, as this one does.
@@ -305,7 +394,7 @@ pub(crate) async fn ack(
         metrics::counter!("pharos_api_events_acknowledged_total").increment(1);
         tracing::info!(id, by = %printable(&by), "event acknowledged");
     }
-    Ok(Json(render_stored(&done.stored)))
+    Ok(Json(MessageView::of(&done.stored)))
 }
 
 #[cfg(test)]

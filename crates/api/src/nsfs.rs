@@ -51,6 +51,13 @@ pub fn render_exporter(e: &ExporterEntry) -> Value {
     })
 }
 
+/// The NSF inventory and the flow exporters.
+///
+/// Configured and automatically registered syslog senders, with received/parsed/unparsed counts
+/// and last-seen time; and the flow exporters the collector tracks (per exporter and observation
+/// domain), with their clock offsets.
+#[utoipa::path(get, path = "/api/v1/nsfs", tag = "server",
+    responses((status = 200, description = "The NSFs", body = ref("#/components/schemas/NsfList"))))]
 pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
     let items: Vec<Value> = state.nsfs.list().iter().map(render).collect();
     let exporters: Vec<Value> = state.nsfs.exporters().iter().map(render_exporter).collect();

@@ -15,15 +15,43 @@ use pharos_store::writer::SubmitError;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
+use crate::error::ErrorBody;
 use crate::json::Json;
 use crate::{ApiError, AppState};
 
+/// What a push answers: how many notifications were stored, and their ids in request order.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct PushResult {
+    /// Notifications stored.
+    stored: usize,
+    /// Their message ids, in request order.
+    ids: Vec<String>,
+}
+
+/// Push I2NSF YANG-JSON notifications: one document, a JSON array, or NDJSON.
+///
+/// Answered only once every message is durable; one invalid document refuses the whole request
+/// (400 naming the document and the member, e.g. an nsf-name with a control character).
+#[utoipa::path(post, path = "/api/v1/push", tag = "ingest",
+    request_body(
+        description = "YANG-JSON notifications (RFC 7951): one document, a JSON array of them, or NDJSON (one per line)",
+        content(
+            (ref("#/components/schemas/PushBody") = "application/json"),
+            (String = "application/x-ndjson"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Stored", body = PushResult),
+        (status = 400, description = "A notification is invalid (each named in details); nothing was stored", body = ErrorBody),
+        (status = 413, description = "The body or the number of notifications exceeds the limit", body = ErrorBody),
+        (status = 503, description = "Overloaded or shutting down; nothing was stored, retry after Retry-After", body = ErrorBody),
+    ))]
 pub(crate) async fn push(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     principal: Option<Extension<Principal>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PushResult>), ApiError> {
     let body = body.map_err(|e| {
         let status = e.status();
         let reason = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "body" };
@@ -126,7 +154,10 @@ pub(crate) async fn push(
         .collect();
     Ok((
         StatusCode::OK,
-        Json(json!({ "stored": ids.len(), "ids": ids })),
+        Json(PushResult {
+            stored: ids.len(),
+            ids,
+        }),
     ))
 }
 

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::error::ErrorBody;
 use crate::json::Json;
 use crate::messages::parse_time;
 use crate::{ApiError, AppState};
@@ -17,19 +18,34 @@ use crate::{ApiError, AppState};
 use pharos_detect::report::{MAX_REPORT_MESSAGES, ReportConfig, report_window};
 
 /// Query string of `GET /api/v1/reports`; every parameter optional.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
-    /// Window start (same forms as for messages); default one hour before `to`.
+    /// Window start: RFC 3339, `now`, relative (`-1h`) or Unix seconds; default one hour before
+    /// `to`.
     pub from: Option<String>,
     /// Window end, exclusive; default now.
     pub to: Option<String>,
     /// Rows of each top list, 1 to 1000 (default 10).
+    #[param(minimum = 1, maximum = 1000)]
     pub top: Option<usize>,
     /// `json` (default) or `text`.
     pub format: Option<String>,
 }
 
+/// Report of a window over the stored messages.
+///
+/// Counts by kind and severity, top attacked hosts and sources, DDoS attacks started and ended
+/// (at most 100000 messages read, newest first; `capped` says when the cap was reached).
+#[utoipa::path(get, path = "/api/v1/reports", tag = "messages", params(ReportParams),
+    responses(
+        (status = 200, description = "The report (plain text with format=text)", content(
+            (ref("#/components/schemas/Report") = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 400, description = "A parameter is malformed or unknown", body = ErrorBody),
+    ))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     params: Result<Query<ReportParams>, axum::extract::rejection::QueryRejection>,

@@ -32,7 +32,7 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// A TLS setting that could not be loaded.
 #[derive(Debug, thiserror::Error)]
-#[error("config error: [api.tls] {0}")]
+#[error("[api.tls] {0}")]
 pub struct TlsError(String);
 
 /// Builds the TLS acceptor of `[api.tls]` (certificate, key, optional client CA).

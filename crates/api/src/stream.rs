@@ -27,14 +27,16 @@ use pharos_emit::{Change, Filter};
 use pharos_model::Severity;
 use tokio::sync::mpsc;
 
+use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
 /// Feed entries read at once.
 const READ_BATCH: usize = 500;
 
 /// Query string of `GET /api/v1/stream`; every parameter optional.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Comma-separated kind names.
     pub kind: Option<String>,
@@ -46,9 +48,9 @@ pub struct StreamParams {
     pub nsf: Option<String>,
     /// Comma-separated addresses or prefixes (source or destination within).
     pub addr: Option<String>,
-    /// Comma-separated changes: created, updated, state.
+    /// Comma-separated changes: created, updated, state (default all).
     pub change: Option<String>,
-    /// Resume after this seq (as the `Last-Event-ID` header does).
+    /// Resume after this event id (as the `Last-Event-ID` header does).
     pub last_event_id: Option<String>,
 }
 
@@ -101,6 +103,21 @@ fn parse_seq(what: &str, s: &str) -> Result<u64, ApiError> {
     })
 }
 
+/// The change feed as Server-Sent Events.
+///
+/// `id` = feed seq, `event` = created, updated or state (or expired), `data` = the message as
+/// `GET /api/v1/messages/{id}` renders it. Resumes after Last-Event-ID (header or parameter)
+/// with no gap and no duplicate; keep-alive comments every 15 s.
+#[utoipa::path(get, path = "/api/v1/stream", tag = "emission",
+    params(
+        StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "A parameter is malformed or unknown", body = ErrorBody),
+        (status = 503, description = "Emission is not running, too many streams are open, or the server is shutting down", body = ErrorBody),
+    ))]
 pub(crate) async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,

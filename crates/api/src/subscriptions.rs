@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use pharos_emit::{EmitError, SubscriptionSpec};
 use serde_json::{Value, json};
 
+use crate::error::ErrorBody;
 use crate::json::Json;
 use crate::{ApiError, AppState, EmitHandle};
 
@@ -34,11 +35,29 @@ fn emit_error(e: EmitError) -> ApiError {
     }
 }
 
+/// Every subscription (from pharos.toml and created through the API) with its delivery state.
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "emission",
+    responses(
+        (status = 200, description = "The subscriptions", body = ref("#/components/schemas/SubscriptionList")),
+        (status = 503, description = "Emission is not running", body = ErrorBody),
+    ))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let items = emit(&state)?.dispatcher.list();
     Ok(Json(json!({ "items": items })))
 }
 
+/// Create a subscription.
+///
+/// A filter, on-change or periodic emission, a dampening period and a sink (one of the
+/// registered sinks, to a host of [emit] allow_hosts). It gets the changes made from now on.
+#[utoipa::path(post, path = "/api/v1/subscriptions", tag = "emission",
+    request_body = ref("#/components/schemas/SubscriptionSpec"),
+    responses(
+        (status = 201, description = "Created", body = ref("#/components/schemas/Subscription")),
+        (status = 400, description = "The spec is invalid (the key at fault is named)", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 503, description = "Emission is not running", body = ErrorBody),
+    ))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     body: Bytes,
@@ -57,6 +76,15 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
 
+/// One subscription with its delivery state (delivered, pending, failed, dropped, last error,
+/// last delivery).
+#[utoipa::path(get, path = "/api/v1/subscriptions/{name}", tag = "emission",
+    params(("name" = String, Path, description = "Subscription name")),
+    responses(
+        (status = 200, description = "The subscription", body = ref("#/components/schemas/Subscription")),
+        (status = 404, description = "No subscription of this name", body = ErrorBody),
+        (status = 503, description = "Emission is not running", body = ErrorBody),
+    ))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -68,6 +96,15 @@ pub(crate) async fn get_one(
         .ok_or_else(|| ApiError::not_found(format!("no subscription named {name:?}")))
 }
 
+/// Stop and delete a subscription created through the API (those of pharos.toml: 409).
+#[utoipa::path(delete, path = "/api/v1/subscriptions/{name}", tag = "emission",
+    params(("name" = String, Path, description = "Subscription name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No subscription of this name", body = ErrorBody),
+        (status = 409, description = "Defined in pharos.toml", body = ErrorBody),
+        (status = 503, description = "Emission is not running", body = ErrorBody),
+    ))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,

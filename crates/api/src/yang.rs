@@ -5,9 +5,8 @@
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 
 /// `(name, revision, text)` of every served module.
 pub const MODULES: &[(&str, &str, &str)] = &[
@@ -53,19 +52,49 @@ pub const MODULES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// `GET /api/v1/yang`: the served modules with their revisions and paths.
-pub(crate) async fn list() -> axum::Json<Value> {
-    let items: Vec<Value> = MODULES
+/// One served module.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct YangModule {
+    /// Module name.
+    name: &'static str,
+    /// Its revision (date).
+    revision: &'static str,
+    /// Where its text is served.
+    path: String,
+}
+
+/// The served modules.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct YangModules {
+    /// One per module.
+    items: Vec<YangModule>,
+}
+
+/// `GET /api/v1/yang`: the YANG modules whose data Pharos speaks (name, revision, path).
+#[utoipa::path(get, path = "/api/v1/yang", tag = "server",
+    summary = "The YANG modules whose data Pharos speaks (name, revision, path)",
+    responses((status = 200, description = "The served modules", body = YangModules)))]
+pub(crate) async fn list() -> axum::Json<YangModules> {
+    let items = MODULES
         .iter()
-        .map(|(name, rev, _)| {
-            json!({"name": name, "revision": rev, "path": format!("/api/v1/yang/{name}")})
+        .map(|(name, revision, _)| YangModule {
+            name,
+            revision,
+            path: format!("/api/v1/yang/{name}"),
         })
         .collect();
-    axum::Json(json!({ "items": items }))
+    axum::Json(YangModules { items })
 }
 
 /// `GET /api/v1/yang/{module}`: the module's text (`application/yang`, RFC 6020); the name may
 /// carry its revision (`name@revision`, `.yang` optional).
+#[utoipa::path(get, path = "/api/v1/yang/{module}", tag = "server",
+    summary = "A YANG module's text (application/yang), by name or name@revision",
+    params(("module" = String, Path, description = "Module name, optionally @revision (`.yang` optional)")),
+    responses(
+        (status = 200, description = "The module", body = String, content_type = "application/yang"),
+        (status = 404, description = "No such module", body = ErrorBody),
+    ))]
 pub(crate) async fn get_one(Path(module): Path<String>) -> Result<Response, ApiError> {
     let wanted = module.strip_suffix(".yang").unwrap_or(&module);
     let (name, rev) = match wanted.split_once('@') {

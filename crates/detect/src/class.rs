@@ -11,10 +11,10 @@
 //! [`TrafficClass::Fragment`] class (a heuristic, documented as such).
 
 use pharos_model::ident::DdosType;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One traffic class measured per destination host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TrafficClass {
     /// Every flow.

@@ -7,36 +7,54 @@
 use crate::class::{NCLASS, TrafficClass};
 use crate::prefix::PrefixMap;
 use ipnet::IpNet;
-use serde::Deserialize;
+use pharos_model::config::{OldUnit, RenamedKey};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A configuration a detector cannot run with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// A prefix that does not parse.
-    #[error(
-        "config error: {key} = {value:?}: expected a prefix like \"192.0.2.0/24\" or \"2001:db8::/32\""
-    )]
-    Prefix {
-        /// The key, e.g. `detect.ddos.groups[1].prefixes`.
-        key: String,
-        /// The offending value.
-        value: String,
-    },
-    /// A number out of its range.
-    #[error("config error: {key} = {value}: {expected}")]
-    Range {
-        /// The key.
-        key: String,
-        /// The offending value, as written.
-        value: String,
-        /// What was expected.
-        expected: &'static str,
-    },
-}
+/// A configuration a detector cannot run with: section, key, value and what was expected.
+pub use pharos_model::config::ConfigError;
+
+/// Keys of `[detect]` spelled otherwise by earlier releases, still read with a warning.
+pub const RENAMED_KEYS: &[RenamedKey] = &[
+    RenamedKey::duration("detect.ddos", "window_s", "window", OldUnit::Secs),
+    RenamedKey::duration("detect.ddos", "delay_s", "delay", OldUnit::Secs),
+    RenamedKey::duration("detect.ddos", "hold_s", "hold", OldUnit::Secs),
+    RenamedKey::duration(
+        "detect.ddos",
+        "update_interval_s",
+        "update_interval",
+        OldUnit::Secs,
+    ),
+    RenamedKey::duration("detect.ddos", "idle_evict_s", "idle_evict", OldUnit::Secs),
+    RenamedKey::duration(
+        "detect.ddos.baseline",
+        "learning_s",
+        "learning",
+        OldUnit::Secs,
+    ),
+    RenamedKey::duration(
+        "detect.ddos.baseline",
+        "half_life_s",
+        "half_life",
+        OldUnit::Secs,
+    ),
+    RenamedKey::duration(
+        "detect.ddos.groups.baseline",
+        "learning_s",
+        "learning",
+        OldUnit::Secs,
+    ),
+    RenamedKey::duration(
+        "detect.ddos.groups.baseline",
+        "half_life_s",
+        "half_life",
+        OldUnit::Secs,
+    ),
+    RenamedKey::duration("detect.scan", "window_s", "window", OldUnit::Secs),
+];
 
 /// Per-class limits; each absent metric inherits the global default, and `0` disables it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
     /// Packets per second.
@@ -66,16 +84,19 @@ impl Limit {
 }
 
 /// Baseline mode: per host and class, an exponentially weighted moving average of each rate,
-/// learned while the host is not under attack. After `learning_s` seconds of a host being seen,
+/// learned while the host is not under attack. After `learning` of a host being seen,
 /// its threshold is `max(floor, multiplier * learned)` per metric instead of the absolute one.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BaselineConfig {
     /// Whether baseline mode is on (default false: absolute thresholds only).
     pub enabled: bool,
-    /// Seconds a host is observed before its learned rate is used (default 86400).
+    /// How long a host is observed before its learned rate is used, whole seconds (key
+    /// `learning`, default "1d").
+    #[serde(rename = "learning", with = "pharos_model::config::secs")]
     pub learning_s: u64,
-    /// Half-life of the moving average in seconds (default 3600).
+    /// Half-life of the moving average, whole seconds (key `half_life`, default "1h").
+    #[serde(rename = "half_life", with = "pharos_model::config::secs")]
     pub half_life_s: u64,
     /// Threshold = multiplier x learned rate (default 3.0).
     pub multiplier: f64,
@@ -98,7 +119,7 @@ impl Default for BaselineConfig {
 
 /// A named set of hosts with its own thresholds; the longest configured prefix decides a host's
 /// group.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostGroupConfig {
     /// Group name (used in rule names: `<group>/<class>/<metric>`).
@@ -117,7 +138,7 @@ pub struct HostGroupConfig {
 }
 
 /// DDoS detector configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DdosConfig {
     /// `nsf-name` of the events (default `pharos`).
@@ -133,19 +154,29 @@ pub struct DdosConfig {
     pub allow: Vec<String>,
     /// Sources whose flows are ignored.
     pub allow_src: Vec<String>,
-    /// Rates are averaged over this many seconds (default 5, 1..=60).
+    /// Rates are averaged over this window, whole seconds (key `window`, default "5s", "1s" to
+    /// "60s").
+    #[serde(rename = "window", with = "pharos_model::config::secs")]
     pub window_s: u32,
-    /// The window ends this many seconds before now, so that flows exported at their end have
-    /// arrived (default 2, 0..=300); set it to the exporters' active timeout for exact rates.
+    /// The window ends this long before now, so that flows exported at their end have arrived
+    /// (key `delay`, default "2s", "0s" to "5m"); set it to the exporters' active timeout for
+    /// exact rates.
+    #[serde(rename = "delay", with = "pharos_model::config::secs")]
     pub delay_s: u32,
-    /// An attack ends when its rate stayed below the threshold this long (default 30 s).
+    /// An attack ends when its rate stayed below the threshold this long (key `hold`, default
+    /// "30s").
+    #[serde(rename = "hold", with = "pharos_model::config::secs")]
     pub hold_s: u32,
-    /// An `Updated` is emitted this often while an attack lasts (default 10 s, 0 = never).
+    /// An `Updated` is emitted this often while an attack lasts (key `update_interval`, default
+    /// "10s", "0s" = never).
+    #[serde(rename = "update_interval", with = "pharos_model::config::secs")]
     pub update_interval_s: u32,
     /// Most destination hosts tracked at once; flows to further hosts are counted and dropped
     /// (default 262144).
     pub max_hosts: usize,
-    /// A host with no traffic and no attack for this long is forgotten (default 600 s).
+    /// A host with no traffic and no attack for this long is forgotten (key `idle_evict`,
+    /// default "10m").
+    #[serde(rename = "idle_evict", with = "pharos_model::config::secs")]
     pub idle_evict_s: u32,
     /// Heavy-hitter sketch capacity per attack (default 64).
     pub sketch_capacity: usize,
@@ -266,27 +297,39 @@ fn parse_net(key: &str, s: &str) -> Result<IpNet, ConfigError> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
         .map(|n| n.trunc())
-        .map_err(|_| ConfigError::Prefix {
-            key: key.into(),
-            value: s.into(),
+        .map_err(|_| {
+            at(
+                key,
+                format!("{s:?}"),
+                "expected a prefix like \"192.0.2.0/24\" or \"2001:db8::/32\"",
+            )
         })
 }
 
-fn range(
-    key: &str,
-    ok: bool,
-    value: impl ToString,
-    expected: &'static str,
-) -> Result<(), ConfigError> {
+fn range(key: &str, ok: bool, value: impl ToString, expected: &str) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {
-        Err(ConfigError::Range {
-            key: key.into(),
-            value: value.to_string(),
-            expected,
-        })
+        Err(at(key, value.to_string(), expected))
     }
+}
+
+/// The error of the dotted `path` (`detect.ddos.groups[0].prefixes`): the section is the table
+/// of the file (`detect.ddos`), the key the rest.
+fn at(path: &str, value: String, expected: &str) -> ConfigError {
+    let split = if path.starts_with("detect.") { 2 } else { 1 };
+    let mut parts = path.splitn(split + 1, '.');
+    let section: Vec<&str> = parts.by_ref().take(split).collect();
+    let key = parts.next().unwrap_or_default();
+    ConfigError::new(section.join("."), key, value, expected)
+}
+
+/// A duration of whole seconds as the file writes it (`"30s"`).
+fn dur(secs: impl Into<u64>) -> String {
+    format!(
+        "\"{}\"",
+        pharos_model::config::ConfigDuration::from_secs(secs.into())
+    )
 }
 
 fn compile_baseline(key: &str, b: &BaselineConfig) -> Result<Option<Baseline>, ConfigError> {
@@ -300,10 +343,10 @@ fn compile_baseline(key: &str, b: &BaselineConfig) -> Result<Option<Baseline>, C
         "expected a number >= 1.0",
     )?;
     range(
-        &format!("{key}.half_life_s"),
+        &format!("{key}.half_life"),
         b.half_life_s >= 1,
-        b.half_life_s,
-        "expected at least 1 second",
+        dur(b.half_life_s),
+        "expected at least \"1s\"",
     )?;
     Ok(Some(Baseline {
         learning_ms: b.learning_s.saturating_mul(1000),
@@ -318,16 +361,16 @@ impl DdosConfig {
     pub(crate) fn compile(&self) -> Result<Compiled, ConfigError> {
         let k = "detect.ddos";
         range(
-            &format!("{k}.window_s"),
+            &format!("{k}.window"),
             (1..=60).contains(&self.window_s),
-            self.window_s,
-            "expected 1 to 60 seconds",
+            dur(self.window_s),
+            "expected \"1s\" to \"60s\"",
         )?;
         range(
-            &format!("{k}.delay_s"),
+            &format!("{k}.delay"),
             self.delay_s <= 300,
-            self.delay_s,
-            "expected 0 to 300 seconds",
+            dur(self.delay_s),
+            "expected \"0s\" to \"5m\"",
         )?;
         range(
             &format!("{k}.max_hosts"),
@@ -442,14 +485,15 @@ impl DdosConfig {
 }
 
 /// Scan detector configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScanConfig {
     /// `nsf-name` of the events (default `pharos`).
     pub nsf_name: String,
     /// Only flows towards these prefixes are considered (empty, the default: every flow).
     pub networks: Vec<String>,
-    /// Length of the counting window in seconds (default 60).
+    /// Length of the counting window, whole seconds (key `window`, default "1m").
+    #[serde(rename = "window", with = "pharos_model::config::secs")]
     pub window_s: u32,
     /// Distinct destination ports of one host from one source that make a port scan
     /// (default 100).
@@ -482,10 +526,10 @@ impl ScanConfig {
     pub(crate) fn validate(&self) -> Result<PrefixMap<()>, ConfigError> {
         let k = "detect.scan";
         range(
-            &format!("{k}.window_s"),
+            &format!("{k}.window"),
             (1..=86_400).contains(&self.window_s),
-            self.window_s,
-            "expected 1 to 86400 seconds",
+            dur(self.window_s),
+            "expected \"1s\" to \"1d\"",
         )?;
         range(
             &format!("{k}.port_scan_ports"),
@@ -559,14 +603,15 @@ mod tests {
         };
         let e = cfg.compile().unwrap_err().to_string();
         assert!(
-            e.contains("detect.ddos.groups[0].prefixes") && e.contains("10.0.0.0/33"),
+            e.contains("[detect.ddos] groups[0].prefixes = \"10.0.0.0/33\""),
             "{e}"
         );
         let cfg = DdosConfig {
             window_s: 0,
             ..Default::default()
         };
-        assert!(cfg.compile().unwrap_err().to_string().contains("window_s"));
+        let e = cfg.compile().unwrap_err().to_string();
+        assert!(e.starts_with("[detect.ddos] window = \"0s\": "), "{e}");
         assert!(toml::from_str::<DdosConfig>("thresholds.smurf = { pps = 1 }").is_err());
     }
 }

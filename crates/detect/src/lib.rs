@@ -12,6 +12,7 @@
 pub mod class;
 pub mod config;
 pub mod ddos;
+pub mod hook;
 pub mod notify;
 pub mod prefix;
 pub mod report;
@@ -28,16 +29,38 @@ pub use scan::{ScanAlarm, ScanDetector, ScanKind, ScanStats};
 
 use pharos_model::Message;
 use pharos_model::flow::FlowBatch;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Configuration of every flow detector (`[detect]` in `pharos.toml`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectConfig {
     /// DDoS detector.
     pub ddos: DdosConfig,
     /// Scan detector.
     pub scan: ScanConfig,
+}
+
+impl DetectConfig {
+    /// Checks `[detect.ddos]` and `[detect.scan]` without building the detectors; the error names
+    /// the section, the key, the value and what is expected.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.ddos.compile()?;
+        self.scan.validate()?;
+        Ok(())
+    }
+}
+
+/// Every key of the detection sections (`[detect]`, `[notify]`, `[state]`, `[report]`,
+/// `[detect_hook]`) spelled
+/// otherwise by earlier releases, still read with a warning.
+pub fn renamed_keys() -> impl Iterator<Item = &'static pharos_model::config::RenamedKey> {
+    config::RENAMED_KEYS
+        .iter()
+        .chain(notify::RENAMED_KEYS)
+        .chain(state::RENAMED_KEYS)
+        .chain(report::RENAMED_KEYS)
+        .chain(hook::RENAMED_KEYS)
 }
 
 /// One output of [`Detector`] (rare next to flows: not worth boxing).
@@ -154,7 +177,7 @@ mod tests {
             r#"
             [ddos]
             networks = ["198.51.100.0/24"]
-            hold_s = 5
+            hold = "5s"
             [scan]
             networks = ["198.51.100.0/24"]
             "#,

@@ -33,8 +33,8 @@ mod thresholds;
 mod tests;
 
 pub use config::{
-    CorrelationRule, Distinct, Emit, GroupBy, NotifyConfig, RateAction, ThresholdRule,
-    ThresholdType, Track, UniqueOn,
+    CorrelationRule, Distinct, Emit, GroupBy, NotifyConfig, RENAMED_KEYS, RateAction,
+    ThresholdRule, ThresholdType, Track, UniqueOn,
 };
 pub use correlation::Correlator;
 pub use dedup::{DedupKey, Notifier};

@@ -24,11 +24,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::sketch::SpaceSaving;
 
-/// Configuration of periodic reports (`[detect.report]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Keys of `[report]` spelled otherwise by earlier releases, still read with a warning.
+pub const RENAMED_KEYS: &[pharos_model::config::RenamedKey] = &[
+    pharos_model::config::RenamedKey::duration(
+        "report",
+        "interval_s",
+        "interval",
+        pharos_model::config::OldUnit::Secs,
+    ),
+    pharos_model::config::RenamedKey::duration(
+        "report",
+        "counter_period_min",
+        "counter_period",
+        pharos_model::config::OldUnit::Minutes,
+    ),
+];
+
+/// Configuration of periodic reports (`[report]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportConfig {
-    /// Report period in seconds; 0 disables the periodic report. Default 3600.
+    /// Report period, whole seconds (key `interval`); 0 disables the periodic report. Default
+    /// "1h".
+    #[serde(rename = "interval", with = "pharos_model::config::secs")]
     pub interval_s: u64,
     /// Rows of each top list. Default 10.
     pub top: usize,
@@ -36,8 +54,49 @@ pub struct ReportConfig {
     pub sketch: usize,
     /// Most attacks listed; further ones are only counted. Default 1000.
     pub max_attacks: usize,
-    /// `i2nsf-counter` period in minutes: counters are reported this often; 0 (default) disables.
+    /// `i2nsf-counter` period, whole minutes (key `counter_period`, e.g. "5m"): counters are
+    /// reported this often; "0s" (default) disables.
+    #[serde(rename = "counter_period", with = "minutes")]
     pub counter_period_min: u16,
+}
+
+/// `#[serde(with)]` of a period held in whole minutes and written as a duration (`"5m"`).
+mod minutes {
+    use pharos_model::config::ConfigDuration;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let v = ConfigDuration::deserialize(d)?;
+        let ms = v.as_millis();
+        if !ms.is_multiple_of(60_000) {
+            return Err(serde::de::Error::custom(format!(
+                "\"{v}\": expected whole minutes, e.g. \"5m\""
+            )));
+        }
+        u16::try_from(ms / 60_000)
+            .map_err(|_| serde::de::Error::custom(format!("\"{v}\": too long a period")))
+    }
+
+    pub fn serialize<S: Serializer>(v: &u16, s: S) -> Result<S::Ok, S::Error> {
+        ConfigDuration::from_secs(u64::from(*v) * 60).serialize(s)
+    }
+}
+
+impl ReportConfig {
+    /// Checks the keys; the error names the key, the value and what is expected.
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        for (key, v) in [("top", self.top), ("sketch", self.sketch)] {
+            if v == 0 {
+                return Err(crate::ConfigError::new(
+                    "report",
+                    key,
+                    0,
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for ReportConfig {

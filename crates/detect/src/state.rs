@@ -30,9 +30,10 @@
 
 use std::collections::BTreeMap;
 
+use pharos_model::config::{OldUnit, RenamedKey};
 use pharos_model::ident::{AlarmSeverity, InterfaceState, SystemAlarmCategory, YangEnum};
 use pharos_model::{Kind, Message, SessionTable, Severity, SystemAlarm};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::ddos::ts_common;
@@ -40,8 +41,25 @@ use crate::ddos::ts_common;
 /// Envelope `source` of the messages this engine raises.
 pub const SOURCE: &str = "pharos:state";
 
-/// Configuration of the state alarms (`[detect.state]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Keys of `[state]` spelled otherwise by earlier releases, still read with a warning.
+pub const RENAMED_KEYS: &[RenamedKey] = &[
+    RenamedKey::duration(
+        "state",
+        "silence_default_s",
+        "silence_default",
+        OldUnit::Secs,
+    ),
+    RenamedKey::duration("state", "silence", "silence", OldUnit::Secs),
+    RenamedKey::duration(
+        "state",
+        "clock_offset_max_s",
+        "clock_offset_max",
+        OldUnit::Secs,
+    ),
+];
+
+/// Configuration of the state alarms (`[state]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateConfig {
     /// CPU usage threshold in percent (1..=100): alarm when usage exceeds it. Default 80.
@@ -58,17 +76,21 @@ pub struct StateConfig {
     /// Re-arm margin in percentage points: a raised resource re-arms at `threshold - hysteresis`.
     /// Default 5.
     pub hysteresis: u8,
-    /// Silence interval in seconds for sources not listed in `silence`; 0 (default) watches only
-    /// the listed sources.
+    /// Silence interval, whole seconds, for sources not listed in `silence` (key
+    /// `silence_default`); "0s" (default) watches only the listed sources.
+    #[serde(rename = "silence_default", with = "pharos_model::config::secs")]
     pub silence_default_s: u64,
-    /// Silence interval in seconds per source (NSF name or exporter address); 0 unwatches it.
+    /// Silence interval, whole seconds, per source (NSF name or exporter address); "0s" unwatches
+    /// it.
+    #[serde(with = "pharos_model::config::secs_map")]
     pub silence: BTreeMap<String, u64>,
     /// Most sources watched for silence. Default 10000.
     pub max_sources: usize,
     /// Most resources and interfaces tracked. Default 100000.
     pub max_items: usize,
-    /// A flow exporter whose clock is further than this from ours, seconds, raises an alarm;
-    /// 0 turns the clock alarm off. Default 60.
+    /// A flow exporter whose clock is further than this from ours, whole seconds (key
+    /// `clock_offset_max`), raises an alarm; "0s" turns the clock alarm off. Default "1m".
+    #[serde(rename = "clock_offset_max", with = "pharos_model::config::secs")]
     pub clock_offset_max_s: u64,
 }
 
@@ -176,28 +198,38 @@ fn percent(key: &str, v: u8) -> Result<u8, ConfigError> {
     if (1..=100).contains(&v) {
         Ok(v)
     } else {
-        Err(ConfigError::Range {
-            key: format!("detect.state.{key}"),
-            value: v.to_string(),
-            expected: "a percentage from 1 to 100",
-        })
+        Err(ConfigError::new(
+            "state",
+            key,
+            v,
+            "a percentage from 1 to 100",
+        ))
+    }
+}
+
+impl StateConfig {
+    /// Checks the thresholds; the error names the key, the value and what is expected.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        percent("cpu_threshold", self.cpu_threshold)?;
+        percent("memory_threshold", self.memory_threshold)?;
+        percent("disk_threshold", self.disk_threshold)?;
+        percent("session_threshold", self.session_threshold)?;
+        if self.hysteresis > 100 {
+            return Err(ConfigError::new(
+                "state",
+                "hysteresis",
+                self.hysteresis,
+                "percentage points from 0 to 100",
+            ));
+        }
+        Ok(())
     }
 }
 
 impl StateAlarms {
     /// An engine for `cfg`, or what is wrong with it.
     pub fn new(cfg: StateConfig) -> Result<Self, ConfigError> {
-        percent("cpu_threshold", cfg.cpu_threshold)?;
-        percent("memory_threshold", cfg.memory_threshold)?;
-        percent("disk_threshold", cfg.disk_threshold)?;
-        percent("session_threshold", cfg.session_threshold)?;
-        if cfg.hysteresis > 100 {
-            return Err(ConfigError::Range {
-                key: "detect.state.hysteresis".into(),
-                value: cfg.hysteresis.to_string(),
-                expected: "percentage points from 0 to 100",
-            });
-        }
+        cfg.validate()?;
         Ok(Self {
             cfg,
             items: BTreeMap::new(),

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 pub mod dispatch;
 pub mod feed;
 pub mod filter;
@@ -18,6 +19,7 @@ pub mod subscription;
 pub mod syslog_out;
 pub mod webhook;
 
+pub use config::{EmitConfig, EmitConfigError, RENAMED_KEYS};
 pub use dispatch::{Dispatcher, DispatcherConfig, EmitError, Origin, SubscriptionInfo};
 pub use filter::Filter;
 pub use sink::{Sink, SinkConfig, SinkSpec};
@@ -72,36 +74,9 @@ impl SinkConfigError {
     }
 }
 
-/// A duration in a sink configuration: `"10s"`, `"500ms"`, `"2m"`, or a number of seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConfigDuration(pub std::time::Duration);
-
-impl<'de> serde::Deserialize<'de> for ConfigDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Secs(s) => Ok(Self(std::time::Duration::from_secs(s))),
-            Raw::Text(t) => pharos_store::time::parse_duration_ms(&t)
-                .map(|ms| Self(std::time::Duration::from_millis(ms)))
-                .map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "{t:?}: expected a duration like \"10s\", \"500ms\" or \"2m\", or a number of seconds"
-                    ))
-                }),
-        }
-    }
-}
-
-impl serde::Serialize for ConfigDuration {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}ms", self.0.as_millis()))
-    }
-}
+/// The workspace's one duration type: `"10s"`, `"500ms"`, `"2m"` (a bare number is refused
+/// with the spelling to use).
+pub use pharos_model::config::ConfigDuration;
 
 pub use pharos_tls::https_client_config;
 

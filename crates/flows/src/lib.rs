@@ -5,11 +5,14 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 pub mod export;
 pub mod filter;
 pub mod query;
 pub mod schema;
 pub mod segment;
+
+pub use config::{FlowStoreConfig, RENAMED_KEYS};
 
 /// The flow archive's root under a data directory: `<data_dir>/flows`.
 pub fn archive_root(data_dir: &std::path::Path) -> std::path::PathBuf {

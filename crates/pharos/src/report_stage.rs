@@ -1,8 +1,8 @@
 //! Periodic outputs of `pharos run` (`[report]`):
-//! - the report: at the end of every aligned `interval_s` period, the report of that period is
+//! - the report: at the end of every aligned `interval` period, the report of that period is
 //!   computed from the message store (as `GET /api/v1/reports` computes any window), written to
 //!   `<data_dir>/reports/<end>.json` (the newest [`KEEP_REPORTS`] are kept) and logged as text;
-//! - the `i2nsf-counter` period (`counter_period_min`): per flow exporter, one `i2nsf-counters`
+//! - the `i2nsf-counter` period (`counter_period`): per flow exporter, one `i2nsf-counters`
 //!   snapshot with a `system-interface` entry per ifIndex seen (packets and bytes in and out,
 //!   renormalised by sampling, average rates over the period), stored like any message, so
 //!   subscribers and the API get them. The nsf-name is the exporter's address.

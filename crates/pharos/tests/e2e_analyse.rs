@@ -13,11 +13,11 @@ use pharos_model::{
     UserActivityLog,
 };
 use serde_json::Value;
-use support::{Instance, client};
+use support::Instance;
 
 const CONFIG: &str = r#"
 [notify]
-dedup_window_s = 2
+dedup_window = "2s"
 
 [[notify.correlate]]
 name = "ssh-bf"
@@ -30,7 +30,7 @@ emit = "brute-force"
 [state]
 cpu_threshold = 80
 hysteresis = 5
-silence = { "fw-silent" = 2 }
+silence = { "fw-silent" = "2s" }
 "#;
 
 fn intrusion(src: [u8; 4]) -> Message {
@@ -85,16 +85,7 @@ fn cpu(nsf: &str, usage: u8) -> Message {
 
 async fn push(inst: &Instance, msgs: &[Message]) -> Value {
     let body: Vec<Value> = msgs.iter().map(pharos_model::json::encode).collect();
-    let resp = client()
-        .post(inst.url("/api/v1/push"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(status, 200, "{v}");
-    v
+    support::push_ok(inst, Value::Array(body).to_string()).await
 }
 
 async fn messages(inst: &Instance, query: &str) -> Vec<Value> {
@@ -244,7 +235,7 @@ fn denied(port: u16) -> Message {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firewall_deny_logs_probing_many_ports_give_one_port_scan_event() {
-    let inst = Instance::start("[detect.scan]\nport_scan_ports = 10\nwindow_s = 60\n");
+    let inst = Instance::start("[detect.scan]\nport_scan_ports = 10\nwindow = \"1m\"\n");
     // 9 refused ports: below the threshold, only the logs are stored
     let logs: Vec<Message> = (1..=9).map(|p| denied(1000 + p)).collect();
     assert_eq!(push(&inst, &logs).await["stored"], 9);

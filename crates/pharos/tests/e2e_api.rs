@@ -3,7 +3,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Instance, client};
+use support::{Instance, client, push};
 
 async fn all_messages(inst: &Instance) -> Vec<Value> {
     let http = client();
@@ -23,19 +23,6 @@ async fn all_messages(inst: &Instance) -> Vec<Value> {
             None => return out,
         }
     }
-}
-
-async fn push(inst: &Instance, body: impl Into<reqwest::Body>) -> (u16, Value) {
-    let resp = client()
-        .post(inst.url("/api/v1/push"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let v = resp.json().await.unwrap_or(Value::Null);
-    (status, v)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,11 +57,7 @@ async fn messages(inst: &Instance, http: &reqwest::Client) -> Vec<Value> {
 
 /// `POST /api/v1/push` of `body` with `http`'s credentials.
 async fn push(inst: &Instance, http: &reqwest::Client, body: &Value) -> reqwest::Response {
-    http.post(inst.url("/api/v1/push"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
+    support::push_as(inst, http, body.to_string()).await
 }
 
 async fn count(inst: &Instance) -> usize {

@@ -24,7 +24,7 @@ const EXPORTERS: [(&str, i64, [u8; 4]); 3] = [
 ];
 
 /// Detection of SYN floods over 5,000 pps on 198.51.100.0/24, clock alarms at the default bound.
-const CONFIG: &str = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow_s = 2\ndelay_s = 2\nhold_s = 600\nthresholds.syn = { pps = 5000 }\n[state]\n";
+const CONFIG: &str = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow = \"2s\"\ndelay = \"2s\"\nhold = \"10m\"\nthresholds.syn = { pps = 5000 }\n[state]\n";
 
 fn now_ms() -> u64 {
     SystemTime::now()

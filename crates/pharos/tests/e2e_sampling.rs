@@ -311,7 +311,7 @@ async fn the_sampling_override_of_the_config_still_wins_over_options_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_archives_renormalised_flows_and_detects_the_sampled_flood() {
     let cfg = format!(
-        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow_s = 2\ndelay_s = 2\nhold_s = 3\nthresholds.syn = {{ pps = {SYN_PPS_THRESHOLD} }}\n"
+        "[flow]\nlisten = [\"127.0.0.1:0\"]\n[detect.ddos]\nnetworks = [\"198.51.100.0/24\"]\nwindow = \"2s\"\ndelay = \"2s\"\nhold = \"3s\"\nthresholds.syn = {{ pps = {SYN_PPS_THRESHOLD} }}\n"
     );
     let inst = Instance::start(&cfg);
     let pcap = inst.dir.path().join("live.pcap");

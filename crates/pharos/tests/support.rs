@@ -192,6 +192,35 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// `POST /api/v1/push` of `body` (YANG-JSON notifications) with `http`'s credentials.
+pub async fn push_as(
+    inst: &Instance,
+    http: &reqwest::Client,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    http.post(inst.url("/api/v1/push"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST /api/v1/push` of `body` with the admin token: the status and the JSON answer (null
+/// when the answer is not JSON).
+pub async fn push(inst: &Instance, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
+    let resp = push_as(inst, &client(), body).await;
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// [`push`] that must be accepted (200): the JSON answer (`stored`, `ids`).
+pub async fn push_ok(inst: &Instance, body: impl Into<reqwest::Body>) -> serde_json::Value {
+    let (status, v) = push(inst, body).await;
+    assert_eq!(status, 200, "push refused: {v}");
+    v
+}
+
 /// Headers that send `token` as `Authorization: Bearer`.
 pub fn auth_headers(token: &str) -> reqwest::header::HeaderMap {
     let mut h = reqwest::header::HeaderMap::new();

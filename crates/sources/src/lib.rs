@@ -4,6 +4,8 @@
 #![deny(unsafe_code)]
 
 pub mod flow;
+mod flow_config;
+pub use flow_config::FlowConfig;
 pub mod syslog;
 
 #[cfg(test)]

@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod cursor;
 pub mod inventory;
 pub mod sqlite;
@@ -34,6 +35,7 @@ pub mod writer;
 
 use pharos_model::{EventState, Message, Severity, Timestamp};
 
+pub use config::StoreConfig;
 pub use sqlite::SqliteStore;
 
 /// Default page size when [`MessageQuery::limit`] is 0.

@@ -8,9 +8,9 @@ pub enum TimeError {
         "cannot read the time {0:?}: use RFC 3339 (2026-12-02T14:00:00Z), a date (2026-12-02), `now`, a relative time such as -1h, -30m, -2d, or Unix seconds"
     )]
     Time(String),
-    /// Not one of the duration forms.
-    #[error("cannot read the duration {0:?}: use a number and a unit, such as 10s, 1m, 5m, 1h, 1d")]
-    Duration(String),
+    /// Not a duration (the grammar of [`pharos_model::config::ConfigDuration`]).
+    #[error("cannot read the duration {0}")]
+    Duration(pharos_model::config::DurationError),
 }
 
 /// Reads a time as Unix ms: RFC 3339, `YYYY-MM-DD[ T]HH:MM[:SS]` (UTC), `YYYY-MM-DD`, nfdump's
@@ -55,23 +55,13 @@ pub fn parse_time(s: &str, now_ms: u64) -> Result<u64, TimeError> {
     u64::try_from(dt.and_utc().timestamp_millis()).map_err(|_| err())
 }
 
-/// Reads a duration in ms: `90s`, `5m`, `1h`, `2d`, `1w`, `500ms` (a bare number is seconds).
+/// Reads a duration in ms with the configuration's grammar
+/// ([`pharos_model::config::ConfigDuration`]): `500ms`, `90s`, `5m`, `1h`, `2d`, `1w`, `1h30m`;
+/// a bare number is refused with the spelling to use.
 pub fn parse_duration_ms(s: &str) -> Result<u64, TimeError> {
-    let err = || TimeError::Duration(s.to_string());
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let n: u64 = n.parse().map_err(|_| err())?;
-    let mult = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1_000,
-        "ms" => 1,
-        "m" | "min" | "mins" => 60_000,
-        "h" | "hour" | "hours" => 3_600_000,
-        "d" | "day" | "days" => 86_400_000,
-        "w" | "week" | "weeks" => 7 * 86_400_000,
-        _ => return Err(err()),
-    };
-    n.checked_mul(mult).ok_or_else(err)
+    pharos_model::config::ConfigDuration::parse(s)
+        .map(|d| d.as_millis())
+        .map_err(TimeError::Duration)
 }
 
 #[cfg(test)]
@@ -112,11 +102,10 @@ mod tests {
         }
         assert_eq!(parse_duration_ms("5m"), Ok(300_000));
         assert!(parse_duration_ms("99999999999999999d").is_err());
-        assert!(
-            parse_duration_ms("m")
-                .unwrap_err()
-                .to_string()
-                .contains("1m")
-        );
+        assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
+        let e = parse_duration_ms("m").unwrap_err().to_string();
+        assert!(e.contains("\"15m\""), "{e}");
+        let e = parse_duration_ms("30").unwrap_err().to_string();
+        assert!(e.contains("write \"30s\" instead of 30"), "{e}");
     }
 }

@@ -39,6 +39,24 @@ pub struct PacketSummary {
     pub ip_len: u16,
 }
 
+impl PacketSummary {
+    /// Writes what the header says of the flow (addresses, unspecified IPv4 when no IP header was
+    /// reached; protocol, ToS, ports, TCP flags, ICMP type and code) into `r`. The VLAN is left
+    /// to the caller, whose precedence rules differ.
+    pub fn apply_to(&self, r: &mut pharos_model::flow::FlowRecord) {
+        let zero = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        r.src_addr = self.src.unwrap_or(zero);
+        r.dst_addr = self.dst.unwrap_or(zero);
+        r.proto = self.proto;
+        r.tos = self.tos;
+        r.src_port = self.src_port;
+        r.dst_port = self.dst_port;
+        r.tcp_flags = self.tcp_flags;
+        r.icmp_type = self.icmp_type;
+        r.icmp_code = self.icmp_code;
+    }
+}
+
 /// Most tunnels (VXLAN, GRE, IP-in-IP) followed into.
 const MAX_DEPTH: u8 = 3;
 

@@ -8,7 +8,7 @@
 //! sample becomes one flow: packets = sampling rate, bytes = frame length × sampling rate, start
 //! and end = receive time. Nothing allocates per sample except the returned counter structs.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use pharos_model::flow::{FlowBatch, FlowRecord};
 
@@ -455,16 +455,7 @@ fn flow_sample(
 }
 
 fn apply_summary(r: &mut FlowRecord, p: &PacketSummary) {
-    let zero = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    r.src_addr = p.src.unwrap_or(zero);
-    r.dst_addr = p.dst.unwrap_or(zero);
-    r.proto = p.proto;
-    r.tos = p.tos;
-    r.src_port = p.src_port;
-    r.dst_port = p.dst_port;
-    r.tcp_flags = p.tcp_flags;
-    r.icmp_type = p.icmp_type;
-    r.icmp_code = p.icmp_code;
+    p.apply_to(r);
     if p.vlan.is_some() {
         r.vlan = p.vlan;
     }

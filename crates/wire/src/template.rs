@@ -581,15 +581,7 @@ impl Acc {
         if let Some(p) = &self.section {
             // Fields the record states explicitly win over the sampled header.
             if self.src.is_none() {
-                r.src_addr = p.src.unwrap_or(zero);
-                r.dst_addr = p.dst.unwrap_or(zero);
-                r.proto = p.proto;
-                r.src_port = p.src_port;
-                r.dst_port = p.dst_port;
-                r.tcp_flags = p.tcp_flags;
-                r.tos = p.tos;
-                r.icmp_type = p.icmp_type;
-                r.icmp_code = p.icmp_code;
+                p.apply_to(&mut r);
             }
             if r.vlan.is_none() {
                 r.vlan = p.vlan;
@@ -699,6 +691,44 @@ pub enum TemplateEvent<'s> {
 use crate::bytes::{u16_at, u32_at};
 use crate::error::WireError;
 
+/// One template record's header, as the v9 and IPFIX loops read it.
+struct Head {
+    id: u16,
+    /// Field count.
+    n: usize,
+    /// Scope field count (options templates; 0 otherwise).
+    scope: usize,
+    options: bool,
+    /// IPFIX field specifiers (which may carry an enterprise number).
+    ipfix: bool,
+}
+
+/// Reads the field specifiers of the template `head` at `pos` and reports it to `f`, or that it
+/// has more than `max_fields` fields (they are skipped, not kept); returns the position after them.
+fn define(
+    body: &[u8],
+    pos: usize,
+    head: Head,
+    max_fields: usize,
+    scratch: &mut Vec<FieldSpec>,
+    what: &'static str,
+    f: &mut impl FnMut(TemplateEvent<'_>),
+) -> Result<usize, WireError> {
+    let keep = head.n <= max_fields;
+    let pos = read_fields(body, pos, head.n, head.ipfix, keep, scratch, what)?;
+    if keep {
+        f(TemplateEvent::Define {
+            id: head.id,
+            scope: head.scope as u16,
+            options: head.options,
+            fields: scratch,
+        });
+    } else {
+        f(TemplateEvent::TooManyFields { id: head.id });
+    }
+    Ok(pos)
+}
+
 /// Reads `n` field specifiers at `pos` (IPFIX: with enterprise numbers) into `scratch`; returns
 /// the new position.
 fn read_fields(
@@ -795,18 +825,14 @@ pub fn v9_templates(
             (u16_at(body, pos + 2) as usize, 0)
         };
         pos += hdr;
-        let keep = n <= max_fields;
-        pos = read_fields(body, pos, n, false, keep, scratch, what)?;
-        if keep {
-            f(TemplateEvent::Define {
-                id,
-                scope: scope as u16,
-                options,
-                fields: scratch,
-            });
-        } else {
-            f(TemplateEvent::TooManyFields { id });
-        }
+        let head = Head {
+            id,
+            n,
+            scope,
+            options,
+            ipfix: false,
+        };
+        pos = define(body, pos, head, max_fields, scratch, what, &mut f)?;
     }
     Ok(())
 }
@@ -870,18 +896,14 @@ pub fn ipfix_templates(
                 ));
             }
         }
-        let keep = n <= max_fields;
-        pos = read_fields(body, pos, n, true, keep, scratch, what)?;
-        if keep {
-            f(TemplateEvent::Define {
-                id,
-                scope: scope as u16,
-                options,
-                fields: scratch,
-            });
-        } else {
-            f(TemplateEvent::TooManyFields { id });
-        }
+        let head = Head {
+            id,
+            n,
+            scope,
+            options,
+            ipfix: true,
+        };
+        pos = define(body, pos, head, max_fields, scratch, what, &mut f)?;
     }
     Ok(())
 }

@@ -456,6 +456,11 @@ impl TokenStore {
     }
 }
 
+/// Checks `[[api.token]]` entries without opening a store.
+pub(crate) fn check_configured(configured: &[TokenConfig]) -> Result<(), TokenError> {
+    validate_configured(configured).map(|_| ())
+}
+
 fn validate_configured(configured: &[TokenConfig]) -> Result<Vec<Configured>, TokenError> {
     let mut out = Vec::with_capacity(configured.len());
     for (i, c) in configured.iter().enumerate() {

@@ -4,20 +4,43 @@
 
 use std::collections::BTreeMap;
 
+use pharos_model::config::{OldUnit, RenamedKey};
 use pharos_model::ident::IntrusionAttackType;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 
+/// Keys of `[notify]` spelled otherwise by earlier releases, still read with a warning.
+pub const RENAMED_KEYS: &[RenamedKey] = &[
+    RenamedKey::duration("notify", "dedup_window_s", "dedup_window", OldUnit::Secs),
+    RenamedKey::duration("notify", "dampening_s", "dampening", OldUnit::Secs),
+    RenamedKey::duration(
+        "notify.correlate",
+        "leakspeed_ms",
+        "leakspeed",
+        OldUnit::Millis,
+    ),
+    RenamedKey::duration(
+        "notify.correlate",
+        "blackhole_s",
+        "blackhole",
+        OldUnit::Secs,
+    ),
+];
+
 /// Configuration of the notification stage (`[notify]` in `pharos.toml`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
     /// nsf-name of the events raised by correlation rules.
     pub nsf_name: String,
-    /// Identical notifications within this many seconds fold into one (0: no folding).
+    /// Identical notifications within this window, whole seconds, fold into one (key
+    /// `dedup_window`; "0s": no folding).
+    #[serde(rename = "dedup_window", with = "pharos_model::config::secs")]
     pub dedup_window_s: u64,
-    /// RFC 8641 `dampening-period` per kind name (e.g. `intrusion = 30`), in seconds.
+    /// RFC 8641 `dampening-period` per kind name, whole seconds (key `dampening`, e.g.
+    /// `{ intrusion = "30s" }`).
+    #[serde(rename = "dampening", with = "pharos_model::config::secs_map")]
     pub dampening_s: BTreeMap<String, u64>,
     /// Threshold rules (Suricata `threshold.config` semantics).
     pub thresholds: Vec<ThresholdRule>,
@@ -41,7 +64,7 @@ impl Default for NotifyConfig {
 }
 
 /// Suricata threshold type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdType {
     /// Alert on every `count`-th match within `seconds`.
@@ -61,7 +84,7 @@ pub enum ThresholdType {
 }
 
 /// What a threshold rule counts by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Track {
     /// Per source address.
@@ -80,7 +103,7 @@ pub enum Track {
 }
 
 /// Distinct counting of `detection_filter` (`unique_on`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UniqueOn {
     /// Count distinct source ports.
@@ -90,7 +113,7 @@ pub enum UniqueOn {
 }
 
 /// Action a `rate_filter` switches to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RateAction {
     /// Keep alerting.
@@ -104,7 +127,7 @@ pub enum RateAction {
 }
 
 /// One threshold rule: which notifications it applies to, and how it counts them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdRule {
     /// Rule name the notification must carry (Suricata `sig_id`); absent: any.
@@ -168,7 +191,7 @@ impl ThresholdRule {
 }
 
 /// Which field groups a correlation rule's buckets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     /// Source address.
@@ -183,7 +206,7 @@ pub enum GroupBy {
 }
 
 /// A field whose distinct values are counted (CrowdSec `distinct`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Distinct {
     /// User name.
@@ -197,7 +220,7 @@ pub enum Distinct {
 }
 
 /// Attack type a correlation rule raises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Emit {
     /// `brute-force`.
@@ -222,7 +245,7 @@ impl Emit {
 /// events and leaks one every `leakspeed_ms`; an event that finds it full overflows it. Sliding
 /// window (when `count` is set): `count` events within `seconds` overflow it. An overflow raises
 /// an intrusion event; the group is then silent for `blackhole_s`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CorrelationRule {
     /// Name (the `rule-name` of the events raised).
@@ -255,8 +278,12 @@ pub struct CorrelationRule {
     /// Leaky: events the bucket holds (0 and no `count`: every event overflows, a trigger).
     #[serde(default)]
     pub capacity: u64,
-    /// Milliseconds to leak one event.
-    #[serde(default = "default_leak")]
+    /// Time to leak one event, milliseconds (key `leakspeed`, default "10s").
+    #[serde(
+        rename = "leakspeed",
+        default = "default_leak",
+        with = "pharos_model::config::millis"
+    )]
     pub leakspeed_ms: u64,
     /// Sliding window: events (distinct values with `distinct`) that raise the event.
     #[serde(default)]
@@ -264,11 +291,19 @@ pub struct CorrelationRule {
     /// Sliding window: length, seconds.
     #[serde(default)]
     pub seconds: u64,
-    /// Seconds a group stays silent after an overflow.
-    #[serde(default)]
+    /// How long a group stays silent after an overflow, whole seconds (key `blackhole`).
+    #[serde(rename = "blackhole", default, with = "pharos_model::config::secs")]
     pub blackhole_s: u64,
     /// Attack type of the event raised.
     pub emit: Emit,
+}
+
+impl NotifyConfig {
+    /// Checks the keys and rules; the error names the key, the value and what is expected.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(self)?;
+        super::thresholds::Thresholds::new(self.thresholds.clone(), self.max_keys).map(|_| ())
+    }
 }
 
 fn default_leak() -> u64 {
@@ -278,11 +313,7 @@ fn default_leak() -> u64 {
 /// What is wrong with `cfg`, if anything: each error names the `notify.` key and what it expects.
 pub(super) fn check(cfg: &NotifyConfig) -> Result<(), ConfigError> {
     let bad = |key: &str, value: String, expected: &'static str| {
-        Err(ConfigError::Range {
-            key: format!("notify.{key}"),
-            value,
-            expected,
-        })
+        Err(ConfigError::new("notify", key, value, expected))
     };
     if cfg.max_keys == 0 {
         return bad("max_keys", "0".into(), "expected at least 1");
@@ -290,7 +321,7 @@ pub(super) fn check(cfg: &NotifyConfig) -> Result<(), ConfigError> {
     for k in cfg.dampening_s.keys() {
         if !pharos_model::KIND_NAMES.contains(&k.as_str()) {
             return bad(
-                "dampening_s",
+                "dampening",
                 format!("{k:?}"),
                 "expected a kind name like \"intrusion\" or \"system-alarm\"",
             );

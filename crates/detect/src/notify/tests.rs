@@ -255,7 +255,7 @@ fn suppress_silences_matches_from_the_listed_networks_only() {
     r.ip = vec!["10.0.0.300".into()];
     assert!(matches!(
         Thresholds::new(vec![r], 10),
-        Err(ConfigError::Prefix { .. })
+        Err(ConfigError { .. })
     ));
 }
 
@@ -359,8 +359,8 @@ fn failed_logins_overflow_a_leaky_bucket_into_one_brute_force_event() {
 fn config_parses_from_toml_and_rejects_unknown_keys_and_kinds() {
     let c: NotifyConfig = toml::from_str(
         r#"
-        dedup_window_s = 30
-        dampening_s = { intrusion = 10 }
+        dedup_window = "30s"
+        dampening = { intrusion = "10s" }
         [[thresholds]]
         rule = "2100498"
         type = "limit"
@@ -372,8 +372,8 @@ fn config_parses_from_toml_and_rejects_unknown_keys_and_kinds() {
         kinds = ["user-activity-log"]
         activity = "failed-login"
         capacity = 5
-        leakspeed_ms = 10000
-        blackhole_s = 60
+        leakspeed = "10s"
+        blackhole = "1m"
         emit = "brute-force"
         [[correlate]]
         name = "port-scan"
@@ -387,11 +387,20 @@ fn config_parses_from_toml_and_rejects_unknown_keys_and_kinds() {
     .unwrap();
     assert_eq!(c.thresholds[0].mode, ThresholdType::Limit);
     assert!(Notifier::new(c.clone()).is_ok());
-    assert!(toml::from_str::<NotifyConfig>("dedup_window = 3").is_err());
+    assert_eq!((c.dedup_window_s, c.dampening_s["intrusion"]), (30, 10));
+    assert_eq!(
+        (c.correlate[0].leakspeed_ms, c.correlate[0].blackhole_s),
+        (10_000, 60)
+    );
+    let e = toml::from_str::<NotifyConfig>("dedup_window = 3")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("write \"3s\" instead of 3"), "{e}");
+    assert!(toml::from_str::<NotifyConfig>("dedup_window_s = 3").is_err());
     let mut bad = c;
     bad.dampening_s = BTreeMap::from([("intrusions".to_string(), 1)]);
     let e = Notifier::new(bad).unwrap_err().to_string();
-    assert!(e.contains("notify.dampening_s"), "{e}");
+    assert!(e.contains("[notify] dampening = \"intrusions\""), "{e}");
 }
 
 // ---- corpora -----------------------------------------------------------------------------

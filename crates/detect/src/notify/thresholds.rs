@@ -68,9 +68,13 @@ impl Thresholds {
                 let net = s
                     .parse::<IpNet>()
                     .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| ConfigError::Prefix {
-                        key: format!("notify.thresholds[{i}].ip"),
-                        value: s.clone(),
+                    .map_err(|_| {
+                        ConfigError::new(
+                            "notify",
+                            format!("thresholds[{i}].ip"),
+                            format!("{s:?}"),
+                            "expected a prefix like \"192.0.2.0/24\" or \"2001:db8::/32\"",
+                        )
                     })?;
                 v.push(net);
             }

@@ -177,7 +177,7 @@ fn periodic_gives_aligned_periods_once_and_folds_missed_ones() {
     assert_eq!(p.due(T0 + 61_000), None);
     assert_eq!(p.due(T0 + 300_500), Some((T0 + 60_000, T0 + 300_000)));
     assert_eq!(p.due(T0 + 360_000), Some((T0 + 300_000, T0 + 360_000)));
-    let cfg: ReportConfig = toml::from_str("counter_period_min = 5\ninterval_s = 0").unwrap();
+    let cfg: ReportConfig = toml::from_str("counter_period = \"5m\"\ninterval = \"0s\"").unwrap();
     let mut off = Periodic::reports(&cfg);
     assert_eq!(off.due(0), None);
     assert_eq!(off.due(u64::MAX), None);

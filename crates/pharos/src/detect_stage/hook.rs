@@ -85,7 +85,7 @@ fn run_hook(
         let _ = stdin.write_all(doc.as_bytes());
         let _ = stdin.write_all(b"\n");
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(cfg.timeout_seconds);
+    let deadline = std::time::Instant::now() + cfg.timeout.get();
     loop {
         match child.try_wait() {
             Ok(Some(s)) if s.success() => return Ok(()),
@@ -96,7 +96,7 @@ fn run_hook(
             Ok(None) if std::time::Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                tracing::warn!(command = %cfg.command, timeout_s = cfg.timeout_seconds, phase,
+                tracing::warn!(command = %cfg.command, timeout = %cfg.timeout, phase,
                     "detect hook timed out and was killed");
                 return Err("timeout");
             }

@@ -73,7 +73,7 @@ mod tests {
 
     fn detector() -> DdosDetector {
         let cfg: DdosConfig = toml::from_str(
-            "networks = [\"198.51.100.0/24\"]\n[baseline]\nenabled = true\nlearning_s = 60\n",
+            "networks = [\"198.51.100.0/24\"]\n[baseline]\nenabled = true\nlearning = \"1m\"\n",
         )
         .unwrap();
         DdosDetector::new(cfg).unwrap()

@@ -26,8 +26,11 @@
 //!   dispatcher drains the channel, closes every queue, and each consumer drains its queue and
 //!   finishes; the detection queue closes with the dispatcher.
 
+mod start;
 #[cfg(test)]
 mod tests;
+
+pub use start::{Taps, start as start_path};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

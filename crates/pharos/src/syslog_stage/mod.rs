@@ -25,8 +25,11 @@
 //! shutdown is: stop the listeners (the channel closes), [`SyslogStage::finish`] (drain what was
 //! received, wait until it is stored, write the inventory).
 
+mod start;
 #[cfg(test)]
 mod tests;
+
+pub use start::start as start_path;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -75,12 +78,12 @@ impl StageSettings {
                 cfg.timezone
             )
         })?;
-        let year_margin = crate::config::HumanDuration::parse(&cfg.year_margin)
-            .and_then(|d| chrono::TimeDelta::from_std(d.0).ok())
+        let year_margin = chrono::TimeDelta::from_std(cfg.year_margin.get())
+            .ok()
             .filter(|d| *d <= chrono::TimeDelta::days(MAX_YEAR_MARGIN_DAYS))
             .ok_or_else(|| {
                 format!(
-                    "[syslog] year_margin = {:?}: expected a duration from \"0s\" to \"{MAX_YEAR_MARGIN_DAYS}d\", like \"1d\" or \"12h\"",
+                    "[syslog] year_margin = \"{}\": expected a duration from \"0s\" to \"{MAX_YEAR_MARGIN_DAYS}d\", like \"1d\" or \"12h\"",
                     cfg.year_margin
                 )
             })?;

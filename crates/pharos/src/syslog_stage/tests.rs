@@ -203,12 +203,17 @@ fn settings_errors_name_the_key_and_the_fix() {
     assert!(e.contains("timezone") && e.contains("+01:00"), "{e}");
     let e = err(|c| c.batch = 0, &[]);
     assert!(e.contains("[syslog] batch = 0"), "{e}");
-    let e = err(|c| c.year_margin = "1y".into(), &[]);
+    let e = crate::config::Config::parse("[syslog]\nyear_margin = \"1y\"\n", "p.toml")
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.contains("[syslog] year_margin = \"1y\"") && e.contains("\"1d\""),
+        e.contains("year_margin") && e.contains("\"1y\"") && e.contains("line 2"),
         "{e}"
     );
-    let e = err(|c| c.year_margin = "40d".into(), &[]);
+    let e = err(
+        |c| c.year_margin = pharos_model::config::ConfigDuration::from_secs(40 * 86_400),
+        &[],
+    );
     assert!(e.contains("year_margin") && e.contains("31d"), "{e}");
     let e = err(
         |c| {
@@ -460,7 +465,12 @@ fn rfc3164_year_follows_year_margin() {
     assert_eq!(year(stage_settings(|_| {}), line), 2025);
     // ... within a configured margin of a week.
     assert_eq!(
-        year(stage_settings(|c| c.year_margin = "7d".into()), line),
+        year(
+            stage_settings(
+                |c| c.year_margin = pharos_model::config::ConfigDuration::from_secs(7 * 86_400)
+            ),
+            line
+        ),
         2026
     );
     assert_eq!(

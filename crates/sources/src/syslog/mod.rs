@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pharos_model::Timestamp;
+use pharos_model::config::{ConfigDuration, OldUnit, RenamedKey};
 use pharos_wire::syslog::OversizePolicy;
 use tokio::sync::{mpsc, watch};
 
@@ -70,14 +71,14 @@ pub struct SyslogConfig {
     pub max_connections: usize,
     /// Most open TCP and TLS connections from one address.
     pub max_connections_per_peer: usize,
-    /// A connection silent this long (seconds) is closed.
-    pub idle_timeout_secs: u64,
+    /// A TCP or TLS connection silent this long is closed.
+    pub idle_timeout: ConfigDuration,
     /// Zone of RFC 3164 timestamps: "UTC", "local" or an offset like "+01:00" (normalise stage).
     pub timezone: String,
     /// How far in the future (a duration like "1d", "12h", "0s") an RFC 3164 timestamp, which has
     /// no year, may be and still get the receive time's year; beyond, it gets the year before
     /// (normalise stage).
-    pub year_margin: String,
+    pub year_margin: ConfigDuration,
     /// Received records that may wait for the normalise stage (UDP drops beyond it).
     pub queue: usize,
     /// Most messages per store submission (normalise stage).
@@ -132,9 +133,9 @@ impl Default for SyslogConfig {
             oversize: "truncate".into(),
             max_connections: 1024,
             max_connections_per_peer: 64,
-            idle_timeout_secs: 600,
+            idle_timeout: ConfigDuration::from_secs(600),
             timezone: "UTC".into(),
-            year_margin: "1d".into(),
+            year_margin: ConfigDuration::from_secs(86_400),
             queue: 16_384,
             batch: 1000,
             default_parser: "auto".into(),
@@ -163,9 +164,9 @@ pub struct TlsConfig {
     /// With `client_ca`: refuse clients without a certificate (true) or accept them too (false).
     #[serde(default = "yes")]
     pub require_client_cert: bool,
-    /// Seconds a client has to complete the TLS handshake.
+    /// Time a client has to complete the TLS handshake.
     #[serde(default = "default_handshake")]
-    pub handshake_timeout_secs: u64,
+    pub handshake_timeout: ConfigDuration,
 }
 
 fn default_tls_listen() -> String {
@@ -174,22 +175,37 @@ fn default_tls_listen() -> String {
 fn yes() -> bool {
     true
 }
-fn default_handshake() -> u64 {
-    10
+fn default_handshake() -> ConfigDuration {
+    ConfigDuration::from_secs(10)
 }
 
-/// A configuration error, naming the key and the fix.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+/// Keys of `[syslog]` spelled otherwise by earlier releases, still read with a warning.
+pub const RENAMED_KEYS: &[RenamedKey] = &[
+    RenamedKey::duration("syslog", "idle_timeout_secs", "idle_timeout", OldUnit::Secs),
+    RenamedKey::duration(
+        "syslog.tls",
+        "handshake_timeout_secs",
+        "handshake_timeout",
+        OldUnit::Secs,
+    ),
+];
 
-fn listen_addr(key: &str, s: &str) -> Result<Option<SocketAddr>, ConfigError> {
+pub use pharos_model::config::ConfigError;
+
+fn listen_addr(section: &str, key: &str, s: &str) -> Result<Option<SocketAddr>, ConfigError> {
     if s.trim().is_empty() {
         return Ok(None);
     }
-    pharos_model::listen::socket_addr(s)
-        .map(Some)
-        .map_err(|e| ConfigError(format!("[syslog] {key} = {e}, or \"\" to turn it off")))
+    pharos_model::listen::socket_addr(s).map(Some).map_err(|e| {
+        let quoted = format!("{s:?}");
+        let why = e.strip_prefix(&format!("{quoted}: ")).unwrap_or(&e);
+        ConfigError::new(
+            section,
+            key,
+            quoted,
+            format!("{why}, or \"\" to turn it off"),
+        )
+    })
 }
 
 /// The checked form of the listeners' keys of [`SyslogConfig`].
@@ -224,30 +240,48 @@ pub struct Settings {
 impl SyslogConfig {
     /// Checks the listeners' keys; the error names the key and the fix.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let udp = listen_addr("udp", &self.udp)?;
-        let tcp = listen_addr("tcp", &self.tcp)?;
+        let udp = listen_addr("syslog", "udp", &self.udp)?;
+        let tcp = listen_addr("syslog", "tcp", &self.tcp)?;
         let tls = match &self.tls {
             Some(t) => {
-                let a = listen_addr("tls.listen", &t.listen)?.ok_or_else(|| {
-                    ConfigError("[syslog.tls] listen is empty: give an address like \"0.0.0.0:6514\" or remove [syslog.tls]".into())
+                let a = listen_addr("syslog.tls", "listen", &t.listen)?.ok_or_else(|| {
+                    ConfigError::new(
+                        "syslog.tls",
+                        "listen",
+                        format!("{:?}", t.listen),
+                        "give an address like \"0.0.0.0:6514\" or remove [syslog.tls]",
+                    )
                 })?;
+                if t.handshake_timeout.is_zero() {
+                    return Err(ConfigError::new(
+                        "syslog.tls",
+                        "handshake_timeout",
+                        "\"0s\"",
+                        "must be positive, e.g. \"10s\"",
+                    ));
+                }
                 Some((a, t.clone()))
             }
             None => None,
         };
         if self.max_message_bytes < 480 {
-            return Err(ConfigError(format!(
-                "[syslog] max_message_bytes = {}: must be at least 480 (RFC 5424 minimum); 65536 is a good value",
-                self.max_message_bytes
-            )));
+            return Err(ConfigError::new(
+                "syslog",
+                "max_message_bytes",
+                self.max_message_bytes,
+                "must be at least 480 (RFC 5424 minimum); 65536 is a good value",
+            ));
         }
         let oversize = match self.oversize.as_str() {
             "truncate" => OversizePolicy::Truncate,
             "skip" => OversizePolicy::Skip,
             o => {
-                return Err(ConfigError(format!(
-                    "[syslog] oversize = {o:?}: expected \"truncate\" or \"skip\""
-                )));
+                return Err(ConfigError::new(
+                    "syslog",
+                    "oversize",
+                    format!("{o:?}"),
+                    "expected \"truncate\" or \"skip\"",
+                ));
             }
         };
         for (k, v) in [
@@ -256,12 +290,15 @@ impl SyslogConfig {
             ("queue", self.queue),
         ] {
             if v == 0 {
-                return Err(ConfigError(format!("[syslog] {k} = 0: must be at least 1")));
+                return Err(ConfigError::new("syslog", k, 0, "must be at least 1"));
             }
         }
-        if self.idle_timeout_secs == 0 {
-            return Err(ConfigError(
-                "[syslog] idle_timeout_secs = 0: must be at least 1 (seconds)".into(),
+        if self.idle_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "syslog",
+                "idle_timeout",
+                "\"0s\"",
+                "must be positive, e.g. \"10m\"",
             ));
         }
         let d = SyslogConfig::default();
@@ -273,7 +310,7 @@ impl SyslogConfig {
             oversize,
             max_connections: self.max_connections,
             max_connections_per_peer: self.max_connections_per_peer,
-            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            idle_timeout: self.idle_timeout.get(),
             queue: self.queue,
             udp_receive_buffer_bytes: self.udp_receive_buffer_bytes,
             default_addresses: self.udp == d.udp && self.tcp == d.tcp,

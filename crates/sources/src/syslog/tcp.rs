@@ -107,8 +107,8 @@ pub(super) async fn run(listener: TcpListener, tls: Option<TlsAcceptor>, mut ctx
             match tls {
                 None => serve(stream, peer, transport, ctx).await,
                 Some(acceptor) => {
-                    let secs = ctx.settings.tls.as_ref().map(|(_, t)| t.handshake_timeout_secs).unwrap_or(10);
-                    match tokio::time::timeout(Duration::from_secs(secs), acceptor.accept(stream)).await {
+                    let limit = ctx.settings.tls.as_ref().map_or(Duration::from_secs(10), |(_, t)| t.handshake_timeout.get());
+                    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
                         Ok(Ok(s)) => serve(s, peer, transport, ctx).await,
                         Ok(Err(e)) => {
                             metrics::counter!("pharos_syslog_connections_refused_total", "reason" => "tls_handshake").increment(1);

@@ -273,7 +273,7 @@ async fn connections_over_the_per_peer_limit_are_refused_and_idle_ones_closed() 
     let (h, rx) = start(settings(|c| {
         c.udp = String::new();
         c.max_connections_per_peer = 1;
-        c.idle_timeout_secs = 1;
+        c.idle_timeout = pharos_model::config::ConfigDuration::from_secs(1);
     }))
     .await
     .unwrap();
@@ -292,7 +292,7 @@ async fn connections_over_the_per_peer_limit_are_refused_and_idle_ones_closed() 
     let _ = second.write_all(b"<13>refused\n");
     assert!(
         closed_by_server(&mut first),
-        "idle connection must be closed after idle_timeout_secs"
+        "idle connection must be closed after idle_timeout"
     );
     let _ = first.write_all(b"<13>late\n");
     let rest = shutdown_and_drain(h, rx).await;
@@ -366,10 +366,13 @@ fn settings_errors_name_the_key() {
             key: "k.pem".into(),
             client_ca: None,
             require_client_cert: true,
-            handshake_timeout_secs: 10,
+            handshake_timeout: pharos_model::config::ConfigDuration::from_secs(10),
         })
     });
-    assert!(e.contains("[syslog.tls] listen is empty"), "{e}");
+    assert!(
+        e.contains("[syslog.tls] listen = \" \"") && e.contains("remove [syslog.tls]"),
+        "{e}"
+    );
     let e = err(|c| c.max_message_bytes = 479);
     assert!(e.contains("max_message_bytes") && e.contains("480"), "{e}");
     let e = err(|c| c.oversize = "cut".into());
@@ -383,10 +386,14 @@ fn settings_errors_name_the_key() {
             c.max_connections_per_peer = 0
         }),
         ("queue", |c| c.queue = 0),
-        ("idle_timeout_secs", |c| c.idle_timeout_secs = 0),
+        ("idle_timeout", |c| c.idle_timeout = Default::default()),
     ] {
         let e = err(f);
-        assert!(e.contains(&format!("[syslog] {k} = 0")), "{e}");
+        assert!(
+            e.contains(&format!("[syslog] {k} = 0"))
+                || e.contains(&format!("[syslog] {k} = \"0s\"")),
+            "{e}"
+        );
     }
     // The stage's keys are the binary's to check.
     let ok = SyslogConfig {
@@ -411,7 +418,7 @@ async fn tls_files_that_cannot_be_used_are_named() {
         key: dir.path().join("missing.key"),
         client_ca: None,
         require_client_cert: true,
-        handshake_timeout_secs: 10,
+        handshake_timeout: pharos_model::config::ConfigDuration::from_secs(10),
     };
     let Err(e) = tls::acceptor(&cfg) else {
         panic!("missing files must be refused")

@@ -220,22 +220,26 @@ fn last_seq(conn: &Connection) -> Result<u64, StoreError> {
     Ok(v as u64)
 }
 
-fn change_code(c: ChangeKind) -> i64 {
-    match c {
-        ChangeKind::Created => 0,
-        ChangeKind::Updated => 1,
-        ChangeKind::State => 2,
-    }
+/// The integer codes the schema stores for an enum's values (a code is never reused):
+/// `$to(value)`, and with `$from`, `$from(code)` (`None` for a code this version does not know).
+macro_rules! codes {
+    ($ty:ident: $to:ident { $($var:ident = $code:literal),+ $(,)? }) => {
+        fn $to(v: $ty) -> i64 {
+            match v { $($ty::$var => $code,)+ }
+        }
+    };
+    ($ty:ident: $to:ident, $from:ident { $($var:ident = $code:literal),+ $(,)? }) => {
+        codes!($ty: $to { $($var = $code),+ });
+        fn $from(v: i64) -> Option<$ty> {
+            match v { $($code => Some($ty::$var),)+ _ => None }
+        }
+    };
 }
 
-fn change_from_code(v: i64) -> Option<ChangeKind> {
-    Some(match v {
-        0 => ChangeKind::Created,
-        1 => ChangeKind::Updated,
-        2 => ChangeKind::State,
-        _ => return None,
-    })
-}
+codes!(ChangeKind: change_code, change_from_code { Created = 0, Updated = 1, State = 2 });
+codes!(Severity: severity_code { Info = 0, Low = 1, Middle = 2, High = 3, Critical = 4 });
+codes!(EventState: state_code, state_from_code { Open = 0, Acknowledged = 1, Closed = 2 });
+codes!(AddrRole: role_code { Src = 0, Dst = 1 });
 
 /// Appends a change-feed entry for message `id`; returns its seq.
 fn record_change(tx: &Transaction<'_>, id: i64, change: ChangeKind) -> Result<u64, StoreError> {
@@ -281,40 +285,6 @@ pub(crate) fn ns(t: Timestamp) -> i64 {
 
 fn from_ns(v: i64) -> Timestamp {
     chrono::DateTime::from_timestamp_nanos(v)
-}
-
-fn severity_code(s: Severity) -> i64 {
-    match s {
-        Severity::Info => 0,
-        Severity::Low => 1,
-        Severity::Middle => 2,
-        Severity::High => 3,
-        Severity::Critical => 4,
-    }
-}
-
-fn state_code(s: EventState) -> i64 {
-    match s {
-        EventState::Open => 0,
-        EventState::Acknowledged => 1,
-        EventState::Closed => 2,
-    }
-}
-
-fn state_from_code(v: i64) -> Option<EventState> {
-    Some(match v {
-        0 => EventState::Open,
-        1 => EventState::Acknowledged,
-        2 => EventState::Closed,
-        _ => return None,
-    })
-}
-
-fn role_code(r: AddrRole) -> i64 {
-    match r {
-        AddrRole::Src => 0,
-        AddrRole::Dst => 1,
-    }
 }
 
 /// Index key of an address: family byte, then the address bytes big-endian.

@@ -188,6 +188,28 @@ pub struct SyslogMessage<'a> {
 }
 
 impl<'a> SyslogMessage<'a> {
+    /// A message of `protocol` with only its PRI and anomalies: the start of every parse.
+    pub(super) fn empty(protocol: Protocol, pri: Option<u8>, anomalies: Anomalies) -> Self {
+        SyslogMessage {
+            protocol,
+            pri,
+            timestamp: None,
+            hostname: None,
+            app_name: None,
+            proc_id: None,
+            msg_id: None,
+            tag: None,
+            structured_data: None,
+            msg: "",
+            content: "",
+            text: "",
+            bom: false,
+            sequence: None,
+            time_marker: None,
+            anomalies,
+        }
+    }
+
     /// Facility 0..=23 (user = 1 when there was no PRI).
     pub fn facility(&self) -> u8 {
         self.pri.unwrap_or(13) >> 3

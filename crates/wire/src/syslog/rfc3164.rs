@@ -8,27 +8,6 @@ const MAX_HOSTNAME: usize = 255;
 /// rsyslog's limit on a tag (CONF_TAG_MAXSIZE - 2).
 const MAX_TAG: usize = 510;
 
-fn empty<'a>(pri: Option<u8>, anomalies: Anomalies) -> SyslogMessage<'a> {
-    SyslogMessage {
-        protocol: Protocol::Rfc3164,
-        pri,
-        timestamp: None,
-        hostname: None,
-        app_name: None,
-        proc_id: None,
-        msg_id: None,
-        tag: None,
-        structured_data: None,
-        msg: "",
-        content: "",
-        text: "",
-        bom: false,
-        sequence: None,
-        time_marker: None,
-        anomalies,
-    }
-}
-
 /// syslogd's `last message repeated N times`, alone after the PRI (rsyslog's `pmlastmsg`).
 fn last_message_repeated(s: &str) -> bool {
     const OPEN: &str = "last message repeated ";
@@ -121,14 +100,14 @@ pub(super) fn parse<'a>(
     if last_message_repeated(trimmed) {
         anomalies.insert(Anomalies::NO_TIMESTAMP);
         anomalies.insert(Anomalies::NO_HOSTNAME);
-        let mut m = empty(pri, anomalies);
+        let mut m = SyslogMessage::empty(Protocol::Rfc3164, pri, anomalies);
         m.tag = Some("");
         m.msg = trimmed;
         m.content = trimmed;
         m.text = trimmed;
         return m;
     }
-    let mut m = empty(pri, anomalies);
+    let mut m = SyslogMessage::empty(Protocol::Rfc3164, pri, anomalies);
     let mut s = input;
 
     // Cisco IOS: `123: ` sequence number, optional `origin: `, `*` or `.` marker, timestamp.

@@ -34,24 +34,7 @@ pub(super) fn parse<'a>(
     mut anomalies: Anomalies,
     opts: &ParseOptions,
 ) -> SyslogMessage<'a> {
-    let mut m = SyslogMessage {
-        protocol: Protocol::Rfc5424,
-        pri,
-        timestamp: None,
-        hostname: None,
-        app_name: None,
-        proc_id: None,
-        msg_id: None,
-        tag: None,
-        structured_data: None,
-        msg: "",
-        content: "",
-        text: "",
-        bom: false,
-        sequence: None,
-        time_marker: None,
-        anomalies,
-    };
+    let mut m = SyslogMessage::empty(Protocol::Rfc5424, pri, anomalies);
     let mut s = input;
     let Some(ts) = field(&mut s) else {
         anomalies.insert(Anomalies::TRUNCATED_HEADER);
