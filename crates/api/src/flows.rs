@@ -8,11 +8,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use pharos_flows::filter::{self, FilterError};
 use pharos_flows::query::{Key, MAX_LIMIT, Metric, Order, QueryError, Scan, Selection};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::error::ErrorBody;
 use crate::json::Json;
+use crate::views::{FlowList, FlowSeries, FlowTop};
 use crate::{ApiError, AppState};
 
 /// Flow scans that may run at once.
@@ -151,7 +152,7 @@ async fn scan<T: Send + 'static>(
 #[utoipa::path(get, path = "/api/v1/flows/query", tag = "flows", params(QueryParams),
     summary = "Stored flows matching a filter and window, earliest first or largest first",
     responses(
-        (status = 200, description = "The flows and what the scan did", body = ref("#/components/schemas/FlowList")),
+        (status = 200, description = "The flows and what the scan did", body = FlowList),
         (status = 400, description = "A parameter or the filter is malformed", body = ErrorBody),
         (status = 404, description = "The flow store is disabled", body = ErrorBody),
         (status = 503, description = "Too many flow queries are running; retry after Retry-After", body = ErrorBody),
@@ -159,7 +160,7 @@ async fn scan<T: Send + 'static>(
 pub async fn query(
     State(state): State<AppState>,
     Query(p): Query<QueryParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FlowList>, ApiError> {
     let sel = p.selection()?;
     let limit = p.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_LIMIT {
@@ -173,8 +174,7 @@ pub async fn query(
         .map_or(Ok(Order::Time), str::parse)
         .map_err(query_error)?;
     let l = scan(&state, sel, move |s| s.list(limit, order)).await?;
-    let flows: Vec<Value> = l.flows.iter().map(|f| f.to_json()).collect();
-    Ok(Json(json!({ "flows": flows, "stats": l.stats })))
+    Ok(Json(l.into()))
 }
 
 /// `GET /api/v1/flows/top`: the top values of a key (addresses, prefixes, ports, protocols, AS,
@@ -182,7 +182,7 @@ pub async fn query(
 #[utoipa::path(get, path = "/api/v1/flows/top", tag = "flows", params(QueryParams),
     summary = "Top values of a key (addresses, prefixes, ports, protocols, AS, interfaces) by bytes, packets or flows",
     responses(
-        (status = 200, description = "The top rows and totals", body = ref("#/components/schemas/FlowTop")),
+        (status = 200, description = "The top rows and totals", body = FlowTop),
         (status = 400, description = "A parameter or the filter is malformed, or `key` is missing", body = ErrorBody),
         (status = 404, description = "The flow store is disabled", body = ErrorBody),
         (status = 503, description = "Too many flow queries are running; retry after Retry-After", body = ErrorBody),
@@ -190,7 +190,7 @@ pub async fn query(
 pub async fn top(
     State(state): State<AppState>,
     Query(p): Query<QueryParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FlowTop>, ApiError> {
     let sel = p.selection()?;
     let key = p
         .key()?
@@ -198,7 +198,7 @@ pub async fn top(
     let by = p.by()?;
     let n = p.n.unwrap_or(10).min(10_000);
     let t = scan(&state, sel, move |s| s.top(key, by, n)).await?;
-    Ok(Json(serde_json::to_value(t).unwrap_or(Value::Null)))
+    Ok(Json(t.into()))
 }
 
 /// `GET /api/v1/flows/series`: flows, packets and bytes per interval of flow start time,
@@ -206,7 +206,7 @@ pub async fn top(
 #[utoipa::path(get, path = "/api/v1/flows/series", tag = "flows", params(QueryParams),
     summary = "Flows, packets and bytes per interval of flow start time, optionally per top key value",
     responses(
-        (status = 200, description = "The series", body = ref("#/components/schemas/FlowSeries")),
+        (status = 200, description = "The series", body = FlowSeries),
         (status = 400, description = "A parameter or the filter is malformed", body = ErrorBody),
         (status = 404, description = "The flow store is disabled", body = ErrorBody),
         (status = 503, description = "Too many flow queries are running; retry after Retry-After", body = ErrorBody),
@@ -214,7 +214,7 @@ pub async fn top(
 pub async fn series(
     State(state): State<AppState>,
     Query(p): Query<QueryParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FlowSeries>, ApiError> {
     let sel = p.selection()?;
     let interval = pharos_store::time::parse_duration_ms(p.interval.as_deref().unwrap_or("1m"))
         .ok()
@@ -228,5 +228,5 @@ pub async fn series(
     let key = p.key()?.map(|k| (k, p.n.unwrap_or(5).min(1000)));
     let by = p.by()?;
     let s = scan(&state, sel, move |s| s.series(interval, key, by)).await?;
-    Ok(Json(serde_json::to_value(s).unwrap_or(Value::Null)))
+    Ok(Json(s.into()))
 }

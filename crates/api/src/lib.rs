@@ -25,6 +25,7 @@ pub mod reports;
 pub mod server;
 pub mod stream;
 mod subscriptions;
+pub mod views;
 pub mod yang;
 
 use std::net::SocketAddr;

@@ -4,51 +4,21 @@
 
 use axum::extract::State;
 use pharos_store::inventory::{ExporterEntry, NsfEntry};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::json::Json;
+use crate::views::{Exporter, Nsf, NsfList};
 
 /// One inventory entry as JSON.
 pub fn render(e: &NsfEntry) -> Value {
-    json!({
-        "name": e.name,
-        "configured": e.configured,
-        "addresses": e.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        "hostnames": e.hostnames,
-        "vendor": e.vendor,
-        "model": e.model,
-        "type": e.nsf_type,
-        "parser": e.parser,
-        "detected-format": e.detected_format,
-        "last-address": e.last_address.map(|a| a.to_string()),
-        "first-seen": e.first_seen.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        "last-seen": e.last_seen.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        "received": e.received,
-        "parsed": e.parsed,
-        "unparsed": e.unparsed,
-    })
+    serde_json::to_value(Nsf::from(e)).unwrap_or(Value::Null)
 }
 
 /// One flow exporter as JSON: its clock offset (export time minus receive time, median of its
 /// recent datagrams; negative: behind ours) and the correction applied to its flow times.
 pub fn render_exporter(e: &ExporterEntry) -> Value {
-    let c = &e.clock;
-    let time = |ms: u64| {
-        chrono::DateTime::from_timestamp_millis(ms.min(i64::MAX as u64) as i64)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-    };
-    json!({
-        "exporter": c.exporter.to_string(),
-        "domain": c.domain,
-        "nsf": e.nsf,
-        "clock-offset-seconds": c.offset_ms as f64 / 1000.0,
-        "clock-correction-seconds": c.correction_ms as f64 / 1000.0,
-        "clock-samples": c.samples,
-        "datagrams": c.datagrams,
-        "last-received": time(c.last_received_ms),
-        "last-export-time": time(c.last_export_ms),
-    })
+    serde_json::to_value(Exporter::from(e)).unwrap_or(Value::Null)
 }
 
 /// The NSF inventory and the flow exporters.
@@ -57,11 +27,12 @@ pub fn render_exporter(e: &ExporterEntry) -> Value {
 /// and last-seen time; and the flow exporters the collector tracks (per exporter and observation
 /// domain), with their clock offsets.
 #[utoipa::path(get, path = "/api/v1/nsfs", tag = "server",
-    responses((status = 200, description = "The NSFs", body = ref("#/components/schemas/NsfList"))))]
-pub(crate) async fn list(State(state): State<AppState>) -> Json<Value> {
-    let items: Vec<Value> = state.nsfs.list().iter().map(render).collect();
-    let exporters: Vec<Value> = state.nsfs.exporters().iter().map(render_exporter).collect();
-    Json(json!({ "items": items, "exporters": exporters }))
+    responses((status = 200, description = "The NSFs", body = NsfList)))]
+pub(crate) async fn list(State(state): State<AppState>) -> Json<NsfList> {
+    Json(NsfList {
+        exporters: state.nsfs.exporters().iter().map(Exporter::from).collect(),
+        items: state.nsfs.list().iter().map(Nsf::from).collect(),
+    })
 }
 
 #[cfg(test)]

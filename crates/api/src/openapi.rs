@@ -6,11 +6,12 @@
 //!   `IntoParams`: the struct the handler deserialises, so a parameter it accepts is documented),
 //!   body and answers (types deriving `ToSchema`). [`crate::api_routes`] registers the same
 //!   handlers in the router: the served routes and the documented operations come from one list.
+//!   Answers whose data other crates define (flow scans, reports, the NSF inventory,
+//!   subscriptions) are serialised through the api crate's own types ([`crate::views`]), so
+//!   every answer's schema is derived from what the handler writes.
 //! - Added here, from the code that decides them: each operation's security, `x-pharos-role`
-//!   and 401/403/429 answers from the route rule [`crate::auth::required`]; the sink types of a
-//!   subscription from the sink registry [`pharos_emit::sinks::REGISTRY`]; and the schemas of
-//!   answers whose types other crates define (flow scans, reports, the NSF inventory,
-//!   subscriptions, token lists), written out in [`external_schemas`].
+//!   and 401/403/429 answers from the route rule [`crate::auth::required`]; and the sink types
+//!   of a subscription from the sink registry [`pharos_emit::sinks::REGISTRY`] ([`sink_schema`]).
 
 use std::sync::OnceLock;
 
@@ -68,11 +69,10 @@ fn build() -> Value {
             }
         }
     }
-    let schemas = &mut doc["components"]["schemas"];
-    if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), external_schemas()) {
-        for (name, schema) in more {
-            all.entry(name).or_insert(schema);
-        }
+    // A subscription's sink: one variant per registered sink, which the type cannot say.
+    let spec = &mut doc["components"]["schemas"]["SubscriptionSpec"];
+    if spec.is_object() {
+        spec["properties"]["sink"] = sink_schema();
     }
     doc["security"] = json!([{ "bearer": [] }]);
     doc["components"]["securitySchemes"] = json!({
@@ -155,236 +155,6 @@ pub fn sink_schema() -> Value {
     json!({
         "description": "Where the subscription delivers: `type` names a registered sink, the other keys are its configuration (see docs/config.md)",
         "oneOf": variants,
-    })
-}
-
-/// Schemas of answers and bodies whose types live in other crates (`pharos_flows`,
-/// `pharos_detect`, `pharos_store`, `pharos_emit`, the token store), which do not derive
-/// `ToSchema`; the subscription's sink is [`sink_schema`].
-fn external_schemas() -> Value {
-    json!({
-        "Notification": {
-            "type": "object",
-            "description": "An I2NSF notification in YANG-JSON (RFC 7951) as defined by ietf-i2nsf-monitoring-interface@2022-06-01 and pharos-i2nsf-extensions (GET /api/v1/yang): one member `ietf-i2nsf-monitoring-interface:i2nsf-event`, `:i2nsf-log`, `:i2nsf-nsf-event` or `:i2nsf-counters`; optionally wrapped as {\"ietf-restconf:notification\": {\"eventTime\": ..., <notification>}}. Free-form YANG JSON: the server validates it against the modules and names the first invalid member.",
-            "additionalProperties": true,
-            "example": {
-                "ietf-i2nsf-monitoring-interface:i2nsf-event": {
-                    "nsf-name": "fw1",
-                    "i2nsf-system-detection-alarm": {
-                        "alarm-category": "memory-alarm",
-                        "usage": 91,
-                        "threshold": 90
-                    }
-                }
-            }
-        },
-        "PushBody": {
-            "description": "One notification, or a JSON array of them; also accepted as application/x-ndjson, one notification per line",
-            "oneOf": [
-                { "$ref": "#/components/schemas/Notification" },
-                { "type": "array", "items": { "$ref": "#/components/schemas/Notification" } }
-            ]
-        },
-        "TokenInfo": {
-            "type": "object",
-            "required": ["name", "role", "revoked", "source"],
-            "properties": {
-                "name": { "type": "string" },
-                "role": { "type": "string", "enum": ["viewer", "analyst", "admin", "nsf"] },
-                "created": { "type": ["string", "null"], "format": "date-time" },
-                "expires": { "type": ["string", "null"], "format": "date-time" },
-                "revoked": { "type": "boolean" },
-                "last_used": { "type": ["string", "null"], "format": "date-time", "description": "to the minute" },
-                "source": { "type": "string", "enum": ["database", "config"] },
-                "nsf": { "type": "string", "description": "role nsf: the NSF name its pushes are stored under (absent: the documents' own)" }
-            }
-        },
-        "TokenList": {
-            "type": "object",
-            "required": ["items"],
-            "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/TokenInfo" } } }
-        },
-        "NsfList": {
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "items": { "type": "array", "items": {
-                    "type": "object",
-                    "required": ["name", "configured", "parser", "received", "parsed", "unparsed"],
-                    "properties": {
-                        "name": { "type": "string" },
-                        "configured": { "type": "boolean", "description": "false for senders registered automatically" },
-                        "addresses": { "type": "array", "items": { "type": "string" } },
-                        "hostnames": { "type": "array", "items": { "type": "string" } },
-                        "vendor": { "type": ["string", "null"] },
-                        "model": { "type": ["string", "null"] },
-                        "type": { "type": ["string", "null"] },
-                        "parser": { "type": "string" },
-                        "detected-format": { "type": ["string", "null"] },
-                        "last-address": { "type": ["string", "null"] },
-                        "first-seen": { "type": ["string", "null"], "format": "date-time" },
-                        "last-seen": { "type": ["string", "null"], "format": "date-time" },
-                        "received": { "type": "integer" },
-                        "parsed": { "type": "integer" },
-                        "unparsed": { "type": "integer" }
-                    }
-                } },
-                "exporters": { "type": "array", "description": "Flow exporters (NetFlow v5/v9, IPFIX; sFlow carries no export time) per exporter address and observation domain, while the collector tracks them (forgotten after an hour of silence, not kept across restarts)", "items": {
-                    "type": "object",
-                    "required": ["exporter", "domain", "clock-offset-seconds", "clock-correction-seconds", "clock-samples", "datagrams"],
-                    "properties": {
-                        "exporter": { "type": "string", "description": "The exporter's address (UDP source)" },
-                        "domain": { "type": "integer", "description": "Observation domain (IPFIX), source id (v9), engine type << 8 | engine id (v5)" },
-                        "nsf": { "type": ["string", "null"], "description": "The configured NSF whose addresses contain the exporter" },
-                        "clock-offset-seconds": { "type": "number", "description": "Export time in its headers minus our receive time, median of its last 15 datagrams; negative: its clock is behind ours" },
-                        "clock-correction-seconds": { "type": "number", "description": "What was subtracted from the start and end of its latest flows (0: its clock is within 2 s of ours and trusted as it is)" },
-                        "clock-samples": { "type": "integer", "description": "Datagrams the offset is the median of" },
-                        "datagrams": { "type": "integer", "description": "Datagrams with an export time received from it" },
-                        "last-received": { "type": ["string", "null"], "format": "date-time", "description": "When its latest datagram arrived (our clock)" },
-                        "last-export-time": { "type": ["string", "null"], "format": "date-time", "description": "The export time of that datagram (its clock)" }
-                    }
-                } }
-            }
-        },
-        "Totals": {
-            "type": "object",
-            "required": ["flows", "packets", "bytes"],
-            "properties": {
-                "flows": { "type": "integer" },
-                "packets": { "type": "integer" },
-                "bytes": { "type": "integer" }
-            }
-        },
-        "ScanStats": {
-            "type": "object",
-            "description": "What the scan read: segments and row groups read or skipped by time, rows read and selected, segments that could not be read",
-            "properties": {
-                "segments": { "type": "integer" },
-                "segments_pruned": { "type": "integer" },
-                "row_groups": { "type": "integer" },
-                "row_groups_pruned": { "type": "integer" },
-                "rows_scanned": { "type": "integer" },
-                "rows_matched": { "type": "integer" },
-                "errors": { "type": "array", "items": { "type": "string" } },
-                "restarts": { "type": "integer", "description": "times the scan restarted because a segment was merged or expired under it" }
-            }
-        },
-        "FlowList": {
-            "type": "object",
-            "required": ["flows", "stats"],
-            "properties": {
-                "flows": { "type": "array", "items": { "type": "object", "description": "One flow: exporter, domain, src_addr, dst_addr, src_port, dst_port, proto, tcp_flags, packets, bytes, start_ms, end_ms, in_if, out_if, src_as, dst_as, next_hop, sampling_rate, vlan" } },
-                "stats": { "$ref": "#/components/schemas/ScanStats" }
-            }
-        },
-        "FlowTop": {
-            "type": "object",
-            "required": ["key", "by", "rows", "total", "distinct", "stats"],
-            "properties": {
-                "key": { "type": "string" },
-                "by": { "type": "string", "enum": ["flows", "packets", "bytes"] },
-                "rows": { "type": "array", "items": {
-                    "type": "object",
-                    "required": ["key", "flows", "packets", "bytes"],
-                    "properties": {
-                        "key": { "type": ["string", "integer"], "description": "address, prefix or number" },
-                        "flows": { "type": "integer" },
-                        "packets": { "type": "integer" },
-                        "bytes": { "type": "integer" }
-                    }
-                } },
-                "total": { "$ref": "#/components/schemas/Totals" },
-                "distinct": { "type": "integer" },
-                "stats": { "$ref": "#/components/schemas/ScanStats" }
-            }
-        },
-        "FlowSeries": {
-            "type": "object",
-            "required": ["interval_ms", "by", "points", "keys", "stats"],
-            "properties": {
-                "interval_ms": { "type": "integer" },
-                "by": { "type": "string" },
-                "key": { "type": ["string", "null"] },
-                "points": { "type": "array", "items": { "type": "object", "description": "t_ms (interval start, Unix ms), flows, packets, bytes" } },
-                "keys": { "type": "array", "items": { "type": "object", "description": "key, totals, points" } },
-                "stats": { "$ref": "#/components/schemas/ScanStats" }
-            }
-        },
-        "HostCount": {
-            "type": "object",
-            "required": ["addr", "count"],
-            "properties": {
-                "addr": { "type": "string" },
-                "count": { "type": "integer", "description": "events naming the host (an upper bound past 256 distinct hosts)" }
-            }
-        },
-        "Report": {
-            "type": "object",
-            "required": ["from", "to", "messages", "by_kind", "by_severity", "top_attacked", "top_sources", "attacks_started", "attacks_ended", "attacks", "attacks_not_listed", "messages_read", "capped"],
-            "description": "With format=text, the same as plain text",
-            "properties": {
-                "from": { "type": ["string", "null"], "format": "date-time" },
-                "to": { "type": ["string", "null"], "format": "date-time" },
-                "messages": { "type": "integer" },
-                "by_kind": { "type": "object", "additionalProperties": { "type": "integer" } },
-                "by_severity": { "type": "object", "additionalProperties": { "type": "integer" } },
-                "top_attacked": { "type": "array", "items": { "$ref": "#/components/schemas/HostCount" }, "description": "victims of DDoS events and destinations of other attack events" },
-                "top_sources": { "type": "array", "items": { "$ref": "#/components/schemas/HostCount" } },
-                "attacks_started": { "type": "integer" },
-                "attacks_ended": { "type": "integer" },
-                "attacks": { "type": "array", "items": { "type": "object", "description": "nsf, rule, attack_type, victims, start, end, peak_pps, peak_bytes_per_s, started, ended" } },
-                "attacks_not_listed": { "type": "integer" },
-                "messages_read": { "type": "integer" },
-                "capped": { "type": "boolean" },
-                "covered_from": { "type": ["string", "null"], "format": "date-time", "description": "when capped: the earliest event time read" },
-                "note": { "type": ["string", "null"] }
-            }
-        },
-        "SubscriptionSpec": {
-            "type": "object",
-            "required": ["name", "sink"],
-            "properties": {
-                "name": { "type": "string", "pattern": "^[a-z0-9_-]{1,64}$" },
-                "filter": { "type": "object", "properties": {
-                    "kinds": { "type": "array", "items": { "type": "string" } },
-                    "min_severity": { "enum": ["info", "low", "middle", "high", "critical"] },
-                    "nsf": { "type": "array", "items": { "type": "string" } },
-                    "prefixes": { "type": "array", "items": { "type": "string" } },
-                    "attack_types": { "type": "array", "items": { "type": "string" } },
-                    "changes": { "type": "array", "items": { "enum": ["created", "updated", "state"] } }
-                } },
-                "emission": { "oneOf": [
-                    { "const": "on-change" },
-                    { "type": "object", "properties": { "periodic": { "type": "object", "properties": { "interval": { "type": "string" } } } } }
-                ] },
-                "dampening_period": { "type": "string", "description": "e.g. \"5s\": at most one push per period" },
-                "max_queue": { "type": "integer", "description": "pending changes kept (default 100000); beyond, the oldest are dropped" },
-                "sink": sink_schema()
-            }
-        },
-        "Subscription": {
-            "type": "object",
-            "properties": {
-                "spec": { "$ref": "#/components/schemas/SubscriptionSpec" },
-                "origin": { "enum": ["config", "api"] },
-                "sink": { "type": "string", "description": "The destination (URL without credentials, address)" },
-                "state": { "type": "object", "properties": {
-                    "position": { "type": "integer" },
-                    "delivered": { "type": "integer" },
-                    "pending": { "type": "integer", "description": "matching changes read but not delivered plus the unread feed lag (an upper bound)" },
-                    "failed": { "type": "integer" },
-                    "dropped": { "type": "integer" },
-                    "expired": { "type": "integer", "description": "changes deleted by retention before they were read" },
-                    "retries": { "type": "integer" },
-                    "last_error": { "type": "string" },
-                    "last_delivery": { "type": "string", "format": "date-time" }
-                } }
-            }
-        },
-        "SubscriptionList": {
-            "type": "object",
-            "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Subscription" } } }
-        }
     })
 }
 
@@ -678,6 +448,110 @@ mod tests {
         // The example is a notification the push route accepts.
         let example = &s["Notification"]["example"];
         pharos_model::json::decode_ingest(example).expect("the example is refused");
+    }
+
+    /// The one answer that is free-form JSON: this document itself.
+    const FREE_FORM_ANSWERS: &[(&str, &str)] = &[("get", "/api/v1/openapi.json")];
+
+    /// Whether `schema` is a free-form object: no properties, variants or items to say its shape.
+    fn free_form(schema: &Value) -> bool {
+        let Some(m) = schema.as_object() else {
+            return true;
+        };
+        let shaped = [
+            "$ref",
+            "properties",
+            "oneOf",
+            "anyOf",
+            "allOf",
+            "enum",
+            "const",
+            "items",
+        ]
+        .iter()
+        .any(|k| m.contains_key(*k));
+        let scalar = match &m.get("type") {
+            Some(Value::String(t)) => t != "object",
+            Some(Value::Array(ts)) => ts.iter().all(|t| t != "object"),
+            _ => false,
+        };
+        !shaped && !scalar
+    }
+
+    /// Every JSON answer (2xx) of every operation names a component schema derived from a type,
+    /// and that schema says its shape: a hand-written or free-form answer fails here.
+    fn json_answers_problems(doc: &Value) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if FREE_FORM_ANSWERS.contains(&(method.as_str(), path.as_str())) {
+                    continue;
+                }
+                for (code, answer) in op["responses"].as_object().into_iter().flatten() {
+                    if !code.starts_with('2') {
+                        continue;
+                    }
+                    for (media, content) in answer["content"].as_object().into_iter().flatten() {
+                        if !media.contains("json") {
+                            continue;
+                        }
+                        let at = format!("{method} {path} {code} {media}");
+                        let Some(name) = content["schema"]["$ref"]
+                            .as_str()
+                            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                        else {
+                            problems.push(format!("{at}: not a named component schema"));
+                            continue;
+                        };
+                        let schema = &doc["components"]["schemas"][name];
+                        if free_form(schema) {
+                            problems.push(format!("{at}: {name} is free-form"));
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    #[test]
+    fn every_json_answer_is_a_named_schema_with_a_shape() {
+        let doc = document();
+        let problems = json_answers_problems(&doc);
+        assert!(problems.is_empty(), "{problems:#?}");
+        // The push body is a named schema too (one notification or an array of them).
+        let push = &doc["paths"]["/api/v1/push"]["post"]["requestBody"]["content"];
+        assert_eq!(
+            push["application/json"]["schema"]["$ref"],
+            "#/components/schemas/PushBody"
+        );
+        // The answers of the flow, report, NSF, subscription and token routes are among them.
+        let s = &doc["components"]["schemas"];
+        for (name, key) in [
+            ("FlowList", "flows"),
+            ("FlowTop", "rows"),
+            ("FlowSeries", "points"),
+            ("Report", "top_attacked"),
+            ("NsfList", "exporters"),
+            ("SubscriptionList", "items"),
+            ("Subscription", "state"),
+            ("SubscriptionSpec", "sink"),
+            ("TokenList", "items"),
+        ] {
+            assert!(s[name]["properties"][key].is_object(), "{name}.{key}");
+        }
+    }
+
+    #[test]
+    fn the_check_of_json_answers_can_fail() {
+        let mut doc = document();
+        let answer = &mut doc["paths"]["/api/v1/nsfs"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        *answer = json!({ "type": "object" });
+        assert_eq!(json_answers_problems(&doc).len(), 1);
+        let mut doc = document();
+        doc["components"]["schemas"]["NsfList"] = json!({ "type": "object" });
+        assert_eq!(json_answers_problems(&doc).len(), 1);
     }
 
     #[test]

@@ -28,6 +28,46 @@ pub(crate) struct PushResult {
     ids: Vec<String>,
 }
 
+/// An I2NSF notification in YANG-JSON (RFC 7951) as defined by
+/// ietf-i2nsf-monitoring-interface@2022-06-01 and pharos-i2nsf-extensions (GET /api/v1/yang): one
+/// member `ietf-i2nsf-monitoring-interface:i2nsf-event`, `:i2nsf-log`, `:i2nsf-nsf-event` or
+/// `:i2nsf-counters`; optionally wrapped as {"ietf-restconf:notification": {"eventTime": ...,
+/// <notification>}}. Free-form YANG JSON: the server validates it against the modules and names
+/// the first invalid member.
+///
+/// Documentation only: the push route decodes the body itself (`pharos_model::json`).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "ietf-i2nsf-monitoring-interface:i2nsf-event": {
+        "nsf-name": "fw1",
+        "i2nsf-system-detection-alarm": {
+            "alarm-category": "memory-alarm",
+            "usage": 91,
+            "threshold": 90
+        }
+    }
+}))]
+#[allow(dead_code)]
+pub(crate) struct Notification {
+    /// The notification's members.
+    #[serde(flatten)]
+    members: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// One notification, or a JSON array of them; also accepted as application/x-ndjson, one
+/// notification per line.
+///
+/// Documentation only, as [`Notification`].
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum PushBody {
+    /// One notification.
+    One(Notification),
+    /// Several.
+    Many(Vec<Notification>),
+}
+
 /// Push I2NSF YANG-JSON notifications: one document, a JSON array, or NDJSON.
 ///
 /// Answered only once every message is durable; one invalid document refuses the whole request
@@ -36,7 +76,7 @@ pub(crate) struct PushResult {
     request_body(
         description = "YANG-JSON notifications (RFC 7951): one document, a JSON array of them, or NDJSON (one per line)",
         content(
-            (ref("#/components/schemas/PushBody") = "application/json"),
+            (PushBody = "application/json"),
             (String = "application/x-ndjson"),
         ),
     ),

@@ -8,11 +8,11 @@
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::error::ErrorBody;
 use crate::json::Json;
 use crate::messages::parse_time;
+use crate::views::ReportView;
 use crate::{ApiError, AppState};
 
 use pharos_detect::report::{MAX_REPORT_MESSAGES, ReportConfig, report_window};
@@ -41,7 +41,7 @@ pub struct ReportParams {
 #[utoipa::path(get, path = "/api/v1/reports", tag = "messages", params(ReportParams),
     responses(
         (status = 200, description = "The report (plain text with format=text)", content(
-            (ref("#/components/schemas/Report") = "application/json"),
+            (ReportView = "application/json"),
             (String = "text/plain"),
         )),
         (status = 400, description = "A parameter is malformed or unknown", body = ErrorBody),
@@ -112,11 +112,6 @@ pub(crate) async fn get(
         }
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response());
     }
-    let mut v = serde_json::to_value(&w.report)
-        .map_err(|e| ApiError::internal("report encoding failed", e))?;
-    v["messages_read"] = json!(w.read);
-    v["capped"] = json!(w.covered_from.is_some());
-    v["covered_from"] = json!(w.covered_from);
-    v["note"] = json!(note);
-    Ok(Json(v).into_response())
+    let read = u64::try_from(w.read).unwrap_or(u64::MAX);
+    Ok(Json(ReportView::new(w.report, read, w.covered_from, note)).into_response())
 }

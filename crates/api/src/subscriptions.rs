@@ -9,10 +9,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pharos_emit::{EmitError, SubscriptionSpec};
-use serde_json::{Value, json};
 
 use crate::error::ErrorBody;
 use crate::json::Json;
+use crate::views::{Subscription, SubscriptionList, SubscriptionSpecView};
 use crate::{ApiError, AppState, EmitHandle};
 
 fn emit(state: &AppState) -> Result<&EmitHandle, ApiError> {
@@ -38,12 +38,16 @@ fn emit_error(e: EmitError) -> ApiError {
 /// Every subscription (from pharos.toml and created through the API) with its delivery state.
 #[utoipa::path(get, path = "/api/v1/subscriptions", tag = "emission",
     responses(
-        (status = 200, description = "The subscriptions", body = ref("#/components/schemas/SubscriptionList")),
+        (status = 200, description = "The subscriptions", body = SubscriptionList),
         (status = 503, description = "Emission is not running", body = ErrorBody),
     ))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+) -> Result<Json<SubscriptionList>, ApiError> {
     let items = emit(&state)?.dispatcher.list();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(SubscriptionList {
+        items: items.into_iter().map(Subscription::from).collect(),
+    }))
 }
 
 /// Create a subscription.
@@ -51,9 +55,9 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, A
 /// A filter, on-change or periodic emission, a dampening period and a sink (one of the
 /// registered sinks, to a host of [emit] allow_hosts). It gets the changes made from now on.
 #[utoipa::path(post, path = "/api/v1/subscriptions", tag = "emission",
-    request_body = ref("#/components/schemas/SubscriptionSpec"),
+    request_body = SubscriptionSpecView,
     responses(
-        (status = 201, description = "Created", body = ref("#/components/schemas/Subscription")),
+        (status = 201, description = "Created", body = Subscription),
         (status = 400, description = "The spec is invalid (the key at fault is named)", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 503, description = "Emission is not running", body = ErrorBody),
@@ -61,7 +65,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, A
 pub(crate) async fn create(
     State(state): State<AppState>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Subscription>), ApiError> {
     let d = emit(&state)?.dispatcher.clone();
     let spec: SubscriptionSpec = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
@@ -73,7 +77,7 @@ pub(crate) async fn create(
         .map_err(|e| ApiError::internal("subscription task failed", e))?
         .map_err(emit_error)?;
     metrics::counter!("pharos_api_subscriptions_created_total").increment(1);
-    Ok((StatusCode::CREATED, Json(json!(info))))
+    Ok((StatusCode::CREATED, Json(info.into())))
 }
 
 /// One subscription with its delivery state (delivered, pending, failed, dropped, last error,
@@ -81,18 +85,18 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/subscriptions/{name}", tag = "emission",
     params(("name" = String, Path, description = "Subscription name")),
     responses(
-        (status = 200, description = "The subscription", body = ref("#/components/schemas/Subscription")),
+        (status = 200, description = "The subscription", body = Subscription),
         (status = 404, description = "No subscription of this name", body = ErrorBody),
         (status = 503, description = "Emission is not running", body = ErrorBody),
     ))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Subscription>, ApiError> {
     emit(&state)?
         .dispatcher
         .get(&name)
-        .map(|i| Json(json!(i)))
+        .map(|i| Json(i.into()))
         .ok_or_else(|| ApiError::not_found(format!("no subscription named {name:?}")))
 }
 

@@ -10,7 +10,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pharos_model::text::printable;
-use serde_json::{Value, json};
 
 use super::tokens::{TokenError, parse_expiry};
 use super::{Principal, Role};
@@ -41,10 +40,14 @@ fn token_error(e: TokenError) -> ApiError {
 
 /// API tokens: name, role, created, expiry, revoked, last used; never the secrets.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "admin",
-    responses((status = 200, description = "The tokens", body = ref("#/components/schemas/TokenList"))))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "The tokens", body = crate::views::TokenList)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+) -> Result<Json<crate::views::TokenList>, ApiError> {
     let items = state.auth.tokens.list().map_err(token_error)?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(crate::views::TokenList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// The body of `POST /api/v1/tokens`.
