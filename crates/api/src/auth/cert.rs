@@ -3,7 +3,8 @@
 //! inventory it maps to.
 //!
 //! Contract: [`identify`] never panics on any input; a certificate it cannot read yields a subject
-//! of `"(unreadable subject)"` and no NSF.
+//! of `"(unreadable subject)"` and no NSF, one with an empty subject `"(empty subject)"`: the
+//! subject is never empty.
 
 use pharos_store::inventory::Inventory;
 
@@ -114,14 +115,20 @@ pub fn identify(der: &[u8], inventory: Option<&Inventory>) -> ClientCert {
             nsf: None,
         };
     };
-    let subject = attrs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    // A certificate may have an empty subject (its names in subjectAltName only) or an empty
+    // CN: neither may become an empty name for the client or its NSF.
+    let subject = if attrs.is_empty() {
+        "(empty subject)".to_string()
+    } else {
+        attrs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let common_name = attrs
         .iter()
-        .find(|(k, _)| k == "CN")
+        .find(|(k, v)| k == "CN" && !v.is_empty())
         .map(|(_, v)| v.clone());
     let names: Vec<&str> = common_name
         .iter()
@@ -192,6 +199,21 @@ mod tests {
         let c = identify(&cert("unknown", &[]), Some(&inv));
         assert_eq!(c.nsf, None);
         assert_eq!(c.nsf_name(), "unknown");
+    }
+
+    #[test]
+    fn an_empty_subject_or_common_name_is_never_an_empty_name() {
+        let mut p = rcgen::CertificateParams::new(vec!["fw-9.example.net".to_string()]).unwrap();
+        p.distinguished_name = rcgen::DistinguishedName::new();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let c = identify(p.self_signed(&key).unwrap().der(), None);
+        assert_eq!(c.subject, "(empty subject)");
+        assert_eq!(c.common_name, None);
+        assert_eq!(c.nsf_name(), "(empty subject)");
+        let c = identify(&cert("", &[]), None);
+        assert_eq!(c.common_name, None);
+        assert_eq!(c.subject, "CN=,O=Example");
+        assert_eq!(c.nsf_name(), "CN=,O=Example");
     }
 
     #[test]
