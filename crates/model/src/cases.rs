@@ -444,7 +444,21 @@ struct Envelope {
     count: Option<u64>,
     first_seen: Option<Timestamp>,
     last_seen: Option<Timestamp>,
+    fields: LogFields,
+    classification: ClassificationLeaves,
 }
+
+/// `envelope/classification`.
+#[derive(Default)]
+struct ClassificationLeaves {
+    taxonomy: Option<String>,
+    kind: Option<String>,
+}
+
+record!(ClassificationLeaves {
+    opt taxonomy: "taxonomy",
+    opt kind: "type",
+});
 
 record!(Envelope {
     opt id: "id",
@@ -456,6 +470,38 @@ record!(Envelope {
     opt count: "count",
     opt first_seen: "first-seen",
     opt last_seen: "last-seen",
+    cont fields: "fields",
+    cont classification: "classification",
+});
+
+record!(LogFields {
+    opt src_ip: "src-ip",
+    opt src_port: "src-port",
+    opt dst_ip: "dst-ip",
+    opt dst_port: "dst-port",
+    opt nat_src_ip: "nat-src-ip",
+    opt nat_src_port: "nat-src-port",
+    opt nat_dst_ip: "nat-dst-ip",
+    opt nat_dst_port: "nat-dst-port",
+    opt protocol: "protocol",
+    opt action: "action",
+    opt rule_name: "rule-name",
+    opt user: "user",
+    opt domain: "domain",
+    opt url: "url",
+    opt http_method: "http-method",
+    opt http_status: "http-status",
+    opt user_agent: "user-agent",
+    opt sent_bytes: "sent-bytes",
+    opt received_bytes: "received-bytes",
+    opt session_id: "session-id",
+    opt message_id: "message-id",
+    opt in_interface: "in-interface",
+    opt out_interface: "out-interface",
+    opt application: "application",
+    opt mail_from: "mail-from",
+    opt mail_to: "mail-to",
+    opt file_name: "file-name",
 });
 
 // ---- notifications and their choices --------------------------------------------------------
@@ -608,6 +654,14 @@ pub(crate) fn to_out(m: &Message) -> (&'static str, Vec<Out>) {
         count: c.count,
         first_seen: c.first_seen,
         last_seen: c.last_seen,
+        fields: c.fields.as_deref().cloned().unwrap_or_default(),
+        classification: c
+            .classification_of(&m.kind)
+            .map(|k| ClassificationLeaves {
+                taxonomy: Some(k.taxonomy.to_string()),
+                kind: Some(k.kind.to_string()),
+            })
+            .unwrap_or_default(),
     };
     w.cont_in(PHAROS, "envelope", &envelope);
     (top_name(m.kind.notification()), w.out)
@@ -713,6 +767,34 @@ pub(crate) fn from_nodes(
     common.count = envelope.count;
     common.first_seen = envelope.first_seen;
     common.last_seen = envelope.last_seen;
+    common.fields = (!envelope.fields.is_empty()).then(|| Box::new(envelope.fields));
+    common.classification = match envelope.classification {
+        ClassificationLeaves {
+            taxonomy: Some(t),
+            kind: Some(k),
+        } => Some(crate::rsit::Classification::new(&t, &k).ok_or_else(|| {
+            ModelError::new(
+                "envelope/classification".to_string(),
+                format!(
+                    "{t}/{k} is not an RSIT taxonomy/type pair (see pharos_model::rsit::TAXONOMY)"
+                ),
+            )
+        })?),
+        ClassificationLeaves {
+            taxonomy: None,
+            kind: None,
+        } => None,
+        _ => {
+            return Err(ModelError::new(
+                "envelope/classification".to_string(),
+                "taxonomy and type go together".to_string(),
+            ));
+        }
+    };
+    // the case's own mapping is implied: keep only a classification that says more
+    if common.classification == crate::rsit::classify(&kind) {
+        common.classification = None;
+    }
     Ok(Message { common, kind })
 }
 

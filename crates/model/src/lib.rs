@@ -21,6 +21,7 @@ pub mod ident;
 pub mod json;
 pub mod listen;
 pub mod message;
+pub mod rsit;
 #[doc(hidden)]
 pub mod samples;
 pub mod text;

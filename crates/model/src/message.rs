@@ -54,6 +54,80 @@ pub struct Common {
     pub first_seen: Option<Timestamp>,
     /// Envelope: when Pharos received the last notification folded into this one.
     pub last_seen: Option<Timestamp>,
+    /// Envelope: fields parsed from a vendor record that the case has no leaf for (all of them
+    /// for a generic log), so the addresses, ports, user and URL an analyst searches on are kept.
+    pub fields: Option<Box<LogFields>>,
+    /// Envelope: the RSIT classification its source gave (e.g. an incoming feed); when `None`,
+    /// the encoders write [`crate::rsit::classify`]'s mapping of the case, so every event
+    /// carries one.
+    pub classification: Option<crate::rsit::Classification>,
+}
+
+/// Extension `envelope/fields`: what a vendor record said beyond its I2NSF case. Strings are
+/// the vendor's own words (clipped by the normalisers); every leaf is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogFields {
+    /// `src-ip`.
+    pub src_ip: Option<IpAddr>,
+    /// `src-port`.
+    pub src_port: Option<u16>,
+    /// `dst-ip`.
+    pub dst_ip: Option<IpAddr>,
+    /// `dst-port`.
+    pub dst_port: Option<u16>,
+    /// `nat-src-ip`: source after translation.
+    pub nat_src_ip: Option<IpAddr>,
+    /// `nat-src-port`.
+    pub nat_src_port: Option<u16>,
+    /// `nat-dst-ip`: destination after translation.
+    pub nat_dst_ip: Option<IpAddr>,
+    /// `nat-dst-port`.
+    pub nat_dst_port: Option<u16>,
+    /// `protocol`, lowercased vendor name (`tcp`, `udp`, `icmp`, `http`...).
+    pub protocol: Option<String>,
+    /// `action` as the vendor names it.
+    pub action: Option<String>,
+    /// `rule-name`.
+    pub rule_name: Option<String>,
+    /// `user`.
+    pub user: Option<String>,
+    /// `domain`: HTTP host, SNI, DNS query or mail domain.
+    pub domain: Option<String>,
+    /// `url`: URL or request target.
+    pub url: Option<String>,
+    /// `http-method`.
+    pub http_method: Option<String>,
+    /// `http-status`.
+    pub http_status: Option<u16>,
+    /// `user-agent`.
+    pub user_agent: Option<String>,
+    /// `sent-bytes`: source to destination.
+    pub sent_bytes: Option<u64>,
+    /// `received-bytes`: destination to source.
+    pub received_bytes: Option<u64>,
+    /// `session-id`.
+    pub session_id: Option<String>,
+    /// `message-id`: vendor message id, log type or tag.
+    pub message_id: Option<String>,
+    /// `in-interface` (or zone).
+    pub in_interface: Option<String>,
+    /// `out-interface` (or zone).
+    pub out_interface: Option<String>,
+    /// `application`.
+    pub application: Option<String>,
+    /// `mail-from`.
+    pub mail_from: Option<String>,
+    /// `mail-to`.
+    pub mail_to: Option<String>,
+    /// `file-name`.
+    pub file_name: Option<String>,
+}
+
+impl LogFields {
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Common {
@@ -79,7 +153,16 @@ impl Common {
             count: None,
             first_seen: None,
             last_seen: None,
+            fields: None,
+            classification: None,
         }
+    }
+
+    /// The RSIT classification the message carries: its own, else the mapping of its case.
+    pub fn classification_of(&self, kind: &Kind) -> Option<crate::rsit::Classification> {
+        self.classification
+            .clone()
+            .or_else(|| crate::rsit::classify(kind))
     }
 }
 
@@ -323,7 +406,21 @@ impl Message {
 
     /// Every address the message names, with its role (for indexing and prefix filters).
     pub fn addresses(&self) -> Vec<(AddrRole, IpAddr)> {
-        crate::message::addresses_of(&self.kind)
+        let mut out = crate::message::addresses_of(&self.kind);
+        if let Some(f) = &self.common.fields {
+            let more = [
+                (AddrRole::Src, f.src_ip),
+                (AddrRole::Src, f.nat_src_ip),
+                (AddrRole::Dst, f.dst_ip),
+                (AddrRole::Dst, f.nat_dst_ip),
+            ];
+            for (role, a) in more {
+                if let Some(a) = a.filter(|a| !out.contains(&(role, *a))) {
+                    out.push((role, a));
+                }
+            }
+        }
+        out
     }
 
     /// The policy rule name the message refers to, if its kind has one.

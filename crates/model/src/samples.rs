@@ -292,6 +292,43 @@ pub fn samples() -> Vec<Message> {
     if let Some(m) = out.iter_mut().find(|m| m.kind.name() == "generic-log") {
         m.common.raw =
             Some("<13>1 2026-01-15T10:00:00Z host-9 custom-daemon 42 - - something odd".into());
+        // every leaf of envelope/fields, so the conformance tests validate them all
+        m.common.fields = Some(Box::new(LogFields {
+            src_ip: Some("192.0.2.10".parse().expect("literal")),
+            src_port: Some(51000),
+            dst_ip: Some("2001:db8::80".parse().expect("literal")),
+            dst_port: Some(443),
+            nat_src_ip: Some("198.51.100.4".parse().expect("literal")),
+            nat_src_port: Some(40001),
+            nat_dst_ip: Some("203.0.113.80".parse().expect("literal")),
+            nat_dst_port: Some(8443),
+            protocol: Some("tcp".into()),
+            action: Some("allow".into()),
+            rule_name: Some("web-out".into()),
+            user: Some("alice".into()),
+            domain: Some("www.example.com".into()),
+            url: Some("https://www.example.com/login?x=1".into()),
+            http_method: Some("POST".into()),
+            http_status: Some(302),
+            user_agent: Some("curl/8.5.0".into()),
+            sent_bytes: Some(1200),
+            received_bytes: Some(53000),
+            session_id: Some("0x1a2b".into()),
+            message_id: Some("302013".into()),
+            in_interface: Some("inside".into()),
+            out_interface: Some("outside".into()),
+            application: Some("ssl".into()),
+            mail_from: Some("a@example.com".into()),
+            mail_to: Some("b@example.org".into()),
+            file_name: Some("invoice.pdf".into()),
+        }));
+    }
+    // a classification set by the source (an open resolver from a feed), not the case's mapping
+    if let Some(m) = out
+        .iter_mut()
+        .find(|m| m.kind.name() == "vulnerability-scan-log")
+    {
+        m.common.classification = crate::rsit::Classification::new("vulnerable", "ddos-amplifier");
     }
     if let Some(m) = out.iter_mut().find(|m| m.kind.name() == "counters") {
         m.common.message = None;

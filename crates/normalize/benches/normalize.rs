@@ -1,7 +1,10 @@
 //! Lines per second for auto-detection + vendor parsing + building the I2NSF message, on a
 //! realistic mix of vendors: `vendor_mix_auto` with the syslog header already split off (as the
 //! syslog source hands it over), `vendor_mix_with_header` on the same records as full syslog
-//! lines, header parse (`pharos_wire::syslog::parse`) included.
+//! lines, header parse (`pharos_wire::syslog::parse`) included; `corpus_with_header` on every
+//! input line of the labelled dev set in `../shared/corpora/vendor-logs/elastic-pipeline-tests`
+//! (read at run time: put `../shared` beside the repository or set `PHAROS_SHARED`), and
+//! `samples_with_header` on our own sample lines (`testdata/vendor-logs`).
 //!
 //! The mix, per 20 lines: 6 FortiGate traffic, 1 FortiGate IPS, 1 FortiGate virus, 2 PAN-OS
 //! TRAFFIC, 1 PAN-OS THREAT, 3 Cisco ASA (built, teardown, deny), 1 Check Point, 1 netfilter, 1
@@ -12,6 +15,10 @@ use pharos_normalize::{Format, LogInput, normalize};
 use pharos_wire::syslog::ParseOptions;
 
 include!("common/mix.rs");
+include!("common/header.rs");
+include!("common/corpus.rs");
+
+use std::path::{Path, PathBuf};
 
 fn bench(c: &mut Criterion) {
     let lines = mix();
@@ -44,6 +51,28 @@ fn bench(c: &mut Criterion) {
     g.bench_function("vendor_mix_with_header", |b| {
         b.iter(|| {
             for line in &full {
+                let input = parse_header(std::hint::black_box(line), &opts);
+                std::hint::black_box(normalize(&input, Format::Auto, "fw1"));
+            }
+        })
+    });
+    // the labelled dev set's real vendor lines (../shared; read at run time), header included
+    let corpus = corpus_lines();
+    g.throughput(Throughput::Elements(corpus.len() as u64));
+    g.bench_function("corpus_with_header", |b| {
+        b.iter(|| {
+            for line in &corpus {
+                let input = parse_header(std::hint::black_box(line), &opts);
+                std::hint::black_box(normalize(&input, Format::Auto, "fw1"));
+            }
+        })
+    });
+    // our own sample lines (testdata/vendor-logs): every format, every table row family
+    let samples = sample_lines();
+    g.throughput(Throughput::Elements(samples.len() as u64));
+    g.bench_function("samples_with_header", |b| {
+        b.iter(|| {
+            for line in &samples {
                 let input = parse_header(std::hint::black_box(line), &opts);
                 std::hint::black_box(normalize(&input, Format::Auto, "fw1"));
             }

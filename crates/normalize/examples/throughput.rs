@@ -15,6 +15,7 @@ use pharos_normalize::{Format, LogInput, normalize};
 use pharos_wire::syslog::ParseOptions;
 
 include!("../benches/common/mix.rs");
+include!("../benches/common/header.rs");
 
 /// Nanoseconds this thread has run on a CPU (Linux), if readable.
 fn cpu_ns() -> Option<u64> {

@@ -11,7 +11,7 @@ use pharos_model::ident::{
     TransportProtocol, UserActivityType, VirusType, WebAttackType,
 };
 use pharos_model::{
-    DdosEvent, IntrusionEvent, Kind, Message, Severity, SystemAccessLog, Timestamp,
+    DdosEvent, IntrusionEvent, Kind, LogFields, Message, Severity, SystemAccessLog, Timestamp,
     UserActivityLog, WebAttackEvent,
 };
 
@@ -53,6 +53,8 @@ pub struct Draft {
     pub model: Option<String>,
     pub version: Option<String>,
     pub summary: Option<String>,
+    /// Vendor fields beyond the case's leaves (`envelope/fields`), set by [`Draft::fields`].
+    pub fields: Option<Box<LogFields>>,
 }
 
 impl Draft {
@@ -65,7 +67,13 @@ impl Draft {
             model: None,
             version: None,
             summary: None,
+            fields: None,
         }
+    }
+    /// Keeps the vendor fields the case has no leaf for (nothing when `f` is empty).
+    pub fn fields(mut self, f: LogFields) -> Self {
+        self.fields = (!f.is_empty()).then(|| Box::new(f));
+        self
     }
     pub fn time(mut self, t: Option<Timestamp>) -> Self {
         if t.is_some() {
@@ -131,6 +139,7 @@ impl Draft {
             (!t.is_empty()).then(|| clip_to(t, MAX_SUMMARY))
         });
         c.raw = Some(input.raw.to_string());
+        c.fields = self.fields;
         m
     }
 }
@@ -775,4 +784,261 @@ mod tests {
         );
         assert_eq!(ip_in_parens("ssh(222.186.130.227)"), ip("222.186.130.227"));
     }
+}
+
+/// `f` without what `kind`'s own leaves already hold (its flow ends, rule, user ...), for
+/// [`Draft::fields`] on a typed case; a generic log keeps every field.
+pub(crate) fn fields_beyond_case(kind: &Kind, mut f: LogFields) -> LogFields {
+    fn flow(f: &mut LogFields) {
+        f.src_ip = None;
+        f.src_port = None;
+        f.dst_ip = None;
+        f.dst_port = None;
+        f.rule_name = None;
+    }
+    match kind {
+        Kind::FirewallTrafficLog(_) => {
+            flow(&mut f);
+            f.protocol = None;
+            f.action = None;
+            f.sent_bytes = None;
+            f.received_bytes = None;
+            f.session_id = None;
+            f.in_interface = None;
+            f.out_interface = None;
+            f.application = None;
+        }
+        Kind::DpiLog(_) => {
+            flow(&mut f);
+            f.action = None;
+        }
+        Kind::Virus(_) => {
+            flow(&mut f);
+            f.file_name = None;
+        }
+        Kind::Intrusion(_) => {
+            flow(&mut f);
+            f.protocol = None;
+        }
+        Kind::WebAttack(_) => {
+            flow(&mut f);
+            f.http_method = None;
+            f.url = None;
+            f.domain = None;
+            f.http_status = None;
+        }
+        Kind::Ddos(_) => flow(&mut f),
+        Kind::UserActivityLog(_) | Kind::SystemAccessLog(_) | Kind::SystemEvent(_) => {
+            f.user = None;
+            f.src_ip = None;
+            f.src_port = None;
+        }
+        _ => {}
+    }
+    f
+}
+
+/// What a firewall vendor's message-id or log-type table says a record is (sophos, sonicwall,
+/// watchguard, stormshield, barracuda): [`fw_draft`] turns it into the I2NSF case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FwClass {
+    /// Connection or packet-filter log -> firewall traffic log.
+    Traffic,
+    /// IPS/IDS alarm -> intrusion (web attack when the signature names an HTTP attack).
+    Ips,
+    /// WAF violation -> web attack.
+    WebAttack,
+    /// Anti-virus / anti-malware detection -> virus.
+    Virus,
+    /// Flood / DoS protection -> DDoS.
+    Ddos,
+    /// Administrator login -> system access log (login).
+    AdminLogin,
+    /// Successful user (VPN, captive portal, firewall) login -> user activity log.
+    UserLogin,
+    /// Failed login of anyone -> user activity log (failed login).
+    LoginFailed,
+    /// Logout -> user activity log (logout).
+    Logout,
+    /// Configuration change -> system event (configuration change).
+    Config,
+    /// Anything else -> generic log carrying its fields.
+    Event,
+}
+
+/// The parts of a firewall record, as the vendor gives them (strings are borrowed from the
+/// record; [`fw_draft`] clips what it copies).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FwParts<'a> {
+    pub flow: Flow,
+    pub nat_src_ip: Option<IpAddr>,
+    pub nat_src_port: Option<u16>,
+    pub nat_dst_ip: Option<IpAddr>,
+    pub nat_dst_port: Option<u16>,
+    pub proto: Option<&'a str>,
+    pub app: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub rule: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub domain: Option<&'a str>,
+    pub method: Option<&'a str>,
+    pub status: Option<u16>,
+    pub user_agent: Option<&'a str>,
+    pub sent: Option<u64>,
+    pub received: Option<u64>,
+    pub session: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub in_if: Option<&'a str>,
+    pub out_if: Option<&'a str>,
+    /// Signature, threat, attack or virus name.
+    pub signature: Option<&'a str>,
+    pub file: Option<&'a str>,
+    /// The vendor's message text (a cause or a change description).
+    pub msg: Option<&'a str>,
+}
+
+impl FwParts<'_> {
+    /// Every part as `envelope/fields`.
+    fn all_fields(&self) -> LogFields {
+        let s = |v: Option<&str>| present(v).map(clip);
+        LogFields {
+            src_ip: self.flow.src_ip,
+            src_port: self.flow.src_port,
+            dst_ip: self.flow.dst_ip,
+            dst_port: self.flow.dst_port,
+            nat_src_ip: self.nat_src_ip,
+            nat_src_port: self.nat_src_port,
+            nat_dst_ip: self.nat_dst_ip,
+            nat_dst_port: self.nat_dst_port,
+            protocol: present(self.proto).map(|p| clip(&p.to_ascii_lowercase())),
+            action: s(self.action),
+            rule_name: s(self.rule.or(self.signature)),
+            user: s(self.user),
+            domain: s(self.domain),
+            url: s(self.url),
+            http_method: s(self.method),
+            http_status: self.status,
+            user_agent: s(self.user_agent),
+            sent_bytes: self.sent,
+            received_bytes: self.received,
+            session_id: s(self.session),
+            message_id: s(self.message_id),
+            in_interface: s(self.in_if),
+            out_interface: s(self.out_if),
+            application: s(self.app),
+            file_name: s(self.file),
+            ..Default::default()
+        }
+    }
+}
+
+/// The case `class` names for `p`, with the parts the case has no leaf for in `envelope/fields`;
+/// `placeholder` is the `"<format>-unknown-rule"` rule name.
+pub(crate) fn fw_draft(
+    class: FwClass,
+    p: &FwParts<'_>,
+    placeholder: &'static str,
+    severity: Severity,
+) -> Draft {
+    use pharos_model::ident::OperationType;
+    let f = p.flow;
+    let rule = || rule_or(p.signature.or(p.rule), placeholder);
+    let kind = match class {
+        FwClass::Traffic => Kind::FirewallTrafficLog(pharos_model::FirewallTrafficLog {
+            src_ip: f.src_ip,
+            dst_ip: f.dst_ip,
+            src_port: f.src_port,
+            dst_port: f.dst_port,
+            protocol: p.proto.and_then(protocol),
+            action: p.action.and_then(action),
+            sent_bytes: p.sent,
+            received_bytes: p.received,
+            rule_name: present(p.rule).map(clip),
+            in_interface: present(p.in_if).map(clip),
+            out_interface: present(p.out_if).map(clip),
+            application: present(p.app).map(clip),
+            user: present(p.user).map(clip),
+            session_id: p.session.and_then(|s| trim(s).parse().ok()),
+            ..Default::default()
+        }),
+        FwClass::Ips => {
+            let sig = p.signature.or(p.msg).unwrap_or("");
+            let req = Request {
+                method: p.method,
+                target: p.url,
+                host: p.domain,
+                response_code: None,
+            };
+            let ids = Ids {
+                protocol: p.proto.and_then(transport),
+                app: app_or_port(p.app, f.dst_port),
+                attack_type: intrusion_attack_type(sig),
+            };
+            intrusion_or_web_attack(f, rule(), web_attack_type(sig), req, ids)
+        }
+        FwClass::WebAttack => {
+            let sig = p.signature.or(p.msg).unwrap_or("");
+            let req = Request {
+                method: p.method,
+                target: p.url,
+                host: p.domain,
+                response_code: p.status.map(|s| s.to_string()),
+            };
+            let ty = web_attack_type(sig).or(Some(WebAttackType::OtherWebAttack));
+            Kind::WebAttack(web_attack(f, rule(), ty, req))
+        }
+        FwClass::Virus => Kind::Virus(pharos_model::VirusEvent {
+            src_ip: f.src_ip,
+            src_port: f.src_port,
+            dst_ip: f.dst_ip,
+            dst_port: f.dst_port,
+            rule_name: rule(),
+            virus_name: present(p.signature).map(clip),
+            virus_type: p.signature.and_then(virus_type),
+            host: present(p.domain)
+                .map(clip)
+                .or_else(|| f.dst_ip.map(|a| a.to_string())),
+            file_type: None,
+            file_name: present(p.file).map(clip),
+            os: None,
+        }),
+        FwClass::Ddos => {
+            let text = p.signature.or(p.msg).unwrap_or("").to_ascii_lowercase();
+            const FLOODS: &[(&str, DdosType)] = &[
+                ("syn", DdosType::SynFlood),
+                ("udp", DdosType::UdpFlood),
+                ("icmp", DdosType::Icmpv4Flood),
+                ("http", DdosType::HttpFlood),
+                ("dns", DdosType::DnsQueryFlood),
+            ];
+            Kind::Ddos(ddos(f, rule(), first_keyword(&text, FLOODS)))
+        }
+        FwClass::AdminLogin => access_log(
+            p.user,
+            f.src_ip,
+            f.src_port,
+            OperationType::Login,
+            None,
+            p.msg,
+        ),
+        FwClass::UserLogin | FwClass::LoginFailed | FwClass::Logout => {
+            let ty = match class {
+                FwClass::UserLogin => UserActivityType::SuccessfulLogin,
+                FwClass::LoginFailed => UserActivityType::FailedLogin,
+                _ => UserActivityType::Logout,
+            };
+            user_activity(p.user, None, f.src_ip, f.src_port, ty, p.msg)
+        }
+        FwClass::Config => config_change(p.user, f.src_ip, f.src_port, p.msg),
+        FwClass::Event => unmapped("vendor event without an I2NSF case"),
+    };
+    let fields = fields_beyond_case(&kind, p.all_fields());
+    Draft::new(kind, severity).fields(fields)
+}
+
+/// Every part of `p` as `envelope/fields` (for vendors that build their own case and then keep
+/// what it has no leaf for with [`fields_beyond_case`]).
+pub(crate) fn fw_fields(p: &FwParts<'_>) -> LogFields {
+    p.all_fields()
 }

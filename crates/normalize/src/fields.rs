@@ -630,6 +630,43 @@ fn delimited_pairs(s: &str, d: u8) -> Kv<'_> {
     Kv::from_pairs(pairs)
 }
 
+/// Tokenises `key=value,key2="quoted, value",key3=v w` (the comma-separated form FortiAnalyzer
+/// and FortiMail forward): a pair ends at the next comma outside quotes, so unquoted values
+/// may hold spaces; words without `=` are skipped.
+pub(crate) fn kv_commas(s: &str) -> Kv<'_> {
+    let b = s.as_bytes();
+    let mut pairs = pair_buffer();
+    let mut i = 0;
+    while i < b.len() && pairs.len() < MAX_FIELDS {
+        while i < b.len() && matches!(b[i], b',' | b' ' | b'\t') {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && is_key_byte(b[i]) {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' || i == start {
+            // not a key: skip to the next comma
+            i = find_any(b, i, b",");
+            continue;
+        }
+        let key = s.get(start..i).unwrap_or("");
+        i += 1; // '='
+        let value;
+        if i < b.len() && b[i] == b'"' {
+            let end = closing_quote(b, i + 1, b'"').unwrap_or(b.len());
+            value = s.get(i + 1..end).unwrap_or("");
+            i = find_any(b, end.saturating_add(1).min(b.len()), b",");
+        } else {
+            let vstart = i;
+            i = find_any(b, i, b",");
+            value = s.get(vstart..i).unwrap_or("").trim_end();
+        }
+        pairs.push((key, value));
+    }
+    Kv::from_pairs(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,9 +15,13 @@
 //! - Auto-detection ([`Format::Auto`]) walks a table of cheap, allocation-free checks (prefixes,
 //!   substring probes, application names) from the most specific format to the least specific; the
 //!   first normaliser that both matches and understands the record wins. No regular expressions.
-//! - A record that a normaliser recognises as its vendor's but whose event it does not map (e.g. a
-//!   Cisco ASA message id outside the table) is a generic log too (`parsed: false`), but keeps the
-//!   vendor's `format`, vendor name and severity.
+//! - Every field a vendor line carries that its I2NSF case has no leaf for (addresses, ports, NAT,
+//!   user, URL, method, domain, bytes, message id ...) is kept in `common.fields`
+//!   (`envelope/fields`). A record that a normaliser recognises as its vendor's but that fits no
+//!   I2NSF case (an access log, a DNS query, a message id outside the tables) is a generic log
+//!   that carries those fields: it counts as parsed (`parsed: true`), nothing an analyst searches
+//!   on is lost. Only when it has no field at all is it `parsed: false`, keeping the vendor's
+//!   `format`, vendor name and severity.
 
 #![forbid(unsafe_code)]
 
@@ -130,21 +134,42 @@ impl fmt::Display for Format {
 pub const FORMATS: &[FormatName] = &[
     "cef",
     "leef",
+    "sonicwall",
+    "watchguard",
+    "stormshield",
     "cisco-asa",
+    "cisco-ios",
+    "cisco-meraki",
+    "cisco-ise",
+    "cisco-esa",
+    "cisco-wsa",
     "fortiddos",
+    "sophos",
+    "fortimail",
+    "fortiweb",
     "fortigate",
     "panos",
     "suricata-eve",
     "checkpoint",
     "juniper-srx",
     "filterlog",
+    "pf",
     "netfilter",
+    "barracuda",
+    "f5-bigip",
+    "imperva",
+    "zscaler",
     "modsecurity",
     "suricata-fast",
     "snort",
     "clamav",
     "sshd",
     "sudo",
+    "linux-auth",
+    "squid",
+    "haproxy",
+    "web-access",
+    "web-error",
     "arbor",
     GENERIC,
 ];
@@ -179,7 +204,9 @@ pub fn normalize(input: &LogInput<'_>, format: Format, nsf_name: &str) -> Normal
     };
     match found {
         Some((name, draft)) => {
-            let parsed = !matches!(draft.kind, Kind::GenericLog(_));
+            // a generic log that carries the record's fields counts as parsed: nothing an
+            // analyst searches on was lost
+            let parsed = !matches!(draft.kind, Kind::GenericLog(_)) || draft.fields.is_some();
             Normalized {
                 message: draft.into_message(input, nsf_name, name),
                 format: name,

@@ -36,6 +36,8 @@ pub enum EventsCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Exports events for sharing: IODEF v2, IntelMQ, ECS, CSV or a MISP feed (docs/exports.md).
+    Export(Box<crate::cmd_export::ExportArgs>),
 }
 
 /// Where the running instance is.
@@ -151,6 +153,11 @@ pub struct ListArgs {
 }
 
 impl ListArgs {
+    /// How many messages to fetch (`-n`).
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     fn params(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
         match self.kind.as_deref() {
@@ -186,6 +193,7 @@ pub fn events(cmd: EventsCommand) -> anyhow::Result<()> {
             EventsCommand::List(a) => &a.conn,
             EventsCommand::Tail { filter, .. } => &filter.conn,
             EventsCommand::Ack { conn, .. } => conn,
+            EventsCommand::Export(a) => &a.filter.conn,
         };
         let http = conn.http()?;
         let (base, from) = conn.base()?;
@@ -202,6 +210,7 @@ pub fn events(cmd: EventsCommand) -> anyhow::Result<()> {
                 Ok(())
             }
             EventsCommand::Tail { filter, interval } => tail(&http, &base, &filter, interval).await,
+            EventsCommand::Export(args) => crate::cmd_export::run(&http, &base, *args).await,
             EventsCommand::Ack { id, comment, conn } => {
                 let url = format!("{base}/api/v1/events/{id}/ack");
                 let mut req = http.post(&url);
@@ -239,7 +248,7 @@ async fn send(req: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Value> 
 }
 
 /// Fetches up to `want` items following cursors.
-async fn fetch(
+pub(crate) async fn fetch(
     http: &reqwest::Client,
     base: &str,
     args: &ListArgs,

@@ -56,6 +56,18 @@ pub struct Config {
     /// secrets redacted.
     #[serde(serialize_with = "redacted_subscriptions")]
     pub subscription: Vec<pharos_emit::SubscriptionSpec>,
+    /// `[rid]`: RID (RFC 6545/6546) peering and the trace workflow (docs/rid.md); off unless
+    /// `enabled = true`.
+    pub rid: pharos_rid::config::RidConfig,
+    /// `[constituency]`: the registry of who owns which addresses (docs/constituency.md), used by
+    /// `pharos constituency`.
+    pub constituency: pharos_constituency::ConstituencyConfig,
+    /// `[anon]`: Crypto-PAn keys and their rotation by date, used by `pharos anon`
+    /// (docs/sharing.md); hex keys are printed redacted.
+    pub anon: pharos_anon::AnonConfig,
+    /// `[notice]`: notices and digests to the constituency by mail and webhook
+    /// (docs/early-warning.md); runs only when the file has this section.
+    pub notice: Option<crate::notice_stage::NoticeConfig>,
     /// Keys of an earlier release found in the file and read under their new names.
     #[serde(skip)]
     pub deprecations: Vec<Deprecation>,
@@ -269,6 +281,11 @@ impl Config {
         }
         self.report.validate()?;
         self.emit.validate(&self.subscription)?;
+        self.rid.validate()?;
+        self.anon.validate()?;
+        if let Some(n) = &self.notice {
+            n.validate()?;
+        }
         Ok(())
     }
 }

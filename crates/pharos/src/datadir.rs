@@ -19,8 +19,18 @@ use anyhow::Context;
 pub const LOCK_FILE: &str = "pharos.lock";
 
 /// The SQLite databases of a data directory, in the order they are backed up and checkpointed:
-/// the message store, the NSF inventory, the API tokens, the subscriptions.
-pub const DATABASES: [&str; 4] = ["messages.db", "nsfs.db", "auth.db", "subscriptions.db"];
+/// the message store, the NSF inventory, the API tokens, the subscriptions, the RID state table,
+/// the notice delivery table and the constituency registry (each at its default place; `[rid]
+/// state` or `[constituency] db` elsewhere is not included). Absent files are skipped.
+pub const DATABASES: [&str; 7] = [
+    "messages.db",
+    "nsfs.db",
+    "auth.db",
+    "subscriptions.db",
+    "rid.db",
+    "notices.db",
+    "constituency.db",
+];
 
 /// The exclusive lock on a data directory; released (and its file removed) when dropped, and by
 /// the kernel when the process dies.

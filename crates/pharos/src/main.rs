@@ -6,11 +6,15 @@ mod analyse_stage;
 mod client;
 mod cmd_anon;
 mod cmd_backup;
+mod cmd_constituency;
 mod cmd_decode;
 mod cmd_detect;
+mod cmd_export;
+mod cmd_feeds;
 mod cmd_flows;
 mod cmd_parse;
 mod cmd_replay;
+mod cmd_rid;
 mod cmd_token;
 mod config;
 mod datadir;
@@ -18,7 +22,9 @@ mod detect_stage;
 mod flow_stage;
 mod log;
 mod loss_report;
+mod notice_stage;
 mod report_stage;
+mod rid_stage;
 mod run;
 mod shutdown;
 mod syslog_stage;
@@ -78,10 +84,25 @@ enum Command {
     Restore(cmd_backup::RestoreArgs),
     /// Normalises log lines offline (syslog header + vendor normaliser), one output line per line.
     Parse(cmd_parse::ParseArgs),
-    /// Crypto-PAn pseudonymisation of addresses and of message JSON (docs/sharing.md).
+    /// Crypto-PAn pseudonymisation of addresses, message JSON, captures and flow archives
+    /// (docs/sharing.md).
     Anon {
         #[command(subcommand)]
         command: cmd_anon::AnonCommand,
+    },
+    /// RID peering (docs/rid.md): peers, incidents, traces, and decisions on pending requests.
+    Rid {
+        #[command(subcommand)]
+        command: cmd_rid::RidCommand,
+    },
+    /// The constituency registry: who holds an address, AS number or domain, and whom to tell
+    /// (docs/constituency.md).
+    Constituency(cmd_constituency::ConstituencyArgs),
+    /// Incoming feeds (docs/feeds.md): imports Shadowserver CSV reports and IntelMQ JSON events
+    /// as I2NSF messages into a running Pharos.
+    Feeds {
+        #[command(subcommand)]
+        command: cmd_feeds::FeedsCommand,
     },
 }
 
@@ -100,6 +121,9 @@ fn main() -> ExitCode {
         Command::Flows { command } => cmd_flows::flows(command),
         Command::Parse(args) => cmd_parse::parse_cmd(args),
         Command::Anon { command } => cmd_anon::anon(command),
+        Command::Rid { command } => cmd_rid::rid(command),
+        Command::Constituency(args) => cmd_constituency::constituency(args),
+        Command::Feeds { command } => cmd_feeds::feeds(command),
         Command::Token { command } => cmd_token::token(command),
         Command::Backup(args) => cmd_backup::backup(args),
         Command::Restore(args) => cmd_backup::restore(args),

@@ -321,6 +321,28 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
         });
     }
 
+    // Notices to the constituency (docs/early-warning.md); only with a [notice] section.
+    crate::notice_stage::start(
+        cfg.notice.as_ref(),
+        &cfg.constituency,
+        &cfg.anon,
+        data_dir,
+        store.clone(),
+        topology,
+    )?;
+
+    // RID: the server, the client and the trace feed (docs/rid.md); off unless enabled.
+    let rid = crate::rid_stage::start(
+        &cfg.rid,
+        &cfg.detect_hook,
+        cfg.flow_store.enabled,
+        data_dir,
+        store.clone(),
+        writer.clone(),
+        topology,
+    )
+    .await?;
+
     let state = AppState {
         store,
         writer,
@@ -342,12 +364,23 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
             e.close();
         }
     };
-    let api = tokio::spawn(pharos_api::server::serve(
-        listener,
-        tls,
-        pharos_api::router(state),
-        graceful,
+    let mut router = pharos_api::router(state);
+    if let Some(rid) = rid {
+        // `/api/v1/rid/...` answer from the RID stage (503 without it).
+        router = router.layer(axum::Extension(rid));
+    }
+    // `/api/v1/constituency/...` and `/api/v1/notices` read the registry and the delivery table.
+    router = router.layer(axum::Extension(
+        pharos_api::constituency::ConstituencyHandle {
+            registry: cfg
+                .constituency
+                .db
+                .clone()
+                .unwrap_or_else(|| data_dir.join("constituency.db")),
+            notices: cfg.notice.is_some().then(|| data_dir.join("notices.db")),
+        },
     ));
+    let api = tokio::spawn(pharos_api::server::serve(listener, tls, router, graceful));
     topology.add("API (in-flight requests finished)", async move {
         let _ = api.await;
     });
@@ -497,4 +530,5 @@ fn describe_metrics() {
     crate::flow_stage::describe_metrics();
     crate::detect_stage::describe_metrics();
     crate::analyse_stage::describe_metrics();
+    crate::rid_stage::describe_metrics();
 }

@@ -313,6 +313,10 @@ parser = "auto"
         "pharos_syslog_received_total{transport=\"udp\"} 3",
         "pharos_syslog_received_total{transport=\"tcp\"} 6",
         "pharos_syslog_unparsed_total{nsf=\"edge\"} 3",
+        // what each format made of the lines, all senders together: 4 markers x 3 lines
+        "pharos_syslog_format_lines_total{format=\"sshd\",outcome=\"typed\"} 4",
+        "pharos_syslog_format_lines_total{format=\"cisco-asa\",outcome=\"typed\"} 4",
+        "pharos_syslog_format_lines_total{format=\"generic\",outcome=\"unparsed\"} 4",
         "pharos_syslog_connections_refused_total{reason=\"tls_handshake\"}",
     ] {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -19,13 +19,24 @@
 #![forbid(unsafe_code)]
 
 mod check;
+/// `[rid]` of `pharos.toml`: the RID peer's settings, its peers and their policy.
+pub mod config;
 mod ddos;
+/// XML signatures (RFC 6545 §9): exclusive C14N, enveloped and detached signatures, checked
+/// against a peer's certificate.
+pub mod dsig;
 mod emit;
 mod enums;
 mod error;
 mod iodef;
 mod parse;
 mod rid;
+/// The persistent RID state table: every incident and message, in SQLite (see docs/rid.md,
+/// "State table").
+pub mod state;
+/// RID over HTTPS (RFC 6546): the mutually authenticated server and client (see docs/rid.md,
+/// "Transport (RFC 6546)").
+pub mod transport;
 mod xml;
 
 pub use ddos::{

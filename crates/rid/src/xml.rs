@@ -122,7 +122,7 @@ fn push_text(el: &mut XmlElement, text: &str) {
 
 /// XML 1.0 `Char`: tab, newline, carriage return and everything from U+0020 except the
 /// surrogates, U+FFFE and U+FFFF.
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
@@ -134,6 +134,56 @@ fn predefined(name: &str) -> Option<char> {
         "quot" => '"',
         "apos" => '\'',
         _ => return None,
+    })
+}
+
+/// The character a reference stands for (`&#x41;`, `&amp;`): a character reference to an XML 1.0
+/// `Char`, or one of the five predefined entities; anything else is refused, naming `path`.
+pub(crate) fn reference_char(
+    r: &quick_xml::events::BytesRef<'_>,
+    path: impl Fn() -> String,
+    offset: usize,
+) -> Result<char, ParseError> {
+    let syntax = |what: String| ParseError::Syntax {
+        path: path(),
+        offset,
+        what,
+    };
+    if r.is_char_ref() {
+        return match r.resolve_char_ref() {
+            Ok(Some(c)) if is_xml_char(c) => Ok(c),
+            Ok(Some(c)) => Err(syntax(format!(
+                "reference to U+{:04X}, not allowed in XML 1.0",
+                c as u32
+            ))),
+            Ok(None) => Err(syntax("bad character reference".into())),
+            Err(e) => Err(syntax(e.to_string())),
+        };
+    }
+    let name = r.xml10_content().into_owned();
+    predefined(&name).ok_or_else(|| ParseError::Entity { path: path(), name })
+}
+
+/// Refuses an XML declaration whose encoding is not UTF-8.
+pub(crate) fn check_declaration(
+    d: &quick_xml::events::BytesDecl<'_>,
+    path: impl Fn() -> String,
+    offset: usize,
+) -> Result<(), ParseError> {
+    let Some(enc) = d.encoding() else {
+        return Ok(());
+    };
+    let enc = enc.map_err(|e| ParseError::Syntax {
+        path: path(),
+        offset,
+        what: e.to_string(),
+    })?;
+    if enc.eq_ignore_ascii_case("utf-8") || enc.eq_ignore_ascii_case("utf8") {
+        return Ok(());
+    }
+    Err(ParseError::Encoding {
+        what: format!("declared encoding {enc:?} (only UTF-8 is accepted)"),
+        offset,
     })
 }
 
@@ -321,30 +371,7 @@ pub(crate) fn read_tree(input: &[u8], limits: &Limits) -> Result<XmlElement, Par
                 }
             }
             Event::GeneralRef(r) => {
-                let c = if r.is_char_ref() {
-                    match r.resolve_char_ref() {
-                        Ok(Some(c)) if is_xml_char(c) => c,
-                        Ok(Some(c)) => {
-                            return Err(syntax(
-                                &stack,
-                                &format!("reference to U+{:04X}, not allowed in XML 1.0", c as u32),
-                            ));
-                        }
-                        Ok(None) => return Err(syntax(&stack, &"bad character reference")),
-                        Err(e) => return Err(syntax(&stack, &e)),
-                    }
-                } else {
-                    let name = r.xml10_content().into_owned();
-                    match predefined(&name) {
-                        Some(c) => c,
-                        None => {
-                            return Err(ParseError::Entity {
-                                path: path_of(&stack),
-                                name,
-                            });
-                        }
-                    }
-                };
+                let c = reference_char(&r, || path_of(&stack), offset)?;
                 match stack.last_mut() {
                     Some(el) => push_text(el, c.encode_utf8(&mut [0u8; 4])),
                     None => return Err(syntax(&stack, &"reference outside the root element")),
@@ -355,17 +382,7 @@ pub(crate) fn read_tree(input: &[u8], limits: &Limits) -> Result<XmlElement, Par
                     path: path_of(&stack),
                 });
             }
-            Event::Decl(d) => {
-                if let Some(enc) = d.encoding() {
-                    let enc = enc.map_err(|e| syntax(&stack, &e))?;
-                    if !enc.eq_ignore_ascii_case("utf-8") && !enc.eq_ignore_ascii_case("utf8") {
-                        return Err(ParseError::Encoding {
-                            what: format!("declared encoding {enc:?} (only UTF-8 is accepted)"),
-                            offset,
-                        });
-                    }
-                }
-            }
+            Event::Decl(d) => check_declaration(&d, || path_of(&stack), offset)?,
             Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }

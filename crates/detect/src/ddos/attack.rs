@@ -188,6 +188,8 @@ pub(crate) fn common(
         count: None,
         first_seen: None,
         last_seen: None,
+        fields: None,
+        classification: None,
     }
 }
 

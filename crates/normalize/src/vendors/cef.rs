@@ -12,7 +12,7 @@
 use std::net::IpAddr;
 
 use pharos_model::ident::{DdosType, OperationType, UserActivityType};
-use pharos_model::{FirewallTrafficLog, Kind, Severity, VirusEvent};
+use pharos_model::{FirewallTrafficLog, Kind, LogFields, Severity, VirusEvent};
 
 use crate::LogInput;
 use crate::build::{self, Draft, Flow, Ids, Request, has_words, ip, port};
@@ -57,6 +57,61 @@ pub struct Fields<'a> {
     pub app: Option<&'a str>,
     pub bytes_out: Option<u64>,
     pub bytes_in: Option<u64>,
+    /// What the record says beyond the classifier's inputs (NAT, interfaces, session, agent,
+    /// status, destination user): kept in `envelope/fields`.
+    pub extra: LogFields,
+}
+
+impl Fields<'_> {
+    /// Every field as `envelope/fields` (the classifier's inputs plus [`Fields::extra`]).
+    pub fn all(&self) -> LogFields {
+        let s = |v: Option<&str>| build::present(v).map(build::clip);
+        LogFields {
+            src_ip: self.src,
+            src_port: self.spt,
+            dst_ip: self.dst,
+            dst_port: self.dpt,
+            protocol: build::present(self.proto).map(|p| build::clip(&p.to_ascii_lowercase())),
+            action: s(self.act),
+            rule_name: s(self.rule),
+            user: s(self.user),
+            domain: s(self.host),
+            url: s(self.url),
+            http_method: s(self.method),
+            sent_bytes: self.bytes_out,
+            received_bytes: self.bytes_in,
+            message_id: s(Some(self.signature_id)),
+            application: s(self.app),
+            file_name: s(self.file),
+            ..self.extra.clone()
+        }
+    }
+}
+
+/// The standard CEF keys (short and full names) the classifier does not read, as
+/// `envelope/fields`.
+fn cef_extra(e: &Kv<'_>) -> LogFields {
+    let s = |keys: &[&str]| e.any(keys).map(build::clip);
+    LogFields {
+        nat_src_ip: e
+            .any(&["sourceTranslatedAddress", "sourceTranslatedAddress6"])
+            .and_then(ip),
+        nat_src_port: e.any(&["sourceTranslatedPort"]).and_then(port),
+        nat_dst_ip: e.any(&["destinationTranslatedAddress"]).and_then(ip),
+        nat_dst_port: e.any(&["destinationTranslatedPort"]).and_then(port),
+        in_interface: s(&["deviceInboundInterface"]),
+        out_interface: s(&["deviceOutboundInterface"]),
+        user_agent: s(&["requestClientApplication"]),
+        http_status: e
+            .any(&["outcome"])
+            .and_then(|o| o.parse().ok())
+            .filter(|c| (100..600).contains(c)),
+        mail_from: s(&["suser"])
+            .filter(|u| u.contains('@') && e.get("duser").is_some_and(|d| d.contains('@'))),
+        mail_to: s(&["duser"])
+            .filter(|u| u.contains('@') && e.get("suser").is_some_and(|d| d.contains('@'))),
+        ..Default::default()
+    }
 }
 
 /// Normalises one CEF record.
@@ -95,7 +150,7 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             "sourceUserName",
             "destinationUserName",
         ]),
-        url: e.any(&["request", "requestUrl"]),
+        url: e.any(&["request", "requestUrl", "requestURL"]),
         method: e.any(&["requestMethod"]),
         host: e.any(&["dhost", "requestHost", "destinationHostName"]),
         file: e.any(&["fname", "fileName", "filePath"]),
@@ -109,13 +164,16 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
         bytes_in: e
             .any(&["in", "bytesIn", "UNIFIbytesReceived"])
             .and_then(|v| v.parse().ok()),
+        extra: cef_extra(e),
     };
     let kind = classify(&f, "cef-unknown-rule");
+    let fields = build::fields_beyond_case(&kind, f.all());
     let time = e
         .any(&["rt", "end", "start", "UNIFIutcTime", "deviceReceiptTime"])
         .and_then(|t| crate::time::epoch(t).or_else(|| crate::time::iso(t)));
     Some(
         Draft::new(kind, severity(c.severity))
+            .fields(fields)
             .time(time)
             .vendor(c.vendor)
             .model(Some(c.product))
@@ -148,6 +206,7 @@ const VIRUS: &[&str] = &[
     "trojan",
     "worm",
     "ransomware",
+    "eicar",
 ];
 const DDOS: &[&str] = &["ddos", "dos attack", "flood", "denial of service"];
 const IDS: &[&str] = &[
@@ -166,6 +225,7 @@ const LOGIN: &[&str] = &[
     "login",
     "logon",
     "log in",
+    "log on",
     "authentication",
     "accessed",
     "sign in",
@@ -241,7 +301,15 @@ pub fn classify(f: &Fields<'_>, placeholder: &'static str) -> Kind {
         let ddos = build::ddos(flow, rule_name(), build::first_keyword(&l, FLOODS));
         return Kind::Ddos(ddos);
     }
-    if any_word(&texts, IDS) || f.rule.is_some() && f.src.is_some() && !any_word(&texts, LOGIN) {
+    // a named rule with a source is an IPS signature, unless the record is a login, a
+    // configuration change or a whole flow with the firewall's action
+    let whole_flow = f.act.is_some() && f.dst.is_some() && f.dpt.is_some();
+    let signature_rule = f.rule.is_some()
+        && f.src.is_some()
+        && !whole_flow
+        && !any_word(&texts, LOGIN)
+        && !any_word(&texts, CONFIG);
+    if any_word(&texts, IDS) || signature_rule {
         let ids = Ids {
             protocol: f.proto.and_then(build::transport),
             app: build::app_or_port(f.app, f.dpt),

@@ -7,10 +7,14 @@
 //! Application Control -> DPI log (application behaviour control); SmartConsole audit logs: log in
 //! -> system access log, object/policy changes -> configuration change; identity logins -> user
 //! activity; firewall actions with addresses -> firewall traffic log. Rule names: `rule_name`,
-//! `protection_name`, `attack` or `rule_uid`; placeholder `checkpoint-unknown-rule`.
+//! `protection_name`, `attack` or `rule_uid`; placeholder `checkpoint-unknown-rule`. Every record
+//! keeps what its case has no leaf for (NAT `xlate*` addresses, user, URL `resource`, method,
+//! application, `logid`) in `envelope/fields`.
 
 use pharos_model::ident::{DpiType, OperationType, TransportProtocol, UserActivityType};
-use pharos_model::{BotnetEvent, DpiLog, FirewallTrafficLog, Kind, Severity, VirusEvent};
+use pharos_model::{
+    BotnetEvent, DpiLog, FirewallTrafficLog, Kind, LogFields, Severity, VirusEvent,
+};
 
 use crate::LogInput;
 use crate::build::{self, Draft, Flow, Ids, Request, ip, port};
@@ -183,6 +187,7 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
         Some(Blade::Traffic) => traffic(&rec),
         None => build::unmapped("checkpoint event without addresses or a mapping"),
     };
+    let extra = build::fields_beyond_case(&kind, all_fields(&kv, rec.flow));
     let sev = severity(kv.get("severity")).unwrap_or(match action {
         Some("Drop" | "Reject" | "Block" | "drop" | "reject") => Severity::Low,
         _ => Severity::Info,
@@ -206,8 +211,70 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             .time(time)
             .vendor("Check Point")
             .model(kv.get("origin_sic_name").or(Some(product)))
-            .summary(summary),
+            .summary(summary)
+            .fields(extra),
     )
+}
+
+/// Every field of a record (Log Exporter field names, LEA `orig`/`i/f_name`); the case then
+/// drops what its leaves hold.
+fn all_fields(kv: &Kv<'_>, flow: Flow) -> LogFields {
+    let get = |k: &[&str]| kv.any(k).map(build::clip);
+    let proto = kv.get("proto").map(|p| match build::protocol(p) {
+        Some(pharos_model::ident::Protocol::Tcp) => "tcp".to_string(),
+        Some(pharos_model::ident::Protocol::Udp) => "udp".to_string(),
+        Some(pharos_model::ident::Protocol::Icmpv4) => "icmp".to_string(),
+        _ => build::clip(p).to_ascii_lowercase(),
+    });
+    LogFields {
+        src_ip: flow.src_ip,
+        src_port: flow.src_port,
+        dst_ip: flow.dst_ip,
+        dst_port: flow.dst_port,
+        nat_src_ip: kv
+            .get("xlatesrc")
+            .and_then(ip)
+            .filter(|a| !a.is_unspecified()),
+        nat_src_port: kv.get("xlatesport").and_then(port).filter(|p| *p != 0),
+        nat_dst_ip: kv
+            .get("xlatedst")
+            .and_then(ip)
+            .filter(|a| !a.is_unspecified()),
+        nat_dst_port: kv.get("xlatedport").and_then(port).filter(|p| *p != 0),
+        protocol: proto,
+        action: get(&["action"]),
+        rule_name: get(&["rule_name", "protection_name", "attack", "rule_uid", "rule"]),
+        user: get(&[
+            "src_user_name",
+            "user",
+            "administrator",
+            "dst_user_name",
+            "client_name",
+        ]),
+        domain: get(&[
+            "web_client_type_host",
+            "dst_domain_name",
+            "resource_host",
+            "domain_name",
+        ]),
+        url: get(&["resource", "url"]),
+        http_method: kv
+            .get("method")
+            .filter(|m| build::req_method(m).is_some())
+            .map(|m| build::clip(m).to_ascii_uppercase()),
+        user_agent: get(&["web_client_type", "user_agent"]),
+        sent_bytes: kv.get("client_outbound_bytes").and_then(|v| v.parse().ok()),
+        received_bytes: kv.get("client_inbound_bytes").and_then(|v| v.parse().ok()),
+        session_id: get(&["session_uid", "loguid"]),
+        message_id: get(&["logid", "log_id"]),
+        in_interface: get(&["ifname", "i/f_name", "inzone"]),
+        out_interface: get(&["outzone"]),
+        application: get(&["appi_name", "service_id"]),
+        mail_from: get(&["from"]),
+        mail_to: get(&["to"]),
+        file_name: get(&["file_name"]),
+        ..LogFields::default()
+    }
 }
 
 /// Anti-Virus, Threat Emulation, Anti-Malware: a virus event.

@@ -3,7 +3,10 @@
 //!
 //! Mapping: `type=attack` -> DDoS event (attack type from the description, source and destination
 //! addresses, destination port, rule name = description, falling back to the protection profile);
-//! other types are recognised but stored as generic logs. Placeholder `fortiddos-unknown-rule`.
+//! `type=event` admin logins and configuration -> as FortiGate's system events; other types ->
+//! generic logs carrying their fields. Every record keeps the protection profile (`spp_name`),
+//! `evecode/evesubcode` as message id and what its case has no leaf for in `envelope/fields`.
+//! Placeholder `fortiddos-unknown-rule`.
 
 use pharos_model::{DdosEvent, Kind, Severity};
 
@@ -95,9 +98,25 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             attack_rate: None,
             attack_throughput: None,
         })
+    } else if ty == "event" {
+        // admin logins and configuration, as FortiOS writes them
+        super::fortigate::system(&kv)
     } else {
-        build::unmapped("fortiddos log type without a mapping")
+        build::unmapped("fortiddos log type kept as fields")
     };
+    let mut all = super::fortigate::all_fields(&kv);
+    all.src_ip = all.src_ip.or_else(|| kv.get("sip").and_then(ip));
+    all.dst_ip = all.dst_ip.or_else(|| kv.get("dip").and_then(ip));
+    all.dst_port = all.dst_port.or_else(|| kv.get("dport").and_then(port));
+    all.rule_name = kv.get("spp_name").map(build::clip);
+    all.message_id = kv
+        .get("evecode")
+        .map(|c| match kv.get("evesubcode") {
+            Some(sub) => build::clip(&format!("{c}/{sub}")),
+            None => build::clip(c),
+        })
+        .or(all.message_id);
+    let fields = build::fields_beyond_case(&kind, all);
     let time = crate::time::date_time(
         kv.get("date").unwrap_or(""),
         kv.get("time").unwrap_or(""),
@@ -111,7 +130,8 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             .summary(format!(
                 "{desc} (dropped {})",
                 kv.get("dropcount").unwrap_or("0")
-            )),
+            ))
+            .fields(fields),
     )
 }
 

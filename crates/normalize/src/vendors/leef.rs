@@ -4,10 +4,10 @@
 //! `srcPort`, `dstPort`, `proto`, `usrName`, `cat`, `sev`, `url`, `action`). Rule names: the event
 //! id, or `leef-unknown-rule`.
 
-use pharos_model::Severity;
+use pharos_model::{LogFields, Severity};
 
 use crate::LogInput;
-use crate::build::{Draft, ip, port};
+use crate::build::{self, Draft, ip, port};
 use crate::fields::parse_leef;
 use crate::vendors::{Probe, probe};
 
@@ -52,13 +52,27 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             .any(&["srcBytes", "bytesOut"])
             .and_then(|v| v.parse().ok()),
         bytes_in: a.any(&["dstBytes", "bytesIn"]).and_then(|v| v.parse().ok()),
+        extra: LogFields {
+            nat_src_ip: a.any(&["srcPostNAT"]).and_then(ip),
+            nat_src_port: a.any(&["srcPostNATPort"]).and_then(port),
+            nat_dst_ip: a.any(&["dstPostNAT"]).and_then(ip),
+            nat_dst_port: a.any(&["dstPostNATPort"]).and_then(port),
+            user_agent: a.any(&["userAgent", "useragent"]).map(build::clip),
+            domain: a.any(&["domain", "identHostName"]).map(build::clip),
+            in_interface: a.any(&["srcInterface", "inInterface"]).map(build::clip),
+            out_interface: a.any(&["dstInterface", "outInterface"]).map(build::clip),
+            session_id: a.any(&["sessionId", "sessionID"]).map(build::clip),
+            ..Default::default()
+        },
     };
     let kind = super::cef::classify(&f, "leef-unknown-rule");
+    let fields = build::fields_beyond_case(&kind, f.all());
     let time = a
         .get("devTime")
         .and_then(|t| crate::time::epoch(t).or_else(|| crate::time::iso(t)));
     Some(
         Draft::new(kind, severity(a.get("sev")))
+            .fields(fields)
             .time(time)
             .vendor(l.vendor)
             .model(Some(l.product))

@@ -11,22 +11,43 @@ use crate::fields::same;
 use crate::{FormatName, LogInput};
 
 mod arbor;
+mod barracuda;
 mod cef;
 mod checkpoint;
 mod cisco_asa;
+mod cisco_esa;
+mod cisco_ios;
+mod cisco_ise;
+mod cisco_meraki;
+mod cisco_wsa;
 mod clamav;
+mod f5_bigip;
 mod filterlog;
 mod fortiddos;
 mod fortigate;
+mod fortimail;
+mod fortiweb;
+mod haproxy;
+mod imperva;
 mod juniper_srx;
 mod leef;
+mod linux_auth;
 mod modsecurity;
 mod netfilter;
 mod panos;
+mod pf;
 mod snort;
+mod sonicwall;
+mod sophos;
+mod squid;
 mod sshd;
+mod stormshield;
 mod sudo;
 mod suricata_eve;
+mod watchguard;
+mod web_access;
+mod web_error;
+mod zscaler;
 
 /// One format: its name, its cheap probe and its normaliser.
 pub struct Entry {
@@ -48,14 +69,69 @@ pub static TABLE: &[Entry] = &[
         normalize: leef::normalize,
     },
     Entry {
+        name: "sonicwall",
+        detect: sonicwall::detect,
+        normalize: sonicwall::normalize,
+    },
+    Entry {
+        name: "watchguard",
+        detect: watchguard::detect,
+        normalize: watchguard::normalize,
+    },
+    Entry {
+        name: "stormshield",
+        detect: stormshield::detect,
+        normalize: stormshield::normalize,
+    },
+    Entry {
         name: "cisco-asa",
         detect: cisco_asa::detect,
         normalize: cisco_asa::normalize,
     },
     Entry {
+        name: "cisco-ios",
+        detect: cisco_ios::detect,
+        normalize: cisco_ios::normalize,
+    },
+    Entry {
+        name: "cisco-meraki",
+        detect: cisco_meraki::detect,
+        normalize: cisco_meraki::normalize,
+    },
+    Entry {
+        name: "cisco-ise",
+        detect: cisco_ise::detect,
+        normalize: cisco_ise::normalize,
+    },
+    Entry {
+        name: "cisco-esa",
+        detect: cisco_esa::detect,
+        normalize: cisco_esa::normalize,
+    },
+    Entry {
+        name: "cisco-wsa",
+        detect: cisco_wsa::detect,
+        normalize: cisco_wsa::normalize,
+    },
+    Entry {
         name: "fortiddos",
         detect: fortiddos::detect,
         normalize: fortiddos::normalize,
+    },
+    Entry {
+        name: "sophos",
+        detect: sophos::detect,
+        normalize: sophos::normalize,
+    },
+    Entry {
+        name: "fortimail",
+        detect: fortimail::detect,
+        normalize: fortimail::normalize,
+    },
+    Entry {
+        name: "fortiweb",
+        detect: fortiweb::detect,
+        normalize: fortiweb::normalize,
     },
     Entry {
         name: "fortigate",
@@ -88,9 +164,34 @@ pub static TABLE: &[Entry] = &[
         normalize: filterlog::normalize,
     },
     Entry {
+        name: "pf",
+        detect: pf::detect,
+        normalize: pf::normalize,
+    },
+    Entry {
         name: "netfilter",
         detect: netfilter::detect,
         normalize: netfilter::normalize,
+    },
+    Entry {
+        name: "barracuda",
+        detect: barracuda::detect,
+        normalize: barracuda::normalize,
+    },
+    Entry {
+        name: "f5-bigip",
+        detect: f5_bigip::detect,
+        normalize: f5_bigip::normalize,
+    },
+    Entry {
+        name: "imperva",
+        detect: imperva::detect,
+        normalize: imperva::normalize,
+    },
+    Entry {
+        name: "zscaler",
+        detect: zscaler::detect,
+        normalize: zscaler::normalize,
     },
     Entry {
         name: "modsecurity",
@@ -121,6 +222,31 @@ pub static TABLE: &[Entry] = &[
         name: "sudo",
         detect: sudo::detect,
         normalize: sudo::normalize,
+    },
+    Entry {
+        name: "linux-auth",
+        detect: linux_auth::detect,
+        normalize: linux_auth::normalize,
+    },
+    Entry {
+        name: "squid",
+        detect: squid::detect,
+        normalize: squid::normalize,
+    },
+    Entry {
+        name: "haproxy",
+        detect: haproxy::detect,
+        normalize: haproxy::normalize,
+    },
+    Entry {
+        name: "web-access",
+        detect: web_access::detect,
+        normalize: web_access::normalize,
+    },
+    Entry {
+        name: "web-error",
+        detect: web_error::detect,
+        normalize: web_error::normalize,
     },
     Entry {
         name: "arbor",
@@ -438,5 +564,13 @@ pub mod testutil {
     /// Parses an address in tests.
     pub fn ip(s: &str) -> Option<std::net::IpAddr> {
         Some(s.parse().unwrap())
+    }
+
+    /// The firewall traffic log a line became (panics on any other case).
+    pub fn fw(n: &Normalized) -> &pharos_model::FirewallTrafficLog {
+        match &n.message.kind {
+            pharos_model::Kind::FirewallTrafficLog(f) => f,
+            k => panic!("{k:?}"),
+        }
     }
 }

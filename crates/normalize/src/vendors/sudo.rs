@@ -54,7 +54,10 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
     {
         (false, t.get(i + 3..)?.trim())
     } else {
-        (app_is(input, &["sudo"]), t.trim())
+        (
+            app_is(input, &["sudo"]),
+            super::linux_auth::after_tag(input, &["sudo", "su"]).trim(),
+        )
     };
     let (kind, sev) = if has!(body, "authentication failure") {
         let user = [" user=", "ruser=", "logname="]
@@ -122,6 +125,9 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
                 Severity::Info,
             )
         }
+    } else if let Some((kind, sev)) = super::linux_auth::map_body(body) {
+        // PAM session and password lines (`pam_unix(sudo:session): session opened for user ...`)
+        (kind, sev)
     } else if !is_sudo {
         su(body)?
     } else {

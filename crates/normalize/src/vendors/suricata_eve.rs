@@ -11,7 +11,9 @@
 use std::borrow::Cow;
 
 use pharos_model::ident::{DpiType, IngressAction, SystemStatus};
-use pharos_model::{DpiLog, FirewallTrafficLog, Kind, ResourceUtilizationLog, Severity};
+use pharos_model::{
+    DpiLog, FirewallTrafficLog, GenericLog, Kind, LogFields, ResourceUtilizationLog, Severity,
+};
 use serde::Deserialize;
 
 use crate::LogInput;
@@ -56,10 +58,113 @@ struct Eve<'a> {
     stats: Option<serde_json::Value>,
     #[serde(borrow)]
     host: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    dns: Option<Dns<'a>>,
+    #[serde(borrow)]
+    tls: Option<Tls<'a>>,
+    #[serde(borrow)]
+    smtp: Option<Smtp<'a>>,
+    #[serde(borrow)]
+    email: Option<Email<'a>>,
+    #[serde(borrow)]
+    krb5: Option<Krb5<'a>>,
+    #[serde(borrow)]
+    dhcp: Option<Dhcp<'a>>,
+    #[serde(borrow)]
+    smb: Option<Smb<'a>>,
+    #[serde(borrow)]
+    ftp: Option<Ftp<'a>>,
+    #[serde(borrow)]
+    quic: Option<Quic<'a>>,
+}
+
+/// `dns`: v1/v2 (`rrname`) and v3 (`queries[].rrname`).
+#[derive(Deserialize)]
+struct Dns<'a> {
+    #[serde(borrow)]
+    rrname: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    queries: Option<Vec<DnsQuery<'a>>>,
+    #[serde(borrow)]
+    query: Option<Vec<DnsQuery<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct DnsQuery<'a> {
+    #[serde(borrow)]
+    rrname: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Tls<'a> {
+    #[serde(borrow)]
+    sni: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Smtp<'a> {
+    #[serde(borrow)]
+    helo: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    mail_from: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    rcpt_to: Option<Vec<Cow<'a, str>>>,
+}
+
+#[derive(Deserialize)]
+struct Email<'a> {
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    to: Option<Vec<Cow<'a, str>>>,
+}
+
+#[derive(Deserialize)]
+struct Krb5<'a> {
+    #[serde(borrow)]
+    cname: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Dhcp<'a> {
+    #[serde(borrow)]
+    hostname: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Smb<'a> {
+    #[serde(borrow)]
+    filename: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ntlmssp: Option<Ntlmssp<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Ntlmssp<'a> {
+    #[serde(borrow)]
+    user: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    domain: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Ftp<'a> {
+    #[serde(borrow)]
+    command: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    command_data: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Quic<'a> {
+    #[serde(borrow)]
+    sni: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Alert<'a> {
+    #[serde(borrow)]
+    action: Option<Cow<'a, str>>,
     gid: Option<u64>,
     signature_id: Option<u64>,
     rev: Option<u64>,
@@ -79,6 +184,9 @@ struct Http<'a> {
     #[serde(borrow)]
     http_method: Option<Cow<'a, str>>,
     status: Option<u16>,
+    #[serde(borrow)]
+    http_user_agent: Option<Cow<'a, str>>,
+    length: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -136,11 +244,16 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
         "fileinfo" => fileinfo(&eve, flow),
         "stats" => stats(&eve),
         other => (
-            build::unmapped("suricata event type without a mapping"),
+            Kind::GenericLog(GenericLog {
+                format: None,
+                reason: Some(format!("suricata {} event", build::clip_to(other, 32))),
+                app_name: None,
+            }),
             Severity::Info,
             other.to_string(),
         ),
     };
+    let fields = fields(&eve, flow, &kind);
     let time = eve.timestamp.as_deref().and_then(crate::time::iso);
     // `host` is read only so that a record whose `host` is not a string stays unparsed
     let _ = eve.host;
@@ -149,8 +262,109 @@ pub fn normalize(input: &LogInput<'_>) -> Option<Draft> {
             .time(time)
             .vendor("OISF")
             .model(Some("Suricata"))
-            .summary(summary),
+            .summary(summary)
+            .fields(fields),
     )
+}
+
+/// The record's fields that its case has no leaf for (every field for a generic log): the
+/// application-layer object of its event type (http, dns, tls, smtp, krb5, smb, ...).
+fn fields(eve: &Eve<'_>, flow: Flow, kind: &Kind) -> LogFields {
+    let s = |c: Option<&Cow<'_, str>>| build::present(c.map(|v| v.as_ref())).map(build::clip);
+    let http = eve.http.as_ref();
+    let dns = eve.dns.as_ref().and_then(|d| {
+        d.rrname.as_ref().or_else(|| {
+            d.queries
+                .iter()
+                .chain(d.query.iter())
+                .flatten()
+                .find_map(|q| q.rrname.as_ref())
+        })
+    });
+    let domain = http
+        .and_then(|h| h.hostname.as_ref())
+        .or(dns)
+        .or_else(|| eve.tls.as_ref().and_then(|t| t.sni.as_ref()))
+        .or_else(|| eve.quic.as_ref().and_then(|q| q.sni.as_ref()))
+        .or_else(|| eve.dhcp.as_ref().and_then(|d| d.hostname.as_ref()))
+        .or_else(|| eve.smtp.as_ref().and_then(|m| m.helo.as_ref()))
+        .or_else(|| {
+            eve.smb
+                .as_ref()
+                .and_then(|m| m.ntlmssp.as_ref()?.domain.as_ref())
+        });
+    let mail_from = eve
+        .smtp
+        .as_ref()
+        .and_then(|m| m.mail_from.as_ref())
+        .or_else(|| eve.email.as_ref().and_then(|e| e.from.as_ref()));
+    let mail_to = eve
+        .smtp
+        .as_ref()
+        .and_then(|m| m.rcpt_to.as_ref()?.first())
+        .or_else(|| eve.email.as_ref().and_then(|e| e.to.as_ref()?.first()));
+    let user = eve
+        .krb5
+        .as_ref()
+        .and_then(|k| k.cname.as_ref())
+        .or_else(|| {
+            eve.smb
+                .as_ref()
+                .and_then(|m| m.ntlmssp.as_ref()?.user.as_ref())
+        })
+        .or_else(|| {
+            let f = eve.ftp.as_ref()?;
+            (f.command.as_deref() == Some("USER")).then_some(f.command_data.as_ref()?)
+        });
+    let file = eve
+        .fileinfo
+        .as_ref()
+        .and_then(|f| f.filename.as_ref())
+        .or_else(|| eve.smb.as_ref().and_then(|m| m.filename.as_ref()));
+    let mut f = LogFields {
+        user: s(user),
+        domain: s(domain),
+        url: s(http.and_then(|h| h.url.as_ref())),
+        http_method: s(http.and_then(|h| h.http_method.as_ref())),
+        http_status: http.and_then(|h| h.status),
+        sent_bytes: http.and_then(|h| h.length),
+        user_agent: s(http.and_then(|h| h.http_user_agent.as_ref())),
+        mail_from: s(mail_from),
+        mail_to: s(mail_to),
+        file_name: s(file),
+        message_id: eve
+            .alert
+            .as_ref()
+            .and_then(|a| a.signature_id)
+            .map(|id| id.to_string()),
+        ..Default::default()
+    };
+    match kind {
+        Kind::Intrusion(_) => f.action = s(eve.alert.as_ref().and_then(|a| a.action.as_ref())),
+        Kind::WebAttack(_) => {
+            f.action = s(eve.alert.as_ref().and_then(|a| a.action.as_ref()));
+            // the case holds the request: keep what it has no leaf for
+            f.url = None;
+            f.http_method = None;
+            f.domain = None;
+            f.http_status = None;
+        }
+        Kind::GenericLog(_) | Kind::DpiLog(_) => {
+            f.src_ip = flow.src_ip;
+            f.src_port = flow.src_port;
+            f.dst_ip = flow.dst_ip;
+            f.dst_port = flow.dst_port;
+            f.protocol = eve.proto.as_deref().map(|p| p.to_ascii_lowercase());
+            f.application = s(eve.app_proto.as_ref());
+            f.session_id = eve.flow_id.map(|id| id.to_string());
+            f.in_interface = s(eve.in_iface.as_ref());
+            if matches!(kind, Kind::GenericLog(_)) {
+                f.message_id = Some(build::clip_to(&eve.event_type, 32));
+            }
+        }
+        _ => {}
+    }
+    f
 }
 
 /// A signature alert: an intrusion, or a web attack (with the `http` object) when the signature
@@ -300,6 +514,68 @@ mod tests {
             panic!()
         };
         assert_eq!(f.received_bytes, Some(120));
+    }
+
+    /// One sample per event type: (line, kind, a field that must be read).
+    const EVENTS: &[(&str, &str, &str)] = &[
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","flow_id":11,"event_type":"dns","src_ip":"10.1.1.5","src_port":53211,"dest_ip":"10.1.1.1","dest_port":53,"proto":"UDP","dns":{"type":"query","id":4660,"rrname":"www.example.org","rrtype":"A","tx_id":0}}"#,
+            "generic-log",
+            "www.example.org",
+        ),
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","flow_id":12,"event_type":"dns","src_ip":"10.1.1.5","src_port":53211,"dest_ip":"10.1.1.1","dest_port":53,"proto":"UDP","dns":{"version":3,"type":"request","id":1,"queries":[{"rrname":"mail.example.net","rrtype":"MX"}]}}"#,
+            "generic-log",
+            "mail.example.net",
+        ),
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","flow_id":13,"event_type":"http","src_ip":"10.1.1.5","src_port":40000,"dest_ip":"192.0.2.80","dest_port":80,"proto":"TCP","http":{"hostname":"www.example.com","url":"/index.html","http_user_agent":"curl/8.0","http_method":"GET","protocol":"HTTP/1.1","status":200,"length":512}}"#,
+            "generic-log",
+            "/index.html",
+        ),
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","flow_id":14,"event_type":"tls","src_ip":"10.1.1.5","src_port":40001,"dest_ip":"192.0.2.81","dest_port":443,"proto":"TCP","tls":{"subject":"CN=www.example.com","issuerdn":"CN=Example CA","sni":"www.example.com","version":"TLS 1.2"}}"#,
+            "generic-log",
+            "www.example.com",
+        ),
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","flow_id":15,"event_type":"smtp","src_ip":"10.1.1.6","src_port":40002,"dest_ip":"192.0.2.25","dest_port":25,"proto":"TCP","smtp":{"helo":"mx.example.com","mail_from":"<alice@example.com>","rcpt_to":["<bob@example.net>"]}}"#,
+            "generic-log",
+            "<alice@example.com>",
+        ),
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","flow_id":16,"event_type":"krb5","src_ip":"10.1.1.7","src_port":40003,"dest_ip":"10.1.1.2","dest_port":88,"proto":"TCP","krb5":{"msg_type":"KRB_AS_REQ","cname":"carol","realm":"EXAMPLE.COM","sname":"krbtgt/EXAMPLE.COM"}}"#,
+            "generic-log",
+            "carol",
+        ),
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","flow_id":17,"event_type":"fileinfo","src_ip":"192.0.2.80","src_port":80,"dest_ip":"10.1.1.5","dest_port":40000,"proto":"TCP","fileinfo":{"filename":"/setup.exe","state":"CLOSED","stored":false,"size":1024}}"#,
+            "dpi-log",
+            "/setup.exe",
+        ),
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","event_type":"ssh","src_ip":"10.1.1.8","src_port":40004,"dest_ip":"10.1.1.3","dest_port":22,"proto":"TCP","ssh":{"client":{"proto_version":"2.0","software_version":"OpenSSH_9.0"}}}"#,
+            "generic-log",
+            "10.1.1.8",
+        ),
+        (
+            r#"{"timestamp":"2023-04-01T10:00:00.000001+0000","event_type":"drop","src_ip":"10.1.1.9","src_port":40005,"dest_ip":"10.1.1.4","dest_port":445,"proto":"TCP","drop":{"len":60}}"#,
+            "firewall-traffic-log",
+            "445",
+        ),
+    ];
+
+    #[test]
+    fn every_event_type_keeps_addresses_and_its_fields() {
+        for (line, kind, want) in EVENTS {
+            let n = auto(line, "suricata-eve");
+            assert_eq!(n.message.kind.name(), *kind, "{line}");
+            let doc = pharos_model::json::encode(&n.message).to_string();
+            assert!(
+                doc.contains(&format!("\"{want}\"")) || doc.contains(&format!(":{want}")),
+                "{want} in {doc}"
+            );
+        }
     }
 
     #[test]

@@ -360,6 +360,9 @@ impl Normalizer {
     fn process(&mut self, recs: &[RawRecord]) -> Vec<Message> {
         let mut out = Vec::with_capacity(recs.len());
         let mut tallies: HashMap<usize, (String, Tally)> = HashMap::new();
+        // (format, outcome) -> lines: what each vendor's lines became, for
+        // `pharos_syslog_format_lines_total` (bounded: formats x 3 outcomes)
+        let mut outcomes: HashMap<(&'static str, &'static str), u64> = HashMap::new();
         for rec in recs {
             let text = String::from_utf8_lossy(&rec.bytes);
             let opts = ParseOptions {
@@ -384,6 +387,7 @@ impl Normalizer {
                 }
                 None => self.register(peer, host, &input),
             };
+            *outcomes.entry((n.format, outcome(&n))).or_default() += 1;
             let mut msg = n.message;
             msg.common.receive_time = rec.received;
             // The sender's address, which is the relay's for a relayed line.
@@ -410,6 +414,10 @@ impl Normalizer {
             }
             out.push(msg);
         }
+        for ((format, outcome), lines) in outcomes {
+            metrics::counter!("pharos_syslog_format_lines_total", "format" => format, "outcome" => outcome)
+                .increment(lines);
+        }
         for (index, (name, t)) in tallies {
             if t.counts.parsed > 0 {
                 metrics::counter!("pharos_syslog_parsed_total", "nsf" => name.clone())
@@ -427,6 +435,17 @@ impl Normalizer {
     }
 }
 
+/// What a normalised line became: `typed` (an I2NSF case), `fields` (a generic log that keeps
+/// the vendor's parsed fields) or `unparsed` (a generic log with its raw text only: the format
+/// names the vendor that recognised the line but has no table row for it, or `generic`).
+pub fn outcome(n: &Normalized) -> &'static str {
+    match (&n.message.kind, n.parsed) {
+        (_, false) => "unparsed",
+        (pharos_model::Kind::GenericLog(_), true) => "fields",
+        (_, true) => "typed",
+    }
+}
+
 /// Describes the stage's metrics (the listeners describe theirs, `pharos_syslog_dropped_total`
 /// included, whose reasons store_full, store_error and shutdown are counted here).
 fn describe_metrics() {
@@ -434,6 +453,11 @@ fn describe_metrics() {
     describe_counter!(
         "pharos_syslog_parsed_total",
         "Syslog lines a normaliser understood, by NSF"
+    );
+    describe_counter!(
+        "pharos_syslog_format_lines_total",
+        "Syslog lines by the format that recognised them (generic: none) and outcome: typed (an \
+         I2NSF case), fields (a generic log with the vendor's fields) or unparsed (raw text only)"
     );
     describe_counter!(
         "pharos_syslog_unparsed_total",

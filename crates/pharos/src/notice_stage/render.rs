@@ -1,0 +1,407 @@
+//! Rendering a notice: the rows of its events (third-party addresses pseudonymised), the mail
+//! (summary, table, CSV and IODEF v2 attachments, MIME multipart/mixed) and the webhook JSON.
+//!
+//! Contract: text from the network (NSF names, messages, organisation names) reaches headers only
+//! as RFC 2047 encoded words with control characters removed (no header injection), and the body
+//! and attachments only escaped (control characters as `\u{..}`, XML escaped in IODEF, CSV
+//! quoted with formula prefixes neutralised).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use pharos_anon::CryptoPan;
+use pharos_model::AddrRole;
+use pharos_store::StoredMessage;
+
+/// One event as a notice shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    /// Message store id.
+    pub id: u64,
+    /// When it happened (RFC 3339, UTC).
+    pub time: String,
+    /// Kind name.
+    pub kind: String,
+    /// RSIT `taxonomy/type`.
+    pub classification: String,
+    /// Pharos severity.
+    pub severity: String,
+    /// Source-side addresses (third parties pseudonymised if asked).
+    pub source: Vec<String>,
+    /// Destination-side addresses.
+    pub destination: Vec<String>,
+    /// Reporting NSF.
+    pub nsf: String,
+    /// Free text (escaped).
+    pub description: String,
+}
+
+/// Escapes control characters as `\u{..}`.
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The rows of `events`: addresses outside `own` pseudonymised with `anon` when given.
+pub fn rows(events: &[StoredMessage], own: &[IpNet], anon: Option<&CryptoPan>) -> Vec<Row> {
+    let show = |a: IpAddr| -> String {
+        match anon {
+            Some(cp) if !own.iter().any(|n| n.contains(&a)) => cp.anonymize(a).to_string(),
+            _ => a.to_string(),
+        }
+    };
+    events
+        .iter()
+        .map(|s| {
+            let m = &s.message;
+            let (mut src, mut dst) = (Vec::new(), Vec::new());
+            for (role, a) in m.addresses() {
+                let v = show(a);
+                let list = if role == AddrRole::Src {
+                    &mut src
+                } else {
+                    &mut dst
+                };
+                if !list.contains(&v) {
+                    list.push(v);
+                }
+            }
+            let text = m
+                .common
+                .message
+                .clone()
+                .or_else(|| m.rule_name().map(str::to_string))
+                .unwrap_or_default();
+            Row {
+                id: m.common.id.unwrap_or(0),
+                time: m
+                    .common
+                    .event_time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                kind: m.kind.name().to_string(),
+                classification: m
+                    .common
+                    .classification_of(&m.kind)
+                    .map(|c| c.as_path())
+                    .unwrap_or_default(),
+                severity: format!("{:?}", m.common.severity).to_lowercase(),
+                source: src,
+                destination: dst,
+                nsf: escape_text(&m.common.nsf_name),
+                description: escape_text(&text),
+            }
+        })
+        .collect()
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for ch in data.chunks(3) {
+        let b = [ch[0], *ch.get(1).unwrap_or(&0), *ch.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(B64[(n >> 18) as usize & 63] as char);
+        out.push(B64[(n >> 12) as usize & 63] as char);
+        out.push(if ch.len() > 1 {
+            B64[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if ch.len() > 2 {
+            B64[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// Base64 in lines of 76 characters, CRLF-ended (a MIME body).
+fn base64_lines(data: &[u8]) -> String {
+    let b = base64(data);
+    let mut out = String::with_capacity(b.len() + b.len() / 38);
+    for chunk in b.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// A header value safe in any header: control characters (CR, LF included) dropped; non-ASCII
+/// text as an RFC 2047 encoded word.
+pub fn header_value(s: &str) -> String {
+    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+    if clean.is_ascii() {
+        clean
+    } else {
+        format!("=?UTF-8?B?{}?=", base64(clean.as_bytes()))
+    }
+}
+
+/// CSV of the rows (RFC 4180, CRLF; cells starting with `=`, `+`, `-` or `@` prefixed with `'`).
+pub fn csv(rows: &[Row]) -> String {
+    fn cell(s: &str) -> String {
+        let s = if s.starts_with(['=', '+', '-', '@']) {
+            format!("'{s}")
+        } else {
+            s.to_string()
+        };
+        if s.contains([',', '"', '\r', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s
+        }
+    }
+    let mut out =
+        String::from("id,time,kind,classification,severity,source,destination,nsf,description\r\n");
+    for r in rows {
+        let cells = [
+            r.id.to_string(),
+            r.time.clone(),
+            r.kind.clone(),
+            r.classification.clone(),
+            r.severity.clone(),
+            r.source.join(" "),
+            r.destination.join(" "),
+            r.nsf.clone(),
+            r.description.clone(),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| cell(c)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// Escapes text for XML character data and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn iodef_severity(s: &str) -> &'static str {
+    match s {
+        "critical" | "high" => "high",
+        "middle" => "medium",
+        _ => "low",
+    }
+}
+
+/// An IODEF v2 document (RFC 7970) with one incident per row.
+pub fn iodef(rows: &[Row], site: &str, from: &str, now: &str) -> String {
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<IODEF-Document version=\"2.00\" xml:lang=\"en\" xmlns=\"urn:ietf:params:xml:ns:iodef-2.0\">\n",
+    );
+    let site = xml_escape(site);
+    for r in rows {
+        x.push_str("  <Incident purpose=\"reporting\" restriction=\"amber\">\n");
+        x.push_str(&format!(
+            "    <IncidentID name=\"{site}\">{}</IncidentID>\n",
+            r.id
+        ));
+        x.push_str(&format!("    <ReportTime>{now}</ReportTime>\n"));
+        x.push_str(&format!(
+            "    <GenerationTime>{}</GenerationTime>\n",
+            r.time
+        ));
+        x.push_str(&format!(
+            "    <Description>{} {}: {}</Description>\n",
+            xml_escape(&r.classification),
+            xml_escape(&r.kind),
+            xml_escape(&r.description)
+        ));
+        x.push_str(&format!(
+            "    <Assessment>\n      <SystemImpact severity=\"{}\" type=\"unknown\"/>\n    </Assessment>\n",
+            iodef_severity(&r.severity)
+        ));
+        x.push_str(&format!(
+            "    <Contact role=\"creator\" type=\"organization\">\n      <ContactName>{site}</ContactName>\n      <Email>\n        <EmailTo>{}</EmailTo>\n      </Email>\n    </Contact>\n",
+            xml_escape(from)
+        ));
+        if !r.source.is_empty() || !r.destination.is_empty() {
+            x.push_str("    <EventData>\n      <Flow>\n");
+            for (cat, list) in [("source", &r.source), ("target", &r.destination)] {
+                for a in list {
+                    let family = if a.contains(':') {
+                        "ipv6-addr"
+                    } else {
+                        "ipv4-addr"
+                    };
+                    x.push_str(&format!(
+                        "        <System category=\"{cat}\">\n          <Node>\n            <Address category=\"{family}\">{}</Address>\n          </Node>\n        </System>\n",
+                        xml_escape(a)
+                    ));
+                }
+            }
+            x.push_str("      </Flow>\n    </EventData>\n");
+        }
+        if !r.classification.is_empty() {
+            x.push_str(&format!(
+                "    <AdditionalData dtype=\"string\" meaning=\"rsit-classification\">{}</AdditionalData>\n",
+                xml_escape(&r.classification)
+            ));
+        }
+        x.push_str("  </Incident>\n");
+    }
+    x.push_str("</IODEF-Document>\n");
+    x
+}
+
+/// The plain-text body: a summary and a table of the events.
+pub fn text_body(org: &str, interval: &str, rows: &[Row], anonymised: bool) -> String {
+    let mut b = String::new();
+    b.push_str(&format!(
+        "Pharos early warning for {} ({} notice).\n\n",
+        escape_text(org),
+        interval
+    ));
+    let mut by_class: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in rows {
+        *by_class.entry(r.classification.as_str()).or_default() += 1;
+    }
+    b.push_str(&format!(
+        "{} event(s) touched addresses of your organisation:\n",
+        rows.len()
+    ));
+    for (c, n) in &by_class {
+        b.push_str(&format!("  {n:>5}  {c}\n"));
+    }
+    if anonymised {
+        b.push_str(
+            "\nAddresses of other parties are pseudonymised (Crypto-PAn, prefix-preserving).\n",
+        );
+    }
+    b.push_str("\n  id  time                  severity  classification                  source -> destination\n");
+    for r in rows {
+        b.push_str(&format!(
+            "{:>4}  {:<20}  {:<8}  {:<30}  {} -> {}\n",
+            r.id,
+            r.time,
+            r.severity,
+            r.classification,
+            r.source.join(" "),
+            r.destination.join(" ")
+        ));
+        if !r.description.is_empty() {
+            b.push_str(&format!("      {}\n", r.description));
+        }
+    }
+    b.push_str("\nThe events are attached as CSV (events.csv) and IODEF v2 (events.iodef.xml).\n");
+    b
+}
+
+/// What a mail is made of.
+pub struct Mail<'a> {
+    /// Sender address (validated).
+    pub from: &'a str,
+    /// Recipient address (validated).
+    pub to: &'a str,
+    /// Subject (any text: encoded here).
+    pub subject: &'a str,
+    /// Plain-text body.
+    pub body: &'a str,
+    /// Attachments: file name, content type, bytes.
+    pub attachments: Vec<(&'a str, &'a str, Vec<u8>)>,
+    /// `Date:` (RFC 2822).
+    pub date: String,
+    /// `Message-ID:` right-hand side material (unique).
+    pub message_id: String,
+}
+
+/// A complete RFC 5322 message: multipart/mixed, every part base64.
+pub fn mime(m: &Mail<'_>) -> Vec<u8> {
+    let boundary = format!("=_pharos_{}", m.message_id.replace(['@', '.'], "_"));
+    let mut s = String::new();
+    s.push_str(&format!("From: Pharos <{}>\r\n", header_value(m.from)));
+    s.push_str(&format!("To: <{}>\r\n", header_value(m.to)));
+    s.push_str(&format!("Subject: {}\r\n", header_value(m.subject)));
+    s.push_str(&format!("Date: {}\r\n", m.date));
+    s.push_str(&format!(
+        "Message-ID: <{}>\r\n",
+        header_value(&m.message_id)
+    ));
+    s.push_str("MIME-Version: 1.0\r\n");
+    s.push_str("Auto-Submitted: auto-generated\r\n");
+    s.push_str(&format!(
+        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
+    ));
+    s.push_str("This is a MIME message.\r\n");
+    s.push_str(&format!("--{boundary}\r\n"));
+    s.push_str(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+    );
+    s.push_str(&base64_lines(m.body.as_bytes()));
+    for (name, ctype, data) in &m.attachments {
+        s.push_str(&format!("--{boundary}\r\n"));
+        s.push_str(&format!(
+            "Content-Type: {ctype}; name=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\r\n"
+        ));
+        s.push_str(&base64_lines(data));
+    }
+    s.push_str(&format!("--{boundary}--\r\n"));
+    s.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn header_values_cannot_inject_headers() {
+        assert_eq!(header_value("a\r\nBcc: x@y"), "aBcc: x@y");
+        assert!(header_value("Universität\n").starts_with("=?UTF-8?B?"));
+        assert!(!header_value("Universität\n").contains('\n'));
+    }
+
+    #[test]
+    fn csv_quotes_and_neutralises_formulas() {
+        let r = Row {
+            id: 1,
+            time: "t".into(),
+            kind: "k".into(),
+            classification: "c".into(),
+            severity: "high".into(),
+            source: vec![],
+            destination: vec![],
+            nsf: "=cmd".into(),
+            description: "a, \"b\"".into(),
+        };
+        let c = csv(&[r]);
+        assert!(c.contains(",'=cmd,\"a, \"\"b\"\"\"\r\n"), "{c}");
+    }
+}
