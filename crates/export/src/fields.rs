@@ -32,10 +32,20 @@ pub const INTELMQ_FIELDS: &[(&str, &str)] = &[
 /// The ECS version the ECS export follows (written as `ecs.version`).
 pub const ECS_VERSION: &str = "8.11.0";
 
-/// Elastic Common Schema fields Pharos writes, with their ECS types. Source: the ECS Field
-/// Reference, version [`ECS_VERSION`] (<https://www.elastic.co/guide/en/ecs/current/ecs-field-reference.html>:
-/// Base, ECS, Event, Source, Destination, Network, User, URL, HTTP, Rule, Observer and Related
-/// fields).
+/// Elastic Common Schema fields Pharos writes, with their ECS types (the `type:` the field
+/// reference gives; multi-fields such as `url.original.text` are not listed).
+///
+/// Checked (Dec. 2026) against the ECS Field Reference pages of the 8.x line, base URL
+/// <https://www.elastic.co/guide/en/ecs/>: `8.11/ecs-ecs.html` (`ecs.version`), `current/` and
+/// `8.6/` `ecs-event.html`, `8.6/ecs-source.html` and `8.8/ecs-source.html` (source, and
+/// destination which reuses the same definitions), `8.17/ecs-network.html` and
+/// `current/ecs-network.html`, `8.8/ecs-url.html` (`url.original` = `wildcard`), and the
+/// elastic/ecs repository's definitions `schemas/base.yml` (`@timestamp`, `tags`, `labels` =
+/// `object` of keywords, `message` = `match_only_text`), `schemas/related.yml` and
+/// `schemas/observer.yml`. Every name and type read there matched. Not re-read on an 8.x page:
+/// `http.request.method` / `http.response.status_code` (seen only in an early ECS web-logs table,
+/// keyword / long), `rule.name` and `user.name` (keyword); the tag-exact
+/// `generated/ecs/ecs_flat.yml` of v8.11.0 was not read either.
 pub const ECS_FIELDS: &[(&str, &str)] = &[
     ("@timestamp", "date"),
     ("destination.domain", "keyword"),

@@ -155,7 +155,8 @@ pub struct ExportOptions<'a> {
     pub contact_email: Option<String>,
     /// Restriction (TLP) written on every incident and MISP event.
     pub restriction: Restriction,
-    /// When the export was made: IODEF `GenerationTime`, MISP `publish_timestamp`.
+    /// When the export was made: IODEF `GenerationTime`. (MISP `publish_timestamp` is the
+    /// message's receive time, like `timestamp`, so a re-export writes the same feed.)
     pub generated: Timestamp,
     /// Optional pseudonymisation of every address (e.g. Crypto-PAn's
     /// `|a| pan.anonymize(a)`); applied to address fields and to addresses inside texts.

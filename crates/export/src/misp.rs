@@ -1,6 +1,23 @@
 //! A MISP feed: `manifest.json`, one `<uuid>.json` per event and `hashes.csv`, the layout MISP
 //! pulls from a feed URL (as PyMISP's feed generator writes it). UUIDs derive from our instance
 //! name and the store id ([`crate::uuid_for`]), so a re-export writes the same files.
+//!
+//! Checked (Dec. 2026) against:
+//! - the MISP core format, draft-dulaunoy-misp-core-format draft-17 (MISP/misp-rfc
+//!   `misp-core-format/raw.md`; the same text as MISP/misp-standard.org
+//!   `rfc/misp-standard-core.html`):
+//!   event `uuid`, `info`, `date` (`YYYY-MM-DD`), `timestamp` / `publish_timestamp` (epoch
+//!   seconds as JSON strings), `published` (boolean), `threat_level_id` (string, 1 high … 4
+//!   undefined), `analysis` (string, 0 initial, 1 ongoing, 2 complete), `Orgc`; attribute `uuid`,
+//!   `type`, `category`, `value`, `to_ids` (boolean), `comment`, `timestamp` (string), and the
+//!   category → type list (every pair written below is in it);
+//! - PyMISP `pymisp/mispevent.py` (`MISPEvent.manifest`, `to_feed`, `attributes_hashes`,
+//!   `MISPAttribute.hash_values`, the `_fields_for_feed` sets) and `pymisp/data/describeTypes.json`
+//!   (`category_type_mappings`), with the feed generator's `feed_meta_generator`: a manifest entry
+//!   is `{Orgc: {name, uuid}, Tag: [{name, …}], info, date, analysis, threat_level_id,
+//!   timestamp}`; the feed event carries no `distribution` (MISP applies the feed's own);
+//!   `hashes.csv` is one `md5(value),event uuid` line per attribute (values of composite `a|b`
+//!   types hashed per part; we write none).
 
 use std::path::Path;
 
@@ -40,6 +57,9 @@ fn tags(r: &Record, opts: &ExportOptions<'_>) -> Value {
 
 fn attributes(r: &Record, instance: &str) -> Vec<Value> {
     let ts = r.received.timestamp().to_string();
+    // (type, category, value, to_ids, comment). Type/category pairs per the MISP core format's
+    // category → type list (draft-17) and PyMISP `describeTypes.json`: ip-src, ip-dst, port, url,
+    // domain in "Network activity"; vulnerability in "External analysis"; text in "Other".
     let mut out: Vec<(&str, &str, String, bool, String)> = Vec::new();
     let src_ids = r.kind != "ddos" && r.class.is_some();
     for a in &r.src {

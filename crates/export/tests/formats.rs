@@ -224,6 +224,7 @@ fn ecs_field_names_are_all_in_the_ecs_reference_table() {
     let text = export_string(Format::Ecs, &msgs, &opts()).unwrap();
     let docs = ndjson(&text);
     assert_eq!(docs.len(), msgs.len());
+    // ECS_FIELDS lists the sources it was checked against (ECS 8.x field reference).
     let known: BTreeSet<&str> = ECS_FIELDS.iter().map(|(k, _)| *k).collect();
     let kinds = ["alert", "event", "metric"];
     for (d, m) in docs.iter().zip(&msgs) {
@@ -346,6 +347,16 @@ fn misp_feed_has_the_shape_misp_pulls() {
         assert!(e["timestamp"].as_str().unwrap().parse::<i64>().is_ok());
         assert!(["1", "2", "3", "4"].contains(&e["threat_level_id"].as_str().unwrap()));
         assert!(["0", "1", "2"].contains(&e["analysis"].as_str().unwrap()));
+        assert!(
+            e["publish_timestamp"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .is_ok()
+        );
+        assert!(e["published"].is_boolean());
+        assert_eq!(e["Orgc"], entry["Orgc"]);
+        assert_eq!(e["Tag"], entry["Tag"]);
         let attrs = e["Attribute"].as_array().unwrap();
         assert!(!attrs.is_empty());
         for a in attrs {
@@ -353,6 +364,15 @@ fn misp_feed_has_the_shape_misp_pulls() {
             assert!(a["to_ids"].is_boolean());
             assert!(a["timestamp"].as_str().unwrap().parse::<i64>().is_ok());
             let ty = a["type"].as_str().unwrap();
+            // The types we write and their categories, as the MISP core format (draft-17,
+            // MISP/misp-rfc `misp-core-format/raw.md`) and PyMISP `describeTypes.json` pair them.
+            let category = match ty {
+                "vulnerability" => "External analysis",
+                "text" => "Other",
+                _ => "Network activity",
+            };
+            assert_eq!(a["category"], category, "{ty}");
+            assert!(a["comment"].is_string() && a["value"].is_string());
             assert!(
                 [
                     "ip-src",

@@ -338,24 +338,13 @@ impl Inner {
         };
         let rows = render::rows(&events, &own, anon);
         let interval = g.contact.policy.interval.as_str();
-        let subject = match (g.contact.policy.interval, rows.first()) {
-            (Interval::Immediate, Some(r)) => format!(
-                "[{}] {} concerning {} (event {})",
-                self.cfg.site, r.classification, org_name, r.id
-            ),
-            _ => format!(
-                "[{}] {} digest: {} event(s) concerning {}",
-                self.cfg.site,
-                interval,
-                rows.len(),
-                org_name
-            ),
-        };
+        let texts = render::texts(&g.contact.policy.language);
+        let subject = render::subject(texts, &self.cfg.site, &org_name, interval, &rows);
         let subject = render::header_value(&subject);
         let now = chrono::Utc::now();
         let payload = match g.recipient.channel {
             Channel::Mail => {
-                let body = render::text_body(&org_name, interval, &rows, anon.is_some());
+                let body = render::text_body(texts, &org_name, interval, &rows, anon.is_some());
                 let iodef = render::iodef(
                     &rows,
                     &self.cfg.site,
@@ -372,6 +361,7 @@ impl Inner {
                         ("events.iodef.xml", "application/xml", iodef.into_bytes()),
                     ],
                     date: now.to_rfc2822(),
+                    language: texts.code,
                     message_id: format!(
                         "{}.{}.{}@{}",
                         now.timestamp_millis(),

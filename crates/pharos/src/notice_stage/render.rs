@@ -62,8 +62,13 @@ pub fn rows(events: &[StoredMessage], own: &[IpNet], anon: Option<&CryptoPan>) -
         .map(|s| {
             let m = &s.message;
             let (mut src, mut dst) = (Vec::new(), Vec::new());
+            let mut replaced: Vec<(String, String)> = Vec::new();
             for (role, a) in m.addresses() {
                 let v = show(a);
+                let clear = a.to_string();
+                if v != clear && !replaced.iter().any(|(c, _)| *c == clear) {
+                    replaced.push((clear, v.clone()));
+                }
                 let list = if role == AddrRole::Src {
                     &mut src
                 } else {
@@ -95,10 +100,58 @@ pub fn rows(events: &[StoredMessage], own: &[IpNet], anon: Option<&CryptoPan>) -
                 source: src,
                 destination: dst,
                 nsf: escape_text(&m.common.nsf_name),
-                description: escape_text(&text),
+                description: escape_text(&replace_addrs(&text, &mut replaced)),
             }
         })
         .collect()
+}
+
+/// `text` with every whole occurrence of an address in `pairs` (clear, shown) replaced by its
+/// shown form: free text (a detector's description names the victim) must not undo the
+/// pseudonymisation. An occurrence is whole when no address character (hex digit, `.`, `:`)
+/// adjoins it.
+fn replace_addrs(text: &str, pairs: &mut [(String, String)]) -> String {
+    if pairs.is_empty() {
+        return text.to_string();
+    }
+    // Longest first: 192.0.2.10 before 192.0.2.1.
+    pairs.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
+    // Whether `c` (then `next`) would continue an address like `clear`: a digit (a hex digit and
+    // `:` for IPv6), or a `.` followed by a digit (not a full stop).
+    let continues = |clear: &str, c: char, next: Option<char>| {
+        let v6 = clear.contains(':');
+        c.is_ascii_digit()
+            || (v6 && (c.is_ascii_hexdigit() || c == ':'))
+            || (c == '.' && next.is_some_and(|n| n.is_ascii_digit()))
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    'outer: while i < text.len() {
+        let prev = text[..i].chars().next_back();
+        for (clear, shown) in pairs.iter() {
+            let before_ok = prev.is_none_or(|p| {
+                !(p.is_ascii_digit()
+                    || p == '.'
+                    || (clear.contains(':') && (p.is_ascii_hexdigit() || p == ':')))
+            });
+            if before_ok && text[i..].starts_with(clear.as_str()) {
+                let mut rest = text[i + clear.len()..].chars();
+                let after_ok = match rest.next() {
+                    None => true,
+                    Some(c) => !continues(clear, c, rest.next()),
+                };
+                if after_ok {
+                    out.push_str(shown);
+                    i += clear.len();
+                    continue 'outer;
+                }
+            }
+        }
+        let c = text[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -267,31 +320,124 @@ pub fn iodef(rows: &[Row], site: &str, from: &str, now: &str) -> String {
     x
 }
 
-/// The plain-text body: a summary and a table of the events.
-pub fn text_body(org: &str, interval: &str, rows: &[Row], anonymised: bool) -> String {
+/// The fixed texts of a notice in one language. Placeholders: `{org}`, `{interval}`, `{n}`,
+/// `{class}`, `{id}`.
+#[derive(Debug)]
+pub struct Texts {
+    /// The BCP 47 tag of the language (`Content-Language`).
+    pub code: &'static str,
+    /// Subject of an immediate notice (after `[site] `).
+    pub subject_immediate: &'static str,
+    /// Subject of a digest (after `[site] `).
+    pub subject_digest: &'static str,
+    /// First line of the body.
+    pub greeting: &'static str,
+    /// The sentence before the counts by classification.
+    pub summary: &'static str,
+    /// The note on pseudonymised addresses.
+    pub anonymised: &'static str,
+    /// Column headers of the table.
+    pub table_header: &'static str,
+    /// The last line (attachments).
+    pub footer: &'static str,
+}
+
+/// The languages notices are written in; the first is the fallback.
+pub const TEXTS: [Texts; 3] = [
+    Texts {
+        code: "en",
+        subject_immediate: "{class} concerning {org} (event {id})",
+        subject_digest: "{interval} digest: {n} event(s) concerning {org}",
+        greeting: "Pharos early warning for {org} ({interval} notice).",
+        summary: "{n} event(s) touched addresses of your organisation:",
+        anonymised: "Addresses of other parties are pseudonymised (Crypto-PAn, prefix-preserving).",
+        table_header: "  id  time                  severity  classification                  source -> destination",
+        footer: "The events are attached as CSV (events.csv) and IODEF v2 (events.iodef.xml).",
+    },
+    Texts {
+        code: "de",
+        subject_immediate: "{class} betreffend {org} (Ereignis {id})",
+        subject_digest: "Zusammenfassung ({interval}): {n} Ereignis(se) betreffend {org}",
+        greeting: "Pharos-Frühwarnung für {org} (Benachrichtigung: {interval}).",
+        summary: "{n} Ereignis(se) betrafen Adressen Ihrer Organisation:",
+        anonymised: "Adressen Dritter sind pseudonymisiert (Crypto-PAn, präfixerhaltend).",
+        table_header: "  ID  Zeit                  Schwere   Klassifikation                  Quelle -> Ziel",
+        footer: "Die Ereignisse sind als CSV (events.csv) und IODEF v2 (events.iodef.xml) angehängt.",
+    },
+    Texts {
+        code: "fr",
+        subject_immediate: "{class} concernant {org} (événement {id})",
+        subject_digest: "Synthèse ({interval}) : {n} événement(s) concernant {org}",
+        greeting: "Alerte précoce Pharos pour {org} (notification : {interval}).",
+        summary: "{n} événement(s) ont concerné des adresses de votre organisation :",
+        anonymised: "Les adresses des tiers sont pseudonymisées (Crypto-PAn, préservant les préfixes).",
+        table_header: "  id  heure                 gravité   classification                  source -> destination",
+        footer: "Les événements sont joints en CSV (events.csv) et IODEF v2 (events.iodef.xml).",
+    },
+];
+
+/// The texts for a BCP 47 tag, matched on its primary subtag (case-insensitive); English for
+/// an empty or unknown tag.
+pub fn texts(language: &str) -> &'static Texts {
+    let primary = language.split(['-', '_']).next().unwrap_or("").trim();
+    TEXTS
+        .iter()
+        .find(|t| t.code.eq_ignore_ascii_case(primary))
+        .unwrap_or(&TEXTS[0])
+}
+
+/// Fills the placeholders of a template.
+pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut s = template.to_string();
+    for (k, v) in vars {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
+/// The subject (before header encoding): `[site] ` and the immediate or digest template.
+pub fn subject(t: &Texts, site: &str, org: &str, interval: &str, rows: &[Row]) -> String {
+    let n = rows.len().to_string();
+    let text = match rows.first() {
+        Some(r) if interval == "immediate" => {
+            let id = r.id.to_string();
+            fill(
+                t.subject_immediate,
+                &[("class", &r.classification), ("org", org), ("id", &id)],
+            )
+        }
+        _ => fill(
+            t.subject_digest,
+            &[("interval", interval), ("n", &n), ("org", org)],
+        ),
+    };
+    format!("[{site}] {text}")
+}
+
+/// The plain-text body in the language of `t`: a summary and a table of the events.
+pub fn text_body(t: &Texts, org: &str, interval: &str, rows: &[Row], anonymised: bool) -> String {
     let mut b = String::new();
-    b.push_str(&format!(
-        "Pharos early warning for {} ({} notice).\n\n",
-        escape_text(org),
-        interval
-    ));
+    let org = escape_text(org);
+    let n = rows.len().to_string();
+    b.push_str(&fill(t.greeting, &[("org", &org), ("interval", interval)]));
+    b.push_str("\n\n");
     let mut by_class: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in rows {
         *by_class.entry(r.classification.as_str()).or_default() += 1;
     }
-    b.push_str(&format!(
-        "{} event(s) touched addresses of your organisation:\n",
-        rows.len()
-    ));
+    b.push_str(&fill(t.summary, &[("n", &n)]));
+    b.push('\n');
     for (c, n) in &by_class {
         b.push_str(&format!("  {n:>5}  {c}\n"));
     }
     if anonymised {
-        b.push_str(
-            "\nAddresses of other parties are pseudonymised (Crypto-PAn, prefix-preserving).\n",
-        );
+        b.push('\n');
+        b.push_str(t.anonymised);
+        b.push('\n');
     }
-    b.push_str("\n  id  time                  severity  classification                  source -> destination\n");
+    b.push('\n');
+    b.push_str(t.table_header);
+    b.push('\n');
     for r in rows {
         b.push_str(&format!(
             "{:>4}  {:<20}  {:<8}  {:<30}  {} -> {}\n",
@@ -306,7 +452,9 @@ pub fn text_body(org: &str, interval: &str, rows: &[Row], anonymised: bool) -> S
             b.push_str(&format!("      {}\n", r.description));
         }
     }
-    b.push_str("\nThe events are attached as CSV (events.csv) and IODEF v2 (events.iodef.xml).\n");
+    b.push('\n');
+    b.push_str(t.footer);
+    b.push('\n');
     b
 }
 
@@ -326,6 +474,8 @@ pub struct Mail<'a> {
     pub date: String,
     /// `Message-ID:` right-hand side material (unique).
     pub message_id: String,
+    /// `Content-Language:` (the BCP 47 tag of the texts used).
+    pub language: &'a str,
 }
 
 /// A complete RFC 5322 message: multipart/mixed, every part base64.
@@ -339,6 +489,10 @@ pub fn mime(m: &Mail<'_>) -> Vec<u8> {
     s.push_str(&format!(
         "Message-ID: <{}>\r\n",
         header_value(&m.message_id)
+    ));
+    s.push_str(&format!(
+        "Content-Language: {}\r\n",
+        header_value(m.language)
     ));
     s.push_str("MIME-Version: 1.0\r\n");
     s.push_str("Auto-Submitted: auto-generated\r\n");
@@ -386,6 +540,77 @@ mod tests {
         assert_eq!(header_value("a\r\nBcc: x@y"), "aBcc: x@y");
         assert!(header_value("Universität\n").starts_with("=?UTF-8?B?"));
         assert!(!header_value("Universität\n").contains('\n'));
+    }
+
+    fn row() -> Row {
+        Row {
+            id: 7,
+            time: "t".into(),
+            kind: "ddos".into(),
+            classification: "availability/ddos".into(),
+            severity: "high".into(),
+            source: vec![],
+            destination: vec![],
+            nsf: "n".into(),
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn notices_are_written_in_the_contacts_language_english_by_default() {
+        assert_eq!(texts("de").code, "de");
+        assert_eq!(texts("de-AT").code, "de");
+        assert_eq!(texts("FR-ca").code, "fr");
+        assert_eq!(texts("").code, "en");
+        assert_eq!(texts("sl").code, "en");
+        let rows = [row()];
+        let de = texts("de-AT");
+        assert_eq!(
+            subject(de, "s", "Uni", "daily", &rows),
+            "[s] Zusammenfassung (daily): 1 Ereignis(se) betreffend Uni"
+        );
+        assert_eq!(
+            subject(de, "s", "Uni", "immediate", &rows),
+            "[s] availability/ddos betreffend Uni (Ereignis 7)"
+        );
+        assert_eq!(
+            subject(texts("en"), "s", "Uni", "daily", &rows),
+            "[s] daily digest: 1 event(s) concerning Uni"
+        );
+        let body = text_body(texts("fr"), "Uni", "daily", &rows, true);
+        assert!(body.starts_with("Alerte précoce Pharos pour Uni"), "{body}");
+        assert!(
+            body.contains("pseudonymisées") && body.contains("sont joints"),
+            "{body}"
+        );
+        let mail = String::from_utf8(mime(&Mail {
+            from: "a@b.example",
+            to: "c@d.example",
+            subject: &subject(de, "s", "Universität", "daily", &rows),
+            body: &text_body(de, "Universität", "daily", &rows, false),
+            attachments: vec![],
+            date: "d".into(),
+            message_id: "1@s".into(),
+            language: de.code,
+        }))
+        .unwrap();
+        assert!(mail.contains("\r\nContent-Language: de\r\n"), "{mail}");
+        assert!(mail.contains("\r\nSubject: =?UTF-8?B?"), "{mail}");
+    }
+
+    #[test]
+    fn addresses_in_free_text_are_replaced_whole() {
+        let mut p = vec![
+            ("192.0.2.1".to_string(), "A".to_string()),
+            ("192.0.2.10".to_string(), "B".to_string()),
+        ];
+        assert_eq!(
+            replace_addrs(
+                "flood on 192.0.2.10: from 192.0.2.1. not 192.0.2.100",
+                &mut p
+            ),
+            "flood on B: from A. not 192.0.2.100"
+        );
     }
 
     #[test]
