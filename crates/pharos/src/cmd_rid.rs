@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use pharos_model::text::{json_safe, printable};
 use serde_json::Value;
 
 /// `pharos rid` subcommands.
@@ -173,21 +174,27 @@ impl RidConn {
     }
 }
 
+/// A string field of an API answer, escaped for the terminal: peers' names, incident ids and
+/// justifications come from the network.
+fn text(v: &Value) -> std::borrow::Cow<'_, str> {
+    printable(v.as_str().unwrap_or(""))
+}
+
 /// Prints what a peer answered: JSON with `--json`, else one line (and the XML of a Report).
 fn print_sent(v: &Value, json: bool) {
     if json {
-        println!("{v}");
+        println!("{}", json_safe(&v.to_string()));
         return;
     }
     let mut line = format!(
         "{} to {}: answered {}",
-        v["msg-type"].as_str().unwrap_or(""),
-        v["peer"].as_str().unwrap_or(""),
-        v["answer"].as_str().unwrap_or("")
+        text(&v["msg-type"]),
+        text(&v["peer"]),
+        text(&v["answer"])
     );
     for (key, label) in [("status", ""), ("justification", "justification ")] {
         if let Some(x) = v[key].as_str() {
-            line.push_str(&format!(" {label}{x}"));
+            line.push_str(&format!(" {label}{}", printable(x)));
         }
     }
     if let Some(f) = v["source-found"].as_bool() {
@@ -200,7 +207,9 @@ fn print_sent(v: &Value, json: bool) {
     if v["answer"] == "Report"
         && let Some(b) = v["body"].as_str()
     {
-        println!("{b}");
+        for l in b.lines() {
+            println!("{}", printable(l));
+        }
     }
 }
 
@@ -222,17 +231,17 @@ fn print_incidents(items: &[Value]) {
         "id", "incident", "direction", "status", "origin"
     );
     for i in items {
-        let path: Vec<&str> = i["sp-path"]
+        let path: Vec<std::borrow::Cow<'_, str>> = i["sp-path"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .map(|a| a.iter().filter_map(Value::as_str).map(printable).collect())
             .unwrap_or_default();
         println!(
             "{:>5}  {:<36} {:<9} {:<17} {:<14} {}",
             i["id"],
-            i["incident-id"].as_str().unwrap_or(""),
-            i["direction"].as_str().unwrap_or(""),
-            i["status"].as_str().unwrap_or(""),
-            i["origin-peer"].as_str().unwrap_or(""),
+            text(&i["incident-id"]),
+            text(&i["direction"]),
+            text(&i["status"]),
+            text(&i["origin-peer"]),
             path.join(" > ")
         );
     }
@@ -249,15 +258,15 @@ pub fn rid(cmd: RidCommand) -> anyhow::Result<()> {
             RidCommand::Peers { conn } => {
                 let v = conn.call(Method::GET, "/api/v1/rid/peers").await?;
                 if conn.json {
-                    println!("{v}");
+                    println!("{}", json_safe(&v.to_string()));
                     return Ok(());
                 }
                 println!("{:<14} {:<40} {:>5} policy", "peer", "url", "open");
                 for p in v["peers"].as_array().into_iter().flatten() {
                     println!(
                         "{:<14} {:<40} {:>5} auto_approve={} auto_trace={}",
-                        p["name"].as_str().unwrap_or(""),
-                        p["url"].as_str().unwrap_or(""),
+                        text(&p["name"]),
+                        text(&p["url"]),
                         p["open-incidents"],
                         p["auto-approve"],
                         p["auto-trace"]
@@ -285,7 +294,7 @@ pub fn rid(cmd: RidCommand) -> anyhow::Result<()> {
                 let items = v["items"].as_array().cloned().unwrap_or_default();
                 if conn.json {
                     for i in items {
-                        println!("{i}");
+                        println!("{}", json_safe(&i.to_string()));
                     }
                 } else {
                     print_incidents(&items);
@@ -296,7 +305,7 @@ pub fn rid(cmd: RidCommand) -> anyhow::Result<()> {
                     .call(Method::GET, &format!("/api/v1/rid/incidents/{id}"))
                     .await?;
                 if conn.json {
-                    println!("{v}");
+                    println!("{}", json_safe(&v.to_string()));
                     return Ok(());
                 }
                 print_incidents(std::slice::from_ref(&v));
@@ -304,10 +313,10 @@ pub fn rid(cmd: RidCommand) -> anyhow::Result<()> {
                 for m in v["messages"].as_array().into_iter().flatten() {
                     println!(
                         "  {} {:<3} {:<8} {:<20} HTTP {}",
-                        m["at"].as_str().unwrap_or(""),
-                        m["direction"].as_str().unwrap_or(""),
-                        m["peer"].as_str().unwrap_or(""),
-                        m["msg-type"].as_str().unwrap_or(""),
+                        text(&m["at"]),
+                        text(&m["direction"]),
+                        text(&m["peer"]),
+                        text(&m["msg-type"]),
                         m["http-status"]
                     );
                 }
@@ -316,7 +325,7 @@ pub fn rid(cmd: RidCommand) -> anyhow::Result<()> {
                 let v = conn
                     .call(Method::POST, &format!("/api/v1/rid/trace/{event}"))
                     .await?;
-                println!("{v}");
+                println!("{}", json_safe(&v.to_string()));
             }
             RidCommand::Investigate { event, peer, conn } => {
                 let v = conn
@@ -352,13 +361,13 @@ pub fn rid(cmd: RidCommand) -> anyhow::Result<()> {
                 let v = conn
                     .call(Method::POST, &format!("/api/v1/rid/incidents/{id}/approve"))
                     .await?;
-                println!("{v}");
+                println!("{}", json_safe(&v.to_string()));
             }
             RidCommand::Deny { id, conn } => {
                 let v = conn
                     .call(Method::POST, &format!("/api/v1/rid/incidents/{id}/deny"))
                     .await?;
-                println!("{v}");
+                println!("{}", json_safe(&v.to_string()));
             }
         }
         Ok(())

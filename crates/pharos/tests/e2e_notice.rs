@@ -345,11 +345,7 @@ fn anonymise(dir: &Path, addrs: &[&str]) -> Vec<String> {
 
 fn xmllint_iodef(dir: &Path, xml: &str) {
     let Some(shared) = support::shared_dir() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "../shared is missing under CI"
-        );
-        eprintln!("skipping the IODEF XSD check: ../shared is missing");
+        pharos_model::conformance::skip("the IODEF XSD check needs ../shared (set PHAROS_SHARED)");
         return;
     };
     let file = dir.join("iodef.xml");
@@ -373,11 +369,9 @@ fn xmllint_iodef(dir: &Path, xml: &str) {
 async fn constituents_get_immediate_notices_and_one_digest_once_across_a_restart() {
     support::install_crypto();
     if !python_has_aiosmtpd() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "aiosmtpd is missing under CI (scripts/test.sh installs it)"
+        pharos_model::conformance::skip(
+            "aiosmtpd is missing (scripts/test.sh installs it: pip install aiosmtpd)",
         );
-        eprintln!("skipping: python3 -m pip install aiosmtpd");
         return;
     }
     let work = tempfile::tempdir().unwrap();

@@ -209,6 +209,8 @@ impl Inner {
     fn facts(m: &Message) -> EventFacts {
         let all = m.addresses();
         let mut addresses: Vec<IpAddr> = all.iter().map(|(_, a)| *a).collect();
+        // an address can stand in several roles: look each up once
+        addresses.sort_unstable();
         addresses.dedup();
         EventFacts {
             kind: m.kind.name().to_string(),
