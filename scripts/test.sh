@@ -2,7 +2,8 @@
 # Runs the whole test suite, after installing what the tests need on a fresh Debian machine:
 # yanglint (libyang2-tools) and xmllint (libxml2-utils) for conformance tests, tshark for the flow
 # decoder comparisons, nfdump for the nfanon comparison, xmlsec1 and openssl for the RID signature
-# interoperability tests, cargo-nextest.
+# interoperability tests, chromium and chromium-driver for the web console's browser tests,
+# cargo-nextest.
 # Build once, test once: clippy shares the target dir with the test build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,16 @@ command -v nfanon >/dev/null 2>&1 && command -v nfcapd >/dev/null 2>&1 || need+=
 # openssl makes the RSA keys those tests sign with (rcgen with ring cannot generate RSA keys).
 command -v xmlsec1 >/dev/null 2>&1 || need+=(xmlsec1)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Debian's Chromium and its WebDriver drive the web console's browser tests
+# (crates/pharos/tests/e2e_console.rs).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# ClickHouse (Debian's 18.16) for the ClickHouse flow archive's tests (crates/clickhouse); the tests
+# start their own server, never the packaged service.
+command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/bin/clickhouse ] || need+=(clickhouse-server)
+# PostgreSQL 15 for the PostgreSQL message store's tests (crates/store-pg); they initdb and start
+# their own server (as nobody when run as root).
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql-15)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   $SUDO apt-get update -qq

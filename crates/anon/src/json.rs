@@ -7,11 +7,22 @@ use serde_json::Value;
 
 use crate::CryptoPan;
 
+/// Keys whose values are AS numbers (YANG-JSON names, with and without the module prefix).
+const AS_KEYS: [&str; 4] = [
+    "src-as",
+    "dst-as",
+    "pharos-i2nsf-extensions:src-as",
+    "pharos-i2nsf-extensions:dst-as",
+];
+
 /// Replaces, in place, every string of `doc` that is an IP address (`192.0.2.1`, `2001:db8::1`)
 /// by its pseudonym, and every address prefix (`192.0.2.0/24`) by the prefix of the pseudonym of
-/// its address (prefix preservation makes that the pseudonym of every address in it). Object keys,
-/// other strings (host names, text) and the values of keys ending in `version` (`software-version`
-/// "7.2.0.1" reads as an IPv4 address) are left alone. Returns how many strings were replaced.
+/// its address (prefix preservation makes that the pseudonym of every address in it); in other
+/// strings (a message, a raw log line) every address found by [`crate::find_addresses`] is
+/// replaced by its pseudonym. Object keys, host names and the values of keys ending in `version`
+/// (`software-version` "7.2.0.1" reads as an IPv4 address) are left alone. The AS numbers of the envelope's fields
+/// (`src-as`, `dst-as`) are removed: they would name the networks the pseudonyms hide. Returns
+/// how many strings were replaced.
 pub fn anonymize_json(cp: &CryptoPan, doc: &mut Value) -> usize {
     match doc {
         Value::String(s) => match cp.anonymize_text(s) {
@@ -19,14 +30,29 @@ pub fn anonymize_json(cp: &CryptoPan, doc: &mut Value) -> usize {
                 *s = new;
                 1
             }
-            None => 0,
+            None => {
+                // Free text (a message, a raw log line): the addresses inside it.
+                let mut found = 0;
+                let new = crate::text::replace_addresses(s, |a| {
+                    found += 1;
+                    Some(cp.anonymize(a).to_string())
+                });
+                if found > 0 {
+                    *s = new;
+                    1
+                } else {
+                    0
+                }
+            }
         },
         Value::Array(items) => items.iter_mut().map(|v| anonymize_json(cp, v)).sum(),
-        Value::Object(map) => map
-            .iter_mut()
-            .filter(|(k, _)| !k.ends_with("version"))
-            .map(|(_, v)| anonymize_json(cp, v))
-            .sum(),
+        Value::Object(map) => {
+            map.retain(|k, _| !AS_KEYS.contains(&k.as_str()));
+            map.iter_mut()
+                .filter(|(k, _)| !k.ends_with("version"))
+                .map(|(_, v)| anonymize_json(cp, v))
+                .sum()
+        }
         Value::Null | Value::Bool(_) | Value::Number(_) => 0,
     }
 }
@@ -86,10 +112,13 @@ mod tests {
                     "attack-dst-ip": "128.11.68.0/24",
                     "dst-port": 80,
                     "message": "128.11.68.132 flooded"
+                },
+                "pharos-i2nsf-extensions:envelope": {
+                    "fields": {"src-as": 64496, "dst-as": 64500, "dst-port": 443}
                 }
             }
         });
-        assert_eq!(anonymize_json(&cp, &mut doc), 3);
+        assert_eq!(anonymize_json(&cp, &mut doc), 4);
         let d = &doc["ietf-i2nsf-monitoring-interface:i2nsf-nsf-event"];
         assert_eq!(d["nsf-name"], "fw1.example.net");
         assert_eq!(d["software-version"], "7.2.0.1");
@@ -97,6 +126,10 @@ mod tests {
         assert_eq!(ddos["attack-src-ip"][0], "135.242.180.132");
         assert_ne!(ddos["attack-src-ip"][1], "2001:db8::1");
         assert_eq!(ddos["attack-dst-ip"], "135.242.180.0/24");
-        assert_eq!(ddos["message"], "128.11.68.132 flooded");
+        assert_eq!(ddos["message"], "135.242.180.132 flooded");
+        assert_eq!(
+            d["pharos-i2nsf-extensions:envelope"]["fields"],
+            serde_json::json!({"dst-port": 443})
+        );
     }
 }

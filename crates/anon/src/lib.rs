@@ -19,20 +19,28 @@
 //! mapping), [`anonymize_flows`] (a flow batch, by family) and [`anonymize_json`] (every address
 //! string of a document), [`anonymize_pcap`] (a classic pcap capture: IP headers, ARP, NetFlow
 //! v5 records, checksums fixed), and `[anon]` in the configuration ([`AnonConfig`]): key files
-//! and rotation by date ([`KeyRing`]).
+//! and rotation by date ([`KeyRing`]); [`find_addresses`] / [`replace_addresses`] find the
+//! addresses written in free text (log lines, messages) without taking versions (`1.2.3.4.5`),
+//! times or MAC addresses for them. [`IpcryptPfx`] is a second prefix-preserving algorithm,
+//! ipcrypt-pfx (draft-denis-ipcrypt), on the same 32-byte keys, checked against the draft's
+//! vectors; the CLI and `[anon]` use Crypto-PAn.
 
 #![forbid(unsafe_code)]
 
 mod config;
 mod cryptopan;
 mod flows;
+mod ipcrypt;
 mod json;
 mod key;
 mod pcap;
+mod text;
 
 pub use config::{AnonConfig, AnonConfigError, DatedKey, HexKey, KeyRing};
 pub use cryptopan::CryptoPan;
 pub use flows::{anonymize_flows, anonymize_flows_dated};
+pub use ipcrypt::{IpcryptError, IpcryptPfx};
 pub use json::anonymize_json;
 pub use key::{KEY_LEN, Key, KeyError};
 pub use pcap::{PcapAnonError, PcapAnonStats, anonymize_pcap, anonymize_pcap_stream};
+pub use text::{find_addresses, replace_addresses};

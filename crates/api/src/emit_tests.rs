@@ -65,6 +65,7 @@ fn app_prepared(
         nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
         flows: None,
         emit: Some(EmitHandle::new(dispatcher, max_streams, keep_alive)),
+        console: Default::default(),
     };
     App {
         app: router(state).layer(axum::extract::connect_info::MockConnectInfo(

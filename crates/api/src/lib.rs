@@ -23,10 +23,12 @@ mod messages;
 mod notices;
 pub mod nsfs;
 pub mod openapi;
+pub mod overview;
 mod push;
 pub mod reports;
 pub mod rid;
 pub mod server;
+mod session;
 pub mod stream;
 mod subscriptions;
 pub mod views;
@@ -77,6 +79,12 @@ pub struct ApiConfig {
     /// `[api.tls]`: serve HTTPS, optionally with client certificates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<auth::TlsConfig>,
+    /// Longest a console session lasts after login (e.g. `12h`).
+    pub session_lifetime: pharos_model::config::ConfigDuration,
+    /// A console session ends after this long without a request (e.g. `1h`).
+    pub session_idle: pharos_model::config::ConfigDuration,
+    /// Most HTTP/2 streams a client may open at once on one connection (console pages, SSE).
+    pub http2_max_streams: u32,
 }
 
 impl Default for ApiConfig {
@@ -93,6 +101,9 @@ impl Default for ApiConfig {
             nsf_messages_per_second: 5000.0,
             token: Vec::new(),
             tls: None,
+            session_lifetime: pharos_model::config::ConfigDuration::from_secs(12 * 3600),
+            session_idle: pharos_model::config::ConfigDuration::from_secs(3600),
+            http2_max_streams: 100,
         }
     }
 }
@@ -116,6 +127,8 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// Subscriptions and SSE streams; `None` answers 503 on those routes.
     pub emit: Option<EmitHandle>,
+    /// What the console's overview and admin pages show of the daemon.
+    pub console: Arc<overview::ConsoleInfo>,
 }
 
 /// What the subscription and stream routes use.
@@ -193,13 +206,23 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(constituency::list, constituency::upsert))
         .routes(routes!(constituency::delete))
         .routes(routes!(constituency::lookup))
+        .routes(routes!(session::login, session::current, session::logout))
+        .routes(routes!(overview::overview))
+        .routes(routes!(overview::config))
 }
 
 /// The API's routes over `state`.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The API's routes and `extra` (the web console's pages) over `state`, behind the same
+/// authentication, authorisation and rate limits.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     let (routes, _) = api_routes().split_for_parts();
     routes
+        .merge(extra)
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,5 +1,5 @@
 //! The API's accept loop: plain HTTP or HTTPS (rustls, ring) with optional client certificates,
-//! served by hyper-util's HTTP/1 connection builder over the axum router.
+//! served by hyper-util's HTTP/1 and HTTP/2 connection builder over the axum router.
 //!
 //! Contract:
 //! - Each request carries `ConnectInfo<SocketAddr>` and, on a TLS connection whose client sent a
@@ -30,6 +30,10 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
+/// Marks a request that came over TLS (a request extension), so cookies get `Secure`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tls;
+
 /// A TLS setting that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("[api.tls] {0}")]
@@ -49,7 +53,7 @@ pub fn tls_acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
         cfg.require_client_cert,
     )
     .map_err(TlsError)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -57,10 +61,16 @@ pub fn tls_acceptor(cfg: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
 pub type Identify = Arc<dyn Fn(&[u8]) -> ClientCert + Send + Sync>;
 
 /// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` completes, then drains.
+///
+/// Connections speak HTTP/1.1 or HTTP/2 (ALPN `h2` on TLS, prior knowledge on plain TCP), so a
+/// browser keeps its console pages and SSE streams on one connection instead of running into its
+/// six-connections-per-origin limit. A client may open at most `http2_max_streams` streams at
+/// once on one connection; more are refused with `REFUSED_STREAM` (a browser retries them).
 pub async fn serve(
     listener: TcpListener,
     tls: Option<(TlsAcceptor, Identify)>,
     app: Router,
+    http2_max_streams: u32,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -85,7 +95,7 @@ pub async fn serve(
         conns.spawn(async move {
             let _ = tcp.set_nodelay(true);
             match tls {
-                None => connection(tcp, peer, None, app, stop).await,
+                None => connection(tcp, peer, None, false, app, http2_max_streams, stop).await,
                 Some((acceptor, identify)) => {
                     let stream = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => s,
@@ -107,7 +117,7 @@ pub async fn serve(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| identify(c.as_ref()));
-                    connection(stream, peer, cert, app, stop).await
+                    connection(stream, peer, cert, true, app, http2_max_streams, stop).await
                 }
             }
         });
@@ -130,7 +140,9 @@ async fn connection<S>(
     stream: S,
     peer: SocketAddr,
     cert: Option<ClientCert>,
+    tls: bool,
     app: Router,
+    http2_max_streams: u32,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -140,9 +152,19 @@ async fn connection<S>(
         if let Some(c) = &cert {
             req.extensions_mut().insert(c.clone());
         }
+        if tls {
+            req.extensions_mut().insert(Tls);
+        }
         app.clone().oneshot(req)
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http2()
+        .max_concurrent_streams(http2_max_streams.max(1))
+        .max_header_list_size(64 * 1024)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .timer(hyper_util::rt::TokioTimer::new());
     let conn = builder.serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
     if *stop.borrow() {
@@ -176,6 +198,73 @@ mod tests {
         Ok(out)
     }
 
+    /// HTTP/2 with prior knowledge: the server announces its stream limit, queues nothing past
+    /// it on the client's side, and serves every request in turn on the one connection.
+    #[tokio::test]
+    async fn http2_announces_its_stream_limit_and_serves_past_it_in_turn() {
+        let app = Router::new().route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, None, app, 2, async {
+            let _ = stopped.await;
+        }));
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut client = client.ready().await.unwrap();
+        // One request first, so the server's SETTINGS have arrived.
+        let req = axum::http::Request::get(format!("http://{addr}/slow"))
+            .body(())
+            .unwrap();
+        let (first, _) = client.send_request(req, true).unwrap();
+        assert_eq!(first.await.unwrap().status(), 200);
+        assert_eq!(
+            client.current_max_send_streams(),
+            2,
+            "the server's SETTINGS_MAX_CONCURRENT_STREAMS"
+        );
+        let started = std::time::Instant::now();
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            client = client.ready().await.unwrap();
+            let req = axum::http::Request::get(format!("http://{addr}/slow"))
+                .body(())
+                .unwrap();
+            let (resp, _) = client.send_request(req, true).unwrap();
+            answers.push(resp);
+        }
+        for a in answers {
+            let resp = a.await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let mut body = resp.into_body();
+            let mut got = Vec::new();
+            while let Some(chunk) = body.data().await {
+                got.extend_from_slice(&chunk.unwrap());
+            }
+            assert_eq!(got, b"done");
+        }
+        // Four requests of 300 ms, two at a time: at least two rounds.
+        assert!(
+            started.elapsed() >= Duration::from_millis(590),
+            "{:?}: more than 2 streams ran at once",
+            started.elapsed()
+        );
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(15), server)
+            .await
+            .expect("the server stops")
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn shutdown_stops_accepting_and_lets_in_flight_requests_finish() {
         let app = Router::new()
@@ -195,7 +284,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, None, app, async {
+        let server = tokio::spawn(serve(listener, None, app, 100, async {
             let _ = stopped.await;
         }));
         assert!(get(addr, "/peer").await.unwrap().ends_with("127.0.0.1"));

@@ -43,6 +43,7 @@ fn app_with(
         nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
         flows: flows.map(crate::flows::FlowArchive::new),
         emit: None,
+        console: Default::default(),
     };
     let app = router(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 4321))));
     (app, store)
@@ -291,7 +292,7 @@ async fn flow_routes_name_bad_input() {
         ("/api/v1/flows/top?key=dstip9", "unknown key"),
         ("/api/v1/flows/top?key=dstip&by=volume", "unknown order"),
         (
-            "/api/v1/flows/query?from=yesterday",
+            "/api/v1/flows/query?from=tomorrow",
             "from: cannot read the time",
         ),
         ("/api/v1/flows/query?limit=0", "limit=0"),
@@ -468,6 +469,138 @@ mod auth {
         .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v["token"].as_str().unwrap().to_string()
+    }
+
+    /// Logs in with `token`; the cookie header value and the CSRF token.
+    async fn login(app: &axum::Router, token: &str) -> (String, String) {
+        let resp = raw(
+            app,
+            post("/api/v1/session", json!({"token": token}).to_string()),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"),
+            "{set}"
+        );
+        assert!(!set.contains("Secure"), "no TLS here: {set}");
+        let cookie = set.split(';').next().unwrap().to_string();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        (cookie, v["csrf"].as_str().unwrap().to_string())
+    }
+
+    fn with_cookie(mut req: Request<Body>, cookie: &str, csrf: Option<&str>) -> Request<Body> {
+        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        if let Some(c) = csrf {
+            req.headers_mut().insert("x-csrf-token", c.parse().unwrap());
+        }
+        req
+    }
+
+    #[tokio::test]
+    async fn a_session_reads_and_changes_state_only_with_its_csrf_token() {
+        let (app, _) = app();
+        let analyst = create(&app, "ana", "analyst").await;
+        let (cookie, csrf) = login(&app, &analyst).await;
+        let st = |r| async { raw(&app, r).await.status() };
+        assert_eq!(
+            st(with_cookie(get("/api/v1/messages"), &cookie, None)).await,
+            StatusCode::OK
+        );
+        let sub = || {
+            post(
+                "/api/v1/subscriptions",
+                json!({"name": "s", "sink": {"kind": "nope"}}).to_string(),
+            )
+        };
+        assert_eq!(
+            st(with_cookie(sub(), &cookie, None)).await,
+            StatusCode::FORBIDDEN,
+            "no CSRF token"
+        );
+        assert_eq!(
+            st(with_cookie(sub(), &cookie, Some("0000"))).await,
+            StatusCode::FORBIDDEN,
+            "wrong CSRF token"
+        );
+        let with = st(with_cookie(sub(), &cookie, Some(&csrf))).await;
+        assert!(
+            with != StatusCode::FORBIDDEN && with != StatusCode::UNAUTHORIZED,
+            "{with}"
+        );
+        // Analysts cannot manage tokens, through a session either.
+        assert_eq!(
+            st(with_cookie(get("/api/v1/tokens"), &cookie, None)).await,
+            StatusCode::FORBIDDEN
+        );
+        // The session describes itself; logout ends it.
+        let resp = raw(&app, with_cookie(get("/api/v1/session"), &cookie, None)).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let del = Request::delete("/api/v1/session")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            st(with_cookie(del, &cookie, Some(&csrf))).await,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            st(with_cookie(get("/api/v1/messages"), &cookie, None)).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[tokio::test]
+    async fn revoking_the_token_ends_its_sessions_and_nsf_tokens_cannot_log_in() {
+        let (app, _) = app();
+        let viewer = create(&app, "vw", "viewer").await;
+        let (cookie, _) = login(&app, &viewer).await;
+        let ok = raw(&app, with_cookie(get("/api/v1/messages"), &cookie, None)).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        let del = Request::delete("/api/v1/tokens/vw")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&app, del).await.0, StatusCode::OK);
+        let gone = raw(&app, with_cookie(get("/api/v1/messages"), &cookie, None)).await;
+        assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+
+        let nsf = create(&app, "fw", "nsf").await;
+        let resp = raw(
+            &app,
+            post("/api/v1/session", json!({"token": nsf}).to_string()),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let resp = raw(
+            &app,
+            post("/api/v1/session", json!({"token": "phr_nope"}).to_string()),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert!(resp.headers().get("set-cookie").is_none());
+    }
+
+    #[tokio::test]
+    async fn console_pages_redirect_to_login_and_the_config_is_for_admins() {
+        let (app, _) = app();
+        let resp = raw(&app, get("/ui/events?kind=ddos")).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            resp.headers()["location"],
+            "/ui/login?next=/ui/events%3Fkind%3Dddos"
+        );
+        let resp = raw(&app, with_cookie(get("/ui/"), "pharos_session=stale", None)).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let viewer = create(&app, "v2", "viewer").await;
+        let (cookie, _) = login(&app, &viewer).await;
+        let r = raw(&app, with_cookie(get("/api/v1/config"), &cookie, None)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let (s, v) = call(&app, get("/api/v1/config")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, v) = call(&app, get("/api/v1/overview")).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v["drops"].is_array() && v["networks"].is_array(), "{v}");
     }
 
     #[tokio::test]
@@ -855,6 +988,7 @@ mod issue14 {
             nsfs: Arc::new(pharos_store::inventory::Inventory::in_memory(&[])),
             flows: None,
             emit: None,
+            console: Default::default(),
         };
         let app = router(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 9], 4321))));
         (app, store, root)

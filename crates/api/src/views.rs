@@ -27,7 +27,7 @@ use pharos_store::inventory::{ExporterEntry, NsfEntry};
 use crate::auth::{Role, TokenInfo};
 
 /// Timestamps as the answers write them (RFC 3339, milliseconds, `Z`).
-fn millis(t: DateTime<Utc>) -> String {
+pub(crate) fn millis(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

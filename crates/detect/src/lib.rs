@@ -142,6 +142,72 @@ impl Detector {
     }
 }
 
+/// The AS numbers one side of an attack's flows carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum AsSeen {
+    /// No flow carried one.
+    #[default]
+    None,
+    /// Every flow counted carried this one.
+    One(u32),
+    /// Flows carried different ones.
+    Mixed,
+}
+
+impl AsSeen {
+    /// Counts `asn`; 0 (the exporter did not know it, as NetFlow writes it for local prefixes)
+    /// is left out.
+    #[inline]
+    pub(crate) fn add_known(&mut self, asn: u32) {
+        if asn == 0 {
+            return;
+        }
+        *self = match *self {
+            Self::None => Self::One(asn),
+            Self::One(a) if a == asn => Self::One(a),
+            _ => Self::Mixed,
+        };
+    }
+
+    /// Counts `asn`, an unknown one (0) counting as a different AS: [`AsSeen::one`] then says
+    /// whether every flow carried the same known AS.
+    #[inline]
+    pub(crate) fn add_all(&mut self, asn: u32) {
+        if asn == 0 {
+            *self = Self::Mixed;
+        } else {
+            self.add_known(asn);
+        }
+    }
+
+    /// The one AS every counted flow carried.
+    pub(crate) fn one(self) -> Option<u32> {
+        match self {
+            Self::One(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The envelope fields of an event whose source side carried `src` and destination side
+    /// `dst`; `None` when neither is one known AS.
+    pub(crate) fn fields(src: Self, dst: Self) -> Option<Box<pharos_model::LogFields>> {
+        let (src_as, dst_as) = (src.one(), dst.one());
+        (src_as.is_some() || dst_as.is_some()).then(|| {
+            Box::new(pharos_model::LogFields {
+                src_as,
+                dst_as,
+                ..Default::default()
+            })
+        })
+    }
+}
+
+/// The AS column value of row `i`, 0 (unknown) when the batch has no such column.
+#[inline]
+pub(crate) fn as_at(col: &[u32], i: usize) -> u32 {
+    col.get(i).copied().unwrap_or(0)
+}
+
 /// Rows of `b` the detectors can read: a malformed batch with short columns is read up to its
 /// shortest column (of those the detectors use), so indexing never panics.
 pub(crate) fn readable_rows(b: &FlowBatch) -> usize {
@@ -230,5 +296,89 @@ mod tests {
             .collect();
         assert_eq!(phases, ["started", "ended"]);
         assert!(toml::from_str::<DetectConfig>("[ddos]\nwindow = 3").is_err());
+    }
+
+    /// Runs a 20 s flood on 198.51.100.9 and a port scan of 198.51.100.30, with the AS columns
+    /// `asn(row)` gives the flood's rows; returns the first DDoS and intrusion events' fields.
+    fn run_with_as(
+        asn: impl Fn(usize) -> (u32, u32),
+    ) -> (
+        Option<pharos_model::LogFields>,
+        Option<pharos_model::LogFields>,
+    ) {
+        let cfg: DetectConfig = toml::from_str(
+            "[ddos]\nnetworks = [\"198.51.100.0/24\"]\nhold = \"5s\"\n[scan]\nnetworks = [\"198.51.100.0/24\"]\n",
+        )
+        .unwrap();
+        let mut d = Detector::new(cfg).unwrap();
+        let spec = AttackSpec {
+            victim: "198.51.100.9".parse().unwrap(),
+            proto: 17,
+            tcp_flags: 0,
+            src_port: Some(11211),
+            dst_port: None,
+            pps: 50_000,
+            pkt_size: 1400,
+            sources: 50,
+            flow_ms: (500, 1_500),
+            sampling: 1,
+        };
+        let mut g = AttackGen::new(spec, T0, 1);
+        let mut out = Vec::new();
+        let mut b = FlowBatch::new();
+        let mut row = 0;
+        for s in 0..12u64 {
+            let t = T0 + s * 1000;
+            b.clear();
+            g.emit(T0, t + 1000, &mut b);
+            for i in 0..b.src_as.len() {
+                (b.src_as[i], b.dst_as[i]) = asn(row);
+                row += 1;
+            }
+            if s == 5 {
+                for p in 1..200u16 {
+                    let mut f = flow("203.0.113.200", "198.51.100.30", 6, 50000, p, t, t);
+                    f.tcp_flags = 0x02;
+                    (f.src_as, f.dst_as) = (64999, if p % 2 == 0 { 64700 } else { 0 });
+                    b.push(&f);
+                }
+            }
+            d.process(&b, t + 1000, &mut out);
+        }
+        let field = |kind: &str| {
+            out.iter()
+                .find(|x| x.message().kind.name() == kind)
+                .map(|x| {
+                    x.message()
+                        .common
+                        .fields
+                        .as_deref()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+        };
+        (field("ddos"), field("intrusion"))
+    }
+
+    #[test]
+    fn flow_events_carry_the_victims_as_and_the_sources_one_as() {
+        // every flood flow from AS 64500 to AS 64700 (some victim flows with 0: unknown)
+        let (ddos, scan) = run_with_as(|i| (64500, if i % 3 == 0 { 0 } else { 64700 }));
+        let ddos = ddos.expect("a DDoS event");
+        assert_eq!((ddos.src_as, ddos.dst_as), (Some(64500), Some(64700)));
+        let scan = scan.expect("a scan event");
+        assert_eq!((scan.src_as, scan.dst_as), (Some(64999), Some(64700)));
+        // sources in two ASes, or one flow with an unknown source AS: no source AS
+        let (ddos, _) = run_with_as(|i| (64500 + (i % 2) as u32, 64700));
+        let ddos = ddos.expect("a DDoS event");
+        assert_eq!((ddos.src_as, ddos.dst_as), (None, Some(64700)));
+        let (ddos, _) = run_with_as(|i| (if i == 7 { 0 } else { 64500 }, 64700));
+        assert_eq!(ddos.expect("a DDoS event").src_as, None);
+        // no AS at all: no fields
+        let (ddos, _) = run_with_as(|_| (0, 0));
+        assert_eq!(
+            ddos.expect("a DDoS event"),
+            pharos_model::LogFields::default()
+        );
     }
 }

@@ -74,6 +74,9 @@ struct Pair {
     seen: [u64; BITS / 64],
     ones: u32,
     alarmed: bool,
+    /// AS numbers the pair's probes carried (unknown ones left out).
+    src_as: crate::AsSeen,
+    dst_as: crate::AsSeen,
 }
 
 impl Pair {
@@ -83,6 +86,8 @@ impl Pair {
             seen: [0; BITS / 64],
             ones: 0,
             alarmed: false,
+            src_as: crate::AsSeen::None,
+            dst_as: crate::AsSeen::None,
         }
     }
 
@@ -128,6 +133,9 @@ struct Probe {
     dst_v4: bool,
     port: u16,
     proto: u8,
+    /// Source and destination AS numbers from the flow (0: unknown, and for denied logs).
+    src_as: u32,
+    dst_as: u32,
 }
 
 const K_SWEEP: u8 = 1;
@@ -186,6 +194,8 @@ impl ScanDetector {
                 dst_v4: dv4,
                 port: b.dst_port[i],
                 proto,
+                src_as: crate::as_at(&b.src_as, i),
+                dst_as: crate::as_at(&b.dst_as, i),
             };
             self.count(&probe, now_ms, out);
         }
@@ -215,6 +225,8 @@ impl ScanDetector {
             dst_v4,
             port: dst_port,
             proto,
+            src_as: 0,
+            dst_as: 0,
         };
         self.count(&probe, self.now_ms, out);
     }
@@ -262,11 +274,14 @@ impl ScanDetector {
                 *p = Pair::new(now_ms);
             }
             let distinct = p.add(h);
+            p.src_as.add_known(pr.src_as);
+            p.dst_as.add_known(pr.dst_as);
             if !p.alarmed && distinct >= thr {
                 p.alarmed = true;
                 self.stats.alarms += 1;
                 let ws = p.window_start_ms;
-                out.push(self.alarm(kind, key, pr.proto, distinct, ws, now_ms));
+                let asn = (p.src_as, p.dst_as);
+                out.push(self.alarm(kind, key, pr.proto, distinct, ws, now_ms, asn));
             }
         }
     }
@@ -281,6 +296,7 @@ impl ScanDetector {
             .retain(|_, p| now_ms.saturating_sub(p.window_start_ms) < window_ms);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn alarm(
         &self,
         kind: ScanKind,
@@ -289,6 +305,7 @@ impl ScanDetector {
         distinct: u32,
         ws: u64,
         now_ms: u64,
+        (src_as, dst_as): (crate::AsSeen, crate::AsSeen),
     ) -> ScanAlarm {
         let (s, t, fam) = key;
         let src = addr_from_bytes(s.to_be_bytes(), fam & K_SRC_V4 != 0);
@@ -332,6 +349,16 @@ impl ScanDetector {
             app: None,
             attack_type: Some(attack_type),
         };
+        let mut common = ts_common(
+            &self.cfg.nsf_name,
+            "detect:scan",
+            now_ms,
+            Severity::Middle,
+            text,
+        );
+        // the scanner's AS and the scanned host's (or, for a sweep, the one AS of every host
+        // swept): the notice stage routes by them
+        common.fields = crate::AsSeen::fields(src_as, dst_as);
         ScanAlarm {
             kind,
             src,
@@ -340,13 +367,7 @@ impl ScanDetector {
             distinct,
             window_start_ms: ws,
             message: Message {
-                common: ts_common(
-                    &self.cfg.nsf_name,
-                    "detect:scan",
-                    now_ms,
-                    Severity::Middle,
-                    text,
-                ),
+                common,
                 kind: Kind::Intrusion(event),
             },
         }

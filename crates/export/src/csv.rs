@@ -56,7 +56,7 @@ pub(crate) fn table(recs: &[Record]) -> String {
             r.dst.first().map(|a| a.to_string()).unwrap_or_default(),
             ports(&r.dst_ports),
             r.transport.unwrap_or_default().to_string(),
-            String::new(),
+            r.src_as.map(|n| n.to_string()).unwrap_or_default(),
             r.nsf.clone(),
             r.rule.clone().unwrap_or_default(),
             r.summary.clone(),

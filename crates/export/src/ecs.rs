@@ -99,11 +99,17 @@ pub(crate) fn document(r: &Record, opts: &ExportOptions<'_>) -> Value {
     if let Some(p) = r.src_ports.first() {
         set(&mut o, "source.port", json!(p));
     }
+    if let Some(n) = r.src_as {
+        set(&mut o, "source.as.number", json!(n));
+    }
     if let Some(a) = r.dst.first() {
         set(&mut o, "destination.ip", json!(a.to_string()));
     }
     if let Some(p) = r.dst_ports.first() {
         set(&mut o, "destination.port", json!(p));
+    }
+    if let Some(n) = r.dst_as {
+        set(&mut o, "destination.as.number", json!(n));
     }
     if let Some(d) = &r.domain {
         set(&mut o, "destination.domain", json!(d));

@@ -10,6 +10,7 @@ pub const INTELMQ_FIELDS: &[(&str, &str)] = &[
     ("classification.taxonomy", "LowercaseString"),
     ("classification.type", "ClassificationType"),
     ("destination.account", "String"),
+    ("destination.asn", "ASN"),
     ("destination.fqdn", "FQDN"),
     ("destination.ip", "IPAddress"),
     ("destination.port", "Integer"),
@@ -23,6 +24,7 @@ pub const INTELMQ_FIELDS: &[(&str, &str)] = &[
     ("protocol.transport", "LowercaseString"),
     ("raw", "Base64"),
     ("source.account", "String"),
+    ("source.asn", "ASN"),
     ("source.ip", "IPAddress"),
     ("source.port", "Integer"),
     ("time.observation", "DateTime"),
@@ -42,12 +44,16 @@ pub const ECS_VERSION: &str = "8.11.0";
 /// `current/ecs-network.html`, `8.8/ecs-url.html` (`url.original` = `wildcard`), and the
 /// elastic/ecs repository's definitions `schemas/base.yml` (`@timestamp`, `tags`, `labels` =
 /// `object` of keywords, `message` = `match_only_text`), `schemas/related.yml` and
-/// `schemas/observer.yml`. Every name and type read there matched. Not re-read on an 8.x page:
-/// `http.request.method` / `http.response.status_code` (seen only in an early ECS web-logs table,
-/// keyword / long), `rule.name` and `user.name` (keyword); the tag-exact
-/// `generated/ecs/ecs_flat.yml` of v8.11.0 was not read either.
+/// `schemas/observer.yml`. Every name and type read there matched. `http.request.method` /
+/// `http.response.status_code` (keyword / long), `rule.name`, `user.name` (keyword) and
+/// `source.as.number` / `destination.as.number` (long): the 8.x pages `8.1/ecs-http.html`,
+/// `8.0/` and `8.4/ecs-rule.html`, `8.1/`, `8.4/`, `8.8/ecs-user.html`, and the repository's
+/// `generated/elasticsearch/composable/component/{user,http,rule,source}.json` (user.json of
+/// 8.6.0-dev; the others 9.x, same names and types as the 1.x pages) and `schemas/as.yml`. The
+/// tag-exact `generated/ecs/ecs_flat.yml` of v8.11.0 was not read.
 pub const ECS_FIELDS: &[(&str, &str)] = &[
     ("@timestamp", "date"),
+    ("destination.as.number", "long"),
     ("destination.domain", "keyword"),
     ("destination.ip", "ip"),
     ("destination.port", "long"),
@@ -77,6 +83,7 @@ pub const ECS_FIELDS: &[(&str, &str)] = &[
     ("related.ip", "ip"),
     ("related.user", "keyword"),
     ("rule.name", "keyword"),
+    ("source.as.number", "long"),
     ("source.ip", "ip"),
     ("source.port", "long"),
     ("tags", "keyword"),

@@ -39,11 +39,17 @@ pub(crate) fn event(r: &Record, opts: &ExportOptions<'_>) -> Value {
     if let Some(p) = r.src_ports.first() {
         put("source.port", json!(p));
     }
+    if let Some(n) = r.src_as {
+        put("source.asn", json!(n));
+    }
     if let Some(a) = r.dst.first() {
         put("destination.ip", json!(a.to_string()));
     }
     if let Some(p) = r.dst_ports.first() {
         put("destination.port", json!(p));
+    }
+    if let Some(n) = r.dst_as {
+        put("destination.asn", json!(n));
     }
     if let Some(t) = r.transport {
         put("protocol.transport", json!(t));

@@ -105,7 +105,14 @@ fn service(r: &Record, ports: &[u16]) -> Option<String> {
     Some(s)
 }
 
-fn systems(out: &mut String, r: &Record, category: &str, addrs: &[IpAddr], ports: &[u16]) {
+fn systems(
+    out: &mut String,
+    r: &Record,
+    category: &str,
+    addrs: &[IpAddr],
+    asn: Option<u32>,
+    ports: &[u16],
+) {
     for a in addrs {
         let _ = write!(out, "<System category=\"{category}\"");
         if category == "source" && r.kind == "ddos" {
@@ -113,6 +120,9 @@ fn systems(out: &mut String, r: &Record, category: &str, addrs: &[IpAddr], ports
         }
         out.push_str("><Node>");
         out.push_str(&address(a));
+        if let Some(n) = asn {
+            let _ = write!(out, "<Address category=\"asn\">{n}</Address>");
+        }
         out.push_str("</Node>");
         if category == "source" && r.class.as_ref().is_some_and(|c| c.kind == "c2-server") {
             out.push_str("<NodeRole category=\"c2-server\"/>");
@@ -220,8 +230,8 @@ fn incident(out: &mut String, r: &Record, opts: &ExportOptions<'_>) {
         out.push_str("<EventData>");
         if has_flow {
             out.push_str("<Flow>");
-            systems(out, r, "source", &r.src, &r.src_ports);
-            systems(out, r, "target", &r.dst, &r.dst_ports);
+            systems(out, r, "source", &r.src, r.src_as, &r.src_ports);
+            systems(out, r, "target", &r.dst, r.dst_as, &r.dst_ports);
             out.push_str("</Flow>");
         }
         if let Some(raw) = &r.raw {

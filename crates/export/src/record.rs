@@ -29,6 +29,10 @@ pub(crate) struct Record {
     pub dst: Vec<IpAddr>,
     pub src_ports: Vec<u16>,
     pub dst_ports: Vec<u16>,
+    /// AS number of the source and destination side (envelope `fields`); dropped by
+    /// anonymisation (an AS names the network a pseudonym hides).
+    pub src_as: Option<u32>,
+    pub dst_as: Option<u32>,
     /// Transport protocol, IntelMQ / IANA keyword spelling (`tcp`, `udp`, `icmp`, `ipv6-icmp`).
     pub transport: Option<&'static str>,
     pub application: Option<String>,
@@ -134,6 +138,8 @@ impl Record {
             dst: Vec::new(),
             src_ports: Vec::new(),
             dst_ports: Vec::new(),
+            src_as: None,
+            dst_as: None,
             transport: None,
             application: None,
             rule: m.rule_name().map(str::to_string),
@@ -370,6 +376,8 @@ impl Record {
         if self.http_status.is_none() {
             self.http_status = f.http_status;
         }
+        self.src_as = f.src_as;
+        self.dst_as = f.dst_as;
         self.push_extra("user_agent", f.user_agent.clone());
         self.push_extra("file_name", f.file_name.clone());
         self.push_extra("mail_from", f.mail_from.clone());
@@ -404,8 +412,22 @@ impl Record {
     }
 
     fn anonymize(&mut self, anon: &dyn Fn(IpAddr) -> IpAddr) {
-        for a in self.src.iter_mut().chain(self.dst.iter_mut()) {
-            *a = anon(*a);
+        // The AS of a side goes when one of its addresses was changed (a pseudonym would be
+        // undone by the AS beside it); a side left in clear (a notice recipient's own) keeps it.
+        let changed = |list: &mut Vec<IpAddr>| {
+            let mut any = false;
+            for a in list.iter_mut() {
+                let b = anon(*a);
+                any |= b != *a;
+                *a = b;
+            }
+            any
+        };
+        if changed(&mut self.src) || self.src.is_empty() {
+            self.src_as = None;
+        }
+        if changed(&mut self.dst) || self.dst.is_empty() {
+            self.dst_as = None;
         }
         let text = |s: &mut String| *s = anonymize_text(s, anon);
         let opt_text = |s: &mut Option<String>| {
@@ -428,44 +450,14 @@ impl Record {
     }
 }
 
-/// `s` with every IPv4 or IPv6 address written in it replaced by `anon`'s image: a token is a
-/// run of hex digits, `.` and `:`; one that parses as an address (also with a trailing `:port`
-/// or `.`) is replaced.
+/// `s` with every IPv4 or IPv6 address written in it replaced by `anon`'s image (found by
+/// [`pharos_anon::find_addresses`]: a port or a full stop after it is kept, versions such as
+/// `1.2.3.4.5`, times and MAC addresses are not taken for addresses).
 pub(crate) fn anonymize_text(s: &str, anon: &dyn Fn(IpAddr) -> IpAddr) -> String {
-    let is_tok = |c: char| c.is_ascii_hexdigit() || c == '.' || c == ':';
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find(is_tok) {
-        out.push_str(&rest[..start]);
-        let after = &rest[start..];
-        let len = after.find(|c: char| !is_tok(c)).unwrap_or(after.len());
-        out.push_str(&anonymize_token(&after[..len], anon));
-        rest = &after[len..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn anonymize_token(tok: &str, anon: &dyn Fn(IpAddr) -> IpAddr) -> String {
-    if !tok.contains(['.', ':']) {
-        return tok.to_string();
-    }
-    // Longest prefix that parses as an address, the rest (a port, a dot) kept.
-    for end in (2..=tok.len()).rev() {
-        if let Ok(a) = tok[..end].parse::<IpAddr>() {
-            let tail = &tok[end..];
-            if tail.is_empty() || tail.starts_with([':', '.']) {
-                return format!("{}{}", anon(a), anonymize_token(tail, anon));
-            }
-        }
-    }
-    // No address at the start: try after the first separator (e.g. `host:192.0.2.1`).
-    match tok.find([':', '.']) {
-        Some(i) if i + 1 < tok.len() => {
-            format!("{}{}", &tok[..=i], anonymize_token(&tok[i + 1..], anon))
-        }
-        _ => tok.to_string(),
-    }
+    pharos_anon::replace_addresses(s, |a| {
+        let b = anon(a);
+        (b != a).then(|| b.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -481,11 +473,11 @@ mod tests {
 
     #[test]
     fn addresses_in_text_are_replaced_with_ports_and_words_kept() {
-        let s = "deny 192.0.2.1:4444 -> [2001:db8::7]:443 src=198.51.100.9. ok deadbeef 1.5";
+        let s = "deny 192.0.2.1:4444 -> [2001:db8::7]:443 src=198.51.100.9. ok deadbeef 1.5 v1.2.3.4 1.2.3.4.5";
         let out = anonymize_text(s, &zero);
         assert_eq!(
             out,
-            "deny 10.0.0.1:4444 -> [fd00::1]:443 src=10.0.0.1. ok deadbeef 1.5"
+            "deny 10.0.0.1:4444 -> [fd00::1]:443 src=10.0.0.1. ok deadbeef 1.5 v1.2.3.4 1.2.3.4.5"
         );
     }
 }

@@ -467,3 +467,52 @@ fn anonymised_exports_hold_no_original_address() {
     let ddos_src = pan.anonymize("192.0.2.1".parse().unwrap()).to_string();
     assert!(outputs[0].1.contains(&ddos_src));
 }
+
+#[test]
+fn as_numbers_go_to_every_format_and_anonymisation_drops_them() {
+    // the generic-log sample carries src-as 64496 and dst-as 4200000000 in its fields
+    let msgs: Vec<Message> = messages()
+        .into_iter()
+        .filter(|m| m.kind.name() == "generic-log")
+        .collect();
+    assert_eq!(msgs.len(), 1);
+    let o = opts();
+    let intelmq: Value =
+        serde_json::from_str(export_string(Format::IntelMq, &msgs, &o).unwrap().trim()).unwrap();
+    assert_eq!(intelmq["source.asn"], 64496);
+    assert_eq!(intelmq["destination.asn"], 4_200_000_000u64);
+    let ecs: Value =
+        serde_json::from_str(export_string(Format::Ecs, &msgs, &o).unwrap().trim()).unwrap();
+    assert_eq!(ecs["source"]["as"]["number"], 64496);
+    assert_eq!(ecs["destination"]["as"]["number"], 4_200_000_000u64);
+    let csv = export_string(Format::Csv, &msgs, &o).unwrap();
+    assert!(csv.contains(",tcp,64496,"), "{csv}");
+    let xml = export_string(Format::Iodef2, &msgs, &o).unwrap();
+    assert!(
+        xml.contains("<Address category=\"asn\">64496</Address>")
+            && xml.contains("<Address category=\"asn\">4200000000</Address>"),
+        "{xml}"
+    );
+    if let Some(r) = xmllint_iodef(&xml) {
+        r.unwrap();
+    }
+    // Under anonymisation a changed side loses its AS; a side kept in clear keeps it.
+    let only_src = |a: IpAddr| {
+        if a.to_string() == "192.0.2.10" {
+            "10.9.9.9".parse().unwrap()
+        } else {
+            a
+        }
+    };
+    let mut o = opts();
+    o.anon = Some(&only_src);
+    for f in [Format::IntelMq, Format::Ecs, Format::Csv, Format::Iodef2] {
+        let out = export_string(f, &msgs, &o).unwrap();
+        assert!(!out.contains("64496"), "{}: {out}", f.as_str());
+        assert!(
+            out.contains("4200000000") || f == Format::Csv,
+            "{}: {out}",
+            f.as_str()
+        );
+    }
+}

@@ -192,6 +192,8 @@ fn event(v: &Value, line: &str) -> RowResult {
         url: ev.text("source.url").or_else(|| ev.text("destination.url")),
         application: ev.text("protocol.application"),
         message_id: identifier.clone(),
+        src_as: ev.text("source.asn").and_then(|a| asn(&a)),
+        dst_as: ev.text("destination.asn").and_then(|a| asn(&a)),
         ..LogFields::default()
     };
     let (kind, severity) = match (class.taxonomy, class.kind) {
@@ -315,6 +317,16 @@ fn event(v: &Value, line: &str) -> RowResult {
     Ok(Message { common, kind })
 }
 
+/// An AS number as feeds write it: `64500`, `AS64500` (`None` for anything else, and for 0).
+pub(crate) fn asn(s: &str) -> Option<u32> {
+    let s = s.trim();
+    let digits = s
+        .strip_prefix("AS")
+        .or_else(|| s.strip_prefix("as"))
+        .unwrap_or(s);
+    digits.parse::<u32>().ok().filter(|a| *a != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +349,7 @@ mod tests {
         };
         assert_eq!(b.src_ip, Some("192.0.2.7".parse().unwrap()));
         assert_eq!(b.src_port, Some(51234));
+        assert_eq!(m.common.fields.as_ref().and_then(|f| f.src_as), Some(64500));
         assert_eq!(b.botnet_name.as_deref(), Some("mirai"));
         assert_eq!(m.common.source.as_deref(), Some("feed:intelmq/Sinkhole"));
         assert!(m.common.message.as_deref().unwrap().contains("AS64500"));

@@ -438,6 +438,8 @@ fn row(report: &Report, cols: &Columns, line: &str) -> RowResult {
         user_agent: text(cols, &row, &["http_agent", "agent"]),
         application: text(cols, &row, &["application"]),
         message_id: tag.clone(),
+        src_as: text(cols, &row, &["asn", "src_asn"]).and_then(|a| crate::intelmq::asn(&a)),
+        dst_as: text(cols, &row, &["dst_asn"]).and_then(|a| crate::intelmq::asn(&a)),
         ..LogFields::default()
     };
     let default_severity = match report.shape {

@@ -502,6 +502,8 @@ record!(LogFields {
     opt mail_from: "mail-from",
     opt mail_to: "mail-to",
     opt file_name: "file-name",
+    opt src_as: "src-as",
+    opt dst_as: "dst-as",
 });
 
 // ---- notifications and their choices --------------------------------------------------------

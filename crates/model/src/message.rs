@@ -121,6 +121,11 @@ pub struct LogFields {
     pub mail_to: Option<String>,
     /// `file-name`.
     pub file_name: Option<String>,
+    /// `src-as`: AS number of the source side (from flow records: the attack sources' one AS,
+    /// when they all share it).
+    pub src_as: Option<u32>,
+    /// `dst-as`: AS number of the destination side (the victim's AS, from flow records).
+    pub dst_as: Option<u32>,
 }
 
 impl LogFields {

@@ -321,6 +321,8 @@ pub fn samples() -> Vec<Message> {
             mail_from: Some("a@example.com".into()),
             mail_to: Some("b@example.org".into()),
             file_name: Some("invoice.pdf".into()),
+            src_as: Some(64496),
+            dst_as: Some(4_200_000_000),
         }));
     }
     // a classification set by the source (an open resolver from a feed), not the case's mapping

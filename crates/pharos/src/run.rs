@@ -355,6 +355,7 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
             .enabled
             .then(|| pharos_api::flows::FlowArchive::new(pharos_flows::archive_root(data_dir))),
         emit: emit.clone(),
+        console: Arc::new(console_info(cfg)),
     };
     let stop = topology.shutdown().clone();
     let graceful = async move {
@@ -364,7 +365,8 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
             e.close();
         }
     };
-    let mut router = pharos_api::router(state);
+    // The web console (`/`, `/ui/...`) behind the API's authentication (docs/console.md).
+    let mut router = pharos_api::router_with(state, pharos_console::routes());
     if let Some(rid) = rid {
         // `/api/v1/rid/...` answer from the RID stage (503 without it).
         router = router.layer(axum::Extension(rid));
@@ -380,11 +382,56 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
             notices: cfg.notice.is_some().then(|| data_dir.join("notices.db")),
         },
     ));
-    let api = tokio::spawn(pharos_api::server::serve(listener, tls, router, graceful));
+    let api = tokio::spawn(pharos_api::server::serve(
+        listener,
+        tls,
+        router,
+        cfg.api.http2_max_streams,
+        graceful,
+    ));
     topology.add("API (in-flight requests finished)", async move {
         let _ = api.await;
     });
     Ok(())
+}
+
+/// What the console shows of the daemon: the monitored prefixes (the DDoS detector's networks and
+/// host groups) and the effective configuration, secrets redacted as `pharos config` prints them.
+fn console_info(cfg: &Config) -> pharos_api::overview::ConsoleInfo {
+    let mut networks: Vec<String> = Vec::new();
+    if let Some(d) = &cfg.detect {
+        networks.extend(d.ddos.networks.iter().cloned());
+        for g in &d.ddos.groups {
+            networks.extend(g.prefixes.iter().cloned());
+        }
+    }
+    networks.sort();
+    networks.dedup();
+    let mut config = serde_json::to_value(cfg).unwrap_or_default();
+    redact(&mut config);
+    pharos_api::overview::ConsoleInfo { networks, config }
+}
+
+/// Replaces, as a second line of defence behind the config's own redaction, every string under a
+/// key that names a secret (`secret`, `password`, `key_hex`, `token`) with `"***"`.
+fn redact(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let k = k.to_ascii_lowercase();
+                let secret = ["secret", "password", "key_hex", "token"]
+                    .iter()
+                    .any(|w| k.contains(w))
+                    && !k.ends_with("_file");
+                match v {
+                    serde_json::Value::String(s) if secret && !s.is_empty() => *s = "***".into(),
+                    _ => redact(v),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
 }
 
 /// The NSF inventory's stage: writes it to nsfs.db every [`INVENTORY_FLUSH_EVERY`] and once more

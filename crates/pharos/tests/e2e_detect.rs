@@ -2,7 +2,10 @@
 //! plus an NTP reflection, a SYN flood and an ICMP flood), and the daemon with `[detect]` fed by `pharos replay`:
 //! the DDoS events through the API and the `[detect_hook]` runs.
 
+mod attack;
 mod support;
+
+use attack::{Flow, ICMP_VICTIM, UPTIME, background, ntp_flood, syn_flood, v5_datagram};
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -15,112 +18,8 @@ use pharos_model::ident::Identity;
 use serde_json::Value;
 use support::{Instance, bin, client, metric};
 
-const UPTIME: u32 = 3_600_000;
-const NTP_VICTIM: [u8; 4] = [198, 51, 100, 10];
-const SYN_VICTIM: [u8; 4] = [198, 51, 100, 20];
-const ICMP_VICTIM: [u8; 4] = [198, 51, 100, 30];
 /// Attacks in a capture with [`Extra::Floods`].
 const ATTACKS: usize = 3;
-
-/// One NetFlow v5 flow record.
-struct Flow {
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    proto: u8,
-    flags: u8,
-    packets: u32,
-    bytes: u32,
-}
-
-/// A v5 datagram exported at `uptime` ms / `unix_secs`, every flow lasting the second before.
-fn v5_datagram(seq: u32, uptime: u32, unix_secs: u32, flows: &[Flow]) -> Vec<u8> {
-    use pharos_wire::netflow_v5::{V5Header, V5RecordRepr, emit};
-    let header = V5Header {
-        sys_uptime: uptime,
-        unix_secs,
-        flow_sequence: seq,
-        ..V5Header::default()
-    };
-    let records: Vec<V5RecordRepr> = flows
-        .iter()
-        .map(|f| V5RecordRepr {
-            src_addr: f.src.into(),
-            dst_addr: f.dst.into(),
-            next_hop: [192, 0, 2, 254].into(),
-            input: 1,
-            output: 2,
-            packets: f.packets,
-            octets: f.bytes,
-            first: uptime - 999,
-            last: uptime,
-            src_port: f.sport,
-            dst_port: f.dport,
-            tcp_flags: f.flags,
-            proto: f.proto,
-            src_mask: 24,
-            dst_mask: 24,
-            ..V5RecordRepr::default()
-        })
-        .collect();
-    emit(&header, &records).expect("at most 30 flows a datagram")
-}
-
-/// Background: 30 flows a second from distinct clients to 100 servers, a few packets each.
-fn background(s: u32) -> Vec<Flow> {
-    (0..30)
-        .map(|j| {
-            let k = s * 30 + j;
-            let udp = k.is_multiple_of(3);
-            Flow {
-                src: [10, 1, (k >> 8) as u8, k as u8],
-                dst: [198, 51, 100, 100 + (k % 100) as u8],
-                sport: 1024 + (k % 50_000) as u16,
-                dport: [53, 80, 443][(k % 3) as usize],
-                proto: if udp { 17 } else { 6 },
-                flags: if udp { 0 } else { 0x1b },
-                packets: 5 + k % 40,
-                bytes: (5 + k % 40) * 300,
-            }
-        })
-        .collect()
-}
-
-/// NTP reflection: 30 reflectors from port 123, 400 packets a second each (12,000 pps).
-fn ntp_flood(s: u32) -> Vec<Flow> {
-    (0..30)
-        .map(|j| Flow {
-            src: [203, 0, 113, j as u8 + 1],
-            dst: NTP_VICTIM,
-            sport: 123,
-            dport: 40_000 + ((s * 30 + j) % 20_000) as u16,
-            proto: 17,
-            flags: 0,
-            packets: 400,
-            bytes: 400 * 468,
-        })
-        .collect()
-}
-
-/// SYN flood: 30 spoofed sources to port 80, 1,000 SYNs a second each (30,000 pps).
-fn syn_flood(s: u32) -> Vec<Flow> {
-    (0..30)
-        .map(|j| {
-            let k = s * 30 + j;
-            Flow {
-                src: [100, 64, (k >> 8) as u8, k as u8],
-                dst: SYN_VICTIM,
-                sport: 1024 + (k % 60_000) as u16,
-                dport: 80,
-                proto: 6,
-                flags: 0x02,
-                packets: 1000,
-                bytes: 1000 * 60,
-            }
-        })
-        .collect()
-}
 
 /// ICMP flood: 30 sources sending echo requests, 500 a second each (15,000 pps).
 fn icmp_flood(s: u32) -> Vec<Flow> {

@@ -1,9 +1,11 @@
-//! End-to-end: early warning (docs/early-warning.md). A registry of three organisations, a real
-//! SMTP server (`aiosmtpd`, STARTTLS required, certificate made here), a SYN flood replayed as
-//! NetFlow v5 into the flow collector and raised by detection, and an SSH brute force over syslog: the immediate contact gets
-//! one mail per event within seconds, the daily contact one digest with all its events at the
-//! (shortened) interval, the third nothing; third parties are pseudonymised; a restart in the
-//! middle sends nothing twice and loses nothing; the IODEF attachment is XSD-valid.
+//! End-to-end: early warning (docs/early-warning.md). A registry of three organisations with
+//! prefixes and a fourth known by its AS number only, a real SMTP server (`aiosmtpd`, STARTTLS
+//! required, certificate made here), a SYN flood replayed as NetFlow v5 into the flow collector
+//! and raised by detection, and an SSH brute force over syslog: the immediate contact gets one
+//! mail per event within seconds, the daily contact (German) one digest with all its events at
+//! the (shortened) interval, the third nothing, the fourth its notice routed by the victim's AS;
+//! third parties are pseudonymised; a restart in the middle sends nothing twice and loses
+//! nothing; the IODEF attachment is XSD-valid.
 
 mod support;
 
@@ -17,10 +19,11 @@ use serde_json::Value;
 use support::Instance;
 
 const CSV: &str = "\
-org,name,country,prefixes,asns,domains,contact_name,contact_mail,interval,kinds,min_severity,anonymise
-UNI,University,AT,198.51.100.0/24,AS64600,uni.example,CERT,cert@uni.example,immediate,,low,yes
-HOSP,Hospital,AT,203.0.113.0/25,AS64601,hosp.example,IT,it@hosp.example,daily,,low,yes
-ISP3,Small ISP,AT,192.0.2.0/24,AS64602,isp3.example,NOC,noc@isp3.example,hourly,ddos,critical,yes
+org,name,country,prefixes,asns,domains,contact_name,contact_mail,interval,kinds,min_severity,anonymise,language
+UNI,University,AT,198.51.100.0/24,AS64600,uni.example,CERT,cert@uni.example,immediate,,low,yes,
+HOSP,Hospital,AT,203.0.113.0/25,AS64601,hosp.example,IT,it@hosp.example,daily,,low,yes,de-AT
+ISP3,Small ISP,AT,192.0.2.0/24,AS64602,isp3.example,NOC,noc@isp3.example,hourly,ddos,critical,yes,
+TRANSIT,Transit Net,AT,,AS64700,transit.example,NOC,noc@transit.example,immediate,ddos,low,yes,
 ";
 
 /// The SMTP server: STARTTLS required, each message written to `<out>/<n>.eml` with
@@ -241,6 +244,9 @@ fn syn_flood_datagram(
             proto: 6,
             src_mask: 24,
             dst_mask: 24,
+            // the victim's network is announced by TRANSIT's AS (known to the registry by its AS
+            // only); the sources' ASes are unknown to the exporter
+            dst_as: 64700,
             ..V5RecordRepr::default()
         })
         .collect();
@@ -502,6 +508,40 @@ retry = "1s"
     assert!(iodef.contains(&hosp_anon) && !iodef.contains("203.0.113.20"));
     xmllint_iodef(work.path(), iodef);
 
+    // TRANSIT holds no prefix, only AS64700, the AS the flows name for the victim: detection
+    // put it in the event (`dst-as`) and the notice is routed by it. The victim is UNI's (by
+    // prefix), so TRANSIT sees it pseudonymised, like the sources.
+    let got = wait_mails(&smtp, &inst, "TRANSIT's notice (routed by AS)", |m| {
+        m.iter()
+            .any(|(_, meta)| to_of(meta) == "noc@transit.example")
+    })
+    .await;
+    let (transit, _) = got
+        .iter()
+        .find(|(_, meta)| to_of(meta) == "noc@transit.example")
+        .unwrap();
+    let subject = transit["subject"].as_str().unwrap();
+    assert!(
+        subject.contains("availability/ddos") && subject.contains("Transit Net"),
+        "{subject}"
+    );
+    let uni_anon = anonymise(inst.dir.path(), &["198.51.100.10"]).remove(0);
+    let body = transit["body"].as_str().unwrap();
+    assert!(
+        body.contains(&uni_anon) && body.contains(&hosp_anon) && body.contains(&isp_anon),
+        "{body}"
+    );
+    assert!(
+        !body.contains("198.51.100.10") && !body.contains("203.0.113.20"),
+        "{body}"
+    );
+    let iodef = transit["attachments"]["events.iodef.xml"].as_str().unwrap();
+    assert!(
+        !iodef.contains("198.51.100.10") && !iodef.contains("64700"),
+        "{iodef}"
+    );
+    xmllint_iodef(work.path(), iodef);
+
     // The brute-force event is stored (and so queued for HOSP's digest) before the restart.
     let bf = {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -526,15 +566,15 @@ retry = "1s"
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let n = support::metric(&inst, "pharos_notice_queued_total", &[]).await;
-            // ddos1 -> UNI and HOSP; the brute force -> HOSP.
-            if n >= 3 {
+            // ddos1 -> UNI, HOSP and TRANSIT (by AS); the brute force -> HOSP.
+            if n >= 4 {
                 break n;
             }
             assert!(Instant::now() < deadline, "pairs not queued: {n}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    assert_eq!(queued, 3);
+    assert_eq!(queued, 4);
 
     // Restart in the middle: the digest is not due yet.
     let dir = inst.stop_keep_dir();
@@ -552,16 +592,26 @@ retry = "1s"
                 == 2
     })
     .await;
-    assert!(before <= 2, "{before} mails before the restart");
+    assert!(before <= 3, "{before} mails before the restart");
     let (hosp, meta) = all
         .iter()
         .find(|(_, meta)| to_of(meta) == "it@hosp.example")
         .unwrap();
     assert_eq!(meta["tls"], true);
+    // HOSP's contact reads German (`de-AT`): the subject (an RFC 2047 encoded word on the wire,
+    // decoded by Python's email package) and Content-Language say so.
     let subject = hosp["subject"].as_str().unwrap();
+    assert_eq!(
+        subject,
+        "[pharos-e2e] Zusammenfassung (daily): 2 Ereignis(se) betreffend Hospital"
+    );
+    assert_eq!(hosp["lang"], "de");
     assert!(
-        subject.contains("daily digest: 2 event(s)") && subject.contains("Hospital"),
-        "{subject}"
+        hosp["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Pharos-Frühwarnung für Hospital"),
+        "{hosp}"
     );
     let csv = hosp["attachments"]["events.csv"].as_str().unwrap();
     assert!(
@@ -572,7 +622,6 @@ retry = "1s"
     assert!(!csv.contains(&format!("\n{ddos2},")), "{csv}");
     // HOSP's own hosts in clear; UNI's victim and ISP3's host pseudonymised.
     let body = hosp["body"].as_str().unwrap();
-    let uni_anon = anonymise(inst.dir.path(), &["198.51.100.10"]).remove(0);
     assert!(
         body.contains("203.0.113.20") && body.contains("203.0.113.9"),
         "{body}"
@@ -606,7 +655,7 @@ retry = "1s"
     // The API keeps every notice with its delivery status, and answers lookups.
     let n = support::get_json(&inst, "/api/v1/notices?status=sent").await;
     let items = n["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3, "{n}");
+    assert_eq!(items.len(), 4, "{n}");
     assert!(
         items
             .iter()
@@ -616,12 +665,12 @@ retry = "1s"
     assert_eq!(l["organisation"]["id"], "UNI", "{l}");
     assert_eq!(l["matched"], "198.51.100.0/24");
 
-    // After a clean stop nothing more can arrive: exactly three mails, ISP3 none.
+    // After a clean stop nothing more can arrive: exactly four mails, ISP3 none.
     let mut inst = inst;
     assert!(inst.terminate().success());
     let all = mails(&smtp);
     let to: Vec<String> = all.iter().map(|(_, m)| to_of(m)).collect();
-    assert_eq!(all.len(), 3, "{to:?}");
+    assert_eq!(all.len(), 4, "{to:?}");
     assert!(!to.iter().any(|t| t.contains("isp3")), "{to:?}");
 }
 

@@ -74,6 +74,14 @@ pub enum StoreError {
     /// The SQLite engine failed (I/O, disk full, locked beyond the busy timeout, ...).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Another engine behind the trait (PostgreSQL) failed: connection, statement, server.
+    #[error("{engine}: {message}")]
+    Engine {
+        /// The engine, e.g. `postgresql`.
+        engine: &'static str,
+        /// What failed, naming the step and the server's answer (never a password).
+        message: String,
+    },
     /// A stored row could not be decoded.
     #[error("stored message {id} is corrupt: {reason}")]
     Corrupt {

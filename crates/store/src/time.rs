@@ -5,7 +5,7 @@
 pub enum TimeError {
     /// Not one of the time forms.
     #[error(
-        "cannot read the time {0:?}: use RFC 3339 (2026-12-02T14:00:00Z), a date (2026-12-02), `now`, a relative time such as -1h, -30m, -2d, or Unix seconds"
+        "cannot read the time {0:?}: use RFC 3339 (2026-12-02T14:00:00Z), a date (2026-12-02), `now`, a relative time such as -1h, -30m, -2d or `last 2 hours`, `3 days ago`, `today`, `yesterday`, or Unix seconds"
     )]
     Time(String),
     /// Not a duration (the grammar of [`pharos_model::config::ConfigDuration`]).
@@ -14,12 +14,17 @@ pub enum TimeError {
 }
 
 /// Reads a time as Unix ms: RFC 3339, `YYYY-MM-DD[ T]HH:MM[:SS]` (UTC), `YYYY-MM-DD`, nfdump's
-/// `YYYY/MM/DD.hh:mm:ss`, Unix seconds, `now`, or a time before `now_ms` (`-1h`, `now-30m`).
+/// `YYYY/MM/DD.hh:mm:ss`, Unix seconds, `now`, or a time before `now_ms` (`-1h`, `now-30m`, and
+/// in words as an analyst types them in the console: `last 2 hours`, `last hour`, `15 minutes
+/// ago`, `today` and `yesterday` (midnight UTC)).
 pub fn parse_time(s: &str, now_ms: u64) -> Result<u64, TimeError> {
     let t = s.trim();
     let err = || TimeError::Time(s.to_string());
     if t.eq_ignore_ascii_case("now") {
         return Ok(now_ms);
+    }
+    if let Some(ms) = words(t, now_ms) {
+        return Ok(ms);
     }
     let rel = t.strip_prefix("now").unwrap_or(t);
     if let Some(d) = rel.strip_prefix('-') {
@@ -55,6 +60,36 @@ pub fn parse_time(s: &str, now_ms: u64) -> Result<u64, TimeError> {
     u64::try_from(dt.and_utc().timestamp_millis()).map_err(|_| err())
 }
 
+/// A time in words: `last N <unit>`, `last <unit>`, `past N <unit>`, `N <unit> ago`, `today`,
+/// `yesterday` (case-insensitive; units second, minute, hour, day, week with plurals and the
+/// abbreviations s, sec, min, m, h, hr, d, w).
+fn words(t: &str, now_ms: u64) -> Option<u64> {
+    const DAY: u64 = 86_400_000;
+    let lower = t.to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split_whitespace().collect();
+    match parts.as_slice() {
+        ["today"] => return Some(now_ms - now_ms % DAY),
+        ["yesterday"] => return Some((now_ms - now_ms % DAY).saturating_sub(DAY)),
+        _ => {}
+    }
+    let (count, unit) = match parts.as_slice() {
+        ["last" | "past", unit] => ("1", *unit),
+        ["last" | "past", n, unit] => (*n, *unit),
+        [n, unit, "ago"] => (*n, *unit),
+        _ => return None,
+    };
+    let n: u64 = count.parse().ok()?;
+    let unit_ms: u64 = match unit.trim_end_matches('s') {
+        "" | "sec" | "second" => 1_000,
+        "m" | "min" | "minute" => 60_000,
+        "h" | "hr" | "hour" => 3_600_000,
+        "d" | "day" => DAY,
+        "w" | "wk" | "week" => 7 * DAY,
+        _ => return None,
+    };
+    Some(now_ms.saturating_sub(n.checked_mul(unit_ms)?))
+}
+
 /// Reads a duration in ms with the configuration's grammar
 /// ([`pharos_model::config::ConfigDuration`]): `500ms`, `90s`, `5m`, `1h`, `2d`, `1w`, `1h30m`;
 /// a bare number is refused with the spelling to use.
@@ -84,12 +119,23 @@ mod tests {
             ("2025/12/02.14:00:00", now),
             ("2025-12-02", now - 14 * 3_600_000),
             ("1764684000", now),
+            ("last 2 hours", now - 7_200_000),
+            ("Last hour", now - 3_600_000),
+            ("past 15 minutes", now - 900_000),
+            ("last 7 days", now - 7 * 86_400_000),
+            ("3 days ago", now - 3 * 86_400_000),
+            ("last 30 min", now - 1_800_000),
+            ("today", now - 14 * 3_600_000),
+            ("yesterday", now - 38 * 3_600_000),
         ];
         for (s, want) in cases {
             assert_eq!(parse_time(s, now).unwrap(), want, "{s}");
         }
         for bad in [
-            "yesterday",
+            "tomorrow",
+            "last 2 fortnights",
+            "last -2 hours",
+            "last 99999999999999999 weeks",
             "-1y",
             "-h",
             "2025-13-01",

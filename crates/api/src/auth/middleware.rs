@@ -1,5 +1,6 @@
-//! The middleware in front of every route: identifies the client (bearer token, else verified
-//! client certificate for push), checks the role the route needs by rule, applies the client's
+//! The middleware in front of every route: identifies the client (bearer token, else console
+//! session cookie with its CSRF token on state-changing requests, else verified client
+//! certificate for push), checks the role the route needs by rule, applies the client's
 //! rate limit, and puts the [`Principal`] into the request's extensions. Requests without an
 //! identity (public routes, refused credentials) are limited per address.
 
@@ -11,8 +12,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::tokens::Refusal;
-use super::{ClientCert, Need, PUSH_PATH, Principal, Role, required};
+use super::session::{self, Found};
+use super::tokens::{Refusal, TokenError};
+use super::{ClientCert, Need, PUSH_PATH, Principal, Role, SESSION_PATH, required};
 use crate::{ApiError, AppState};
 
 fn unauthorized(reason: &'static str, message: String) -> Response {
@@ -71,6 +73,83 @@ fn bearer(req: &Request) -> Result<Option<&str>, ()> {
     Ok(Some(token))
 }
 
+/// Why a session cookie gave no identity.
+enum SessionRefusal {
+    /// No such session, or it ended.
+    Ended,
+    /// A state-changing request without the session's CSRF token.
+    Csrf,
+    /// The session's token was revoked or expired since login.
+    Token(Refusal),
+    /// The token database failed.
+    Store(TokenError),
+}
+
+/// The identity of a request carrying a session cookie: the session must be live, its token still
+/// valid (its role now, not at login), and a state-changing request must echo the CSRF token.
+fn by_session(state: &AppState, req: &Request) -> Result<Principal, SessionRefusal> {
+    let cookie = session::cookie_value(req.headers()).ok_or(SessionRefusal::Ended)?;
+    let Found::Live(s) = state.auth.sessions.get(cookie) else {
+        return Err(SessionRefusal::Ended);
+    };
+    let safe = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if !safe {
+        let sent = req
+            .headers()
+            .get(session::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !session::same(sent, &s.csrf) {
+            return Err(SessionRefusal::Csrf);
+        }
+    }
+    let grant = match state.auth.tokens.lookup_hash(&s.token_hash) {
+        Ok(Ok(g)) => g,
+        Ok(Err(r)) => {
+            state.auth.sessions.close(cookie);
+            return Err(SessionRefusal::Token(r));
+        }
+        Err(e) => return Err(SessionRefusal::Store(e)),
+    };
+    Ok(Principal {
+        name: grant.name,
+        role: grant.role,
+        certificate: false,
+        nsf: grant.nsf,
+    })
+}
+
+/// For a console page (GET under `/ui/`) without a live session: the redirect to the login page,
+/// which comes back to the page after login.
+fn to_login(req: &Request) -> Option<Response> {
+    let path = req.uri().path();
+    if *req.method() != axum::http::Method::GET || !path.starts_with("/ui/") {
+        return None;
+    }
+    let back = req
+        .uri()
+        .path_and_query()
+        .map_or(path, |p| p.as_str())
+        .to_string();
+    let mut enc = String::with_capacity(back.len());
+    for b in back.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            enc.push(b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let loc = HeaderValue::from_str(&format!("/ui/login?next={enc}")).ok()?;
+    resp.headers_mut().insert(header::LOCATION, loc);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Some(resp)
+}
+
 /// Authenticates, authorises and rate-limits one request (see the module documentation).
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let auth = state.auth.clone();
@@ -116,6 +195,48 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 return ApiError::internal("looking up the API token failed", e).into_response();
             }
         },
+        Ok(None) if session::cookie_value(req.headers()).is_some() => {
+            match by_session(&state, &req) {
+                Ok(p) => p,
+                Err(SessionRefusal::Ended) => {
+                    if let Some(r) = over_ip_rate(&state, &req) {
+                        return r;
+                    }
+                    if let Some(r) = to_login(&req) {
+                        return r;
+                    }
+                    return unauthorized(
+                        "expired",
+                        "the console session has ended (logout, idle or lifetime); log in again"
+                            .into(),
+                    );
+                }
+                Err(SessionRefusal::Csrf) => {
+                    metrics::counter!("pharos_api_auth_failures_total", "reason" => "csrf")
+                        .increment(1);
+                    return ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "{} {} through a console session needs the session's CSRF token in the X-CSRF-Token header (from GET {SESSION_PATH}); nothing was done",
+                            req.method(),
+                            req.uri().path()
+                        ),
+                    )
+                    .into_response();
+                }
+                Err(SessionRefusal::Token(refusal)) => {
+                    return refuse(
+                        &req,
+                        refusal.reason(),
+                        "the token this console session was opened with is no longer valid; log in again with a valid token".into(),
+                    );
+                }
+                Err(SessionRefusal::Store(e)) => {
+                    return ApiError::internal("looking up the API token failed", e)
+                        .into_response();
+                }
+            }
+        }
         Ok(None) => match &cert {
             Some(c) if need == Role::Nsf => Principal {
                 name: c.nsf_name().to_string(),
@@ -124,6 +245,9 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 nsf: Some(c.nsf_name().to_string()),
             },
             _ => {
+                if let Some(r) = to_login(&req) {
+                    return r;
+                }
                 return refuse(
                     &req,
                     "missing",

@@ -2,11 +2,15 @@
 //!
 //! Contract:
 //! - Every route needs a role, decided by rule from the method and path ([`required`]), so routes
-//!   added later are covered: `/healthz` is public; `GET`/`HEAD` need `viewer` (also `/metrics`
+//!   added later are covered: `/healthz` is public, and so are the console's login page, its
+//!   static assets, `/` (a redirect) and logging in (`POST /api/v1/session`);
+//!   `GET /api/v1/config` needs `admin`; `GET`/`HEAD` need `viewer` (also `/metrics`
 //!   unless `[api] public_metrics = true`); `POST /api/v1/push` needs `nsf` (or `admin`, or a
 //!   verified client certificate); `/api/v1/tokens*` needs `admin`; any other method needs
 //!   `analyst`.
-//! - Tokens are `Authorization: Bearer phr_...`; only their SHA-256 is stored ([`tokens`]). A
+//! - Tokens are `Authorization: Bearer phr_...`, or a console session cookie opened with one
+//!   ([`session`], with a CSRF token on state-changing requests); only their SHA-256 is stored
+//!   ([`tokens`]). A
 //!   revoked or expired token is refused on the next request (every lookup reads the database).
 //! - Missing, unknown, expired or revoked tokens get 401 with `WWW-Authenticate: Bearer`; a role
 //!   too low gets 403; a client over its rate gets 429 with `Retry-After`. Tokens are never logged.
@@ -15,6 +19,7 @@ pub mod cert;
 pub mod limit;
 pub mod middleware;
 pub(crate) mod routes;
+pub mod session;
 pub mod tokens;
 
 use std::path::PathBuf;
@@ -96,6 +101,9 @@ pub enum Need {
 /// The path of the push route.
 pub const PUSH_PATH: &str = "/api/v1/push";
 
+/// The console's login, session and logout route.
+pub const SESSION_PATH: &str = "/api/v1/session";
+
 /// The role a request needs, by rule (see the module documentation).
 pub fn required(method: &Method, path: &str, public_metrics: bool) -> Need {
     let path = if path.len() > 1 {
@@ -105,6 +113,22 @@ pub fn required(method: &Method, path: &str, public_metrics: bool) -> Need {
     };
     if path == "/healthz" {
         return Need::Public;
+    }
+    // The console's login page and static assets carry no data; `/` only redirects; logging in
+    // is what gives an identity.
+    if (*method == Method::GET || *method == Method::HEAD)
+        && (path == "/" || path == "/ui/login" || path.starts_with("/ui/assets/"))
+    {
+        return Need::Public;
+    }
+    if path == SESSION_PATH {
+        return match *method {
+            Method::POST => Need::Public,
+            _ => Need::Role(Role::Viewer),
+        };
+    }
+    if path == "/api/v1/config" {
+        return Need::Role(Role::Admin);
     }
     if path == "/api/v1/tokens" || path.starts_with("/api/v1/tokens/") {
         return Need::Role(Role::Admin);
@@ -205,6 +229,8 @@ pub struct Auth {
     pub limits: Limits,
     /// `[api] public_metrics`.
     pub public_metrics: bool,
+    /// Console sessions (cookies exchanged for tokens).
+    pub sessions: session::Sessions,
 }
 
 impl Auth {
@@ -221,6 +247,10 @@ impl Auth {
                 nsf_messages: RateLimiter::new(config.nsf_messages_per_second, nsf_burst),
             },
             public_metrics: config.public_metrics,
+            sessions: session::Sessions::new(
+                config.session_lifetime.get(),
+                config.session_idle.get(),
+            ),
         }
     }
 }
@@ -252,6 +282,18 @@ mod tests {
             Need::Role(Role::Analyst)
         );
         assert_eq!(r(Method::PUT, "/anything"), Need::Role(Role::Analyst));
+        assert_eq!(r(Method::GET, "/"), Need::Public);
+        assert_eq!(r(Method::GET, "/ui/login"), Need::Public);
+        assert_eq!(r(Method::GET, "/ui/assets/x/app.js"), Need::Public);
+        assert_eq!(r(Method::GET, "/ui/"), Need::Role(Role::Viewer));
+        assert_eq!(r(Method::GET, "/ui/events/1"), Need::Role(Role::Viewer));
+        assert_eq!(r(Method::POST, "/ui/login"), Need::Role(Role::Analyst));
+        assert_eq!(r(Method::POST, "/api/v1/session"), Need::Public);
+        assert_eq!(
+            r(Method::DELETE, "/api/v1/session"),
+            Need::Role(Role::Viewer)
+        );
+        assert_eq!(r(Method::GET, "/api/v1/config"), Need::Role(Role::Admin));
     }
 
     #[test]

@@ -123,6 +123,8 @@ pub struct Grant {
     pub role: Role,
     /// The NSF its pushes are stored under, if it is bound to one.
     pub nsf: Option<String>,
+    /// When it expires, if ever.
+    pub expires: Option<DateTime<Utc>>,
 }
 
 struct Configured {
@@ -398,12 +400,19 @@ impl TokenStore {
 
     /// What the token with this secret grants, or why it is refused.
     pub fn lookup(&self, secret: &str) -> Result<Result<Grant, Refusal>, TokenError> {
-        let h = hash(secret);
+        self.lookup_hash(&hash(secret))
+    }
+
+    /// [`TokenStore::lookup`] by the secret's SHA-256 (what a console session keeps instead of the
+    /// secret, so revoking or expiring the token ends its sessions at their next request).
+    pub fn lookup_hash(&self, h: &[u8; 32]) -> Result<Result<Grant, Refusal>, TokenError> {
+        let h = *h;
         if let Some(c) = self.configured.iter().find(|c| c.hash == h) {
             return Ok(Ok(Grant {
                 name: c.name.clone(),
                 role: c.role,
                 nsf: c.nsf.clone(),
+                expires: None,
             }));
         }
         let conn = self.conn();
@@ -452,7 +461,12 @@ impl TokenStore {
                 params![now, name],
             );
         }
-        Ok(Ok(Grant { name, role, nsf }))
+        Ok(Ok(Grant {
+            name,
+            role,
+            nsf,
+            expires: ts(expires),
+        }))
     }
 }
 
@@ -528,6 +542,7 @@ mod tests {
             name: name.into(),
             role,
             nsf: nsf.map(str::to_string),
+            expires: None,
         }
     }
 

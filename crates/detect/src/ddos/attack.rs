@@ -268,6 +268,10 @@ pub(crate) struct Attack {
     protos: SpaceSaving<u8>,
     sampling: (u32, u32),
     flows: u64,
+    /// AS numbers of the sources (all flows must carry the same known one) and of the victim
+    /// (unknown ones left out).
+    src_as: crate::AsSeen,
+    dst_as: crate::AsSeen,
 }
 
 impl Attack {
@@ -308,6 +312,8 @@ impl Attack {
             protos: SpaceSaving::new(16),
             sampling: (0, 0),
             flows: 0,
+            src_as: crate::AsSeen::None,
+            dst_as: crate::AsSeen::None,
         }
     }
 
@@ -411,8 +417,11 @@ impl Attack {
         proto: u8,
         pkts: u64,
         sampling: u32,
+        (src_as, dst_as): (u32, u32),
     ) {
         let w = pkts.max(1);
+        self.src_as.add_all(src_as);
+        self.dst_as.add_known(dst_as);
         // sources by flow records: a packet weight would let one large background flow outweigh
         // the many small flows of a diffuse flood
         self.sources.add(src, 1);
@@ -571,6 +580,9 @@ impl Attack {
         // and filtered by when the attack began; the receive time says when this report was made.
         let mut common = common(&cfg.nsf_name, "detect:ddos", now_ms, severity, text);
         common.event_time = ts(self.start_ms);
+        // the victim's AS, and the sources' when all their flows carried the same one: the
+        // notice stage routes by them (an organisation known by its AS only)
+        common.fields = crate::AsSeen::fields(self.src_as, self.dst_as);
         AttackReport {
             id,
             message: Message {

@@ -374,7 +374,7 @@ impl DdosDetector {
                         && f.mask.contains(a.class)
                         && f.end_ms.saturating_add(span_ms) >= a.start_ms()
                     {
-                        a.observe(f.src, f.sp, f.dp, f.proto, f.packets, f.sampling);
+                        a.observe(f.src, f.sp, f.dp, f.proto, f.packets, f.sampling, f.asn);
                     }
                 }
             }
@@ -490,6 +490,7 @@ impl DdosDetector {
                 packets: b.packets[i],
                 bytes: b.bytes[i],
                 sampling: b.sampling_rate[i],
+                asn: (crate::as_at(&b.src_as, i), crate::as_at(&b.dst_as, i)),
                 start,
                 end,
             };
@@ -544,6 +545,7 @@ impl DdosDetector {
                 proto,
                 packets: fv.packets,
                 sampling: fv.sampling,
+                asn: fv.asn,
                 end_ms: end,
             });
         }
@@ -629,6 +631,8 @@ struct RecentFlow {
     proto: u8,
     packets: u64,
     sampling: u32,
+    /// Source and destination AS numbers (0: unknown).
+    asn: (u32, u32),
     end_ms: u64,
 }
 
@@ -1066,6 +1070,8 @@ struct FlowView {
     packets: u64,
     bytes: u64,
     sampling: u32,
+    /// Source and destination AS numbers (0: unknown).
+    asn: (u32, u32),
     /// Start and end, already clamped (`start <= end <= now`).
     start: u64,
     end: u64,
@@ -1168,7 +1174,7 @@ fn count(
     if host.active & f.mask.0 != 0 {
         for a in host.attacks.iter_mut() {
             if f.mask.contains(a.class) {
-                a.observe(f.src, f.sp, f.dp, f.proto, f.packets, f.sampling);
+                a.observe(f.src, f.sp, f.dp, f.proto, f.packets, f.sampling, f.asn);
             }
         }
     }

@@ -359,6 +359,9 @@ pub(crate) fn all_fields(kv: &Kv<'_>) -> LogFields {
         mail_from: clip(&["from", "sender"]),
         mail_to: clip(&["to", "recipient"]),
         file_name: clip(&["filename", "file_name", "file"]),
+        // FortiGate logs carry no AS numbers
+        src_as: None,
+        dst_as: None,
     }
 }
 

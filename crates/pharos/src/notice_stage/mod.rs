@@ -5,13 +5,18 @@
 //! - It reads the message store's change feed (as subscriptions do: [`MessageStore::changes`],
 //!   woken by [`MessageStore::watch_changes`]) from the position kept in `notices.db`; each stored
 //!   alarm or event (and, with `logs = true`, each log with an RSIT classification) is looked up
-//!   in the constituency registry by every address it names (longest prefix), and each contact
+//!   in the constituency registry by every address it names (longest prefix) and by the AS
+//!   numbers its envelope fields carry (`src-as`, `dst-as`: an organisation known by its AS
+//!   only is reached too), and each contact
 //!   whose policy wants it gets an (event, recipient) pair in the delivery table, in the same
 //!   transaction as the new position ([`NoticeStore::enqueue`]): each event reaches each
 //!   recipient once, across restarts.
 //! - Immediate contacts get one notice per event at the next round (within a second); hourly and
 //!   daily contacts one digest with every waiting event once the oldest has waited the interval
 //!   (`digest_interval_override` shortens both, for tests and drills).
+//! - Third-party addresses are pseudonymised (when the contact's policy says so) everywhere in a
+//!   notice: the address columns, every address written in the event's text, and the IODEF
+//!   attachment, which is `pharos-export`'s IODEF v2 writer.
 //! - Notices are rendered once, kept with their payload, and sent by SMTP (STARTTLS) or webhook
 //!   (JSON, HMAC-signed like subscriptions) until they succeed or `max_attempts` is reached,
 //!   with exponential backoff; a notice whose send was under way at a crash may be sent again
@@ -31,7 +36,7 @@ use pharos_anon::{CryptoPan, Key, KeyRing};
 use pharos_constituency::notice::{
     self, Channel, DueGroup, EventFacts, NoticeStore, Outgoing, Queued, Recipient,
 };
-use pharos_constituency::{Interval, PrefixTable, Registry};
+use pharos_constituency::{Interval, Match, PrefixTable, Registry};
 use pharos_model::config::ConfigDuration;
 use pharos_model::{AddrRole, Message};
 use pharos_store::{ChangeKind, MessageStore};
@@ -205,6 +210,116 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The AS numbers an event's fields carry (source side, destination side).
+fn as_numbers(m: &Message) -> [Option<u32>; 2] {
+    m.common
+        .fields
+        .as_deref()
+        .map_or([None, None], |f| [f.src_as, f.dst_as])
+}
+
+/// The organisations an event concerns, each once: by the longest prefix of every address it
+/// names, then by the AS numbers its fields carry (an organisation the registry knows by its AS
+/// only, with no prefix, is reached this way).
+fn concerned(
+    registry: &Registry,
+    table: &PrefixTable,
+    m: &Message,
+    addresses: &[IpAddr],
+) -> anyhow::Result<Vec<Match>> {
+    let mut out: Vec<Match> = Vec::new();
+    let hits = addresses
+        .iter()
+        .map(|a| registry.lookup_addr(table, *a))
+        .chain(
+            as_numbers(m)
+                .into_iter()
+                .flatten()
+                .map(|n| registry.lookup_asn(n)),
+        );
+    for hit in hits {
+        if let Some(hit) = hit?
+            && !out.iter().any(|h| h.organisation.id == hit.organisation.id)
+        {
+            out.push(hit);
+        }
+    }
+    Ok(out)
+}
+
+/// The (event, recipient) pairs of one stored event `id`: every contact of every organisation
+/// it concerns whose policy wants it.
+fn queue(
+    registry: &Registry,
+    table: &PrefixTable,
+    m: &Message,
+    id: u64,
+) -> anyhow::Result<Vec<Queued>> {
+    let facts = Inner::facts(m);
+    let mut items = Vec::new();
+    for hit in concerned(registry, table, m, &facts.addresses)? {
+        for c in &hit.contacts {
+            if !notice::wants(&c.policy, &facts) {
+                continue;
+            }
+            for r in Recipient::of(c) {
+                items.push(Queued {
+                    event_id: id,
+                    recipient: r,
+                    org_id: hit.organisation.id.clone(),
+                    contact: c.clone(),
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// The addresses of `events` that belong to organisation `org` (shown in clear in its
+/// notices), and the organisation's name. An address is its own when its longest prefix is
+/// the organisation's or, when no prefix of the registry holds it, when its side's AS number
+/// (the event's `src-as` for sources, `dst-as` for destinations) is the organisation's.
+fn own_addresses(
+    registry: &Registry,
+    table: &PrefixTable,
+    org: &str,
+    events: &[Message],
+) -> anyhow::Result<(Vec<ipnet::IpNet>, Option<String>)> {
+    let mut own = Vec::new();
+    let mut name = None;
+    let found = |hit: &Match, name: &mut Option<String>| {
+        if name.is_none() && !hit.organisation.name.is_empty() {
+            *name = Some(hit.organisation.name.clone());
+        }
+    };
+    for m in events {
+        let mut side_is_ours = [false; 2];
+        for (i, asn) in as_numbers(m).into_iter().enumerate() {
+            if let Some(n) = asn
+                && let Some(hit) = registry.lookup_asn(n)?
+                && hit.organisation.id == org
+            {
+                side_is_ours[i] = true;
+                found(&hit, &mut name);
+            }
+        }
+        for (role, a) in m.addresses() {
+            let ours = match registry.lookup_addr(table, a)? {
+                Some(hit) if hit.organisation.id == org => {
+                    found(&hit, &mut name);
+                    true
+                }
+                Some(_) => false,
+                None => side_is_ours[usize::from(role == AddrRole::Dst)],
+            };
+            if ours {
+                own.push(ipnet::IpNet::from(a));
+            }
+        }
+    }
+    Ok((own, name))
+}
+
 impl Inner {
     fn facts(m: &Message) -> EventFacts {
         let all = m.addresses();
@@ -257,30 +372,7 @@ impl Inner {
             let Some(id) = m.common.id.filter(|_| wanted_kind) else {
                 continue;
             };
-            let facts = Self::facts(m);
-            let mut seen_orgs = Vec::new();
-            for a in &facts.addresses {
-                let Some(hit) = self.registry.lookup_addr(&self.table, *a)? else {
-                    continue;
-                };
-                if seen_orgs.contains(&hit.organisation.id) {
-                    continue;
-                }
-                seen_orgs.push(hit.organisation.id.clone());
-                for c in &hit.contacts {
-                    if !notice::wants(&c.policy, &facts) {
-                        continue;
-                    }
-                    for r in Recipient::of(c) {
-                        items.push(Queued {
-                            event_id: id,
-                            recipient: r,
-                            org_id: hit.organisation.id.clone(),
-                            contact: c.clone(),
-                        });
-                    }
-                }
-            }
+            items.extend(queue(&self.registry, &self.table, m, id)?);
         }
         let n = self.notices.enqueue(last, &items, now_ms())?;
         if n > 0 {
@@ -318,21 +410,9 @@ impl Inner {
                 events.push(s);
             }
         }
-        // The recipient's own addresses: those whose longest prefix belongs to its organisation.
-        let mut own = Vec::new();
-        let mut org_name = g.org_id.clone();
-        for s in &events {
-            for (_, a) in s.message.addresses() {
-                if let Some(hit) = self.registry.lookup_addr(&self.table, a)?
-                    && hit.organisation.id == g.org_id
-                {
-                    own.push(ipnet::IpNet::from(a));
-                    if !hit.organisation.name.is_empty() {
-                        org_name = hit.organisation.name.clone();
-                    }
-                }
-            }
-        }
+        let messages: Vec<Message> = events.iter().map(|s| s.message.clone()).collect();
+        let (own, name) = own_addresses(&self.registry, &self.table, &g.org_id, &messages)?;
+        let org_name = name.unwrap_or_else(|| g.org_id.clone());
         let anon = if g.contact.policy.anonymise {
             self.keys.at(now_ms())
         } else {
@@ -347,12 +427,7 @@ impl Inner {
         let payload = match g.recipient.channel {
             Channel::Mail => {
                 let body = render::text_body(texts, &org_name, interval, &rows, anon.is_some());
-                let iodef = render::iodef(
-                    &rows,
-                    &self.cfg.site,
-                    &self.cfg.from,
-                    &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                );
+                let iodef = render::iodef(&messages, &own, anon, &self.cfg.site, &self.cfg.from)?;
                 render::mime(&render::Mail {
                     from: &self.cfg.from,
                     to: &g.recipient.address,
@@ -620,6 +695,7 @@ async fn round(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pharos_constituency::{Contact, Organisation};
 
     fn parse(s: &str) -> anyhow::Result<NoticeConfig> {
         let c: NoticeConfig = toml::from_str(s)?;
@@ -641,5 +717,124 @@ mod tests {
         assert!(e.contains("smtp_password_file"), "{e}");
         assert!(parse("starttls = \"maybe\"").is_err());
         assert!(parse("smtp_pasword = \"x\"").is_err());
+    }
+
+    fn org(id: &str, name: &str, prefixes: &[&str], asns: &[u32], mail: &str) -> Organisation {
+        let mut o = Organisation::manual(id);
+        o.name = name.into();
+        o.prefixes = prefixes.iter().map(|p| p.parse().unwrap()).collect();
+        o.asns = asns.to_vec();
+        let mut c = Contact::abuse_mail("", mail);
+        c.policy.interval = Interval::Immediate;
+        o.contacts.push(c);
+        o
+    }
+
+    fn ddos(src: &str, dst: &str, src_as: Option<u32>, dst_as: Option<u32>) -> Message {
+        let mut m = Message::new(
+            "anti-ddos-1",
+            pharos_model::Kind::Ddos(pharos_model::DdosEvent {
+                attack_type: None,
+                start_time: chrono::Utc::now(),
+                end_time: None,
+                attack_src_ip: vec![src.parse().unwrap()],
+                attack_dst_ip: vec![dst.parse().unwrap()],
+                attack_src_port: vec![],
+                attack_dst_port: vec![],
+                rule_name: "r".into(),
+                attack_rate: None,
+                attack_throughput: None,
+            }),
+        );
+        m.common.severity = pharos_model::Severity::High;
+        if src_as.is_some() || dst_as.is_some() {
+            m.common.fields = Some(Box::new(pharos_model::LogFields {
+                src_as,
+                dst_as,
+                ..Default::default()
+            }));
+        }
+        m
+    }
+
+    fn registry() -> (Registry, PrefixTable) {
+        let mut r = Registry::open_in_memory().unwrap();
+        r.upsert_manual(&org(
+            "UNI",
+            "University",
+            &["198.51.100.0/24"],
+            &[64600],
+            "cert@uni.example",
+        ))
+        .unwrap();
+        // known by its AS only: no prefix
+        r.upsert_manual(&org(
+            "TRANSIT",
+            "Transit Net",
+            &[],
+            &[64700],
+            "noc@transit.example",
+        ))
+        .unwrap();
+        let t = r.prefix_table().unwrap();
+        (r, t)
+    }
+
+    fn recipients(items: &[Queued]) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = items
+            .iter()
+            .map(|q| (q.org_id.clone(), q.recipient.address.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn notices_are_routed_by_as_number_to_an_organisation_without_prefixes() {
+        let (r, t) = registry();
+        // by address only: UNI
+        let m = ddos("203.0.113.9", "198.51.100.10", None, None);
+        assert_eq!(
+            recipients(&queue(&r, &t, &m, 1).unwrap()),
+            [("UNI".to_string(), "cert@uni.example".to_string())]
+        );
+        // the victim's AS is TRANSIT's: both, each once
+        let m = ddos("203.0.113.9", "198.51.100.10", None, Some(64700));
+        assert_eq!(
+            recipients(&queue(&r, &t, &m, 2).unwrap()),
+            [
+                ("TRANSIT".to_string(), "noc@transit.example".to_string()),
+                ("UNI".to_string(), "cert@uni.example".to_string())
+            ]
+        );
+        // the sources' AS alone, no address in the registry: TRANSIT only; UNI's AS too: UNI once
+        let m = ddos("192.0.2.50", "203.0.113.80", Some(64700), Some(64600));
+        assert_eq!(
+            recipients(&queue(&r, &t, &m, 3).unwrap()),
+            [
+                ("TRANSIT".to_string(), "noc@transit.example".to_string()),
+                ("UNI".to_string(), "cert@uni.example".to_string())
+            ]
+        );
+        // an AS nobody holds: nobody
+        let m = ddos("192.0.2.50", "203.0.113.80", Some(65000), None);
+        assert!(queue(&r, &t, &m, 4).unwrap().is_empty());
+    }
+
+    #[test]
+    fn addresses_on_the_side_of_an_organisations_as_are_its_own_unless_a_prefix_says_otherwise() {
+        let (r, t) = registry();
+        let events = [
+            // TRANSIT's victim with no prefix in the registry: its own
+            ddos("203.0.113.9", "192.0.2.50", None, Some(64700)),
+            // a victim in UNI's prefix behind TRANSIT's AS: UNI's, not TRANSIT's
+            ddos("203.0.113.9", "198.51.100.10", None, Some(64700)),
+        ];
+        let (own, name) = own_addresses(&r, &t, "TRANSIT", &events).unwrap();
+        assert_eq!(own, ["192.0.2.50/32".parse::<ipnet::IpNet>().unwrap()]);
+        assert_eq!(name.as_deref(), Some("Transit Net"));
+        let (own, name) = own_addresses(&r, &t, "UNI", &events).unwrap();
+        assert_eq!(own, ["198.51.100.10/32".parse::<ipnet::IpNet>().unwrap()]);
+        assert_eq!(name.as_deref(), Some("University"));
     }
 }

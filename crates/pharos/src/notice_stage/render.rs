@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use pharos_anon::CryptoPan;
-use pharos_model::AddrRole;
+use pharos_model::{AddrRole, Message};
 use pharos_store::StoredMessage;
 
 /// One event as a notice shows it.
@@ -49,26 +49,42 @@ pub fn escape_text(s: &str) -> String {
     out
 }
 
-/// The rows of `events`: addresses outside `own` pseudonymised with `anon` when given.
+/// Whether `a` is one of the recipient's own addresses (an IPv4-mapped IPv6 address as its IPv4).
+fn is_own(own: &[IpNet], a: IpAddr) -> bool {
+    let c = a.to_canonical();
+    own.iter().any(|n| n.contains(&a) || n.contains(&c))
+}
+
+/// `a` as the recipient sees it: pseudonymised with `anon` unless it is one of `own`.
+fn shown(own: &[IpNet], anon: Option<&CryptoPan>, a: IpAddr) -> IpAddr {
+    match anon {
+        Some(cp) if !is_own(own, a) => cp.anonymize(a),
+        _ => a,
+    }
+}
+
+/// `text` with every address written in it (found by [`pharos_anon::find_addresses`], whether
+/// or not the event's fields name it) pseudonymised unless it is one of `own`.
+pub fn pseudonymise_text(text: &str, own: &[IpNet], anon: Option<&CryptoPan>) -> String {
+    if anon.is_none() {
+        return text.to_string();
+    }
+    pharos_anon::replace_addresses(text, |a| {
+        let b = shown(own, anon, a);
+        (b != a).then(|| b.to_string())
+    })
+}
+
+/// The rows of `events`: addresses outside `own` pseudonymised with `anon` when given, in the
+/// address columns and wherever they are written in the event's text.
 pub fn rows(events: &[StoredMessage], own: &[IpNet], anon: Option<&CryptoPan>) -> Vec<Row> {
-    let show = |a: IpAddr| -> String {
-        match anon {
-            Some(cp) if !own.iter().any(|n| n.contains(&a)) => cp.anonymize(a).to_string(),
-            _ => a.to_string(),
-        }
-    };
     events
         .iter()
         .map(|s| {
             let m = &s.message;
             let (mut src, mut dst) = (Vec::new(), Vec::new());
-            let mut replaced: Vec<(String, String)> = Vec::new();
             for (role, a) in m.addresses() {
-                let v = show(a);
-                let clear = a.to_string();
-                if v != clear && !replaced.iter().any(|(c, _)| *c == clear) {
-                    replaced.push((clear, v.clone()));
-                }
+                let v = shown(own, anon, a).to_string();
                 let list = if role == AddrRole::Src {
                     &mut src
                 } else {
@@ -99,59 +115,11 @@ pub fn rows(events: &[StoredMessage], own: &[IpNet], anon: Option<&CryptoPan>) -
                 severity: format!("{:?}", m.common.severity).to_lowercase(),
                 source: src,
                 destination: dst,
-                nsf: escape_text(&m.common.nsf_name),
-                description: escape_text(&replace_addrs(&text, &mut replaced)),
+                nsf: escape_text(&pseudonymise_text(&m.common.nsf_name, own, anon)),
+                description: escape_text(&pseudonymise_text(&text, own, anon)),
             }
         })
         .collect()
-}
-
-/// `text` with every whole occurrence of an address in `pairs` (clear, shown) replaced by its
-/// shown form: free text (a detector's description names the victim) must not undo the
-/// pseudonymisation. An occurrence is whole when no address character (hex digit, `.`, `:`)
-/// adjoins it.
-fn replace_addrs(text: &str, pairs: &mut [(String, String)]) -> String {
-    if pairs.is_empty() {
-        return text.to_string();
-    }
-    // Longest first: 192.0.2.10 before 192.0.2.1.
-    pairs.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
-    // Whether `c` (then `next`) would continue an address like `clear`: a digit (a hex digit and
-    // `:` for IPv6), or a `.` followed by a digit (not a full stop).
-    let continues = |clear: &str, c: char, next: Option<char>| {
-        let v6 = clear.contains(':');
-        c.is_ascii_digit()
-            || (v6 && (c.is_ascii_hexdigit() || c == ':'))
-            || (c == '.' && next.is_some_and(|n| n.is_ascii_digit()))
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    'outer: while i < text.len() {
-        let prev = text[..i].chars().next_back();
-        for (clear, shown) in pairs.iter() {
-            let before_ok = prev.is_none_or(|p| {
-                !(p.is_ascii_digit()
-                    || p == '.'
-                    || (clear.contains(':') && (p.is_ascii_hexdigit() || p == ':')))
-            });
-            if before_ok && text[i..].starts_with(clear.as_str()) {
-                let mut rest = text[i + clear.len()..].chars();
-                let after_ok = match rest.next() {
-                    None => true,
-                    Some(c) => !continues(clear, c, rest.next()),
-                };
-                if after_ok {
-                    out.push_str(shown);
-                    i += clear.len();
-                    continue 'outer;
-                }
-            }
-        }
-        let c = text[i..].chars().next().unwrap_or(' ');
-        out.push(c);
-        i += c.len_utf8();
-    }
-    out
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -235,89 +203,30 @@ pub fn csv(rows: &[Row]) -> String {
     out
 }
 
-/// Escapes text for XML character data and attribute values.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
+/// The IODEF v2 attachment (RFC 7970): `pharos-export`'s writer, the one `pharos events export
+/// --format iodef2` uses, one `Incident` per event (TLP amber), with the same pseudonyms as
+/// the rest of the notice (every address outside `own`, in the flow and in every text: the
+/// description, the raw record; the AS number of a pseudonymised side is left out).
+pub fn iodef(
+    events: &[Message],
+    own: &[IpNet],
+    anon: Option<&CryptoPan>,
+    site: &str,
+    from: &str,
+) -> anyhow::Result<String> {
+    let pseudonym = |a: IpAddr| shown(own, anon, a);
+    let mut opts = pharos_export::ExportOptions::new(site);
+    opts.organisation = site.to_string();
+    opts.contact_email = Some(from.to_string());
+    opts.restriction = pharos_export::Restriction::Amber;
+    if anon.is_some() {
+        opts.anon = Some(&pseudonym);
     }
-    out
-}
-
-fn iodef_severity(s: &str) -> &'static str {
-    match s {
-        "critical" | "high" => "high",
-        "middle" => "medium",
-        _ => "low",
-    }
-}
-
-/// An IODEF v2 document (RFC 7970) with one incident per row.
-pub fn iodef(rows: &[Row], site: &str, from: &str, now: &str) -> String {
-    let mut x = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<IODEF-Document version=\"2.00\" xml:lang=\"en\" xmlns=\"urn:ietf:params:xml:ns:iodef-2.0\">\n",
-    );
-    let site = xml_escape(site);
-    for r in rows {
-        x.push_str("  <Incident purpose=\"reporting\" restriction=\"amber\">\n");
-        x.push_str(&format!(
-            "    <IncidentID name=\"{site}\">{}</IncidentID>\n",
-            r.id
-        ));
-        x.push_str(&format!("    <ReportTime>{now}</ReportTime>\n"));
-        x.push_str(&format!(
-            "    <GenerationTime>{}</GenerationTime>\n",
-            r.time
-        ));
-        x.push_str(&format!(
-            "    <Description>{} {}: {}</Description>\n",
-            xml_escape(&r.classification),
-            xml_escape(&r.kind),
-            xml_escape(&r.description)
-        ));
-        x.push_str(&format!(
-            "    <Assessment>\n      <SystemImpact severity=\"{}\" type=\"unknown\"/>\n    </Assessment>\n",
-            iodef_severity(&r.severity)
-        ));
-        x.push_str(&format!(
-            "    <Contact role=\"creator\" type=\"organization\">\n      <ContactName>{site}</ContactName>\n      <Email>\n        <EmailTo>{}</EmailTo>\n      </Email>\n    </Contact>\n",
-            xml_escape(from)
-        ));
-        if !r.source.is_empty() || !r.destination.is_empty() {
-            x.push_str("    <EventData>\n      <Flow>\n");
-            for (cat, list) in [("source", &r.source), ("target", &r.destination)] {
-                for a in list {
-                    let family = if a.contains(':') {
-                        "ipv6-addr"
-                    } else {
-                        "ipv4-addr"
-                    };
-                    x.push_str(&format!(
-                        "        <System category=\"{cat}\">\n          <Node>\n            <Address category=\"{family}\">{}</Address>\n          </Node>\n        </System>\n",
-                        xml_escape(a)
-                    ));
-                }
-            }
-            x.push_str("      </Flow>\n    </EventData>\n");
-        }
-        if !r.classification.is_empty() {
-            x.push_str(&format!(
-                "    <AdditionalData dtype=\"string\" meaning=\"rsit-classification\">{}</AdditionalData>\n",
-                xml_escape(&r.classification)
-            ));
-        }
-        x.push_str("  </Incident>\n");
-    }
-    x.push_str("</IODEF-Document>\n");
-    x
+    Ok(pharos_export::export_string(
+        pharos_export::Format::Iodef2,
+        events,
+        &opts,
+    )?)
 }
 
 /// The fixed texts of a notice in one language. Placeholders: `{org}`, `{interval}`, `{n}`,
@@ -598,19 +507,111 @@ mod tests {
         assert!(mail.contains("\r\nSubject: =?UTF-8?B?"), "{mail}");
     }
 
+    fn cp() -> CryptoPan {
+        CryptoPan::new(
+            &pharos_anon::Key::from_hex(
+                "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+            )
+            .unwrap(),
+        )
+    }
+
     #[test]
-    fn addresses_in_free_text_are_replaced_whole() {
-        let mut p = vec![
-            ("192.0.2.1".to_string(), "A".to_string()),
-            ("192.0.2.10".to_string(), "B".to_string()),
-        ];
+    fn third_party_addresses_only_in_free_text_are_pseudonymised_too() {
+        let cp = cp();
+        let own: Vec<IpNet> = vec!["198.51.100.0/24".parse().unwrap()];
+        let p = |a: &str| cp.anonymize(a.parse().unwrap()).to_string();
+        let text = "syn-flood on 198.51.100.10: from 203.0.113.9:4444, [2001:db8::7]:443, \
+                    ::ffff:192.0.2.1 and 192.0.2.77. v1.2.3.4 1.2.3.4.5 at 12:30:45 own ::ffff:198.51.100.3";
+        let out = pseudonymise_text(text, &own, Some(&cp));
         assert_eq!(
-            replace_addrs(
-                "flood on 192.0.2.10: from 192.0.2.1. not 192.0.2.100",
-                &mut p
-            ),
-            "flood on B: from A. not 192.0.2.100"
+            out,
+            format!(
+                "syn-flood on 198.51.100.10: from {}:4444, [{}]:443, {} and {}. v1.2.3.4 1.2.3.4.5 at 12:30:45 own ::ffff:198.51.100.3",
+                p("203.0.113.9"),
+                p("2001:db8::7"),
+                p("::ffff:192.0.2.1"),
+                p("192.0.2.77")
+            )
         );
+        // without a key (the contact's policy says no) the text stays as it was
+        assert_eq!(pseudonymise_text(text, &own, None), text);
+    }
+
+    #[test]
+    fn hostile_free_text_never_panics_and_keeps_no_third_party_address() {
+        let cp = cp();
+        let own: Vec<IpNet> = vec!["198.51.100.0/24".parse().unwrap()];
+        for text in [
+            "",
+            "\u{0}203.0.113.1\u{0}",
+            "€203.0.113.2€ é2001:db8::2é",
+            "203.0.113.3\r\nBcc: x@y 203.0.113.4%eth0 203.0.113.5/24",
+            &"203.0.113.6 ".repeat(2000),
+            &"1.".repeat(5000),
+            &":".repeat(5000),
+            "<a href=\"http://203.0.113.7:8080/x?ip=2001:db8::9&y=1\">",
+        ] {
+            let out = pseudonymise_text(text, &own, Some(&cp));
+            for a in ["203.0.113.", "2001:db8::"] {
+                assert!(!out.contains(a), "{a} in {out:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_iodef_attachment_is_the_exports_with_the_notices_pseudonyms() {
+        let cp = cp();
+        let own: Vec<IpNet> = vec!["198.51.100.10/32".parse().unwrap()];
+        let mut m = Message::new(
+            "fw1",
+            pharos_model::Kind::Intrusion(pharos_model::IntrusionEvent {
+                src_ip: Some("203.0.113.9".parse().unwrap()),
+                src_port: None,
+                dst_ip: Some("198.51.100.10".parse().unwrap()),
+                dst_port: Some(22),
+                rule_name: "ssh-bf".into(),
+                protocol: None,
+                app: None,
+                attack_type: None,
+            }),
+        );
+        m.common.id = Some(5);
+        m.common.raw =
+            Some("Failed password from 203.0.113.9 via 192.0.2.66 to 198.51.100.10".into());
+        m.common.fields = Some(Box::new(pharos_model::LogFields {
+            src_as: Some(64999),
+            dst_as: Some(64600),
+            ..Default::default()
+        }));
+        let x = iodef(
+            &[m.clone()],
+            &own,
+            Some(&cp),
+            "cert.example",
+            "cert@cert.example",
+        )
+        .unwrap();
+        let p = |a: &str| cp.anonymize(a.parse().unwrap()).to_string();
+        assert!(x.contains("<IODEF-Document version=\"2.00\""), "{x}");
+        assert!(
+            x.contains("<IncidentID name=\"cert.example\">5</IncidentID>"),
+            "{x}"
+        );
+        assert!(
+            x.contains(&p("203.0.113.9")) && x.contains(&p("192.0.2.66")),
+            "{x}"
+        );
+        assert!(
+            !x.contains("203.0.113.9") && !x.contains("192.0.2.66"),
+            "{x}"
+        );
+        // the recipient's host and its AS in clear; the pseudonymised side's AS left out
+        assert!(x.contains("198.51.100.10") && x.contains(">64600<"), "{x}");
+        assert!(!x.contains("64999"), "{x}");
+        // without pseudonyms (the contact's policy) everything is in clear
+        let x = iodef(&[m], &own, None, "cert.example", "cert@cert.example").unwrap();
+        assert!(x.contains("203.0.113.9") && x.contains(">64999<"), "{x}");
     }
 
     #[test]
