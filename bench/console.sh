@@ -83,7 +83,7 @@ cleanup() {
     for _ in $(seq 1 300); do kill -0 "$PH_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$PH_PID" 2>/dev/null || true
   fi
-  [ "${KEEP:-0}" = 1 ] || rm -rf "$DATA" "$WORK/shifted.pcap"
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$DATA" "$WORK/shifted.pcap" "$WORK/wd"
 }
 trap cleanup EXIT
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }

@@ -59,7 +59,7 @@ fn is_drop(name: &str) -> bool {
 
 /// Ingest counters, by the short name the console shows.
 const COUNTERS: &[(&str, &str)] = &[
-    ("flows_received", "pharos_flow_records_received_total"),
+    ("flows_received", "pharos_flow_records_total"),
     ("flows_stored", "pharos_flow_store_flows_written_total"),
     ("syslog_received", "pharos_syslog_received_total"),
     ("syslog_stored", "pharos_syslog_stored_total"),
@@ -197,5 +197,32 @@ mod tests {
         assert_eq!(s[0].value, 12.0);
         assert!(is_drop(&s[0].name));
         assert!(!is_drop(&s[1].name));
+    }
+
+    #[test]
+    fn every_counter_the_overview_sums_is_one_the_daemon_exports() {
+        // A renamed metric would silently read 0 (as flows_received once did): each name must
+        // appear in another source file of the workspace (where it is registered).
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut text = String::new();
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if p.file_name().is_some_and(|n| n != "target" && n != "tests") {
+                        stack.push(p);
+                    }
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("overview.rs") {
+                    text.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+                }
+            }
+        }
+        for (short, metric) in COUNTERS {
+            assert!(
+                text.contains(&format!("\"{metric}\"")),
+                "{short}: {metric} is not a counter any crate registers"
+            );
+        }
     }
 }

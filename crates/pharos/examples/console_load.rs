@@ -954,15 +954,27 @@ async fn api_alone(a: &Args) -> Result<BTreeMap<String, Vec<f64>>> {
     for (label, path, q) in calls {
         let mut v = Vec::new();
         for _ in 0..3 {
-            let t0 = Instant::now();
-            let r = client
-                .get(format!("{}{path}", a.base))
-                .bearer_auth(&a.token)
-                .query(&q)
-                .send()
-                .await?;
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
+            // A 503 (2 scans running, e.g. those of a page just left) is retried every second
+            // for 60 s at most; the time is that of the attempt that ran.
+            let start = Instant::now();
+            let mut ok = false;
+            let mut t0 = Instant::now();
+            while start.elapsed() < Duration::from_secs(60) {
+                t0 = Instant::now();
+                let r = client
+                    .get(format!("{}{path}", a.base))
+                    .bearer_auth(&a.token)
+                    .query(&q)
+                    .send()
+                    .await?;
+                if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                ok = r.status().is_success();
+                let _ = r.bytes().await;
+                break;
+            }
             let ms = t0.elapsed().as_secs_f64() * 1000.0;
             v.push(if ok { ms } else { f64::NAN });
             if ms > 10_000.0 {
