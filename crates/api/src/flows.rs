@@ -118,7 +118,19 @@ impl QueryParams {
     }
 }
 
-/// Runs `f` over the archive on a blocking thread, holding a scan permit.
+/// Sets a scan's cancel flag when dropped.
+struct CancelOnDrop(Arc<pharos_flows::query::Progress>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0
+            .cancel
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Runs `f` over the archive on a blocking thread, holding a scan permit; a client that goes
+/// away cancels the scan and frees the permit.
 async fn scan<T: Send + 'static>(
     state: &AppState,
     selection: Selection,
@@ -137,9 +149,15 @@ async fn scan<T: Send + 'static>(
         e
     })?;
     let root = archive.root.clone();
+    // When the client goes away, hyper drops this future: the guard then stops the scan, which
+    // would otherwise hold its permit until it finished for nobody.
+    let progress = Arc::new(pharos_flows::query::Progress::default());
+    let _cancel_on_drop = CancelOnDrop(progress.clone());
     let out = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        f(&Scan::new(root, selection))
+        let mut scan = Scan::new(root, selection);
+        scan.progress = Some(progress);
+        f(&scan)
     })
     .await
     .map_err(|e| ApiError::internal("flow query failed", e))?;

@@ -108,6 +108,9 @@ pub struct Progress {
     pub done: AtomicU64,
     /// Rows read.
     pub rows: AtomicU64,
+    /// Set from another thread to stop the scan (its asker went away): workers take no further
+    /// row group, and the answer says it was cancelled (in `errors`).
+    pub cancel: std::sync::atomic::AtomicBool,
 }
 
 /// What a scan did.

@@ -41,6 +41,12 @@ impl Scan {
         let mut restarts = 0;
         loop {
             let (accs, mut stats) = self.run_once(extra_columns, &init, &consume);
+            if self.cancelled() {
+                stats.errors.push(
+                    "the scan was cancelled before it finished: the answer is partial".into(),
+                );
+                return (accs, stats);
+            }
             if stats.vanished == 0 || restarts == MAX_RESTARTS {
                 if stats.vanished > 0 {
                     stats.errors.push(format!(
@@ -57,6 +63,13 @@ impl Scan {
                 p.done.store(0, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Whether the scan's [`super::Progress::cancel`] was set.
+    fn cancelled(&self) -> bool {
+        self.progress
+            .as_ref()
+            .is_some_and(|p| p.cancel.load(Ordering::Relaxed))
     }
 
     fn run_once<S: Send>(
@@ -90,6 +103,9 @@ impl Scan {
                         let mut acc = init();
                         let mut st = ScanStats::default();
                         loop {
+                            if self.cancelled() {
+                                break;
+                            }
                             let i = next.fetch_add(1, Ordering::Relaxed);
                             let Some(u) = units.get(i) else { break };
                             let r = self.read_unit(i, u, &names, &mut acc, consume, &mut st);

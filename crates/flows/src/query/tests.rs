@@ -355,6 +355,21 @@ fn top_destinations_by_bytes_with_a_filter_and_a_prefix_key() {
     assert_eq!(t.stats.rows_scanned, 5);
     assert_eq!(t.stats.rows_matched, 4);
 
+    // A cancelled scan reads nothing more and says its answer is partial.
+    let mut cancelled = Scan::new(&root, Selection::all());
+    let p = std::sync::Arc::new(super::Progress::default());
+    p.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    cancelled.progress = Some(p);
+    let c = cancelled
+        .top("srcip4/24".parse().unwrap(), Metric::Flows, 5)
+        .unwrap();
+    assert_eq!(c.stats.rows_scanned, 0);
+    assert!(
+        c.stats.errors.iter().any(|e| e.contains("cancelled")),
+        "{:?}",
+        c.stats.errors
+    );
+
     let t = Scan::new(&root, Selection::all())
         .top("srcip4/24".parse().unwrap(), Metric::Flows, 5)
         .unwrap();
