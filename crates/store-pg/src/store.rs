@@ -4,6 +4,8 @@
 //! process queue there, writes of other processes queue on the head row's lock), a pool of reader
 //! connections opened on demand, and one listening connection on its own thread.
 
+// The SQLite store's cursor: the same text on both engines, so a page cursor means the same.
+use pharos_store::cursor::Cursor;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -556,35 +558,6 @@ fn from_ns(v: i64) -> Timestamp {
 /// A store id as PostgreSQL's bigint, or `None` when it cannot be one of ours.
 fn sql_id(id: u64) -> Option<i64> {
     i64::try_from(id).ok()
-}
-
-/// Paging cursor: the key (event time in ns, id) of a page's last row as 32 lowercase hex
-/// digits, the same text as the SQLite store's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cursor {
-    event_time: i64,
-    id: i64,
-}
-
-impl Cursor {
-    fn encode(self) -> String {
-        format!("{:016x}{:016x}", self.event_time as u64, self.id as u64)
-    }
-
-    fn decode(s: &str) -> Result<Self, StoreError> {
-        let bad = || StoreError::BadCursor(s.to_string());
-        if s.len() != 32
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(bad());
-        }
-        let t = u64::from_str_radix(&s[..16], 16).map_err(|_| bad())? as i64;
-        let id = u64::from_str_radix(&s[16..], 16).map_err(|_| bad())?;
-        let id = i64::try_from(id).map_err(|_| bad())?;
-        Ok(Self { event_time: t, id })
-    }
 }
 
 /// The indexed copies of a batch of messages, column by column (for `UNNEST`).

@@ -1,11 +1,12 @@
 //! Paging cursors: the key (event time in ns since the epoch, id) of the last row of a page,
-//! as 32 lowercase hex digits. Opaque to callers.
+//! as 32 lowercase hex digits. Opaque to callers; shared by every store behind the trait
+//! (crates/store-pg), so a cursor means the same on every engine.
 
 use crate::StoreError;
 
 /// Position after which the next page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cursor {
+pub struct Cursor {
     /// Event time of the last row, ns since the epoch (as stored).
     pub event_time: i64,
     /// Id of the last row.

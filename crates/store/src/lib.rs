@@ -27,7 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
-mod cursor;
+pub mod cursor;
 pub mod inventory;
 pub mod sqlite;
 pub mod time;
