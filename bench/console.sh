@@ -25,9 +25,11 @@
 #      bench/flow_ingest.sh does; the collector corrects the exporter's clock, so the flows land
 #      now), and after WARMUP seconds the overview measurements under ingest
 #      (`console_load --mode ingest`, RUNS cold loads, an alarm pushed after each and timed until
-#      the open overview shows it, the overview's API calls timed every 2 s, #live-status
+#      the open overview shows it, the overview's API calls timed a round every 5 s, among them
+#      the live traffic view GET /api/v1/traffic with what it says it missed, #live-status
 #      watched) for at least INGEST_SECONDS; the flows received per second meanwhile come from
-#      /metrics.
+#      /metrics, and the batches the live view missed from
+#      pharos_flow_stage_dropped_batches_total{consumer="traffic"}.
 #
 # Usage: bench/console.sh
 # Env:   PHAROS_BIN     the pharos binary (default: build target/release/pharos)
@@ -38,6 +40,7 @@
 #        EVENTS         events pushed (default 100,000)
 #        ONGOING        ongoing DDoS attacks pushed (default 5)
 #        RUNS           runs per measurement (default 5)
+#        STATIC         0 skips the measurements without ingest (step 5; default 1)
 #        INGEST_FLOWS   paced ingest, flows/s (default 1,000,000; 0 skips the ingest part)
 #        INGEST_SECONDS at least this long under ingest (default 60)
 #        WARMUP         seconds of ingest before measuring (default 10)
@@ -59,6 +62,7 @@ SPAN=${SPAN:-3000}
 EVENTS=${EVENTS:-100000}
 ONGOING=${ONGOING:-5}
 RUNS=${RUNS:-5}
+STATIC=${STATIC:-1}
 INGEST_FLOWS=${INGEST_FLOWS:-1000000}
 INGEST_SECONDS=${INGEST_SECONDS:-60}
 WARMUP=${WARMUP:-10}
@@ -293,9 +297,12 @@ MACHINE="$(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(fr
 echo "== machine: $MACHINE" >&2
 echo "== other processes using CPU: $(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 5 { printf "%s %s%%; ", $2, $1 }' | head -c 300)" >&2
 LOAD_A=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "== static measurements ($RUNS runs), load average $LOAD_A" >&2
-STATIC_OUT=$("$CLIENT_BIN" --base "$BASE" --token "$TOKEN" --mode static --runs "$RUNS" --work "$WORK/wd" --json "$WORK/static.json" \
-  --networks 10.0.0.0/8,198.18.0.0/15 --insecure "$TLS")
+STATIC_OUT="(no measurement without ingest: STATIC=0)"
+if [ "$STATIC" != 0 ]; then
+  echo "== static measurements ($RUNS runs), load average $LOAD_A" >&2
+  STATIC_OUT=$("$CLIENT_BIN" --base "$BASE" --token "$TOKEN" --mode static --runs "$RUNS" --work "$WORK/wd" --json "$WORK/static.json" \
+    --networks 10.0.0.0/8,198.18.0.0/15 --insecure "$TLS")
+fi
 LOAD_B=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- 6. under ingest -------------------------------------------------------------------------
@@ -322,7 +329,8 @@ if [ "$INGEST_FLOWS" -gt 0 ]; then
   KDROPS=$(udp_drops "$FLOW_PORT")
   SPILLED=$(metric pharos_flow_store_spilled_flows_total)
   DROPPED=$(( $(metric pharos_flow_store_dropped_total) + $(metric pharos_flow_dropped_total) ))
-  INGEST_LINE="while measuring: $((c1 - c0)) flows received in $(awk -v x="$tA" -v y="$tB" 'BEGIN { printf "%.0f", y - x }') s = $RATE flows/s (pharos_flow_records_consumed_total); kernel drops $KDROPS datagrams, archive spilled $SPILLED flows, dropped $DROPPED; load average $LOAD_C at the start, $LOAD_D at the end"
+  LIVE_MISSED=$(curl -sk -H "Authorization: Bearer $TOKEN" "$BASE/metrics" | awk '/^pharos_flow_stage_dropped_batches_total\{consumer="traffic"\}/ { s += $2 } END { printf "%.0f", s }')
+  INGEST_LINE="while measuring: $((c1 - c0)) flows received in $(awk -v x="$tA" -v y="$tB" 'BEGIN { printf "%.0f", y - x }') s = $RATE flows/s (pharos_flow_records_consumed_total); kernel drops $KDROPS datagrams, archive spilled $SPILLED flows, dropped $DROPPED; live traffic view missed $LIVE_MISSED batches since the start; load average $LOAD_C at the start, $LOAD_D at the end"
   echo "== $INGEST_LINE" >&2
 fi
 

@@ -31,6 +31,7 @@ pub mod server;
 mod session;
 pub mod stream;
 mod subscriptions;
+pub mod traffic;
 pub mod views;
 pub mod yang;
 
@@ -208,6 +209,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(constituency::lookup))
         .routes(routes!(session::login, session::current, session::logout))
         .routes(routes!(overview::overview))
+        .routes(routes!(traffic::traffic))
         .routes(routes!(overview::config))
 }
 

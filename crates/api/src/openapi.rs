@@ -195,7 +195,9 @@ mod tests {
             .or_else(|| text.split_once("expected "))
             .map(|(_, l)| l)
             .unwrap_or_else(|| panic!("no list of fields in {text:?}"));
+        // Two fields are "`a` or `b`".
         list.split(", ")
+            .flat_map(|f| f.split(" or "))
             .map(|f| f.trim().trim_matches('`').to_string())
             .collect()
     }
@@ -279,6 +281,11 @@ mod tests {
             "get",
             "/api/v1/constituency/lookup",
             check_query::<crate::constituency::LookupParams>("get", "/api/v1/constituency/lookup"),
+        );
+        check(
+            "get",
+            "/api/v1/traffic",
+            check_query::<crate::traffic::TrafficParams>("get", "/api/v1/traffic"),
         );
         // Every operation with query parameters was checked against its handler's struct.
         for (method, path) in operations() {

@@ -18,6 +18,9 @@ pub struct ConsoleInfo {
     pub networks: Vec<String>,
     /// The effective configuration, secrets already redacted.
     pub config: serde_json::Value,
+    /// The live traffic view fed by the flow stage (`GET /api/v1/traffic`); `None` without flow
+    /// collectors.
+    pub traffic: Option<crate::traffic::LiveTraffic>,
 }
 
 /// One counter sample of the metrics page.

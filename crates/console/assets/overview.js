@@ -1,5 +1,6 @@
 // Overview: ongoing attacks and newest alarms (live from the stream), traffic in and out of the
-// monitored networks over the last hour, top talkers and targets, NSF health and drop counters.
+// monitored networks over the last hour and top talkers and targets (live from the flow stage:
+// GET /api/v1/traffic, no archive scan), NSF health and drop counters.
 
 import { get, flows, field, qs } from './api.js';
 import { h, replace, section, table, row, noteRow, svgEl } from './dom.js';
@@ -9,6 +10,10 @@ import { timeEl, fmtDuration, fmtBps, fmtPps, fmtFps, fmtBytes, fmtInt, fmtCount
 import { ddos, ongoing, sevRank, sevBadge, stateBadge, summary, KINDS } from './msg.js';
 
 const REFRESH_MS = 30e3;
+// The live traffic view is read from memory by the server: cheap to poll often.
+const TRAFFIC_MS = 5e3;
+const TRAFFIC_STEP_S = 10;
+const TOP_N = 10;
 // A DDoS event's time is its attack's start, so an attack begun hours ago is still ongoing.
 const ATTACK_WINDOW = '-24h';
 const ALARM_WINDOW = '-24h';
@@ -42,6 +47,20 @@ export function zeroFill(points, intervalMs, fromMs, toMs) {
   return out.sort((a, b) => a.t_ms - b.t_ms);
 }
 
+/**
+ * The chart series of a live traffic view (`GET /api/v1/traffic`) for metric `bps`, `pps` or
+ * `fps`: in and out of the monitored networks, or the total when none is configured.
+ */
+export function liveSeries(view, metric) {
+  const p = (view && view.points) || {};
+  const key = metric === 'bps' ? 'bits_per_s' : metric === 'pps' ? 'packets_per_s' : 'flows_per_s';
+  const parts = view && view.networks && view.networks.length ? [['In', 'in'], ['Out', 'out']] : [['Total', 'total']];
+  return parts.map(([name, dir], i) => ({
+    name, cls: `s${i}`,
+    points: (p.t_ms || []).map((t, k) => ({ t, v: Number(((p[dir] || {})[key] || [])[k]) || 0 })),
+  }));
+}
+
 /** `dst ip a or dst ip b` for victims. */
 export function victimFilter(victims, side) {
   return victims.map((v) => `${side || 'dst'} ${String(v).includes('/') ? 'net' : 'ip'} ${v}`).join(' or ');
@@ -73,8 +92,11 @@ export async function render(main, ctx) {
     h('option', { value: 'fps', text: 'Flows per second' }));
   const trafficSvg = svgEl('traffic-chart', 'Traffic of the last hour');
   const trafficNote = h('p', { class: 'muted small', id: 'traffic-note' });
+  const trafficPartial = h('p', { class: 'warn-text small', id: 'traffic-partial', hidden: true });
   const trafficErr = h('p', { class: 'error', role: 'alert', hidden: true });
   let traffic = null;
+  // The live view (null until read, false when the server has none: no flow collectors).
+  let liveView = null;
 
   // ---- tops
   const talkers = table('top-talkers', 'Top talkers: sources by bytes, last 15 minutes', ['Source', 'Bytes', 'Packets', 'Flows', 'Share'], new Set([1, 2, 3, 4]));
@@ -94,7 +116,7 @@ export async function render(main, ctx) {
       section('Newest alarms', 'sec-alarms', alarmCounts, alarmList)),
     section('Traffic, last hour', 'sec-traffic',
       h('div', { class: 'toolbar' }, h('label', { for: 'traffic-metric', text: 'Show' }), metric),
-      trafficErr, trafficSvg, trafficNote),
+      trafficErr, trafficPartial, trafficSvg, trafficNote),
     h('div', { class: 'grid two' },
       section('Top talkers', 'sec-talkers', h('div', { class: 'scroll' }, talkers.table)),
       section('Top targets', 'sec-targets', h('div', { class: 'scroll' }, targets.table))),
@@ -226,9 +248,17 @@ export async function render(main, ctx) {
 
   // ---------------------------------------------------------------- traffic
   function drawTraffic() {
-    if (!traffic) return;
     const mt = metric.value;
     const fmt = mt === 'bps' ? fmtBps : mt === 'pps' ? fmtPps : fmtFps;
+    if (liveView) {
+      const series = liveSeries(liveView, mt);
+      lineChart(trafficSvg, {
+        series, yFormat: fmt, from: liveView.now_ms - 3600e3, to: liveView.now_ms,
+        label: `${metric.selectedOptions[0].textContent}, ${series.map((x) => x.name).join(' and ')}, last hour, live`,
+      });
+      return;
+    }
+    if (!traffic) return;
     const series = traffic.parts.map((p, i) => ({
       name: p.name, cls: `s${i}`, points: rates(p.data.points, p.data.interval_ms, mt, traffic.now),
     }));
@@ -265,7 +295,65 @@ export async function render(main, ctx) {
     drawTraffic();
   }
 
-  // ---------------------------------------------------------------- tops
+  // ---------------------------------------------------------------- live traffic view
+  function topRows(list, total, side, from) {
+    return (list || []).map((x) => row([
+      h('a', { href: `/ui/flows${qs({ filter: `${side} ip ${x.addr}`, from, key: side === 'src' ? 'dstip' : 'srcip' })}`, text: String(x.addr) }),
+      h('span', { text: `${x.bytes_error ? '≈ ' : ''}${fmtBytes(x.bytes)}`, title: x.bytes_error ? `± ${fmtBytes(x.bytes_error)} (estimate)` : null }),
+      fmtCount(x.packets), fmtInt(x.flows),
+      total ? `${((x.bytes / total) * 100).toFixed(1)} %` : '–',
+    ], { dataset: { addr: String(x.addr) } }, new Set([1, 2, 3, 4])));
+  }
+
+  function renderLive(v) {
+    const nets = v.networks || [];
+    const since = Number(v.since_ms) || 0;
+    const notes = [nets.length ? `In: to ${nets.join(', ')}. Out: from them.`
+      : 'No monitored networks are configured ([detect] networks): all flows.',
+    `Live from the flow stage, by arrival time, ${v.step_s} s per point.`];
+    if (!since) notes.push('No second counted yet.');
+    else if (since > v.now_ms - 3600e3) notes.push(`Counting since ${new Date(since).toLocaleTimeString()} (start of pharos run); earlier traffic is in the flow archive (Flows page).`);
+    trafficNote.textContent = notes.join(' ');
+    const missed = Number(v.dropped_batches_last_hour) || 0;
+    trafficPartial.hidden = !v.partial;
+    trafficPartial.dataset.droppedBatches = String(Number(v.dropped_batches) || 0);
+    trafficPartial.textContent = v.partial
+      ? `Partial: the live view missed ${fmtInt(missed)} flow batches in the last hour (its queue was full under load); the chart and top lists are lower than the traffic.`
+      : '';
+    trafficErr.hidden = true;
+    drawTraffic();
+    const top = v.top || {};
+    const mins = Math.max(1, Math.round(((top.to_ms || 0) - (top.from_ms || 0)) / 60e3));
+    const from = `-${mins}m`;
+    const span = mins === 1 ? 'last minute' : `last ${mins} minutes`;
+    const total = (top.total && top.total.bytes) || 0;
+    talkers.table.querySelector('caption').textContent = `Top talkers: sources by bytes, ${span} (live)`;
+    targets.table.querySelector('caption').textContent = `Top targets: destinations by bytes, ${span} (live)`;
+    for (const [t, list, side] of [[talkers, top.talkers, 'src'], [targets, top.targets, 'dst']]) {
+      const rows = topRows(list, total, side, from);
+      t.tbody.replaceChildren(...(rows.length ? rows : [noteRow(5, `No flows in the ${span}.`)]));
+    }
+  }
+
+  /** Reads the live view; false when the server has none (then the archive is scanned). */
+  async function loadLive() {
+    if (liveView === false || closed) return false;
+    try {
+      liveView = await get('/api/v1/traffic', { step: TRAFFIC_STEP_S, top: TOP_N });
+    } catch (e) {
+      if (e.status === 404) {
+        liveView = false;
+        return false;
+      }
+      trafficErr.textContent = `Traffic: ${e.message}`;
+      trafficErr.hidden = false;
+      return true;
+    }
+    renderLive(liveView);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- tops (archive, without a live view)
   async function loadTop(t, key, side) {
     try {
       const r = await flows('top', { key, from: '-15m', n: 10, by: 'bytes' });
@@ -344,8 +432,9 @@ export async function render(main, ctx) {
 
   async function refreshCharts() {
     if (closed) return;
-    await loadOverview();
-    await Promise.all([loadTraffic(), loadTop(talkers, 'srcip', 'src'), loadTop(targets, 'dstip', 'dst'), loadNsfs()]);
+    const [, live] = await Promise.all([loadOverview(), loadLive()]);
+    const archive = live ? [] : [loadTraffic(), loadTop(talkers, 'srcip', 'src'), loadTop(targets, 'dstip', 'dst')];
+    await Promise.all([...archive, loadNsfs()]);
     for (const m of attacks.values()) loadSpark(m);
     if (!closed) replace(updated, 'Updated ', timeEl(new Date()));
   }
@@ -362,11 +451,15 @@ export async function render(main, ctx) {
     refreshEvents();
     refreshCharts();
   }, REFRESH_MS);
+  const liveTick = setInterval(() => {
+    if (!document.hidden && liveView) loadLive();
+  }, TRAFFIC_MS);
 
   return () => {
     closed = true;
     clearInterval(tick);
     clearInterval(refresh);
+    clearInterval(liveTick);
     for (const f of stops) f();
   };
 }

@@ -23,8 +23,9 @@
 //!   open for the whole time and records every change of `#live-status`; per run a fresh browser
 //!   loads the overview cold as above; after each run an alarm is pushed (`POST /api/v1/push`)
 //!   and the time until it shows in the monitor's `#alarms` (SSE, no reload) is measured; all
-//!   the time a second task times the overview's API calls (`/api/v1/overview`, top talkers and
-//!   targets over 15 minutes, the traffic series of the last hour, ongoing attacks) every 2 s.
+//!   the time a second task times the overview's API calls (`/api/v1/overview`, the live traffic
+//!   view `/api/v1/traffic` with the top talkers and targets, ongoing attacks) a round every 5 s,
+//!   and notes what the live view says of itself (flows/s counted, batches it missed).
 //!
 //! Moments in the page are taken in the page: a script installed before any of the page's own
 //! (CDP `Page.addScriptToEvaluateOnNewDocument` through chromedriver) watches the DOM with a
@@ -553,6 +554,7 @@ async fn overview(b: &Browser, url: &str, s: &mut Sample, prefix: &str) -> Resul
     transfer(&t, s, prefix, all.or(at.zip(tt).map(|(x, y)| x.max(y))));
     for (k, p) in [
         ("api_overview_ms", "/api/v1/overview"),
+        ("api_traffic_ms", "/api/v1/traffic"),
         ("api_top_ms", "/api/v1/flows/top"),
         ("api_series_ms", "/api/v1/flows/series"),
         ("api_messages_ms", "/api/v1/messages"),
@@ -638,47 +640,12 @@ type ApiCall = (&'static str, String, Vec<(&'static str, String)>);
 async fn api_poller(a: Arc<Args>, stop: Arc<AtomicBool>) -> BTreeMap<String, Vec<f64>> {
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let Ok(client) = http() else { return out };
-    let nets = if a.networks.is_empty() {
-        vec!["10.0.0.0/8".to_string()]
-    } else {
-        a.networks.clone()
-    };
-    let in_f = nets
-        .iter()
-        .map(|n| format!("dst net {n}"))
-        .collect::<Vec<_>>()
-        .join(" or ");
     let calls: Vec<ApiCall> = vec![
         ("overview", "/api/v1/overview".into(), vec![]),
         (
-            "top_talkers_15m",
-            "/api/v1/flows/top".into(),
-            vec![
-                ("key", "srcip".into()),
-                ("from", "-15m".into()),
-                ("n", "10".into()),
-                ("by", "bytes".into()),
-            ],
-        ),
-        (
-            "top_targets_15m",
-            "/api/v1/flows/top".into(),
-            vec![
-                ("key", "dstip".into()),
-                ("from", "-15m".into()),
-                ("n", "10".into()),
-                ("by", "bytes".into()),
-            ],
-        ),
-        (
-            "traffic_in_1h",
-            "/api/v1/flows/series".into(),
-            vec![
-                ("filter", in_f),
-                ("from", "-1h".into()),
-                ("to", "now".into()),
-                ("interval", "1m".into()),
-            ],
+            "traffic",
+            "/api/v1/traffic".into(),
+            vec![("step", "10".into()), ("top", "10".into())],
         ),
         (
             "attacks_1h",
@@ -738,13 +705,35 @@ async fn api_poller(a: Arc<Args>, stop: Arc<AtomicBool>) -> BTreeMap<String, Vec
             out.entry((*name).to_string())
                 .or_default()
                 .push(if body.is_some() { ms } else { f64::NAN });
-            // How many flows the top query went through (the window grows with the ingest).
-            if *name == "top_talkers_15m"
+            // What the live view says of itself: flows/s of its newest full point (the newest
+            // is still filling), the flows its top lists went through, the batches it missed.
+            if *name == "traffic"
                 && let Some(b) = &body
                 && let Ok(v) = serde_json::from_slice::<Value>(b)
-                && let Some(f) = v["total"]["flows"].as_f64()
             {
-                out.entry("flows_in_15m_window".into()).or_default().push(f);
+                if !out.contains_key("live_flows_per_s")
+                    && !a.networks.is_empty()
+                    && v["networks"] != json!(a.networks)
+                {
+                    eprintln!(
+                        "   the live view splits in/out by {}, not by --networks {:?}",
+                        v["networks"], a.networks
+                    );
+                }
+                let fps = v["points"]["total"]["flows_per_s"]
+                    .as_array()
+                    .and_then(|a| a.len().checked_sub(2).and_then(|i| a[i].as_f64()));
+                if let Some(f) = fps {
+                    out.entry("live_flows_per_s".into()).or_default().push(f);
+                }
+                if let Some(f) = v["top"]["total"]["flows"].as_f64() {
+                    out.entry("flows_in_top_window".into()).or_default().push(f);
+                }
+                if let Some(d) = v["dropped_batches"].as_f64() {
+                    out.entry("live_dropped_batches".into())
+                        .or_default()
+                        .push(d);
+                }
             }
         }
         let wait = Duration::from_secs(5).saturating_sub(round.elapsed());
@@ -881,36 +870,11 @@ async fn ingest(a: Arc<Args>) -> Result<(Vec<Sample>, Sample, BTreeMap<String, V
 /// first takes over 10 s): what the server alone takes. Prints a table.
 async fn api_alone(a: &Args) -> Result<BTreeMap<String, Vec<f64>>> {
     let client = http()?;
-    let nets = if a.networks.is_empty() {
-        vec!["10.0.0.0/8".to_string()]
-    } else {
-        a.networks.clone()
-    };
-    let in_f = nets
-        .iter()
-        .map(|n| format!("dst net {n}"))
-        .collect::<Vec<_>>()
-        .join(" or ");
     let calls: Vec<ApiCall> = vec![
         (
-            "overview: top talkers, srcip, 15 min",
-            "/api/v1/flows/top".into(),
-            vec![
-                ("key", "srcip".into()),
-                ("from", "-15m".into()),
-                ("n", "10".into()),
-                ("by", "bytes".into()),
-            ],
-        ),
-        (
-            "overview: traffic in, series, 1 h by 1 min",
-            "/api/v1/flows/series".into(),
-            vec![
-                ("filter", in_f),
-                ("from", "-1h".into()),
-                ("to", "now".into()),
-                ("interval", "1m".into()),
-            ],
+            "overview: live traffic view and top lists",
+            "/api/v1/traffic".into(),
+            vec![("step", "10".into()), ("top", "10".into())],
         ),
         (
             "events: first page, last 24 hours",
@@ -1073,6 +1037,10 @@ const LABELS: &[(&str, &str)] = &[
         "overview, cold: GET /api/v1/overview (ms, browser)",
     ),
     (
+        "ov_api_traffic_ms",
+        "overview, cold: GET /api/v1/traffic (ms, browser)",
+    ),
+    (
         "ov_api_top_ms",
         "overview, cold: slowest GET /api/v1/flows/top (ms, browser)",
     ),
@@ -1211,16 +1179,8 @@ async fn main() -> Result<()> {
             let calls = [
                 ("overview", "GET /api/v1/overview"),
                 (
-                    "top_talkers_15m",
-                    "GET /api/v1/flows/top key=srcip from=-15m n=10 (top talkers)",
-                ),
-                (
-                    "top_targets_15m",
-                    "GET /api/v1/flows/top key=dstip from=-15m n=10 (top targets)",
-                ),
-                (
-                    "traffic_in_1h",
-                    "GET /api/v1/flows/series from=-1h interval=1m, in (traffic chart)",
+                    "traffic",
+                    "GET /api/v1/traffic step=10 top=10 (traffic chart, top talkers and targets)",
                 ),
                 (
                     "attacks_1h",
@@ -1249,13 +1209,21 @@ async fn main() -> Result<()> {
                     println!("| {label} | 0 | - | - | - | {} | {retries} |", v.len());
                 }
             }
-            if let Some((_, lo, hi, n, _)) = stats(
-                api.get("flows_in_15m_window")
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
-            ) {
+            let series = |k: &str| api.get(k).map(Vec::as_slice).unwrap_or(&[]).to_vec();
+            if let Some((med, lo, hi, n, _)) = stats(&series("live_flows_per_s")) {
                 println!(
-                    "\nFlows in the top talkers' 15-minute window: {lo:.0} at the first of {n} calls, {hi:.0} at most."
+                    "\nThe live view's flows/s (its newest full 10 s point, {n} calls): median {med:.0}, min {lo:.0}, max {hi:.0}."
+                );
+            }
+            if let Some((_, lo, hi, n, _)) = stats(&series("flows_in_top_window")) {
+                println!(
+                    "Flows in the live top lists' window: {lo:.0} at the first of {n} calls, {hi:.0} at most."
+                );
+            }
+            let missed = series("live_dropped_batches");
+            if let (Some(first), Some(last)) = (missed.first(), missed.last()) {
+                println!(
+                    "Flow batches the live view missed (its queue full), since the start: {first:.0} at the first call, {last:.0} at the last."
                 );
             }
             let g = |k: &str| mon.get(k).copied().unwrap_or(f64::NAN);

@@ -1,6 +1,11 @@
 //! `pharos flows query|top|series|export|import`: questions to the flow archive, answered from the
 //! Parquet segments directly (no daemon needed), and captures loaded into it.
 //!
+//! `query`, `top`, `series` and `import` also work on the flow archive in ClickHouse
+//! (docs/clickhouse.md): with `--engine clickhouse`, or by default when the configuration has a
+//! `[clickhouse]` section (`--engine parquet` then forces the local archive). The answers and
+//! their formats are the same; only the last line (what the scan did) differs.
+//!
 //! Output is a table for people and JSON with `--json`; a progress bar runs on stderr while a scan
 //! takes long and stderr is a terminal. Segments that cannot be read are named on stderr and the
 //! answer is computed from the rest. A data directory without a flow archive is an error, not an
@@ -42,9 +47,23 @@ pub enum FlowsCommand {
     Import(ImportArgs),
 }
 
+/// Which flow archive answers.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The Parquet archive under the data directory.
+    Parquet,
+    /// The archive in ClickHouse of the configuration's `[clickhouse]` section.
+    Clickhouse,
+}
+
 /// What every scan takes: where the archive is, the window, the filter.
 #[derive(clap::Args, Debug)]
 pub struct ScanArgs {
+    /// parquet (the archive under the data directory) or clickhouse (the configuration's
+    /// [clickhouse] section); default: clickhouse when the configuration has [clickhouse], else
+    /// parquet (--data-dir without --config means parquet).
+    #[arg(long, value_enum)]
+    pub engine: Option<Engine>,
     /// Data directory holding flows/ (default: data_dir of the configuration, else ./pharos-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -141,9 +160,13 @@ pub struct ImportArgs {
     /// Configuration file to take data_dir from (default: ./pharos.toml if present).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
-    /// Flows per segment file.
+    /// Flows per segment file (with --engine clickhouse: flows per insert).
     #[arg(long, default_value_t = 1_000_000, value_parser = positive("a number of flows such as 1000000"))]
     pub segment_flows: usize,
+    /// parquet (the archive under the data directory, the default) or clickhouse (the
+    /// configuration's [clickhouse] section, migrated first when needed).
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub engine: Engine,
 }
 
 /// A clap parser for a count of at least 1, whose error says what was meant (`expected a number
@@ -196,6 +219,44 @@ fn existing_archive(dir: &Path) -> anyhow::Result<PathBuf> {
 
 impl ScanArgs {
     fn scan(&self) -> anyhow::Result<(Scan, String)> {
+        let (selection, text) = self.selection_only()?;
+        Ok((self.parquet(selection)?, text))
+    }
+
+    /// A scan of the local archive.
+    fn parquet(&self, selection: Selection) -> anyhow::Result<Scan> {
+        let dir = data_dir(self.data_dir.as_deref(), self.config.as_deref())?;
+        let root = existing_archive(&dir)?;
+        let mut scan = Scan::new(root, selection);
+        if let Some(t) = self.threads {
+            scan.threads = t.max(1);
+        }
+        Ok(scan)
+    }
+
+    /// The archive that answers `query`, `top` and `series` (see [`Engine`]), with the filter
+    /// text.
+    fn source(&self) -> anyhow::Result<(Source, String)> {
+        // The arguments are checked first: a mistake in them is named even without an archive.
+        let (selection, text) = self.selection_only()?;
+        let parquet_only = self.data_dir.is_some() && self.config.is_none();
+        let source = match self.engine {
+            Some(Engine::Parquet) => Source::Parquet(self.parquet(selection)?),
+            None if parquet_only => Source::Parquet(self.parquet(selection)?),
+            engine => {
+                let (cfg, _) = Config::load(self.config.as_deref())?;
+                match (cfg.clickhouse, engine) {
+                    (Some(ch), _) => Source::ClickHouse(ClickHouse::open(&ch)?, selection),
+                    (None, None) => Source::Parquet(self.parquet(selection)?),
+                    (None, Some(_)) => bail!(NO_SECTION),
+                }
+            }
+        };
+        Ok((source, text))
+    }
+
+    /// The selection of the arguments, without looking for a local archive.
+    fn selection_only(&self) -> anyhow::Result<(Selection, String)> {
         let text = self.filter.join(" ");
         let expr = filter::parse(&text).map_err(|e| {
             anyhow::anyhow!(
@@ -211,19 +272,68 @@ impl ScanArgs {
                 })
                 .transpose()
         };
-        let selection = Selection {
-            filter: expr,
-            from_ms: time("from", &self.from)?,
-            to_ms: time("to", &self.to)?,
-        };
-        // The arguments are checked first: a mistake in them is named even without an archive.
-        let dir = data_dir(self.data_dir.as_deref(), self.config.as_deref())?;
-        let root = existing_archive(&dir)?;
-        let mut scan = Scan::new(root, selection);
-        if let Some(t) = self.threads {
-            scan.threads = t.max(1);
-        }
-        Ok((scan, text))
+        Ok((
+            Selection {
+                filter: expr,
+                from_ms: time("from", &self.from)?,
+                to_ms: time("to", &self.to)?,
+            },
+            text,
+        ))
+    }
+}
+
+/// Where `query`, `top` and `series` are answered.
+enum Source {
+    /// The local Parquet archive.
+    Parquet(Scan),
+    /// ClickHouse, with the selection.
+    ClickHouse(ClickHouse, Selection),
+}
+
+/// What `--engine clickhouse` says without a `[clickhouse]` section.
+const NO_SECTION: &str = "--engine clickhouse needs a [clickhouse] section (url, database...) in \
+                          the configuration: give it with --config FILE (docs/clickhouse.md)";
+
+/// The flow archive in ClickHouse and a runtime to ask it from this synchronous command.
+struct ClickHouse {
+    archive: pharos_clickhouse::Archive,
+    rt: tokio::runtime::Runtime,
+}
+
+impl ClickHouse {
+    /// The archive of a `[clickhouse]` section.
+    fn open(ch: &pharos_clickhouse::ClickHouseConfig) -> anyhow::Result<Self> {
+        let client = ch
+            .client()
+            .map_err(|e| anyhow::anyhow!("config error in [clickhouse]: {e}"))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        Ok(Self {
+            archive: pharos_clickhouse::Archive::new(client),
+            rt,
+        })
+    }
+
+    fn run<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, pharos_clickhouse::Error>>,
+    ) -> anyhow::Result<T> {
+        self.rt.block_on(f).map_err(anyhow::Error::from)
+    }
+
+    /// The last line of an answer: what was selected, where, how long it took.
+    fn line(&self, matched: u64, secs: f64) -> String {
+        format!(
+            "{} flows selected; ClickHouse {} database {}; {:.3} s",
+            group(matched),
+            self.archive.client().url().trim_end_matches('/'),
+            self.archive.client().database(),
+            secs
+        )
     }
 }
 
@@ -320,11 +430,17 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 fn query(a: QueryArgs) -> anyhow::Result<()> {
-    let (mut scan, _) = a.scan.scan()?;
     let order: Order = a.order.parse()?;
+    let (source, _) = a.scan.source()?;
     let started = Instant::now();
-    let listing = with_progress(&mut scan, |s| s.list(a.limit, order))?;
-    warn_errors(&listing.stats);
+    let (listing, ch) = match source {
+        Source::Parquet(mut scan) => {
+            let l = with_progress(&mut scan, |s| s.list(a.limit, order))?;
+            warn_errors(&l.stats);
+            (l, None)
+        }
+        Source::ClickHouse(ch, sel) => (ch.run(ch.archive.list(&sel, a.limit, order))?, Some(ch)),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = (|| -> std::io::Result<()> {
@@ -346,10 +462,14 @@ fn query(a: QueryArgs) -> anyhow::Result<()> {
         r => r.context("writing flows to stdout")?,
     }
     if !a.scan.json {
+        let secs = started.elapsed().as_secs_f64();
         eprintln!(
             "{} flows shown; {}",
             listing.flows.len(),
-            scan_line(&listing.stats, started.elapsed().as_secs_f64())
+            match &ch {
+                Some(ch) => ch.line(listing.stats.rows_matched, secs),
+                None => scan_line(&listing.stats, secs),
+            }
         );
     }
     Ok(())
@@ -358,11 +478,17 @@ fn query(a: QueryArgs) -> anyhow::Result<()> {
 fn top(a: TopArgs) -> anyhow::Result<()> {
     let key: Key = a.key.parse()?;
     let by: Metric = a.by.parse()?;
-    let (mut scan, text) = a.scan.scan()?;
+    let (source, text) = a.scan.source()?;
     let started = Instant::now();
-    let t = with_progress(&mut scan, |s| s.top(key, by, a.n))?;
+    let (t, ch) = match source {
+        Source::Parquet(mut scan) => {
+            let t = with_progress(&mut scan, |s| s.top(key, by, a.n))?;
+            warn_errors(&t.stats);
+            (t, None)
+        }
+        Source::ClickHouse(ch, sel) => (ch.run(ch.archive.top(&sel, key, by, a.n))?, Some(ch)),
+    };
     let secs = started.elapsed().as_secs_f64();
-    warn_errors(&t.stats);
     if a.scan.json {
         return print_json(&t);
     }
@@ -390,7 +516,10 @@ fn top(a: TopArgs) -> anyhow::Result<()> {
         group(t.distinct),
         key
     );
-    println!("{}", scan_line(&t.stats, secs));
+    match &ch {
+        Some(ch) => println!("{}", ch.line(t.stats.rows_matched, secs)),
+        None => println!("{}", scan_line(&t.stats, secs)),
+    }
     Ok(())
 }
 
@@ -555,13 +684,22 @@ fn series(a: SeriesArgs) -> anyhow::Result<()> {
         })?;
     let key = a.key.as_deref().map(str::parse::<Key>).transpose()?;
     let by: Metric = a.by.parse()?;
-    let (mut scan, _) = a.scan.scan()?;
+    let (source, _) = a.scan.source()?;
     let started = Instant::now();
-    let s = with_progress(&mut scan, |sc| {
-        sc.series(interval, key.map(|k| (k, a.n)), by)
-    })?;
+    let (s, ch) = match source {
+        Source::Parquet(mut scan) => {
+            let s = with_progress(&mut scan, |sc| {
+                sc.series(interval, key.map(|k| (k, a.n)), by)
+            })?;
+            warn_errors(&s.stats);
+            (s, None)
+        }
+        Source::ClickHouse(ch, sel) => (
+            ch.run(ch.archive.series(&sel, interval, key.map(|k| (k, a.n)), by))?,
+            Some(ch),
+        ),
+    };
     let secs = started.elapsed().as_secs_f64();
-    warn_errors(&s.stats);
     if a.scan.json {
         return print_json(&s);
     }
@@ -580,7 +718,10 @@ fn series(a: SeriesArgs) -> anyhow::Result<()> {
             print_points(&ks.points);
         }
     }
-    eprintln!("{}", scan_line(&s.stats, secs));
+    match &ch {
+        Some(ch) => eprintln!("{}", ch.line(s.stats.rows_matched, secs)),
+        None => eprintln!("{}", scan_line(&s.stats, secs)),
+    }
     Ok(())
 }
 
@@ -660,6 +801,12 @@ fn csv_row(out: &mut impl Write, r: &FlowRecord) -> std::io::Result<()> {
 }
 
 fn export(a: ExportArgs) -> anyhow::Result<()> {
+    if a.scan.engine == Some(Engine::Clickhouse) {
+        bail!(
+            "pharos flows export reads the local Parquet archive; from ClickHouse, use `pharos \
+             flows query --engine clickhouse --json` or clickhouse-client (docs/clickhouse.md)"
+        );
+    }
     let (mut scan, _) = a.scan.scan()?;
     let started = Instant::now();
     let stats = match a.format.as_str() {
@@ -723,6 +870,9 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
 }
 
 fn import(a: ImportArgs) -> anyhow::Result<()> {
+    if a.engine == Engine::Clickhouse {
+        return import_clickhouse(a);
+    }
     let dir = data_dir(a.data_dir.as_deref(), a.config.as_deref())?;
     let root = pharos_flows::archive_root(&dir);
     let mut cfg = SegmentConfig::new(&root);
@@ -813,6 +963,150 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
         } else {
             String::new()
         }
+    );
+    if !unreadable.is_empty() {
+        bail!(
+            "{} of {} captures could not be read: {}; the flows of the others were imported",
+            unreadable.len(),
+            a.files.len(),
+            unreadable.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The batch ids of a capture imported into ClickHouse: a hash of its name, size and
+/// modification time in the high 32 bits, the batch's index in the low 32. Importing the same
+/// file again finds its batches in the ledger and writes nothing twice.
+fn import_batch_base(file: &Path) -> u64 {
+    let meta = std::fs::metadata(file).ok();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let name = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    eat(name.as_os_str().as_encoded_bytes());
+    eat(&meta.as_ref().map_or(0, |m| m.len()).to_le_bytes());
+    let mtime = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    eat(&mtime.to_le_bytes());
+    h & !0xffff_ffff
+}
+
+/// Inserts into ClickHouse in flight, and what the finished ones did.
+struct Inserts {
+    tasks: tokio::task::JoinSet<Result<pharos_clickhouse::Inserted, pharos_clickhouse::Error>>,
+    written: u64,
+    already: u64,
+}
+
+impl Inserts {
+    /// Waits until at most `limit` inserts are in flight; the first failure is the error.
+    fn settle(&mut self, rt: &tokio::runtime::Runtime, limit: usize) -> anyhow::Result<()> {
+        while self.tasks.len() > limit {
+            let Some(r) = rt.block_on(self.tasks.join_next()) else {
+                break;
+            };
+            match r.context("an insert task failed")?? {
+                pharos_clickhouse::Inserted::Written(n) => self.written += n,
+                pharos_clickhouse::Inserted::Duplicate | pharos_clickhouse::Inserted::Recovered => {
+                    self.already += 1
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `pharos flows import --engine clickhouse`: the flows of the captures into ClickHouse, in
+/// inserts of `--segment-flows` flows (two in flight), exactly once per batch id.
+fn import_clickhouse(a: ImportArgs) -> anyhow::Result<()> {
+    let (cfg, _) = Config::load(a.config.as_deref())?;
+    let ch = ClickHouse::open(cfg.clickhouse.as_ref().context(NO_SECTION)?)?;
+    ch.run(ch.archive.migrate())
+        .context("applying the ClickHouse schema migrations")?;
+    let per_insert = a.segment_flows.clamp(1, 10_000_000);
+    let started = Instant::now();
+    let mut total_flows = 0u64;
+    let mut unreadable = Vec::new();
+    let mut inserts = Inserts {
+        tasks: tokio::task::JoinSet::new(),
+        written: 0,
+        already: 0,
+    };
+    for file in &a.files {
+        let base = import_batch_base(file);
+        let mut index = 0u64;
+        let mut acc = FlowBatch::with_capacity(per_insert);
+        let mut send = |acc: &mut FlowBatch, inserts: &mut Inserts| -> anyhow::Result<()> {
+            if acc.is_empty() {
+                return Ok(());
+            }
+            inserts.settle(&ch.rt, 1)?;
+            let batch = std::mem::replace(acc, FlowBatch::with_capacity(per_insert));
+            let archive = ch.archive.clone();
+            let id = base | index;
+            index += 1;
+            inserts.tasks.spawn_on(
+                async move { archive.insert(id, &batch).await },
+                ch.rt.handle(),
+            );
+            Ok(())
+        };
+        let decoded = crate::cmd_decode::decode_capture(file, |_, batch| {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            acc.extend_from(batch);
+            if acc.len() >= per_insert {
+                send(&mut acc, &mut inserts)?;
+            }
+            Ok::<(), anyhow::Error>(())
+        });
+        let (capture, write_err) = match decoded {
+            Ok(d) => d,
+            Err(e) if a.files.len() > 1 => {
+                eprintln!("pharos flows import: {}", printable(&format!("{e:#}")));
+                unreadable.push(file.display().to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(e) = write_err {
+            return Err(e.context(format!(
+                "writing the flows of {} into ClickHouse; batches already written stay",
+                file.display()
+            )));
+        }
+        send(&mut acc, &mut inserts)?;
+        eprintln!(
+            "{}: {} flows from {} datagrams ({} not flow exports or damaged){}",
+            shown(file),
+            group(capture.flows),
+            group(capture.datagrams),
+            group(capture.not_flows),
+            capture.damage_note()
+        );
+        for note in capture.no_template_notes() {
+            eprintln!("{}: {note}", shown(file));
+        }
+        total_flows += capture.flows;
+    }
+    inserts.settle(&ch.rt, 0)?;
+    println!(
+        "imported {} flows into ClickHouse {} database {} ({} written, {} batches already \
+         stored) in {:.1} s",
+        group(total_flows),
+        ch.archive.client().url().trim_end_matches('/'),
+        ch.archive.client().database(),
+        group(inserts.written),
+        inserts.already,
+        started.elapsed().as_secs_f64()
     );
     if !unreadable.is_empty() {
         bail!(

@@ -59,6 +59,10 @@ pub enum TokenCommand {
 /// Opens (creating the data directory and auth.db if needed) the token database, for `create`.
 fn open(config: Option<&std::path::Path>) -> anyhow::Result<TokenStore> {
     let (cfg, _) = Config::load(config)?;
+    if let Some(pg) = &cfg.postgres {
+        return TokenStore::open_postgres(pg, &cfg.api.token)
+            .context("cannot open the token store in PostgreSQL ([postgres])");
+    }
     let dir = &cfg.store.data_dir;
     std::fs::create_dir_all(dir).with_context(|| {
         format!(
@@ -79,6 +83,10 @@ fn open_existing(
     configured_suffice: bool,
 ) -> anyhow::Result<TokenStore> {
     let (cfg, _) = Config::load(config)?;
+    if let Some(pg) = &cfg.postgres {
+        return TokenStore::open_postgres(pg, &cfg.api.token)
+            .context("cannot open the token store in PostgreSQL ([postgres])");
+    }
     let path = cfg.store.data_dir.join("auth.db");
     match TokenStore::open_existing(&path, &cfg.api.token)
         .with_context(|| format!("cannot open the token database {}", path.display()))?

@@ -68,6 +68,15 @@ pub struct Config {
     /// `[notice]`: notices and digests to the constituency by mail and webhook
     /// (docs/early-warning.md); runs only when the file has this section.
     pub notice: Option<crate::notice_stage::NoticeConfig>,
+    /// `[cluster]`: this node's roles in a scale-out over NATS JetStream (docs/scale-out.md);
+    /// without it `pharos run` is the single-node embedded default.
+    pub cluster: Option<pharos_cluster::ClusterConfig>,
+    /// `[clickhouse]`: the flow archive in ClickHouse (docs/clickhouse.md), written by the
+    /// `archiver` role and queried by `pharos flows` and the API when set.
+    pub clickhouse: Option<pharos_clickhouse::ClickHouseConfig>,
+    /// `[postgres]`: the message store in PostgreSQL (docs/postgresql.md), shared by the nodes of
+    /// a cluster; without it messages are kept in SQLite under `[store] data_dir`.
+    pub postgres: Option<pharos_store_pg::PostgresConfig>,
     /// Keys of an earlier release found in the file and read under their new names.
     #[serde(skip)]
     pub deprecations: Vec<Deprecation>,
@@ -285,6 +294,16 @@ impl Config {
         self.anon.validate()?;
         if let Some(n) = &self.notice {
             n.validate()?;
+        }
+        if let Some(c) = &self.cluster {
+            c.validate()?;
+        }
+        if let Some(c) = &self.clickhouse {
+            c.validate()
+                .map_err(|e| anyhow::anyhow!("config error in [clickhouse]: {e}"))?;
+        }
+        if let Some(p) = &self.postgres {
+            p.validate()?;
         }
         Ok(())
     }

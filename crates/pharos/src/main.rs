@@ -4,8 +4,10 @@
 
 mod analyse_stage;
 mod client;
+mod cluster_stage;
 mod cmd_anon;
 mod cmd_backup;
+mod cmd_cluster;
 mod cmd_constituency;
 mod cmd_decode;
 mod cmd_detect;
@@ -72,6 +74,12 @@ enum Command {
     },
     /// Sends the UDP datagrams of a capture to a collector, paced or as fast as possible.
     Replay(cmd_replay::ReplayArgs),
+    /// The state of a scale-out cluster: nodes, roles, partitions, consumer lag, stream sizes
+    /// (docs/scale-out.md).
+    Cluster {
+        #[command(subcommand)]
+        command: cmd_cluster::ClusterCommand,
+    },
     /// Creates, lists and revokes API tokens (in the data directory's auth.db).
     Token {
         #[command(subcommand)]
@@ -124,6 +132,7 @@ fn main() -> ExitCode {
         Command::Rid { command } => cmd_rid::rid(command),
         Command::Constituency(args) => cmd_constituency::constituency(args),
         Command::Feeds { command } => cmd_feeds::feeds(command),
+        Command::Cluster { command } => cmd_cluster::cluster(command),
         Command::Token { command } => cmd_token::token(command),
         Command::Backup(args) => cmd_backup::backup(args),
         Command::Restore(args) => cmd_backup::restore(args),

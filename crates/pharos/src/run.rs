@@ -146,25 +146,50 @@ async fn serve(cfg: Config, shutdown: Shutdown) -> anyhow::Result<()> {
 /// Starts every stage into `topology`, each after the stages it feeds (so that the reverse order
 /// stops each after the stages that feed it).
 async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow::Result<()> {
-    // The message store: checkpointed while running and, last of all, at the stop.
-    let db = data_dir.join("messages.db");
-    let sqlite = Arc::new(
-        SqliteStore::open(&db)
-            .with_context(|| format!("cannot open the message store {}", db.display()))?,
-    );
-    let store: Arc<dyn MessageStore> = sqlite.clone();
-    {
-        let (s, dir) = (sqlite.clone(), data_dir.to_path_buf());
-        topology.add("databases (final checkpoint)", async move {
-            let _ = tokio::task::spawn_blocking(move || checkpoint_all(&s, &dir)).await;
-        });
-    }
-    topology.spawn("message store checkpoints", checkpoint_loop(sqlite.clone()));
+    crate::cluster_stage::check(cfg)?;
+    // The message store: PostgreSQL when `[postgres]` is set (shared by a cluster's nodes);
+    // otherwise SQLite, checkpointed while running and, last of all, at the stop.
+    let store: Arc<dyn MessageStore> = match &cfg.postgres {
+        Some(pg) => {
+            let pg = pg.clone();
+            let store = tokio::task::spawn_blocking(move || pg.connect())
+                .await
+                .context("opening the PostgreSQL store")?
+                .context("[postgres]: cannot open the message store")?;
+            Arc::new(store)
+        }
+        None => {
+            let db = data_dir.join("messages.db");
+            let sqlite = Arc::new(
+                SqliteStore::open(&db)
+                    .with_context(|| format!("cannot open the message store {}", db.display()))?,
+            );
+            let (s, dir) = (sqlite.clone(), data_dir.to_path_buf());
+            topology.add("databases (final checkpoint)", async move {
+                let _ = tokio::task::spawn_blocking(move || checkpoint_all(&s, &dir)).await;
+            });
+            topology.spawn("message store checkpoints", checkpoint_loop(sqlite.clone()));
+            sqlite
+        }
+    };
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
     describe_metrics();
     pharos_sources::flow::describe_metrics();
+    // In a cluster: connected, streams checked, heartbeat going (stopped last).
+    let node = match &cfg.cluster {
+        Some(c) => Some(crate::cluster_stage::Node::start(c, topology).await?),
+        None => None,
+    };
+    // What this node runs: everything on a single node; in a cluster what its roles say.
+    let has = |r: pharos_cluster::Role| cfg.cluster.as_ref().is_none_or(|c| c.has(r));
+    let coordinates = has(pharos_cluster::Role::Api);
+    if let (Some(node), Some(c), Some(ch)) = (&node, &cfg.cluster, &cfg.clickhouse)
+        && c.has(pharos_cluster::Role::Archiver)
+    {
+        crate::cluster_stage::start_archiver(node, c, ch, topology).await?;
+    }
 
     // The store writer, with the analyse stage inside; it stops once every stage that submits to
     // it has stopped and dropped its handle.
@@ -197,7 +222,7 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
             }
         });
     }
-    if cfg.report.interval_s > 0 {
+    if cfg.report.interval_s > 0 && coordinates {
         topology.spawn(
             "report stage",
             crate::report_stage::run(store.clone(), cfg.report.clone(), data_dir.join("reports")),
@@ -206,7 +231,8 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
 
     // Flows: collectors -> flow stage -> archive, detection, taps.
     let detect = match &cfg.detect {
-        Some(d) if cfg.flow.enabled => {
+        _ if !has(pharos_cluster::Role::Analyser) => None,
+        Some(d) if cfg.flow.enabled || cfg.cluster.is_some() => {
             if d.ddos.networks.is_empty() && d.ddos.groups.is_empty() {
                 tracing::warn!(
                     "[detect.ddos] has no networks or groups: the DDoS detector watches no host"
@@ -219,6 +245,9 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
                     store.clone(),
                     writer.clone(),
                     data_dir,
+                    cfg.cluster
+                        .as_ref()
+                        .map(|_| crate::cluster_stage::adopt_window(&d.ddos)),
                 )
                 .context("starting the detection stage")?,
             )
@@ -231,11 +260,33 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
         }
         None => None,
     };
+    // In a cluster, detection is fed by the partitions this analyser owns, and a collector
+    // publishes its batches to the flow stream instead of a local archive.
+    let (detect, publishing) = match (&node, &cfg.cluster) {
+        (Some(node), Some(c)) => {
+            if let Some(d) = detect {
+                crate::cluster_stage::start_analyser(node, c, d, topology)?;
+            }
+            let publishing = has(pharos_cluster::Role::Collector)
+                .then(|| crate::cluster_stage::publishing(node));
+            (None, publishing)
+        }
+        _ => (detect, None),
+    };
+    let templates = publishing.as_ref().and_then(|p| p.templates.clone());
+    let flow_enabled = cfg.flow.enabled && has(pharos_cluster::Role::Collector);
     let flows = crate::flow_stage::start_path(
-        &cfg.flow,
-        &cfg.flow_store,
+        &crate::config::FlowConfig {
+            enabled: flow_enabled,
+            ..cfg.flow.clone()
+        },
+        &crate::config::FlowStoreConfig {
+            enabled: cfg.flow_store.enabled && cfg.cluster.is_none(),
+            ..cfg.flow_store.clone()
+        },
         data_dir,
         detect,
+        publishing,
         crate::flow_stage::Taps {
             seen: watch_exporters.then_some(seen),
             counters: crate::report_stage::InterfaceTotals::new(&cfg.report),
@@ -243,7 +294,16 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
             rt: tokio::runtime::Handle::current(),
         },
     )?;
+    if let (Some(node), Some(share), true) = (&node, templates, flows.is_some()) {
+        let sync = pharos_cluster::templates::start_sync(&node.cluster, share);
+        topology.add("exporter templates (sync stopped)", async move {
+            let stats = sync.stop().await;
+            tracing::debug!(?stats, "exporter templates: sync stopped");
+        });
+    }
     let clocks = flows.as_ref().map(|f| f.collector().clocks());
+    // The console's live traffic view, fed by the flow stage (GET /api/v1/traffic).
+    let traffic = flows.as_ref().map(|f| f.traffic());
     if let Some(f) = flows {
         let dir = data_dir.to_path_buf();
         topology.add(
@@ -253,7 +313,8 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
             },
         );
     }
-    if let Ok(counts) = store.count_by_kind() {
+    let s = store.clone();
+    if let Ok(Ok(counts)) = tokio::task::spawn_blocking(move || s.count_by_kind()).await {
         for (kind, n) in counts {
             metrics::gauge!("pharos_store_messages", "kind" => kind).set(n as f64);
         }
@@ -281,17 +342,32 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
         });
     }
     let retention = cfg.store.retention.0;
-    if !retention.is_zero() {
+    if !retention.is_zero() && coordinates {
         topology.spawn("retention", retention_loop(store.clone(), retention));
     }
 
-    let tokens = pharos_api::auth::TokenStore::open(&data_dir.join("auth.db"), &cfg.api.token)
-        .map_err(|e| match e {
-            pharos_api::auth::TokenError::Config(_) => anyhow::anyhow!("config error: {e}"),
-            e => anyhow::anyhow!(
-                "cannot open the token database auth.db in the data directory: {e}; check permissions"
-            ),
-        })?;
+    let tokens = match &cfg.postgres {
+        Some(pg) => {
+            let (pg, configured) = (pg.clone(), cfg.api.token.clone());
+            tokio::task::spawn_blocking(move || {
+                pharos_api::auth::TokenStore::open_postgres(&pg, &configured)
+            })
+            .await
+            .context("opening the token store")?
+        }
+        None => pharos_api::auth::TokenStore::open(&data_dir.join("auth.db"), &cfg.api.token),
+    }
+    .map_err(|e| match e {
+        pharos_api::auth::TokenError::Config(_) => anyhow::anyhow!("config error: {e}"),
+        e => anyhow::anyhow!(
+            "cannot open the token database ({}): {e}; check permissions",
+            if cfg.postgres.is_some() {
+                "pharos_tokens in [postgres]"
+            } else {
+                "auth.db in the data directory"
+            }
+        ),
+    })?;
     first_start_token(&tokens)?;
     let tls = match &cfg.api.tls {
         Some(t) => {
@@ -313,7 +389,14 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
         .context("writing api.addr in the data directory")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, data_dir = %data_dir.display(), "API listening on {scheme}://{addr}");
-    let emit = start_emit(cfg, data_dir, store.clone())?;
+    if let Some(node) = &node {
+        node.set_api(addr);
+    }
+    let emit = if coordinates {
+        start_emit(cfg, data_dir, store.clone()).await?
+    } else {
+        None
+    };
     if let Some(e) = &emit {
         let e = e.clone();
         topology.add("subscriptions (positions persisted)", async move {
@@ -323,7 +406,7 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
 
     // Notices to the constituency (docs/early-warning.md); only with a [notice] section.
     crate::notice_stage::start(
-        cfg.notice.as_ref(),
+        cfg.notice.as_ref().filter(|_| coordinates),
         &cfg.constituency,
         &cfg.anon,
         data_dir,
@@ -350,12 +433,20 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
         auth: Arc::new(pharos_api::auth::Auth::new(tokens, &cfg.api)),
         config: Arc::new(cfg.api.clone()),
         nsfs,
-        flows: cfg
-            .flow_store
-            .enabled
-            .then(|| pharos_api::flows::FlowArchive::new(pharos_flows::archive_root(data_dir))),
+        flows: match &cfg.clickhouse {
+            Some(ch) => Some(pharos_api::flows::FlowArchive::clickhouse(
+                pharos_clickhouse::Archive::new(
+                    ch.client()
+                        .context("[clickhouse]: cannot build the client")?,
+                ),
+            )),
+            None => cfg
+                .flow_store
+                .enabled
+                .then(|| pharos_api::flows::FlowArchive::new(pharos_flows::archive_root(data_dir))),
+        },
         emit: emit.clone(),
-        console: Arc::new(console_info(cfg)),
+        console: Arc::new(console_info(cfg, traffic)),
     };
     let stop = topology.shutdown().clone();
     let graceful = async move {
@@ -396,8 +487,12 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
 }
 
 /// What the console shows of the daemon: the monitored prefixes (the DDoS detector's networks and
-/// host groups) and the effective configuration, secrets redacted as `pharos config` prints them.
-fn console_info(cfg: &Config) -> pharos_api::overview::ConsoleInfo {
+/// host groups), the effective configuration, secrets redacted as `pharos config` prints them, and
+/// the flow stage's live traffic view, which is given the same prefixes to split in and out by.
+fn console_info(
+    cfg: &Config,
+    traffic: Option<pharos_api::traffic::LiveTraffic>,
+) -> pharos_api::overview::ConsoleInfo {
     let mut networks: Vec<String> = Vec::new();
     if let Some(d) = &cfg.detect {
         networks.extend(d.ddos.networks.iter().cloned());
@@ -409,7 +504,14 @@ fn console_info(cfg: &Config) -> pharos_api::overview::ConsoleInfo {
     networks.dedup();
     let mut config = serde_json::to_value(cfg).unwrap_or_default();
     redact(&mut config);
-    pharos_api::overview::ConsoleInfo { networks, config }
+    if let Some(t) = &traffic {
+        t.set_networks(networks.clone());
+    }
+    pharos_api::overview::ConsoleInfo {
+        networks,
+        config,
+        traffic,
+    }
 }
 
 /// Replaces, as a second line of defence behind the config's own redaction, every string under a
@@ -468,9 +570,12 @@ fn first_start_token(tokens: &pharos_api::auth::TokenStore) -> anyhow::Result<()
     {
         return Ok(());
     }
-    let secret = tokens
-        .create("admin", pharos_api::auth::Role::Admin, None)
-        .context("creating the first admin token in auth.db")?;
+    let secret = match tokens.create("admin", pharos_api::auth::Role::Admin, None) {
+        Ok(s) => s,
+        // Another node of a cluster sharing the token store created it at the same moment.
+        Err(pharos_api::auth::TokenError::Exists(_)) => return Ok(()),
+        Err(e) => return Err(anyhow::Error::new(e).context("creating the first admin token")),
+    };
     let text = format!(
         "No API token existed: created the admin token \"admin\". It is shown only this once; store it now:\n\
          PHAROS_TOKEN={secret}\n\
@@ -495,7 +600,7 @@ fn first_start_token(tokens: &pharos_api::auth::TokenStore) -> anyhow::Result<()
 
 /// Starts the subscriptions (`[[subscription]]` and those created through the API, kept in
 /// `<data_dir>/subscriptions.db`) unless `[emit] enabled = false`.
-fn start_emit(
+async fn start_emit(
     cfg: &Config,
     data_dir: &Path,
     store: Arc<dyn MessageStore>,
@@ -506,11 +611,28 @@ fn start_emit(
         }
         return Ok(None);
     }
-    let path = data_dir.join("subscriptions.db");
-    let subs = Arc::new(
-        pharos_emit::SubscriptionStore::open(&path)
-            .with_context(|| format!("cannot open the subscription store {}", path.display()))?,
-    );
+    let subs = Arc::new(match &cfg.postgres {
+        Some(pg) => {
+            let pg = pg.clone();
+            tokio::task::spawn_blocking(move || pharos_emit::SubscriptionStore::open_postgres(&pg))
+                .await
+                .context("opening the subscription store")?
+                .context("[postgres]: cannot open the subscription store")?
+        }
+        None => {
+            let path = data_dir.join("subscriptions.db");
+            pharos_emit::SubscriptionStore::open(&path)
+                .with_context(|| format!("cannot open the subscription store {}", path.display()))?
+        }
+    });
+    // In a cluster one node dispatches (a PostgreSQL advisory lock); the others serve the API
+    // without subscriptions or the SSE stream.
+    if !subs.try_lead().context("taking the subscription lead")? {
+        tracing::warn!(
+            "another node dispatches the subscriptions (it holds their lock in PostgreSQL): this node runs none, and serves no SSE stream"
+        );
+        return Ok(None);
+    }
     let dispatcher = pharos_emit::Dispatcher::start(
         store,
         subs,
@@ -575,6 +697,7 @@ fn describe_metrics() {
     pharos_emit::describe_metrics();
     pharos_flows::segment::describe_metrics();
     crate::flow_stage::describe_metrics();
+    pharos_cluster::describe_metrics();
     crate::detect_stage::describe_metrics();
     crate::analyse_stage::describe_metrics();
     crate::rid_stage::describe_metrics();

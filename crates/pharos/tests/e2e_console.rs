@@ -909,6 +909,27 @@ async fn console_in_a_browser_live_attack_events_ack_ddos_chart_flows_admin_view
         "#traffic-chart with a drawn series",
     )
     .await;
+    // The traffic chart and the top lists are the flow stage's live view (no archive scan): the
+    // replayed attack's victims are among the top targets, its traffic is "in".
+    b.wait_js(
+        "[...document.querySelectorAll('#top-targets tr[data-addr]')].some(r => r.dataset.addr.startsWith('198.51.100.'))",
+        WAIT,
+        "a victim in 198.51.100.0/24 among the live #top-targets",
+    )
+    .await;
+    let t = b.fetch("/api/v1/traffic?step=60&top=5", json!({})).await;
+    assert_eq!(t["status"], 200, "GET /api/v1/traffic: {t}");
+    let t: Value = serde_json::from_str(t["body"].as_str().unwrap_or_default()).unwrap();
+    assert_eq!(t["networks"], json!(["198.51.100.0/24"]), "{t}");
+    let inbound: f64 = t["points"]["in"]["packets_per_s"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).sum())
+        .unwrap_or_default();
+    assert!(inbound > 0.0, "the attack's packets are counted in: {t}");
+    assert!(
+        t["dropped_batches"].is_u64() && t["partial"].is_boolean(),
+        "the view says what it missed: {t}"
+    );
     shot(&b, "overview").await;
 
     // ---- Logout: back to the login page, the app and the API no longer reachable.

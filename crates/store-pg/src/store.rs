@@ -77,23 +77,28 @@ struct Connector {
 
 impl Connector {
     fn open(&self) -> Result<Client, PgError> {
-        let mut client = self.config.connect(NoTls).map_err(|e| PgError::Connect {
-            target: self.target.clone(),
-            reason: describe(&e),
-        })?;
-        // The contract says a write is durable when it returns, whatever the server's default.
-        client
-            .batch_execute("SET synchronous_commit = on")
-            .map_err(|source| PgError::Sql {
-                what: "set synchronous_commit",
-                source,
-            })?;
-        Ok(client)
+        open_client(&self.config, &self.target)
     }
 }
 
+/// A new connection of `config` (`target` names it in errors) with `synchronous_commit = on`:
+/// the contract says a write is durable when it returns, whatever the server's default.
+pub(crate) fn open_client(config: &postgres::Config, target: &str) -> Result<Client, PgError> {
+    let mut client = config.connect(NoTls).map_err(|e| PgError::Connect {
+        target: target.to_string(),
+        reason: describe(&e),
+    })?;
+    client
+        .batch_execute("SET synchronous_commit = on")
+        .map_err(|source| PgError::Sql {
+            what: "set synchronous_commit",
+            source,
+        })?;
+    Ok(client)
+}
+
 /// Host, port, database and user of a configuration, for messages (never the password).
-fn target_of(c: &postgres::Config) -> String {
+pub(crate) fn target_of(c: &postgres::Config) -> String {
     let hosts: Vec<String> = c
         .get_hosts()
         .iter()

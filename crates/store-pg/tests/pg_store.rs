@@ -37,9 +37,9 @@ fn migrations_apply_from_empty_and_a_second_run_is_a_no_op() {
     let db = server.create_database();
     let mut c = server.client(&db);
     assert_eq!(migrations::applied(&mut c).unwrap(), Vec::<i32>::new());
-    assert_eq!(migrations::migrate(&mut c).unwrap(), vec![1, 2]);
+    assert_eq!(migrations::migrate(&mut c).unwrap(), vec![1, 2, 3]);
     assert_eq!(migrations::migrate(&mut c).unwrap(), Vec::<i32>::new());
-    assert_eq!(migrations::applied(&mut c).unwrap(), vec![1, 2]);
+    assert_eq!(migrations::applied(&mut c).unwrap(), vec![1, 2, 3]);
     // Opening a store on a migrated database applies nothing either.
     let s = PgStore::connect(&server.url_for(&db)).unwrap();
     assert_eq!(s.count().unwrap(), 0);
@@ -47,7 +47,7 @@ fn migrations_apply_from_empty_and_a_second_run_is_a_no_op() {
         .query_one("SELECT count(*) FROM pharos_schema_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn nodes_starting_together_apply_each_migration_once() {
     });
     assert_eq!(stores.len(), 4);
     let mut c = server.client(&db);
-    assert_eq!(migrations::applied(&mut c).unwrap(), vec![1, 2]);
+    assert_eq!(migrations::applied(&mut c).unwrap(), vec![1, 2, 3]);
 }
 
 #[test]
@@ -87,15 +87,16 @@ fn version_1_database_is_upgraded_to_2_with_messages_kept_and_an_empty_feed() {
     }
     let mut c = server.client(&db);
     c.batch_execute(
-        "DROP TABLE pharos_changes;
+        "DROP TABLE pharos_tokens, pharos_subscription_specs, pharos_subscription_positions;
+         DROP TABLE pharos_changes;
          ALTER TABLE pharos_store_head DROP COLUMN last_seq;
-         DELETE FROM pharos_schema_migrations WHERE version = 2;",
+         DELETE FROM pharos_schema_migrations WHERE version >= 2;",
     )
     .unwrap();
     assert_eq!(migrations::applied(&mut c).unwrap(), vec![1]);
 
     let s = PgStore::connect(&url).unwrap();
-    assert_eq!(migrations::applied(&mut c).unwrap(), vec![1, 2]);
+    assert_eq!(migrations::applied(&mut c).unwrap(), vec![1, 2, 3]);
     assert_eq!(s.count().unwrap(), 2);
     let got = s.get(1).unwrap().unwrap();
     assert_eq!(got.message, msgs[0]);
@@ -126,8 +127,8 @@ fn migrate_to_1_then_latest_equals_migrating_at_once() {
     let (a, b) = (server.create_database(), server.create_database());
     let (mut ca, mut cb) = (server.client(&a), server.client(&b));
     assert_eq!(migrations::migrate_to(&mut ca, 1).unwrap(), vec![1]);
-    assert_eq!(migrations::migrate(&mut ca).unwrap(), vec![2]);
-    assert_eq!(migrations::migrate(&mut cb).unwrap(), vec![1, 2]);
+    assert_eq!(migrations::migrate(&mut ca).unwrap(), vec![2, 3]);
+    assert_eq!(migrations::migrate(&mut cb).unwrap(), vec![1, 2, 3]);
     let layout = |c: &mut postgres::Client| -> Vec<(String, String, String)> {
         c.query(
             "SELECT table_name::text, column_name::text, data_type::text
@@ -155,6 +156,66 @@ fn migrate_to_1_then_latest_equals_migrating_at_once() {
 }
 
 #[test]
+fn version_2_database_is_upgraded_to_3_with_messages_and_feed_kept_and_empty_token_tables() {
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let (db, fresh) = (server.create_database(), server.create_database());
+    let mut c = server.client(&db);
+    assert_eq!(migrations::migrate_to(&mut c, 2).unwrap(), vec![1, 2]);
+    let url = server.url_for(&db);
+    // A version 2 database with messages and a feed (written by hand: a store migrates).
+    c.batch_execute(
+        "INSERT INTO pharos_changes (seq, message_id, change, at_ns) VALUES (1, 1, 0, 5);
+         UPDATE pharos_store_head SET last_seq = 1;",
+    )
+    .unwrap();
+    let s = PgStore::connect(&url).unwrap();
+    assert_eq!(migrations::applied(&mut c).unwrap(), vec![1, 2, 3]);
+    assert_eq!(s.last_change().unwrap(), 1);
+    assert_eq!(
+        s.insert_batch(&mut [log("fw", 20, "after")]).unwrap(),
+        vec![1]
+    );
+    assert_eq!(s.last_change().unwrap(), 2);
+    for t in [
+        "pharos_tokens",
+        "pharos_subscription_specs",
+        "pharos_subscription_positions",
+    ] {
+        let n: i64 = c
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{t}");
+    }
+    // The same layout as a database migrated at once.
+    let layout = |c: &mut postgres::Client| -> Vec<(String, String, String, String)> {
+        c.query(
+            "SELECT table_name::text, column_name::text, data_type::text,
+                    coalesce(column_default, '')
+             FROM information_schema.columns WHERE table_schema = 'public'
+             ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+    };
+    let mut f = server.client(&fresh);
+    assert_eq!(migrations::migrate(&mut f).unwrap(), vec![1, 2, 3]);
+    assert_eq!(layout(&mut c), layout(&mut f));
+    // A token hash must be 32 bytes, names are unique.
+    let e = c
+        .batch_execute(
+            "INSERT INTO pharos_tokens (name, hash, role, created) VALUES ('x', '\\x00', 'viewer', 0)",
+        )
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("check"), "{e:?}");
+}
+
+#[test]
 fn newer_or_edited_schema_is_refused_naming_the_versions() {
     let Some(server) = PgServer::start() else {
         return;
@@ -164,17 +225,17 @@ fn newer_or_edited_schema_is_refused_naming_the_versions() {
     drop(PgStore::connect(&url).unwrap());
     let mut c = server.client(&db);
     c.batch_execute(
-        "INSERT INTO pharos_schema_migrations (version, name, checksum) VALUES (3, 'future', 0)",
+        "INSERT INTO pharos_schema_migrations (version, name, checksum) VALUES (4, 'future', 0)",
     )
     .unwrap();
     match PgStore::connect(&url) {
         Err(PgError::Store(StoreError::UnsupportedSchema { found, supported })) => {
-            assert_eq!((found, supported), (3, 2))
+            assert_eq!((found, supported), (4, 3))
         }
         other => panic!("{other:?}"),
     }
     c.batch_execute(
-        "DELETE FROM pharos_schema_migrations WHERE version = 3;
+        "DELETE FROM pharos_schema_migrations WHERE version = 4;
          UPDATE pharos_schema_migrations SET checksum = 42 WHERE version = 2;",
     )
     .unwrap();
@@ -746,4 +807,91 @@ fn answers_equal_sqlites_on_random_data() {
             Ok(())
         })
         .unwrap();
+}
+
+// ---- the connection of the other shared tables -----------------------------------------------
+
+#[test]
+fn table_connection_migrates_retries_idempotent_calls_and_survives_a_panicking_call() {
+    use pharos_store_pg::PostgresConfig;
+    use pharos_store_pg::migrations::{Retry, TableConnection};
+    let Some(server) = PgServer::start() else {
+        return;
+    };
+    let db = server.create_database();
+    let config = PostgresConfig {
+        url: server.url_for(&db),
+        password_file: None,
+    };
+    let t = TableConnection::open(&config).unwrap();
+    assert!(
+        t.target().contains(&format!("dbname={db}")),
+        "{}",
+        t.target()
+    );
+    let mut c = server.client(&db);
+    assert_eq!(migrations::applied(&mut c).unwrap(), vec![1, 2, 3]);
+    let count = |t: &TableConnection| -> i64 {
+        t.run(Retry::Yes, |c| {
+            c.query_one("SELECT count(*) FROM pharos_tokens", &[])
+                .map(|r| r.get(0))
+                .map_err(|source| PgError::Sql {
+                    what: "count",
+                    source,
+                })
+        })
+        .unwrap()
+    };
+    assert_eq!(count(&t), 0);
+    // A panic inside a transaction: the caller panics, the transaction is rolled back, the
+    // next call gets a new connection.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _: Result<(), PgError> = t.run(Retry::No, |c| {
+            let mut tx = c.transaction().unwrap();
+            tx.execute(
+                "INSERT INTO pharos_tokens (name, hash, role, created)
+                 VALUES ('p', decode(repeat('00', 32), 'hex'), 'viewer', 0)",
+                &[],
+            )
+            .unwrap();
+            panic!("boom");
+        });
+    }));
+    assert!(r.is_err());
+    assert_eq!(count(&t), 0);
+    // Cut: an idempotent call runs again on a new connection; the others fail once.
+    let cut = || {
+        server
+            .client("postgres")
+            .batch_execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            )
+            .unwrap();
+    };
+    cut();
+    assert_eq!(count(&t), 0);
+    cut();
+    let once: Result<i64, PgError> = t.run(Retry::No, |c| {
+        c.query_one("SELECT 1::bigint", &[])
+            .map(|r| r.get(0))
+            .map_err(|source| PgError::Sql {
+                what: "select",
+                source,
+            })
+    });
+    assert!(once.is_err());
+    assert_eq!(count(&t), 0);
+    // Advisory locks: one holder per name and schema; released on unlock and on drop.
+    let u = TableConnection::open(&config).unwrap();
+    assert!(t.try_advisory_lock("x").unwrap());
+    assert!(t.try_advisory_lock("x").unwrap());
+    assert!(!u.try_advisory_lock("x").unwrap());
+    assert!(u.try_advisory_lock("y").unwrap());
+    t.unlock("x").unwrap();
+    assert!(u.try_advisory_lock("x").unwrap());
+    drop(u);
+    eventually("the dropped connection's locks are released", || {
+        t.try_advisory_lock("x").unwrap() && t.try_advisory_lock("y").unwrap()
+    });
 }

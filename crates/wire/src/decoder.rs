@@ -32,6 +32,13 @@
 //!   to [`DecoderConfig::max_sequence_gap`] is loss; a small step back is reordering (its count is
 //!   taken back from the loss); anything else is an exporter restart.
 //! - Memory is bounded by the limits in [`DecoderConfig`]; exceeding one is a counted refusal.
+//! - With a [`TemplateShare`] attached ([`FlowDecoder::share_templates`]), templates, options
+//!   templates and sampling tables learned from datagrams are handed out when new or changed
+//!   (and again every [`REEXPORT_MS`] while refreshed), and those learned by other decoders are
+//!   applied before the next datagram: validated by the same template parser, under the same
+//!   bounds (drop reasons name them "shared"), never replacing a newer local definition, never
+//!   touching sequence state; data held for a template that arrives this way is released after
+//!   the next datagram. See [`crate::share`].
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -50,9 +57,26 @@ use crate::ipfix::IpfixPacket;
 use crate::netflow_v5::{V5Packet, V5Scratch};
 use crate::netflow_v9::V9Packet;
 use crate::sflow::{CounterSample, SflowDatagram};
+use crate::share::{
+    self, Body, Entry as SharedValue, Head, IMPORT_BATCH, REEXPORT_MS, TemplateShare,
+};
 use crate::template::{
     Acc, FieldSpec, Plan, TemplateEvent, VARIABLE_LENGTH, ipfix_templates, v9_templates,
 };
+
+/// Hands a template to the share.
+fn export_template(share: &TemplateShare, ctx: &SetCtx, id: u16, t: &Template, at_ms: u64) {
+    let h = Head {
+        ipfix: ctx.ipfix,
+        exporter: ctx.exporter,
+        domain: ctx.domain,
+        updated_ms: at_ms,
+    };
+    share.publish(
+        share::template_key(ctx.exporter, ctx.ipfix, ctx.domain, id),
+        share::encode_template(&h, id, t.scope, t.options, &t.fields),
+    );
+}
 
 /// Most templates [`DecoderStats::no_template`] names; data of further templates is counted in
 /// [`DecoderStats::no_template_sets`] only (bounds memory on hostile input).
@@ -328,6 +352,13 @@ pub struct DecoderStats {
     pub enterprise_fields: u64,
     /// IETF fields walked over in data records that `FlowRecord` has no column for.
     pub unmapped_fields: u64,
+    /// Templates and sampling tables handed to the [`TemplateShare`] (learned or changed here).
+    pub shared_out: u64,
+    /// Templates and sampling tables applied from the [`TemplateShare`] (learned elsewhere).
+    pub shared_in: u64,
+    /// Shared entries ignored because this decoder had something newer, or because they were
+    /// older than the template timeout (refused ones are in `drops`).
+    pub shared_ignored: u64,
 }
 
 impl DecoderStats {
@@ -417,6 +448,13 @@ impl fmt::Display for DecoderStats {
             "fields not mapped to flow columns: {} enterprise-specific, {} IETF",
             self.enterprise_fields, self.unmapped_fields
         )?;
+        if self.shared_out + self.shared_in + self.shared_ignored > 0 {
+            writeln!(
+                f,
+                "shared templates and sampling tables: {} handed out, {} applied, {} ignored (older)",
+                self.shared_out, self.shared_in, self.shared_ignored
+            )?;
+        }
         if self.drops.is_empty() {
             writeln!(f, "drops: none")?;
         } else {
@@ -477,6 +515,8 @@ struct Template {
     options: bool,
     plan: Plan,
     refreshed_ms: u64,
+    /// When it was learned or last handed to the share (imported: its origin's time).
+    exported_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -491,6 +531,10 @@ struct DomainState {
     rate: Option<u32>,
     samplers: HashMap<u64, u32>,
     sys_init_ms: Option<u64>,
+    /// When options data (or a shared table) last changed it, Unix ms.
+    updated_ms: u64,
+    /// When it was last handed to the share (0: never).
+    exported_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -528,6 +572,10 @@ pub struct FlowDecoder {
     scratch: Vec<FieldSpec>,
     v5: V5Scratch,
     stats: DecoderStats,
+    /// Where learned templates go and shared ones come from, with the generation applied.
+    share: Option<(TemplateShare, u64)>,
+    /// A shared template arrived while data was held: release it after the next datagram.
+    release_pending: bool,
 }
 
 impl FlowDecoder {
@@ -542,7 +590,17 @@ impl FlowDecoder {
             scratch: Vec::new(),
             v5: V5Scratch::default(),
             stats: DecoderStats::default(),
+            share: None,
+            release_pending: false,
         }
+    }
+
+    /// Attaches a [`TemplateShare`]: from now on the templates, options templates and sampling
+    /// tables this decoder learns from datagrams are handed to it, and what it received from
+    /// elsewhere is applied before each datagram (see [`crate::share`]). Sequence-number state
+    /// is never shared.
+    pub fn share_templates(&mut self, share: TemplateShare) {
+        self.share = Some((share, 0));
     }
 
     /// The configuration.
@@ -579,8 +637,13 @@ impl FlowDecoder {
                 have: datagram.len(),
             });
         }
+        if let Some((share, seen)) = &self.share
+            && share.generation() != *seen
+        {
+            self.import_shared(received_ms);
+        }
         let v = u16_at(datagram, 0);
-        let (protocol, r) = match v {
+        let (protocol, mut r) = match v {
             5 => (Protocol::NetflowV5, self.decode_v5(exporter, datagram, out)),
             9 => (
                 Protocol::NetflowV9,
@@ -601,6 +664,12 @@ impl FlowDecoder {
                 return Err(WireError::UnknownVersion(v));
             }
         };
+        if self.release_pending
+            && let Ok(o) = &mut r
+        {
+            self.release_pending = false;
+            self.release_held(out, o);
+        }
         let ps = self.stats.protocol_mut(protocol);
         ps.datagrams += 1;
         match &r {
@@ -937,6 +1006,266 @@ impl FlowDecoder {
         }
     }
 
+    /// Caches a template definition that came in a datagram (`shared == false`: `at_ms` is the
+    /// receive time; the definition is handed to the share when new, changed, or not handed out
+    /// for [`REEXPORT_MS`]) or from the share (`shared == true`: `at_ms` is when its origin last
+    /// saw it; ignored when this decoder has a newer different definition; never handed out
+    /// again). The same bounds apply to both. Returns whether the template is defined.
+    #[allow(clippy::too_many_arguments)]
+    fn define(
+        &mut self,
+        ctx: &SetCtx,
+        id: u16,
+        scope: u16,
+        options: bool,
+        fields: &[FieldSpec],
+        at_ms: u64,
+        shared: bool,
+    ) -> bool {
+        let key = TKey {
+            exporter: ctx.exporter,
+            domain: ctx.domain,
+            id,
+            ipfix: ctx.ipfix,
+        };
+        if let Some(t) = self.templates.get_mut(&key) {
+            let same = t.options == options && t.scope == scope && t.fields == fields;
+            if shared {
+                if same {
+                    t.refreshed_ms = t.refreshed_ms.max(at_ms);
+                    t.exported_ms = t.exported_ms.max(at_ms);
+                    return true;
+                }
+                if t.refreshed_ms > at_ms {
+                    self.stats.shared_ignored += 1;
+                    return true;
+                }
+            } else if same {
+                t.refreshed_ms = at_ms;
+                if let Some((share, _)) = &self.share
+                    && at_ms.saturating_sub(t.exported_ms) >= REEXPORT_MS
+                {
+                    t.exported_ms = at_ms;
+                    export_template(share, ctx, id, t, at_ms);
+                    self.stats.shared_out += 1;
+                }
+                return true;
+            }
+        }
+        let pick = |datagram: &'static str, from_share: &'static str| {
+            if shared { from_share } else { datagram }
+        };
+        let skip_scope = if ctx.ipfix { 0 } else { scope as usize };
+        let Some(plan) = Plan::compile(fields, skip_scope) else {
+            self.stats.drop(
+                pick(
+                    "template with empty or oversized record",
+                    "shared template with empty or oversized record (refused)",
+                ),
+                1,
+            );
+            return false;
+        };
+        let is_new = !self.templates.contains_key(&key);
+        if is_new {
+            if !self.exporters.contains_key(&ctx.exporter)
+                && self.exporters.len() >= self.config.max_exporters
+            {
+                self.stats.drop(
+                    pick(
+                        "exporter limit (template refused)",
+                        "exporter limit (shared template refused)",
+                    ),
+                    1,
+                );
+                return false;
+            }
+            let e = self.exporters.entry(ctx.exporter).or_default();
+            if e.templates >= self.config.max_templates_per_exporter {
+                self.stats.drop(
+                    pick(
+                        "template limit per exporter (template refused)",
+                        "template limit per exporter (shared template refused)",
+                    ),
+                    1,
+                );
+                return false;
+            }
+            e.templates += 1;
+        }
+        if let Some(u) = self.stats.no_template.get_mut(&key.as_ref()) {
+            let fixed = fields.iter().all(|f| f.len != VARIABLE_LENGTH);
+            u.template_known(fixed.then_some(plan.min_len));
+        }
+        let t = Template {
+            fields: fields.to_vec(),
+            scope,
+            options,
+            plan,
+            refreshed_ms: at_ms,
+            exported_ms: at_ms,
+        };
+        if shared {
+            self.stats.shared_in += 1;
+        } else {
+            self.stats.templates_learned += 1;
+            if let Some((share, _)) = &self.share {
+                export_template(share, ctx, id, &t, at_ms);
+                self.stats.shared_out += 1;
+            }
+        }
+        self.templates.insert(key, t);
+        true
+    }
+
+    /// Applies what the share received since the last call (at most [`IMPORT_BATCH`] entries;
+    /// the rest before the next datagram): templates first, then sampling tables. Entries are
+    /// validated like datagrams; refusals are counted in `drops`.
+    fn import_shared(&mut self, now_ms: u64) {
+        let Some((share, seen)) = &mut self.share else {
+            return;
+        };
+        let (values, next) = share.changed_since(*seen, IMPORT_BATCH);
+        *seen = next;
+        let timeout = self.config.template_timeout.as_millis() as u64;
+        let mut defined = false;
+        let mut tables = Vec::new();
+        for v in &values {
+            let e = match SharedValue::parse(v) {
+                Ok(e) => e,
+                Err(_) => {
+                    self.stats.drop("shared entry invalid (refused)", 1);
+                    continue;
+                }
+            };
+            // A clock ahead of ours (or a hostile value) must not make an entry immortal.
+            let at_ms = e.head.updated_ms.min(now_ms);
+            if now_ms.saturating_sub(at_ms) > timeout {
+                self.stats.shared_ignored += 1;
+                continue;
+            }
+            match e.body {
+                Body::Template {
+                    options, record, ..
+                } => defined |= self.import_template(&e.head, options, record, at_ms),
+                Body::Sampling { .. } => tables.push((e, at_ms)),
+            }
+        }
+        for (e, at_ms) in tables {
+            self.import_sampling(&e, at_ms);
+        }
+        self.stats.templates_active = self.templates.len();
+        if defined && !self.held.is_empty() {
+            self.release_pending = true;
+        }
+    }
+
+    /// Parses a shared template record with the datagram parser and the decoder's bounds; it
+    /// must hold exactly one definition.
+    fn import_template(&mut self, h: &Head, options: bool, record: &[u8], at_ms: u64) -> bool {
+        let ctx = SetCtx {
+            exporter: h.exporter,
+            domain: h.domain,
+            export_ms: 0,
+            uptime: None,
+            ipfix: h.ipfix,
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let max = self.config.max_fields_per_template;
+        let mut events = 0usize;
+        let mut def = None;
+        let mut too_many = false;
+        let on_event = |ev: TemplateEvent<'_>| {
+            events += 1;
+            match ev {
+                TemplateEvent::Define {
+                    id, scope, options, ..
+                } => def = Some((id, scope, options)),
+                TemplateEvent::TooManyFields { .. } => too_many = true,
+                _ => {}
+            }
+        };
+        let r = if h.ipfix {
+            ipfix_templates(record, options, max, &mut scratch, on_event)
+        } else {
+            v9_templates(record, options, max, &mut scratch, on_event)
+        };
+        let defined = match (r, events, def) {
+            (Ok(()), 1, Some((id, scope, options))) => {
+                self.define(&ctx, id, scope, options, &scratch, at_ms, true)
+            }
+            (Ok(()), 1, None) if too_many => {
+                self.stats
+                    .drop("shared template field limit (template refused)", 1);
+                false
+            }
+            _ => {
+                self.stats.drop("shared entry invalid (refused)", 1);
+                false
+            }
+        };
+        self.scratch = scratch;
+        defined
+    }
+
+    /// Merges a shared sampling table into the domain's (bounded like options data).
+    fn import_sampling(&mut self, e: &SharedValue<'_>, at_ms: u64) {
+        let Body::Sampling {
+            rate,
+            sys_init_ms,
+            samplers,
+        } = e.body
+        else {
+            return;
+        };
+        let dkey = DKey {
+            exporter: e.head.exporter,
+            domain: e.head.domain,
+            ipfix: e.head.ipfix,
+        };
+        let limit = self.config.max_exporters.saturating_mul(4);
+        if !self.domains.contains_key(&dkey) && self.domains.len() >= limit {
+            self.stats
+                .drop("domain table full (shared sampling table ignored)", 1);
+            return;
+        }
+        let max_samplers = self.config.max_samplers_per_domain;
+        let d = self.domains.entry(dkey).or_default();
+        if d.updated_ms > at_ms {
+            self.stats.shared_ignored += 1;
+            return;
+        }
+        let mut changed = false;
+        if rate.is_some() && d.rate != rate {
+            d.rate = rate;
+            changed = true;
+        }
+        if sys_init_ms.is_some() && d.sys_init_ms != sys_init_ms {
+            d.sys_init_ms = sys_init_ms;
+            changed = true;
+        }
+        let mut full = 0u64;
+        for (id, r) in share::samplers(samplers) {
+            if r == 0 {
+                continue;
+            }
+            if d.samplers.len() < max_samplers || d.samplers.contains_key(&id) {
+                changed |= d.samplers.insert(id, r) != Some(r);
+            } else {
+                full += 1;
+            }
+        }
+        d.updated_ms = at_ms;
+        d.exported_ms = d.exported_ms.max(at_ms);
+        if full > 0 {
+            self.stats
+                .drop("sampler table full (shared sampler ignored)", full);
+        }
+        if changed {
+            self.stats.shared_in += 1;
+        }
+    }
+
     /// Applies one template event; returns whether a template was defined.
     fn template_event(&mut self, ctx: &SetCtx, ev: TemplateEvent<'_>, received_ms: u64) -> bool {
         match ev {
@@ -945,60 +1274,7 @@ impl FlowDecoder {
                 scope,
                 options,
                 fields,
-            } => {
-                let key = TKey {
-                    exporter: ctx.exporter,
-                    domain: ctx.domain,
-                    id,
-                    ipfix: ctx.ipfix,
-                };
-                if let Some(t) = self.templates.get_mut(&key)
-                    && t.options == options
-                    && t.scope == scope
-                    && t.fields == fields
-                {
-                    t.refreshed_ms = received_ms;
-                    return true;
-                }
-                let skip_scope = if ctx.ipfix { 0 } else { scope as usize };
-                let Some(plan) = Plan::compile(fields, skip_scope) else {
-                    self.stats
-                        .drop("template with empty or oversized record", 1);
-                    return false;
-                };
-                let is_new = !self.templates.contains_key(&key);
-                if is_new {
-                    if !self.exporters.contains_key(&ctx.exporter)
-                        && self.exporters.len() >= self.config.max_exporters
-                    {
-                        self.stats.drop("exporter limit (template refused)", 1);
-                        return false;
-                    }
-                    let e = self.exporters.entry(ctx.exporter).or_default();
-                    if e.templates >= self.config.max_templates_per_exporter {
-                        self.stats
-                            .drop("template limit per exporter (template refused)", 1);
-                        return false;
-                    }
-                    e.templates += 1;
-                }
-                if let Some(u) = self.stats.no_template.get_mut(&key.as_ref()) {
-                    let fixed = fields.iter().all(|f| f.len != VARIABLE_LENGTH);
-                    u.template_known(fixed.then_some(plan.min_len));
-                }
-                self.templates.insert(
-                    key,
-                    Template {
-                        fields: fields.to_vec(),
-                        scope,
-                        options,
-                        plan,
-                        refreshed_ms: received_ms,
-                    },
-                );
-                self.stats.templates_learned += 1;
-                true
-            }
+            } => self.define(ctx, id, scope, options, fields, received_ms, false),
             TemplateEvent::Withdraw { id } => {
                 let key = TKey {
                     exporter: ctx.exporter,
@@ -1067,7 +1343,7 @@ impl FlowDecoder {
             }
         }
         if self.templates.contains_key(&key) {
-            return Some(self.decode_records(ctx, &key, body, out, o));
+            return Some(self.decode_records(ctx, &key, body, received_ms, out, o));
         }
         // Hold until the template arrives.
         if !self.exporters.contains_key(&ctx.exporter)
@@ -1105,7 +1381,7 @@ impl FlowDecoder {
                 if let Some(e) = self.exporters.get_mut(&h.key.exporter) {
                     e.held_bytes = e.held_bytes.saturating_sub(h.data.len());
                 }
-                self.decode_records(&h.ctx, &h.key, &h.data, out, o);
+                self.decode_records(&h.ctx, &h.key, &h.data, h.received_ms, out, o);
                 self.stats.held_released += 1;
             } else {
                 i += 1;
@@ -1119,6 +1395,7 @@ impl FlowDecoder {
         ctx: &SetCtx,
         key: &TKey,
         body: &[u8],
+        now_ms: u64,
         out: &mut FlowBatch,
         o: &mut DecodeOutcome,
     ) -> usize {
@@ -1136,6 +1413,7 @@ impl FlowDecoder {
         if t.options {
             let limit = self.config.max_exporters.saturating_mul(4);
             let max_samplers = self.config.max_samplers_per_domain;
+            let mut changed = false;
             while let Some(rest) = body.get(pos..) {
                 let mut acc = Acc::default();
                 let Some(used) = plan.read(rest, &mut acc) else {
@@ -1155,14 +1433,17 @@ impl FlowDecoder {
                     continue;
                 }
                 let d = self.domains.entry(dkey).or_default();
+                d.updated_ms = d.updated_ms.max(now_ms);
                 if let Some(init) = acc.sys_init_ms {
+                    changed |= d.sys_init_ms != Some(init);
                     d.sys_init_ms = Some(init);
                 }
                 if let Some(rate) = acc.stated_rate() {
+                    changed |= d.rate != Some(rate);
                     d.rate = Some(rate);
                     if let Some(id) = acc.sampler_id {
                         if d.samplers.len() < max_samplers || d.samplers.contains_key(&id) {
-                            d.samplers.insert(id, rate);
+                            changed |= d.samplers.insert(id, rate) != Some(rate);
                         } else {
                             // Its records get the domain's latest rate instead.
                             *self
@@ -1181,6 +1462,24 @@ impl FlowDecoder {
                     Protocol::NetflowV9
                 })
                 .options_records += n as u64;
+            if let Some((share, _)) = &self.share
+                && let Some(d) = self.domains.get_mut(&dkey)
+                && (changed || now_ms.saturating_sub(d.exported_ms) >= REEXPORT_MS)
+                && (d.rate.is_some() || d.sys_init_ms.is_some() || !d.samplers.is_empty())
+            {
+                d.exported_ms = now_ms;
+                let h = Head {
+                    ipfix: ctx.ipfix,
+                    exporter: ctx.exporter,
+                    domain: ctx.domain,
+                    updated_ms: d.updated_ms,
+                };
+                share.publish(
+                    share::sampling_key(ctx.exporter, ctx.ipfix, ctx.domain),
+                    share::encode_sampling(&h, d.rate, d.sys_init_ms, &d.samplers),
+                );
+                self.stats.shared_out += 1;
+            }
         } else {
             let over = if self.config.sampling_override.is_empty() {
                 None

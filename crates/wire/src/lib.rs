@@ -24,6 +24,10 @@
 //! [`ProtocolStats`] and per-stream [`SequenceStats`]; [`FlowRecord`] is `Copy` and
 //! [`FlowBatch::extend_records`] appends many rows column by column.
 //!
+//! Scale-out ([`share`]): [`TemplateShare`] carries learned templates, options templates and
+//! sampling tables between decoders (and, through the cluster's key-value bucket, between
+//! collectors); attach one with [`FlowDecoder::share_templates`].
+//!
 //! Notes for callers: an `Err` from `decode` means nothing was appended; problems inside a
 //! datagram are counted in `stats().drops` and the rest is decoded. For sFlow, the flow's
 //! `exporter` is the agent address from the datagram (not the UDP source), `domain` the
@@ -41,6 +45,7 @@ pub mod netflow_v9;
 pub mod packet;
 pub mod pcap;
 pub mod sflow;
+pub mod share;
 pub mod syslog;
 pub mod template;
 
@@ -51,3 +56,4 @@ pub use decoder::{
 pub use error::WireError;
 pub use pharos_model::flow::{FlowBatch, FlowRecord};
 pub use sflow::{CounterSample, EthernetCounters, InterfaceCounters};
+pub use share::{ShareError, ShareStats, SharedEntry, TemplateShare};

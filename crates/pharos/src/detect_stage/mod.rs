@@ -43,6 +43,10 @@ pub fn describe_metrics() {
     );
     describe_counter!("pharos_detect_attacks_ended_total", "DDoS attacks ended");
     describe_counter!(
+        "pharos_detect_attacks_adopted_total",
+        "DDoS attacks found by this analyser that continue the ongoing event of another (a partition taken over in a cluster)"
+    );
+    describe_counter!(
         "pharos_detect_scans_total",
         "Port scans and host sweeps detected"
     );
@@ -80,6 +84,7 @@ pub fn start(
     store: Arc<dyn MessageStore>,
     writer: StoreWriter,
     data_dir: &std::path::Path,
+    adopt: Option<Duration>,
 ) -> anyhow::Result<DetectStage> {
     let mut detector =
         pharos_detect::Detector::new(cfg.clone()).map_err(|e| anyhow::anyhow!("[detect]: {e}"))?;
@@ -110,6 +115,8 @@ pub fn start(
         writer,
         rt,
         ids: Default::default(),
+        adopt,
+        adopted: Default::default(),
         hook,
     };
     let thread = std::thread::Builder::new()
@@ -218,6 +225,12 @@ struct DetectSink {
     rt: tokio::runtime::Handle,
     /// Stored id of each attack going on.
     ids: std::collections::HashMap<pharos_detect::AttackId, u64>,
+    /// In a cluster (`analyser` role): how recently another analyser must have updated an
+    /// ongoing attack on the same victim and type for a start found here to continue that event
+    /// instead of storing a second one (a partition that moved after its analyser died).
+    adopt: Option<Duration>,
+    /// The start time of each adopted attack's stored event, kept in every update.
+    adopted: std::collections::HashMap<pharos_detect::AttackId, pharos_model::Timestamp>,
     hook: Option<hook::Hook>,
 }
 
@@ -253,16 +266,34 @@ impl DetectSink {
     /// inserts it then, when its start could not be stored).
     fn store(&mut self, d: &pharos_detect::Detection) {
         use pharos_detect::{AttackUpdate, Detection};
+        use pharos_model::Kind;
         let ended = matches!(d, Detection::Attack(AttackUpdate::Ended(_)));
         let known = match d {
             Detection::Attack(u) if ended => self.ids.remove(u.id()),
             Detection::Attack(u) => self.ids.get(u.id()).copied(),
             Detection::Scan(_) => None,
         };
+        let known = match (known, d, self.adopt) {
+            (None, Detection::Attack(u @ AttackUpdate::Started(_)), Some(window)) => {
+                self.adopt_ongoing(u, window)
+            }
+            (k, _, _) => k,
+        };
         let stored = match known {
             Some(id) => {
                 let mut m = d.message().clone();
                 m.common.id = Some(id);
+                if let (Detection::Attack(u), Kind::Ddos(e)) = (d, &mut m.kind) {
+                    let adopted = if ended {
+                        self.adopted.remove(u.id())
+                    } else {
+                        self.adopted.get(u.id()).copied()
+                    };
+                    if let Some(start) = adopted {
+                        e.start_time = start;
+                        m.common.event_time = start;
+                    }
+                }
                 let r = self.store.update(&m).map_err(|e| e.to_string());
                 // an attack that ended is over: its event is closed (unless already closed)
                 if ended && r.is_ok() {
@@ -282,6 +313,57 @@ impl DetectSink {
             metrics::counter!("pharos_detect_store_failures_total").increment(1);
             tracing::warn!(error = %e, event = %render::readable(d), "detection event not stored");
         }
+    }
+
+    /// The stored event of an attack on the same victim and of the same type that is still going
+    /// on (no end) and was updated within `window`: another analyser's, whose partition this
+    /// one took over. Its id is remembered for the attack's updates and end, which keep its
+    /// start time. A store error is logged and means "none" (a second event beats a lost one).
+    fn adopt_ongoing(&mut self, u: &pharos_detect::AttackUpdate, window: Duration) -> Option<u64> {
+        use pharos_model::Kind;
+        let Kind::Ddos(new) = &u.message().kind else {
+            return None;
+        };
+        let victim = *new.attack_dst_ip.first()?;
+        let q = pharos_store::MessageQuery {
+            kinds: vec!["ddos".into()],
+            dst: Some(ipnet::IpNet::from(victim)),
+            limit: 20,
+            ..Default::default()
+        };
+        let page = match self.store.query(&q) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "detection: cannot look for an ongoing event to continue");
+                return None;
+            }
+        };
+        let now = pharos_model::clock::now_ms();
+        let recent = |t: pharos_model::Timestamp| {
+            u64::try_from(t.timestamp_millis())
+                .is_ok_and(|ms| now.saturating_sub(ms) <= window.as_millis() as u64)
+        };
+        let found = page.items.into_iter().find(|s| {
+            matches!(&s.message.kind, Kind::Ddos(e)
+                if e.end_time.is_none()
+                    && e.attack_type == new.attack_type
+                    && e.attack_dst_ip.first() == Some(&victim))
+                && recent(s.message.common.receive_time)
+                && s.state != Some(pharos_model::EventState::Closed)
+        })?;
+        let id = found.message.common.id?;
+        let Kind::Ddos(old) = &found.message.kind else {
+            return None;
+        };
+        tracing::info!(
+            id,
+            victim = %victim,
+            "detection: continuing the ongoing attack event of another analyser (partition taken over)"
+        );
+        metrics::counter!("pharos_detect_attacks_adopted_total").increment(1);
+        self.adopted.insert(*u.id(), old.start_time);
+        self.ids.insert(*u.id(), id);
+        Some(id)
     }
 
     /// Sets the stored event of an ended attack closed.

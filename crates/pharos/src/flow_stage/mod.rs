@@ -29,8 +29,9 @@
 mod start;
 #[cfg(test)]
 mod tests;
+mod traffic;
 
-pub use start::{Taps, start as start_path};
+pub use start::{Publishing, Taps, start as start_path};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

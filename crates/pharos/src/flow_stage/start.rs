@@ -1,6 +1,7 @@
 //! The flow path of `pharos run`: the `[flow]` UDP collectors, the [`FlowStage`] that fans their
-//! batches out, and its consumers besides detection: the archive writer (`[flow_store]`) and the
-//! taps (the `[state]` silence watch, the interface counters of `[report]`).
+//! batches out, and its consumers besides detection: the archive writer (`[flow_store]`), the
+//! taps (the `[state]` silence watch, the interface counters of `[report]`) and the console's
+//! live traffic view ([`super::traffic`]).
 //!
 //! Contract: [`start`] writes `<data_dir>/flow.addr` once the collectors are bound;
 //! [`FlowPath::stop`] stops the collectors, waits until every consumer has drained its queue and
@@ -18,6 +19,8 @@ pub struct FlowPath {
     collector: pharos_sources::flow::FlowCollector,
     stage: super::FlowStage,
     detect: Option<std::thread::JoinHandle<()>>,
+    /// The live traffic view the `traffic` consumer fills (the console's overview).
+    traffic: pharos_api::traffic::LiveTraffic,
 }
 
 /// Batches the archive writer's queue holds (about 0.5 s at 1 M flows/s in datagram-sized
@@ -26,6 +29,9 @@ pub struct FlowPath {
 const ARCHIVE_QUEUE: usize = 16_384;
 /// Batches the taps' queue holds.
 const TAPS_QUEUE: usize = 4_096;
+/// Batches the live traffic view's queue holds (about 0.1 s at 1 M flows/s): when it is full,
+/// batches are missed by the view only, counted, and the view says it is partial.
+const TRAFFIC_QUEUE: usize = 4_096;
 
 /// Starts the `[flow]` UDP collectors and writes their bound addresses to `<data_dir>/flow.addr`
 /// (one per line, in `[flow] listen` order); their batches go to the flow stage
@@ -36,6 +42,7 @@ pub fn start(
     store_cfg: &crate::config::FlowStoreConfig,
     data_dir: &Path,
     detect: Option<crate::detect_stage::DetectStage>,
+    publishing: Option<Publishing>,
     taps: Taps,
 ) -> anyhow::Result<Option<FlowPath>> {
     let addr_file = data_dir.join("flow.addr");
@@ -61,6 +68,10 @@ pub fn start(
     if let Some(s) = &taps.seen {
         udp.clocks = s.clocks();
     }
+    // A cluster's collectors share the templates they learn (pharos_cluster::templates).
+    if let Some(p) = &publishing {
+        udp.templates = p.templates.clone();
+    }
     let mut collector = pharos_sources::flow::build(&udp)?;
     let addrs: String = collector
         .local_addrs()
@@ -85,6 +96,14 @@ pub fn start(
             consumer: Box::new(Archive(w)),
         });
     }
+    if let Some(p) = publishing {
+        consumers.push(super::ConsumerSpec {
+            name: "publish",
+            queue: ARCHIVE_QUEUE,
+            archive: true,
+            consumer: p.lane,
+        });
+    }
     if taps.seen.is_some() || taps.counters.is_some() {
         consumers.push(super::ConsumerSpec {
             name: "taps",
@@ -93,12 +112,29 @@ pub fn start(
             consumer: Box::new(taps),
         });
     }
+    // The console's live traffic view (GET /api/v1/traffic); its networks are set by `pharos
+    // run` with the console's (FlowPath::traffic).
+    let traffic = pharos_api::traffic::LiveTraffic::new();
+    let traffic_dropped = std::sync::Arc::new(std::sync::OnceLock::new());
+    consumers.push(super::ConsumerSpec {
+        name: "traffic",
+        queue: TRAFFIC_QUEUE,
+        archive: false,
+        consumer: Box::new(super::traffic::Traffic::new(
+            traffic.clone(),
+            traffic_dropped.clone(),
+        )),
+    });
     let stage = super::FlowStage::start(rx, consumers, detect_tx, losses)
         .context("starting the flow stage threads")?;
+    if let Some((_, d)) = stage.dropped.iter().find(|(n, _)| *n == "traffic") {
+        let _ = traffic_dropped.set(d.clone());
+    }
     Ok(Some(FlowPath {
         collector,
         stage,
         detect,
+        traffic,
     }))
 }
 
@@ -161,6 +197,15 @@ impl super::Consumer for Taps {
     }
 }
 
+/// A cluster collector's lane to the flow stream (in place of the archive: its losses are flows
+/// not archived) and the exporter templates its decoders share.
+pub struct Publishing {
+    /// The consumer that publishes ([`crate::cluster_stage::Publish`]).
+    pub lane: Box<dyn super::Consumer>,
+    /// Templates learned here go out, those learned by other collectors come in.
+    pub templates: Option<pharos_wire::TemplateShare>,
+}
+
 /// What the flow stage feeds besides the archive and detection (the `taps` consumer).
 pub struct Taps {
     /// The silence watch of `[state]`.
@@ -213,6 +258,13 @@ impl FlowPath {
     /// The running collectors (their exporter clocks are listed with the NSFs).
     pub fn collector(&self) -> &pharos_sources::flow::FlowCollector {
         &self.collector
+    }
+
+    /// The live traffic view (per second in and out of the monitored networks, top talkers and
+    /// targets), filled by the `traffic` consumer; give it the monitored networks with
+    /// [`pharos_api::traffic::LiveTraffic::set_networks`].
+    pub fn traffic(&self) -> pharos_api::traffic::LiveTraffic {
+        self.traffic.clone()
     }
 
     /// Stops the socket threads (each within ~100 ms), then the flow stage once the channel is

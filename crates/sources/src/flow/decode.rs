@@ -8,6 +8,10 @@
 //!   or when no datagram came for that long; it is handed on without blocking: a full channel
 //!   drops it, counted (`queue_full`, or `shutdown` while stopping).
 //! - Exporter clocks are estimated and corrected here ([`super::clock`]).
+//! - With [`FlowUdpConfig::templates`] set, the decoder hands the templates and sampling tables
+//!   it learns to the share when it learns them and applies what the share received before its
+//!   next datagram (one atomic load per datagram otherwise; see `pharos_wire::share`); counted
+//!   in `pharos_flow_templates_shared_total{listener,direction="out|in|ignored"}`.
 //! - When the receive thread has gone (stop), what is left is decoded and sent, then the thread
 //!   exits.
 
@@ -52,6 +56,8 @@ pub(super) struct DecodeLoop {
     protos: Vec<(Protocol, ProtoCounters)>,
     lost: HashMap<IpAddr, Counter>,
     decoder_drops_seen: std::collections::BTreeMap<&'static str, u64>,
+    /// Shared templates counted so far: handed out, applied, ignored.
+    shared_seen: [u64; 3],
     batches: Counter,
     templates: Gauge,
     clock: clock::ClockEstimator,
@@ -93,6 +99,7 @@ impl DecodeLoop {
             protos: Vec::new(),
             lost: HashMap::new(),
             decoder_drops_seen: Default::default(),
+            shared_seen: [0; 3],
             clock: clock::ClockEstimator::new(ExporterClocks::LIMIT),
             clocks: config.clocks.clone(),
             clock_untracked_seen: 0,
@@ -293,6 +300,14 @@ impl DecodeLoop {
         }
         let stats = self.decoder.stats();
         self.templates.set(stats.templates_active as f64);
+        let shared = [stats.shared_out, stats.shared_in, stats.shared_ignored];
+        for (i, direction) in ["out", "in", "ignored"].into_iter().enumerate() {
+            if shared[i] > self.shared_seen[i] {
+                metrics::counter!("pharos_flow_templates_shared_total", "listener" => self.label.clone(), "direction" => direction)
+                    .increment(shared[i] - self.shared_seen[i]);
+                self.shared_seen[i] = shared[i];
+            }
+        }
         for (&reason, &n) in &stats.drops {
             let seen = self.decoder_drops_seen.entry(reason).or_insert(0);
             if n > *seen {

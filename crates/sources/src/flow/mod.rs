@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use pharos_model::clock::now_ms;
 use pharos_model::flow::{ExporterClocks, FlowBatch};
-use pharos_wire::{DecoderConfig, FlowDecoder, Protocol, WireError};
+use pharos_wire::{DecoderConfig, FlowDecoder, Protocol, TemplateShare, WireError};
 
 pub use socket::ReceiveBuffer;
 
@@ -82,6 +82,12 @@ pub struct FlowUdpConfig {
     /// Where the socket threads publish their exporters' clock offsets (share a handle to read
     /// them: the API, the inventory, the `[state]` clock alarm). Default: a table of its own.
     pub clocks: ExporterClocks,
+    /// Templates, options templates and sampling tables shared with other collectors (scale-out,
+    /// `pharos_cluster::templates`): every listener's decoder hands what it learns to the
+    /// share and applies what the share received before its next datagram, so that an
+    /// exporter failing over to this collector is decoded without waiting for its templates.
+    /// Default `None`: each listener keeps its own.
+    pub templates: Option<TemplateShare>,
 }
 
 impl Default for FlowUdpConfig {
@@ -102,6 +108,7 @@ impl Default for FlowUdpConfig {
             read_timeout: Duration::from_millis(100),
             skip_unbindable: false,
             clocks: ExporterClocks::default(),
+            templates: None,
         }
     }
 }
@@ -308,11 +315,14 @@ pub fn build(config: &FlowUdpConfig) -> Result<FlowCollector, FlowSourceError> {
         clocks: config.clocks.clone(),
     };
     for (sock, info) in bound {
-        let decoder = FlowDecoder::new(DecoderConfig {
+        let mut decoder = FlowDecoder::new(DecoderConfig {
             template_timeout: config.template_timeout,
             sampling_override: config.sampling.clone(),
             ..DecoderConfig::default()
         });
+        if let Some(share) = &config.templates {
+            decoder.share_templates(share.clone());
+        }
         let spawn_err = |e| FlowSourceError::Spawn {
             addr: info.configured,
             source: e,
@@ -453,6 +463,10 @@ pub fn describe_metrics() {
     describe_counter!(
         "pharos_flow_receive_errors_total",
         "Socket read errors other than timeouts, by listener"
+    );
+    describe_counter!(
+        "pharos_flow_templates_shared_total",
+        "Templates and sampling tables shared with other collectors ([cluster]), by listener and direction: out (learned here, handed to the cluster), in (learned elsewhere, applied), ignored (older than what this listener had)"
     );
     describe_gauge!(
         "pharos_flow_templates",
