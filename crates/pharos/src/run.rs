@@ -332,10 +332,14 @@ async fn start(cfg: &Config, data_dir: &Path, topology: &mut Topology) -> anyhow
     }
     inventory_stage(topology, nsfs.clone());
 
-    // Syslog: listeners -> normalise stage -> store writer.
-    if let Some(s) =
-        crate::syslog_stage::start_path(cfg, data_dir, nsfs.clone(), writer.clone()).await?
-    {
+    // Syslog: listeners -> normalise stage -> store writer (in a cluster, on collectors only).
+    let syslog = match has(pharos_cluster::Role::Collector) {
+        true => {
+            crate::syslog_stage::start_path(cfg, data_dir, nsfs.clone(), writer.clone()).await?
+        }
+        false => None,
+    };
+    if let Some(s) = syslog {
         let dir = data_dir.to_path_buf();
         topology.add("syslog stage (listeners, normalise)", async move {
             s.stop(&dir).await
