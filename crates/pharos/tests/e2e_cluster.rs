@@ -209,6 +209,22 @@ async fn replay_until(
     }
 }
 
+/// Asserts that the attack on `victim` is stored as exactly one event (`what` and the
+/// analyser's log say which step failed).
+fn stored_once(
+    by: &BTreeMap<String, Vec<serde_json::Value>>,
+    victim: Ipv4Addr,
+    what: &str,
+    analyser: &Instance,
+) {
+    assert_eq!(
+        by.get(&victim.to_string()).map(Vec::len),
+        Some(1),
+        "{what} ({victim}): {by:?}\n{}",
+        analyser.log()
+    );
+}
+
 fn kill9(inst: &mut Instance) {
     let mut c = inst.child.take().expect("running");
     c.kill().unwrap();
@@ -273,18 +289,8 @@ async fn cluster_detects_each_attack_once_archives_each_flow_once_and_survives_f
         |by| [v0, v1].iter().all(|v| by.contains_key(&v.to_string())),
     )
     .await;
-    assert_eq!(
-        by.get(&v0.to_string()).map(Vec::len),
-        Some(1),
-        "v0 {v0}: {by:?}\n{}",
-        an0.log()
-    );
-    assert_eq!(
-        by.get(&v1.to_string()).map(Vec::len),
-        Some(1),
-        "v1 {v1}: {by:?}\n{}",
-        an1.log()
-    );
+    stored_once(&by, v0, "attack on v0, analyser 0's partition", &an0);
+    stored_once(&by, v1, "attack on v1, analyser 1's partition", &an1);
     assert!(
         an0.log().contains(&v0.to_string()),
         "analyser-0 did not detect {v0}: {}",
@@ -322,18 +328,8 @@ async fn cluster_detects_each_attack_once_archives_each_flow_once_and_survives_f
         },
     )
     .await;
-    assert_eq!(
-        by.get(&v0.to_string()).map(Vec::len),
-        Some(1),
-        "v0 doubled: {by:?}\n{}",
-        an1.log()
-    );
-    assert_eq!(
-        by.get(&v2.to_string()).map(Vec::len),
-        Some(1),
-        "v2 {v2} after failover: {by:?}\n{}",
-        an1.log()
-    );
+    stored_once(&by, v0, "v0's attack after the failover (doubled?)", &an1);
+    stored_once(&by, v2, "new attack on v2 after the failover", &an1);
     assert!(
         an1.log().contains("continuing the ongoing attack event"),
         "analyser-1 did not take v0's attack over: {}",
@@ -491,7 +487,7 @@ async fn cluster_detects_each_attack_once_archives_each_flow_once_and_survives_f
     // 5. Each event in PostgreSQL once.
     let by = ddos_by_victim(&api).await;
     for v in [v0, v1, v2] {
-        assert_eq!(by.get(&v.to_string()).map(Vec::len), Some(1), "{v}: {by:?}");
+        stored_once(&by, v, "each event in PostgreSQL once", &an1);
     }
     assert_eq!(by.len(), 3, "only the three victims: {:?}", by.keys());
 }
