@@ -133,16 +133,6 @@ impl Exporter {
     }
 }
 
-fn flow_addr(inst: &Instance) -> SocketAddr {
-    std::fs::read_to_string(inst.dir.path().join("data/flow.addr"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// The DDoS events stored, by victim, read through the API node.
 async fn ddos_by_victim(api: &Instance) -> BTreeMap<String, Vec<serde_json::Value>> {
     let mut by = BTreeMap::<String, Vec<serde_json::Value>>::new();
@@ -275,8 +265,8 @@ async fn cluster_detects_each_attack_once_archives_each_flow_once_and_survives_f
     // the analysers' standby delay passes before traffic comes
     tokio::time::sleep(Duration::from_secs(4)).await;
 
-    let mut e0 = Exporter::new(flow_addr(&col0), 1);
-    let mut e1 = Exporter::new(flow_addr(&col1), 2);
+    let mut e0 = Exporter::new(col0.flow_addr(), 1);
+    let mut e1 = Exporter::new(col1.flow_addr(), 2);
     let mut s = 0u32;
 
     // 1. An attack in each analyser's partitions: each detected once, by its owner.

@@ -171,16 +171,6 @@ async fn start_console(extra: &str) -> Console {
     }
 }
 
-fn flow_addr(inst: &Instance) -> SocketAddr {
-    std::fs::read_to_string(inst.dir.path().join("data/flow.addr"))
-        .expect("flow.addr")
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 fn syslog_udp(inst: &Instance) -> SocketAddr {
     let text =
         std::fs::read_to_string(inst.dir.path().join("data/syslog.addr")).expect("syslog.addr");
@@ -514,7 +504,7 @@ async fn console_in_a_browser_live_attack_events_ack_ddos_chart_flows_admin_view
     .await;
 
     // ---- Replay the attack while the overview is open.
-    let (faddr, dir) = (flow_addr(inst), inst.dir.path().to_path_buf());
+    let (faddr, dir) = (inst.flow_addr(), inst.dir.path().to_path_buf());
     let replay = std::thread::spawn(move || replay_attack(faddr, &dir));
     // The alarms as the API stores them: id -> (victim, receive time in ms).
     let mut alarms: BTreeMap<String, (String, i64)> = BTreeMap::new();

@@ -237,17 +237,6 @@ async fn syn_floods(inst: &Instance) -> Vec<Value> {
         .collect()
 }
 
-/// The daemon's flow port (from `data/flow.addr`).
-fn flow_addr(inst: &Instance) -> SocketAddr {
-    std::fs::read_to_string(inst.dir.path().join("data/flow.addr"))
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// Now, Unix seconds, plus one (the daemon's clock is the wall clock).
 fn now_secs() -> u32 {
     std::time::SystemTime::now()
@@ -296,7 +285,7 @@ async fn the_sampling_override_of_the_config_still_wins_over_options_data() {
         Instance::start("[flow]\nlisten = [\"127.0.0.1:0\"]\n[flow.sampling]\n\"127.0.0.1\" = 4\n");
     let pcap = inst.dir.path().join("live.pcap");
     let n = write_capture(&pcap, now_secs(), 2, true);
-    replay(&pcap, flow_addr(&inst), "10");
+    replay(&pcap, inst.flow_addr(), "10");
     let flows = archived(&inst, n).await;
     assert_eq!(flows.len() as u64, n, "flows archived\n{}", inst.log());
     for f in &flows {
@@ -316,7 +305,7 @@ async fn the_daemon_archives_renormalised_flows_and_detects_the_sampled_flood() 
     let inst = Instance::start(&cfg);
     let pcap = inst.dir.path().join("live.pcap");
     let n = write_capture(&pcap, now_secs(), 6, true);
-    replay(&pcap, flow_addr(&inst), "1");
+    replay(&pcap, inst.flow_addr(), "1");
 
     // Detection: the flood is 300 sampled SYN/s, 76,800/s renormalised; the threshold lies
     // between.

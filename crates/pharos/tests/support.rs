@@ -133,6 +133,17 @@ impl Instance {
         std::fs::read_to_string(self.dir.path().join("pharos.log")).unwrap_or_default()
     }
 
+    /// The first flow collector's bound address (from `data/flow.addr`).
+    pub fn flow_addr(&self) -> std::net::SocketAddr {
+        std::fs::read_to_string(self.dir.path().join("data/flow.addr"))
+            .expect("data/flow.addr: the instance has no [flow] listener")
+            .lines()
+            .next()
+            .expect("an address in data/flow.addr")
+            .parse()
+            .expect("a socket address in data/flow.addr")
+    }
+
     /// The URL of `path` on the instance's API.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
